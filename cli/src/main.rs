@@ -1,0 +1,84 @@
+//! `katctl`: the katcore command line.
+//!
+//! JSON in, JSON out, so clinics, scripts and tests can drive the engine:
+//! evaluate a checklist, score a check-in, plan the days after a session,
+//! and author, sign and verify content packs. Errors are one line on stderr
+//! naming what was wrong, with exit code 1 (2 for a malformed command line).
+
+mod engine;
+mod input;
+mod packs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// katcore's command-line tool.
+#[derive(Parser, Debug)]
+#[command(name = "katctl", version, about = "katcore: checklist engine, check-in scoring and content-pack tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Pre-session checklist.
+    #[command(subcommand)]
+    Checklist(ChecklistCommand),
+    /// Score a PHQ-9 or GAD-7 check-in: `katctl score phq9 0,1,2,0,1,0,0,1,0`.
+    Score {
+        /// `phq9` or `gad7`.
+        instrument: String,
+        /// The answers, 0 to 3 each, comma-separated, in item order.
+        answers: String,
+        #[command(flatten)]
+        pack: engine::PackArgs,
+    },
+    /// When driving is acceptable again, side-effect check-ins and integration prompts after a session.
+    Aftercare {
+        /// When the session ended (RFC 3339).
+        #[arg(long)]
+        end: String,
+        /// The client's IANA time zone, e.g. America/New_York.
+        #[arg(long)]
+        tz: String,
+        #[command(flatten)]
+        pack: engine::PackArgs,
+    },
+    /// Author, sign and verify content packs.
+    #[command(subcommand)]
+    Pack(packs::PackCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ChecklistCommand {
+    /// Evaluate answers: input `{"session_start": RFC3339, "answers": {id: value}}` from a file or `-` for stdin.
+    Evaluate {
+        /// Input JSON file, or `-` for standard input.
+        input: PathBuf,
+        #[command(flatten)]
+        pack: engine::PackArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Checklist(ChecklistCommand::Evaluate { input, pack }) => engine::evaluate(&input, &pack),
+        Command::Score { instrument, answers, pack } => engine::score(&instrument, &answers, &pack),
+        Command::Aftercare { end, tz, pack } => engine::aftercare(&end, &tz, &pack),
+        Command::Pack(command) => packs::run(command),
+    };
+    match result {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("katctl: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting, lints, unit, property and
+# integration tests, and doc tests. Installs what it needs on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+
+echo "==> format"
+cargo fmt --all --check
+echo "==> lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> tests"
+cargo nextest run --workspace --locked --profile ci
+echo "==> doc tests"
+cargo test --workspace --doc --locked
