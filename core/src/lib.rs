@@ -29,7 +29,10 @@
 //! ```
 
 pub mod aftercare;
+pub mod care_store;
 pub mod checklist;
 pub mod instruments;
 pub mod locale;
 pub mod pack;
+pub mod record;
+pub mod store;

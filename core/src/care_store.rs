@@ -1,0 +1,325 @@
+//! The care record kept in the encrypted local store: what an app opens.
+//!
+//! A [`CareStore`] is the record in memory plus its encrypted SQLite file.
+//! Every mutating call applies one Automerge change and appends exactly that
+//! change (not a re-save of the record) to the store in one transaction
+//! before it returns: a call that returned is on disk. When the appended
+//! changes outgrow the last snapshot, a background thread writes a fresh
+//! snapshot and drops the changes it covers. Opening loads the snapshot and
+//! then the later changes.
+//!
+//! Private journal entries never enter the record (so they never sync); they
+//! are kept as separate encrypted blobs in the same file, and listings merge
+//! them in.
+//!
+//! # Concurrency
+//! `CareStore` is `Send + Sync` and cheap to share (`Arc` inside). The record
+//! sits behind a read–write lock: reads (the UI thread) run in parallel with
+//! each other; a write holds the lock while it applies its change and
+//! persists it, so readers never see a change that is not yet durable. The
+//! SQLite connection is used by one call at a time. Compaction reads the
+//! record under the read lock, then writes the snapshot without holding it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use automerge::{ActorId, ChangeHash};
+use chrono::{DateTime, Utc};
+
+use crate::pack::Pack;
+use crate::record::{sort_journal, CareRecord, DuePrompt, JournalEntry, JournalLinks, RecordError};
+use crate::store::{Store, StoreError, StoreKey};
+
+/// Appended changes are compacted into a snapshot once they exceed both the
+/// snapshot's size and this many bytes.
+pub const MIN_COMPACTION_BYTES: u64 = 32 * 1024;
+
+const ACTOR_META_KEY: &str = "actor";
+
+/// Why a care-store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CareStoreError {
+    /// The store could not be opened, read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The record refused the operation.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+/// The care record in its encrypted store.
+#[derive(Clone, Debug)]
+pub struct CareStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    state: RwLock<State>,
+    compacting: AtomicBool,
+}
+
+#[derive(Debug)]
+struct State {
+    record: CareRecord,
+    /// Heads of everything already in the store.
+    saved_heads: Vec<ChangeHash>,
+    last_seq: i64,
+    snapshot_bytes: u64,
+    change_bytes: u64,
+    private: BTreeMap<String, JournalEntry>,
+}
+
+impl CareStore {
+    /// Opens (or creates) the store at `path` with the host app's key.
+    ///
+    /// # Errors
+    /// Any [`StoreError`] of opening (`WrongKey`, `Corrupt`, `TooNew`, …);
+    /// a record whose changes do not load is `Corrupt`, never an empty record.
+    pub fn open(path: &Path, key: &StoreKey) -> Result<CareStore, CareStoreError> {
+        let store = Store::open(path, key)?;
+        let actor = match store.get_meta(ACTOR_META_KEY)? {
+            Some(bytes) => ActorId::from(bytes.as_slice()),
+            None => {
+                let actor = ActorId::random();
+                store.put_meta(ACTOR_META_KEY, actor.to_bytes())?;
+                actor
+            }
+        };
+        let state = load_state(&store, actor)?;
+        Ok(CareStore {
+            inner: Arc::new(Inner { store, state: RwLock::new(state), compacting: AtomicBool::new(false) }),
+        })
+    }
+
+    /// Reads the record.
+    pub fn read<R>(&self, f: impl FnOnce(&CareRecord) -> R) -> R {
+        f(&self.inner.read().record)
+    }
+
+    /// Applies one change to the record and persists it before returning.
+    ///
+    /// If `f` fails, nothing changes. If persisting fails, the in-memory
+    /// record is reloaded from disk, so memory never runs ahead of the file.
+    ///
+    /// # Errors
+    /// The error of `f`, or the [`StoreError`] of persisting.
+    pub fn update<R>(&self, f: impl FnOnce(&mut CareRecord) -> Result<R, RecordError>) -> Result<R, CareStoreError> {
+        let mut state = self.inner.write();
+        let result = f(&mut state.record)?;
+        self.inner.persist(&mut state)?;
+        drop(state);
+        self.inner.maybe_compact_in_background();
+        Ok(result)
+    }
+
+    /// Merges changes received from another replica and persists them.
+    /// Returns whether anything new arrived.
+    ///
+    /// # Errors
+    /// [`RecordError::Malformed`] for bytes that are not Automerge changes
+    /// (nothing changes), or a [`StoreError`] of persisting.
+    pub fn merge_remote(&self, bytes: &[u8]) -> Result<bool, CareStoreError> {
+        let before = self.read(CareRecord::heads);
+        self.update(|record| record.merge_bytes(bytes))?;
+        Ok(self.read(CareRecord::heads) != before)
+    }
+
+    /// Writes a journal entry; a private one stays on this device only.
+    ///
+    /// # Errors
+    /// [`RecordError::InvalidInput`] for bad text or links, or a [`StoreError`].
+    pub fn write_journal_entry(
+        &self,
+        text: &str,
+        links: &JournalLinks,
+        private: bool,
+        at: DateTime<Utc>,
+    ) -> Result<String, CareStoreError> {
+        if !private {
+            return self.update(|record| record.write_journal_entry(text, links, at));
+        }
+        self.read(|record| record.check_journal_entry(text, links))?;
+        let entry = JournalEntry {
+            id: crate::record::new_id(),
+            created_at: at,
+            edited_at: None,
+            text: text.to_owned(),
+            conflicting_texts: Vec::new(),
+            prompt_id: links.prompt_id.clone(),
+            session_id: links.session_id.clone(),
+            private: true,
+        };
+        self.inner.put_private(entry)
+    }
+
+    /// Replaces a journal entry's text, shared or private.
+    ///
+    /// # Errors
+    /// [`RecordError::NotFound`] or [`RecordError::InvalidInput`], or a [`StoreError`].
+    pub fn edit_journal_entry(&self, id: &str, text: &str, at: DateTime<Utc>) -> Result<(), CareStoreError> {
+        let private = self.inner.read().private.get(id).cloned();
+        match private {
+            None => self.update(|record| record.edit_journal_entry(id, text, at)),
+            Some(mut entry) => {
+                crate::record::check_text("text", text)?;
+                entry.text = text.to_owned();
+                entry.edited_at = Some(at);
+                self.inner.put_private(entry).map(|_| ())
+            }
+        }
+    }
+
+    /// Deletes a journal entry. A shared one is marked deleted on every
+    /// replica; a private one is erased from this device.
+    ///
+    /// # Errors
+    /// [`RecordError::NotFound`], or a [`StoreError`].
+    pub fn delete_journal_entry(&self, id: &str, at: DateTime<Utc>) -> Result<(), CareStoreError> {
+        let mut state = self.inner.write();
+        if state.private.contains_key(id) {
+            self.inner.store.delete_private(id)?;
+            state.private.remove(id);
+            return Ok(());
+        }
+        drop(state);
+        self.update(|record| record.delete_journal_entry(id, crate::record::Party::Client, at))
+    }
+
+    /// Shared and private journal entries, newest first.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        let state = self.inner.read();
+        let mut entries = state.record.journal();
+        entries.extend(state.private.values().cloned());
+        sort_journal(&mut entries);
+        entries
+    }
+
+    /// Integration prompts due at `now` and not yet answered by any entry,
+    /// shared or private.
+    pub fn due_integration_prompts(&self, pack: &Pack, now: DateTime<Utc>, locale: &str) -> Vec<DuePrompt> {
+        let state = self.inner.read();
+        let private: Vec<JournalEntry> = state.private.values().cloned().collect();
+        state.record.due_integration_prompts(pack, now, locale, &private)
+    }
+
+    /// Writes a snapshot now and drops the changes it covers.
+    ///
+    /// # Errors
+    /// A [`StoreError`] of writing; the store keeps its previous contents.
+    pub fn compact_now(&self) -> Result<(), CareStoreError> {
+        self.inner.compact()
+    }
+
+    /// The underlying encrypted store (the sync client keeps its state there).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Bytes of the snapshot and of the changes appended after it.
+    pub fn stored_bytes(&self) -> (u64, u64) {
+        let state = self.inner.read();
+        (state.snapshot_bytes, state.change_bytes)
+    }
+}
+
+impl Inner {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic inside a reader cannot leave the state half-written.
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends everything after the saved heads as one change blob.
+    fn persist(&self, state: &mut State) -> Result<(), CareStoreError> {
+        let heads = state.record.heads();
+        if heads == state.saved_heads {
+            return Ok(());
+        }
+        let bytes = state.record.save_after(&state.saved_heads);
+        match self.store.append_change(&bytes) {
+            Ok(seq) => {
+                state.saved_heads = heads;
+                state.last_seq = seq;
+                state.change_bytes += bytes.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                // Memory must not run ahead of the file: go back to what is stored.
+                let actor = state.record.actor().clone();
+                *state = load_state(&self.store, actor)?;
+                Err(error.into())
+            }
+        }
+    }
+
+    fn put_private(&self, entry: JournalEntry) -> Result<String, CareStoreError> {
+        let bytes = serde_json::to_vec(&entry).map_err(|e| StoreError::Storage { reason: e.to_string() })?;
+        let mut state = self.write();
+        self.store.put_private(&entry.id, &bytes)?;
+        let id = entry.id.clone();
+        state.private.insert(id.clone(), entry);
+        Ok(id)
+    }
+
+    fn maybe_compact_in_background(self: &Arc<Self>) {
+        let due = {
+            let state = self.read();
+            state.change_bytes > state.snapshot_bytes.max(MIN_COMPACTION_BYTES)
+        };
+        if due && !self.compacting.swap(true, Ordering::AcqRel) {
+            let inner = Arc::clone(self);
+            std::thread::spawn(move || {
+                // A failed compaction leaves the store as it was; the next
+                // write tries again.
+                let _ = inner.compact();
+                inner.compacting.store(false, Ordering::Release);
+            });
+        }
+    }
+
+    fn compact(&self) -> Result<(), CareStoreError> {
+        let (snapshot, through_seq) = {
+            let state = self.read();
+            (state.record.save(), state.last_seq)
+        };
+        self.store.compact(&snapshot, through_seq)?;
+        let sizes = self.store.sizes()?;
+        let mut state = self.write();
+        state.snapshot_bytes = sizes.snapshot_bytes;
+        state.change_bytes = sizes.change_bytes;
+        Ok(())
+    }
+}
+
+fn load_state(store: &Store, actor: ActorId) -> Result<State, CareStoreError> {
+    let stored = store.load_document()?;
+    let record = CareRecord::load_parts(
+        stored.snapshot.as_deref(),
+        stored.changes.iter().map(|(_, bytes)| bytes.as_slice()),
+        actor,
+    )
+    .map_err(|_| StoreError::Corrupt { what: "the care record's changes do not load" })?;
+    let last_seq = stored.changes.last().map_or(stored.snapshot_through_seq, |(seq, _)| *seq);
+    let mut private = BTreeMap::new();
+    for (id, bytes) in store.private_entries()? {
+        let entry: JournalEntry =
+            serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt { what: "a private journal entry" })?;
+        private.insert(id, entry);
+    }
+    let sizes = store.sizes()?;
+    Ok(State {
+        saved_heads: record.heads(),
+        record,
+        last_seq,
+        snapshot_bytes: sizes.snapshot_bytes,
+        change_bytes: sizes.change_bytes,
+        private,
+    })
+}

@@ -1,0 +1,272 @@
+//! The typed views the record API returns, and the inputs it takes.
+//!
+//! These are plain data: serializable, so the clinic can export a record as
+//! JSON and the bindings can map them one-to-one.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::checklist::{BloodPressureReading, ItemState, ReadinessStatus};
+use crate::instruments::{Band, InstrumentKind};
+
+/// Who made an entry or change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    /// The client, on one of their devices.
+    Client,
+    /// The care team at the clinic.
+    Clinic,
+}
+
+/// A dosing session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Identifier.
+    pub id: String,
+    /// Scheduled start.
+    pub scheduled_start: DateTime<FixedOffset>,
+    /// The client's IANA time zone for this session.
+    pub time_zone: String,
+    /// Who scheduled it.
+    pub scheduled_by: Party,
+    /// When it actually started, once started.
+    pub started_at: Option<DateTime<FixedOffset>>,
+    /// When it ended, once ended.
+    pub ended_at: Option<DateTime<FixedOffset>>,
+    /// When and by whom it was cancelled, if it was.
+    pub cancelled: Option<Deletion>,
+    /// Other scheduled starts written concurrently (e.g. the clinic moved the
+    /// session while the client's phone was offline and also moved it); the
+    /// app can show them so someone settles it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicting_starts: Vec<DateTime<FixedOffset>>,
+}
+
+/// A stored readiness decision: the audit trail of what the engine said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessRecord {
+    /// Identifier.
+    pub id: String,
+    /// The session it is for.
+    pub session_id: String,
+    /// When it was evaluated.
+    pub evaluated_at: DateTime<Utc>,
+    /// The pack it was evaluated against.
+    pub pack_id: String,
+    /// That pack's version.
+    pub pack_version: u32,
+    /// The overall status.
+    pub status: ReadinessStatus,
+    /// For `wait`: the earliest possible start.
+    pub ready_at: Option<DateTime<FixedOffset>>,
+    /// Whether an item was urgent.
+    pub urgent: bool,
+    /// Every item's state, in pack order.
+    pub items: Vec<(String, ItemState)>,
+}
+
+/// A blood-pressure reading taken at some time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vitals {
+    /// Identifier.
+    pub id: String,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// The reading.
+    pub reading: BloodPressureReading,
+    /// The session it belongs to, if any.
+    pub session_id: Option<String>,
+    /// At or above the pack's urgent threshold when recorded.
+    pub urgent: bool,
+}
+
+/// How bad a side effect is, as the client judges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Noticeable, not troubling.
+    Mild,
+    /// Troubling.
+    Moderate,
+    /// Severe: flagged urgent for the clinic.
+    Severe,
+}
+
+/// A reported side effect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideEffectReport {
+    /// Identifier.
+    pub id: String,
+    /// When it was reported.
+    pub reported_at: DateTime<Utc>,
+    /// The pack's side-effect id.
+    pub effect_id: String,
+    /// Severity.
+    pub severity: Severity,
+    /// The session it follows, if any.
+    pub session_id: Option<String>,
+    /// Severe, or a side effect the pack says to always report.
+    pub urgent: bool,
+}
+
+/// What a check-in recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckInKind {
+    /// A PHQ-9 or GAD-7 questionnaire.
+    Instrument {
+        /// Which one.
+        instrument: InstrumentKind,
+        /// The answers, 0–3 each.
+        answers: Vec<u8>,
+        /// Their sum.
+        total: u8,
+        /// Severity band.
+        band: Band,
+    },
+    /// A daily mood rating, 0 (worst) to 10 (best).
+    Mood {
+        /// The rating.
+        score: u8,
+    },
+}
+
+/// A completed check-in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckIn {
+    /// Identifier.
+    pub id: String,
+    /// When it was completed.
+    pub completed_at: DateTime<Utc>,
+    /// What was recorded.
+    #[serde(flatten)]
+    pub kind: CheckInKind,
+    /// Needs prompt clinical review (PHQ-9 item 9 above 0).
+    pub urgent: bool,
+}
+
+/// What to record in a check-in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckInInput {
+    /// A questionnaire with its answers.
+    Instrument(InstrumentKind, Vec<u8>),
+    /// A daily mood rating, 0–10.
+    Mood(u8),
+}
+
+/// An explicit, recorded deletion or cancellation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// By whom.
+    pub by: Party,
+}
+
+/// A journal entry, shared or private.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Identifier.
+    pub id: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When it was last edited.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// The text.
+    pub text: String,
+    /// Texts written concurrently on other devices. Nothing is lost: the app
+    /// shows them and the client's next edit settles the entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicting_texts: Vec<String>,
+    /// The integration prompt it answers, if any.
+    pub prompt_id: Option<String>,
+    /// The session it relates to, if any.
+    pub session_id: Option<String>,
+    /// True when it lives only on this device and never syncs.
+    pub private: bool,
+}
+
+/// Links from a new journal entry to what it answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalLinks {
+    /// The integration prompt it answers.
+    pub prompt_id: Option<String>,
+    /// The session it relates to.
+    pub session_id: Option<String>,
+}
+
+/// A clinician's note on the record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClinicianNote {
+    /// Identifier.
+    pub id: String,
+    /// When it was written.
+    pub written_at: DateTime<Utc>,
+    /// The clinician's display name.
+    pub author: String,
+    /// The note.
+    pub text: String,
+}
+
+/// The pack version the clinic assigned to this client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackAssignment {
+    /// Pack id.
+    pub pack_id: String,
+    /// Pack version.
+    pub version: u32,
+    /// When it was assigned.
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// Why an item is urgent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UrgentKind {
+    /// A readiness decision was `blocked`.
+    ChecklistBlocked,
+    /// A blood pressure at or above the urgent threshold.
+    UrgentBloodPressure,
+    /// A severe side effect, or one the pack says always to report.
+    SideEffect,
+    /// A check-in that needs prompt review (PHQ-9 item 9).
+    CrisisCheckIn,
+}
+
+/// An item the clinic must see first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UrgentItem {
+    /// Stable key of the underlying entry (what an acknowledgement names).
+    pub key: String,
+    /// What kind of item.
+    pub kind: UrgentKind,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// The session it relates to, if any.
+    pub session_id: Option<String>,
+    /// Set once a clinician acknowledged it.
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// A clinician's acknowledgement of an urgent item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The clinician's display name.
+    pub by: String,
+}
+
+/// An integration prompt that is due and not yet answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuePrompt {
+    /// The session it follows.
+    pub session_id: String,
+    /// The pack's prompt id.
+    pub prompt_id: String,
+    /// When it became due.
+    pub due_at: DateTime<FixedOffset>,
+    /// The prompt text in the requested locale.
+    pub text: String,
+}
