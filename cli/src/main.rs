@@ -2,9 +2,11 @@
 //!
 //! JSON in, JSON out, so clinics, scripts and tests can drive the engine:
 //! evaluate a checklist, score a check-in, plan the days after a session,
-//! and author, sign and verify content packs. Errors are one line on stderr
+//! author, sign and verify content packs, and set up a clinic server's
+//! database (`katctl clinic init`). Errors are one line on stderr
 //! naming what was wrong, with exit code 1 (2 for a malformed command line).
 
+mod clinic;
 mod engine;
 mod input;
 mod packs;
@@ -50,6 +52,9 @@ enum Command {
     /// Author, sign and verify content packs.
     #[command(subcommand)]
     Pack(packs::PackCommand),
+    /// Set up a clinic server's database: the clinic and its clinicians.
+    #[command(subcommand)]
+    Clinic(clinic::ClinicCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         Command::Score { instrument, answers, pack } => engine::score(&instrument, &answers, &pack),
         Command::Aftercare { end, tz, pack } => engine::aftercare(&end, &tz, &pack),
         Command::Pack(command) => packs::run(command),
+        Command::Clinic(command) => clinic::run(command),
     };
     match result {
         Ok(output) => {

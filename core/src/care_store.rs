@@ -36,8 +36,6 @@ use crate::store::{Store, StoreError, StoreKey};
 /// snapshot's size and this many bytes.
 pub const MIN_COMPACTION_BYTES: u64 = 32 * 1024;
 
-const ACTOR_META_KEY: &str = "actor";
-
 /// Why a care-store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CareStoreError {
@@ -81,15 +79,10 @@ impl CareStore {
     /// a record whose changes do not load is `Corrupt`, never an empty record.
     pub fn open(path: &Path, key: &StoreKey) -> Result<CareStore, CareStoreError> {
         let store = Store::open(path, key)?;
-        let actor = match store.get_meta(ACTOR_META_KEY)? {
-            Some(bytes) => ActorId::from(bytes.as_slice()),
-            None => {
-                let actor = ActorId::random();
-                store.put_meta(ACTOR_META_KEY, actor.to_bytes())?;
-                actor
-            }
-        };
-        let state = load_state(&store, actor)?;
+        // A fresh actor for every open: a device restored from a backup (or a
+        // copied store) can then never reuse an (actor, sequence number) pair
+        // that already reached another replica, which Automerge would refuse.
+        let state = load_state(&store, ActorId::random())?;
         Ok(CareStore {
             inner: Arc::new(Inner { store, state: RwLock::new(state), compacting: AtomicBool::new(false) }),
         })
@@ -268,18 +261,24 @@ impl Inner {
         Ok(id)
     }
 
+    fn compaction_due(&self) -> bool {
+        let state = self.read();
+        state.change_bytes > state.snapshot_bytes.max(MIN_COMPACTION_BYTES)
+    }
+
     fn maybe_compact_in_background(self: &Arc<Self>) {
-        let due = {
-            let state = self.read();
-            state.change_bytes > state.snapshot_bytes.max(MIN_COMPACTION_BYTES)
-        };
-        if due && !self.compacting.swap(true, Ordering::AcqRel) {
+        if self.compaction_due() && !self.compacting.swap(true, Ordering::AcqRel) {
             let inner = Arc::clone(self);
             std::thread::spawn(move || {
-                // A failed compaction leaves the store as it was; the next
-                // write tries again.
-                let _ = inner.compact();
+                // Writes that arrive meanwhile may make another round due;
+                // keep going until it is not. A failed compaction leaves the
+                // store as it was; the next write tries again.
+                while inner.compaction_due() && inner.compact().is_ok() {}
                 inner.compacting.store(false, Ordering::Release);
+                // A write may have seen the flag set just before it cleared.
+                if inner.compaction_due() {
+                    inner.maybe_compact_in_background();
+                }
             });
         }
     }

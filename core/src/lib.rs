@@ -36,3 +36,4 @@ pub mod locale;
 pub mod pack;
 pub mod record;
 pub mod store;
+pub mod sync;

@@ -32,6 +32,11 @@ impl PackRegistry {
         &self.trusted
     }
 
+    /// Trusts one more clinic key (e.g. the one learned at enrollment).
+    pub fn trust(&mut self, key: ed25519_dalek::VerifyingKey) {
+        self.trusted.add(key);
+    }
+
     /// Verifies a signed pack and makes it the active one.
     ///
     /// Offering the active version again is accepted and changes nothing.

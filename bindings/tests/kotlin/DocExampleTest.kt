@@ -1,0 +1,43 @@
+// Runs the Kotlin example of docs/mobile.md, which scripts/kotlin-test.sh
+// extracts from the document and compiles with this suite, so the document
+// cannot drift from the API.
+package org.katcore.test
+
+import com.example.care.checklistStatus
+import com.example.care.observe
+import com.example.care.onConnectivityChanged
+import com.example.care.openRecord
+import com.example.care.phq9
+import java.nio.file.Files
+import java.time.Instant
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.katcore.CareChange
+
+class DocExampleTest {
+    @Test
+    fun `the documented Kotlin example works`() {
+        val dir = Files.createTempDirectory("katcore-doc").toFile()
+        try {
+            val key = ByteArray(32) { 42 }
+            val store = openRecord(dir, key)!!
+            val changes = mutableListOf<CareChange>()
+            val handle = observe(store, { changes.add(it) }, {})
+            val notifications = mutableListOf<Pair<Instant, String>>()
+            assertTrue(checklistStatus(store) { at, text -> notifications.add(at to text) }.endsWith("questions left"))
+            assertTrue(notifications.isNotEmpty())
+            assertTrue(phq9(store, byteArrayOf(0, 0, 0, 0, 0, 0, 0, 0, 2)).isNotEmpty())
+            assertEquals(emptyList<String>(), phq9(store, ByteArray(9)))
+            runBlocking { onConnectivityChanged(store, online = true) }
+            handle.close()
+            assertTrue(CareChange.SESSIONS in changes && CareChange.WELLBEING in changes)
+            store.close()
+            assertNull(openRecord(dir, ByteArray(32) { 1 }))
+        } finally {
+            dir.deleteRecursively()
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The clinician API for clients, their devices and their records.
+//!
+//! Every route takes a clinician token and reaches only that clinician's
+//! clinic: another clinic's client or device is `404`, exactly like one
+//! that does not exist, so nothing leaks. Edits (sessions, notes, the pack
+//! assignment) are care-record operations by the server's actor, persisted
+//! like synced changes, so they merge with the devices' offline edits.
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{DateTime, FixedOffset, Utc};
+use katcore::record::Party;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::ClinicianAuth;
+use crate::enrollment::check_name;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::replica::next_session;
+use crate::state::AppState;
+use crate::storage::Client;
+
+/// Largest JSON body of these routes (a note may hold 100,000 characters).
+pub const MAX_CLINICIAN_BODY: usize = 1024 * 1024;
+/// Longest client label, in characters.
+pub const MAX_CLIENT_LABEL: usize = 200;
+
+/// Clients, their devices and records.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/clients", post(create_client).get(list_clients))
+        .route("/v1/clients/{client_id}/record", get(record))
+        .route("/v1/clients/{client_id}/devices", get(devices))
+        .route("/v1/clients/{client_id}/sessions", post(schedule_session))
+        .route("/v1/clients/{client_id}/sessions/{session_id}", put(move_session))
+        .route("/v1/clients/{client_id}/notes", post(add_note))
+        .route("/v1/clients/{client_id}/pack", put(assign_pack))
+        .route("/v1/devices/{device_id}/revoke", post(revoke_device))
+        .layer(DefaultBodyLimit::max(MAX_CLINICIAN_BODY))
+}
+
+/// The client, if it exists and belongs to the clinician's clinic; else `404`.
+pub(crate) async fn client_of_clinic(
+    state: &AppState,
+    clinician: &ClinicianAuth,
+    client_id: &str,
+) -> Result<Client, ApiError> {
+    let id = client_id.to_owned();
+    state
+        .db(move |s| s.client(&id))
+        .await?
+        .filter(|client| client.clinic_id == clinician.clinic_id)
+        .ok_or_else(|| ApiError::not_found("client"))
+}
+
+/// A new client.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClientRequest {
+    /// A pseudonymous label the clinic chooses (no health data).
+    pub label: String,
+}
+
+/// The id of a created client.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClientCreated {
+    /// The new client's id.
+    pub client_id: String,
+}
+
+/// A row of the client list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClientListItem {
+    /// Id.
+    pub client_id: String,
+    /// Label.
+    pub label: String,
+    /// Start of the earliest upcoming session (not cancelled or ended).
+    pub next_session: Option<DateTime<FixedOffset>>,
+    /// Latest sync of any of the client's devices.
+    pub last_sync: Option<DateTime<Utc>>,
+    /// Unacknowledged alerts.
+    pub open_alerts: u32,
+}
+
+/// An enrolled device.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceView {
+    /// Id.
+    pub device_id: String,
+    /// Label given at enrollment.
+    pub label: String,
+    /// When it enrolled.
+    pub enrolled_at: DateTime<Utc>,
+    /// Its latest successful sync.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A session to schedule.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSessionRequest {
+    /// Start, RFC 3339 with offset.
+    pub start: DateTime<FixedOffset>,
+    /// The client's IANA time zone, e.g. `America/New_York`.
+    pub time_zone: String,
+}
+
+/// The id of a scheduled session.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionCreated {
+    /// The session's id.
+    pub session_id: String,
+}
+
+/// A session's new start.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveSessionRequest {
+    /// New start, RFC 3339 with offset.
+    pub start: DateTime<FixedOffset>,
+}
+
+/// A clinician's note.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    /// The note (at most 100,000 characters).
+    pub text: String,
+}
+
+/// The id of a written note.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NoteCreated {
+    /// The note's id.
+    pub note_id: String,
+}
+
+/// The pack version assigned to a client.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignPackRequest {
+    /// Pack id.
+    pub pack_id: String,
+    /// Pack version (1 or more).
+    pub version: u32,
+}
+
+/// Creates a client.
+#[utoipa::path(
+    post, path = "/v1/clients", tag = "clinician", security(("clinician_token" = [])),
+    request_body = NewClientRequest,
+    responses(
+        (status = 201, description = "Created", body = ClientCreated),
+        (status = 400, description = "Invalid label", body = ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown token", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create_client(
+    State(state): State<AppState>,
+    clinician: ClinicianAuth,
+    ApiJson(request): ApiJson<NewClientRequest>,
+) -> Result<(StatusCode, Json<ClientCreated>), ApiError> {
+    let label = check_name("label", &request.label, MAX_CLIENT_LABEL)?;
+    let client = Client { id: katcore::record::new_id(), clinic_id: clinician.clinic_id, label };
+    let client_id = client.id.clone();
+    state.db(move |s| s.insert_client(&client, Utc::now())).await?;
+    Ok((StatusCode::CREATED, Json(ClientCreated { client_id })))
+}
+
+/// Lists the clinic's clients, oldest first.
+#[utoipa::path(
+    get, path = "/v1/clients", tag = "clinician", security(("clinician_token" = [])),
+    responses(
+        (status = 200, description = "The clinic's clients", body = [ClientListItem]),
+        (status = 401, description = "Missing, malformed or unknown token", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list_clients(
+    State(state): State<AppState>,
+    clinician: ClinicianAuth,
+) -> Result<Json<Vec<ClientListItem>>, ApiError> {
+    let summaries = state.db(move |s| s.client_summaries(&clinician.clinic_id)).await?;
+    let now = Utc::now();
+    Ok(Json(
+        summaries
+            .into_iter()
+            .map(|c| ClientListItem {
+                next_session: next_session(&c.planned_sessions, now),
+                client_id: c.id,
+                label: c.label,
+                last_sync: c.last_sync,
+                open_alerts: c.open_alerts,
+            })
+            .collect(),
+    ))
+}
+
+/// A client's whole care record as JSON (`CareRecord::to_json`).
+#[utoipa::path(
+    get, path = "/v1/clients/{client_id}/record", tag = "clinician", security(("clinician_token" = [])),
+    params(("client_id" = String, Path, description = "The client")),
+    responses(
+        (status = 200, description = "sessions, journal, vitals, side_effects, check_ins, clinician_notes, \
+                                      assigned_pack, urgent_items", body = Object),
+        (status = 404, description = "No such client in this clinic", body = ErrorBody),
+    )
+)]
+pub(crate) async fn record(
+    State(state): State<AppState>,
+    clinician: ClinicianAuth,
+    ApiPath(client_id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    client_of_clinic(&state, &clinician, &client_id).await?;
+    Ok(Json(state.with_replica(&client_id, |replica, _| Ok(replica.record().to_json())).await?))
+}
+
+/// A client's devices, by enrollment.
+#[utoipa::path(
+    get, path = "/v1/clients/{client_id}/devices", tag = "clinician", security(("clinician_token" = [])),
+    params(("client_id" = String, Path, description = "The client")),
+    responses(
+        (status = 200, description = "The devices", body = [DeviceView]),
+        (status = 404, description = "No such client in this clinic", body = ErrorBody),
+    )
+)]
+pub(crate) async fn devices(
+    State(state): State<AppState>,
+    clinician: ClinicianAuth,
+    ApiPath(client_id): ApiPath<String>,
+) -> Result<Json<Vec<DeviceView>>, ApiError> {
+    client_of_clinic(&state, &clinician, &client_id).await?;
+    let devices = state.db(move |s| s.devices(&client_id)).await?;
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|d| DeviceView {
+                device_id: d.id,
+                label: d.label,
+                enrolled_at: d.enrolled_at,
+                last_sync_at: d.last_sync_at,
+                revoked_at: d.revoked_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Revokes a device: its token gets `410` from then on.
+#[utoipa::path(
+    post, path = "/v1/devices/{device_id}/revoke", tag = "clinician", security(("clinician_token" = [])),
+    params(("device_id" = String, Path, description = "The device")),
+    responses(
+        (status = 204, description = "Revoked (or already revoked)"),
+        (status = 404, description = "No such device in this clinic", body = ErrorBody),
+    )
+)]
+pub(crate) async fn revoke_device(
+    State(state): State<AppState>,
+    clinician: ClinicianAuth,
+    ApiPath(device_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = device_id.clone();
+    let found = state.db(move |s| s.revoke_device(&clinician.clinic_id, &id, Utc::now())).await?;
+    if !found {
+        return Err(ApiError::not_found("device"));
+    }
+    tracing::info!(%device_id, "device revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Schedules a session.
+#[utoipa::path(
+    post, path = "/v1/clients/{client_id}/sessions", tag = "clinician", security(("clinician_token" = [])),
+    params(("client_id" = String, Path, description = "The client")),
+    request_body = ScheduleSessionRequest,
+    responses(
+        (status = 201, description = "Scheduled", body = SessionCreated),
+        (status = 400, description = "Invalid start or time zone", body = ErrorBody),
+        (status = 404, description = "No such client in this clinic", body = ErrorBody),
+    )
+)]
+pub(crate) async fn schedule_session(
+    State(state): State<AppState>,
+    clinician: ClinicianAuth,
+    ApiPath(client_id): ApiPath<String>,
+    ApiJson(request): ApiJson<ScheduleSessionRequest>,
+) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
+    client_of_clinic(&state, &clinician, &client_id).await?;
+    let session_id = state
+        .with_replica(&client_id, move |replica, storage| {
+            replica.edit(storage, |record| record.schedule_session(request.start, &request.time_zone, Party::Clinic))
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(SessionCreated { session_id })))
+}
+
+/// Moves a session to a new start.
+#[utoipa::path(
+    put, path = "/v1/clients/{client_id}/sessions/{session_id}", tag = "clinician",
+    security(("clinician_token" = [])),
+    params(
+        ("client_id" = String, Path, description = "The client"),
+        ("session_id" = String, Path, description = "The session"),
+    ),
+    request_body = MoveSessionRequest,
+    responses(
+        (status = 204, description = "Moved"),
+        (status = 400, description = "Invalid start", body = ErrorBody),
+        (status = 404, description = "No such client or session", body = ErrorBody),
+    )
+)]
+pub(crate) async fn move_session(
+    State(state): State<AppState>,
+    clinician: ClinicianAuth,
+    ApiPath((client_id, session_id)): ApiPath<(String, String)>,
+    ApiJson(request): ApiJson<MoveSessionRequest>,
+) -> Result<StatusCode, ApiError> {
+    client_of_clinic(&state, &clinician, &client_id).await?;
+    state
+        .with_replica(&client_id, move |replica, storage| {
+            replica.edit(storage, |record| record.move_session(&session_id, request.start))
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds a note signed with the clinician's display name.
+#[utoipa::path(
+    post, path = "/v1/clients/{client_id}/notes", tag = "clinician", security(("clinician_token" = [])),
+    params(("client_id" = String, Path, description = "The client")),
+    request_body = NoteRequest,
+    responses(
+        (status = 201, description = "Written", body = NoteCreated),
+        (status = 400, description = "Empty or over-long text", body = ErrorBody),
+        (status = 404, description = "No such client in this clinic", body = ErrorBody),
+    )
+)]
+pub(crate) async fn add_note(
+    State(state): State<AppState>,
+    clinician: ClinicianAuth,
+    ApiPath(client_id): ApiPath<String>,
+    ApiJson(request): ApiJson<NoteRequest>,
+) -> Result<(StatusCode, Json<NoteCreated>), ApiError> {
+    client_of_clinic(&state, &clinician, &client_id).await?;
+    let author = clinician.display_name;
+    let note_id = state
+        .with_replica(&client_id, move |replica, storage| {
+            replica.edit(storage, |record| record.add_clinician_note(&author, &request.text, Utc::now()))
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(NoteCreated { note_id })))
+}
+
+/// Assigns a pack version to the client.
+#[utoipa::path(
+    put, path = "/v1/clients/{client_id}/pack", tag = "clinician", security(("clinician_token" = [])),
+    params(("client_id" = String, Path, description = "The client")),
+    request_body = AssignPackRequest,
+    responses(
+        (status = 204, description = "Assigned"),
+        (status = 400, description = "Empty pack id or version 0", body = ErrorBody),
+        (status = 404, description = "No such client in this clinic", body = ErrorBody),
+    )
+)]
+pub(crate) async fn assign_pack(
+    State(state): State<AppState>,
+    clinician: ClinicianAuth,
+    ApiPath(client_id): ApiPath<String>,
+    ApiJson(request): ApiJson<AssignPackRequest>,
+) -> Result<StatusCode, ApiError> {
+    client_of_clinic(&state, &clinician, &client_id).await?;
+    let pack_id = check_name("pack_id", &request.pack_id, 200)?;
+    state
+        .with_replica(&client_id, move |replica, storage| {
+            replica.edit(storage, |record| record.assign_pack(&pack_id, request.version, Utc::now()))
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,197 @@
+//! Server configuration from flags and environment variables.
+//!
+//! | flag | variable | default |
+//! |---|---|---|
+//! | `--db PATH` | `KATCORE_CLINIC_DB` | required |
+//! | `--listen ADDR` | `KATCORE_CLINIC_LISTEN` | `127.0.0.1:8443` |
+//! | `--tls-cert PEM` | `KATCORE_CLINIC_TLS_CERT` | none |
+//! | `--tls-key PEM` | `KATCORE_CLINIC_TLS_KEY` | none |
+//!
+//! Flags win over variables. Without a certificate and key the server
+//! speaks plain HTTP, which is refused unless the listen address is
+//! loopback (development only).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
+
+/// Usage text for `--help`.
+pub const USAGE: &str = "\
+katcore-clinic: the katcore reference clinic server
+
+USAGE:
+    katcore-clinic --db PATH [--listen ADDR] [--tls-cert PEM --tls-key PEM]
+
+OPTIONS:
+    --db PATH        SQLite database (created if missing)      [env: KATCORE_CLINIC_DB]
+    --listen ADDR    IP:port to listen on (default 127.0.0.1:8443)  [env: KATCORE_CLINIC_LISTEN]
+    --tls-cert PEM   TLS certificate chain (PEM)               [env: KATCORE_CLINIC_TLS_CERT]
+    --tls-key PEM    TLS private key (PEM)                     [env: KATCORE_CLINIC_TLS_KEY]
+    -h, --help       Show this text
+
+Without --tls-cert and --tls-key the server speaks plain HTTP, allowed only on a loopback address.
+Create a clinic first with `katctl clinic init --db PATH --name NAME --clinician NAME`.
+Logs go to standard error; set RUST_LOG (e.g. RUST_LOG=debug) to change the level.";
+
+/// Why the configuration is not usable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `--help` was asked for.
+    #[error("{USAGE}")]
+    Help,
+    /// A flag is unknown or lacks its value.
+    #[error("{0}\n\n{USAGE}")]
+    Usage(String),
+    /// A value is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Certificate and key files for TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// How to run the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The SQLite database.
+    pub db: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// TLS files; `None` for plain HTTP (loopback only).
+    pub tls: Option<TlsFiles>,
+}
+
+impl Config {
+    /// Plain HTTP on `127.0.0.1` with a free port: what tests and demos use.
+    pub fn local(db: impl Into<PathBuf>) -> Config {
+        Config { db: db.into(), listen: SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0), tls: None }
+    }
+
+    /// Reads flags (without the program name) and environment variables
+    /// (through `env`), then [`validate`](Config::validate)s.
+    ///
+    /// # Errors
+    /// [`ConfigError::Help`] for `--help`, [`ConfigError::Usage`] for a bad
+    /// command line, [`ConfigError::Invalid`] for unusable values.
+    pub fn from_args(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut db = env("KATCORE_CLINIC_DB");
+        let mut listen = env("KATCORE_CLINIC_LISTEN");
+        let mut cert = env("KATCORE_CLINIC_TLS_CERT");
+        let mut key = env("KATCORE_CLINIC_TLS_KEY");
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+                _ => (arg, None),
+            };
+            let slot = match flag.as_str() {
+                "-h" | "--help" => return Err(ConfigError::Help),
+                "--db" => &mut db,
+                "--listen" => &mut listen,
+                "--tls-cert" => &mut cert,
+                "--tls-key" => &mut key,
+                other => return Err(ConfigError::Usage(format!("unknown argument `{other}`"))),
+            };
+            let value =
+                inline.or_else(|| args.next()).ok_or_else(|| ConfigError::Usage(format!("`{flag}` needs a value")))?;
+            *slot = Some(value);
+        }
+        let db = db
+            .filter(|db| !db.is_empty())
+            .ok_or_else(|| ConfigError::Usage("the database is required: --db PATH or KATCORE_CLINIC_DB".into()))?;
+        let listen = match listen {
+            None => DEFAULT_LISTEN,
+            Some(text) => text.parse().map_err(|_| {
+                ConfigError::Invalid(format!("listen address `{text}` is not IP:port (e.g. 0.0.0.0:8443)"))
+            })?,
+        };
+        let tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.into(), key: key.into() }),
+            (None, None) => None,
+            _ => return Err(ConfigError::Invalid("TLS needs both --tls-cert and --tls-key".into())),
+        };
+        let config = Config { db: db.into(), listen, tls };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses plain HTTP on a non-loopback address.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] with the reason.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "refusing plain HTTP on {}: client data must travel over TLS; pass --tls-cert and --tls-key, \
+                 or listen on a loopback address (127.0.0.1) for development",
+                self.listen
+            )));
+        }
+        Ok(())
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_args(args.iter().map(|a| (*a).to_owned()), |name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn flags_env_and_defaults() {
+        let config = parse(&["--db", "a.db"], &[]).unwrap();
+        assert_eq!(config.listen, DEFAULT_LISTEN);
+        assert_eq!(config.tls, None);
+        let config = parse(&["--listen=127.0.0.1:9000"], &[("KATCORE_CLINIC_DB", "b.db")]).unwrap();
+        assert_eq!(config.db, PathBuf::from("b.db"));
+        assert_eq!(config.listen.port(), 9000);
+        let config = parse(&["--db", "c.db"], &[("KATCORE_CLINIC_DB", "b.db")]).unwrap();
+        assert_eq!(config.db, PathBuf::from("c.db"));
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        let error = parse(&["--db", "a.db", "--listen", "0.0.0.0:8443"], &[]).unwrap_err();
+        assert!(error.to_string().contains("refusing plain HTTP"));
+        let config =
+            parse(&["--db", "a.db", "--listen", "0.0.0.0:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem"], &[])
+                .unwrap();
+        assert_eq!(config.scheme(), "https");
+        assert!(parse(&["--db", "a.db", "--listen", "[::1]:8443"], &[]).is_ok());
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        assert_eq!(parse(&["--help"], &[]), Err(ConfigError::Help));
+        assert!(matches!(parse(&[], &[]), Err(ConfigError::Usage(_))));
+        assert!(matches!(parse(&["--db"], &[]), Err(ConfigError::Usage(_))));
+        assert!(matches!(parse(&["--db", "a", "--what"], &[]), Err(ConfigError::Usage(_))));
+        assert!(matches!(parse(&["--db", "a", "--listen", "localhost"], &[]), Err(ConfigError::Invalid(_))));
+        assert!(matches!(parse(&["--db", "a", "--tls-cert", "c.pem"], &[]), Err(ConfigError::Invalid(_))));
+    }
+}

@@ -1,0 +1,101 @@
+//! # katcore-clinic
+//!
+//! The reference clinic server for katcore: device enrollment, the sync
+//! endpoint of `docs/sync-protocol.md`, the clinician API, alerts for urgent
+//! items, and signed content packs. One SQLite file holds everything
+//! ([`SqliteStorage`], behind the [`ClinicStorage`] trait).
+//!
+//! Starting a server in-process (tests, `katctl demo`):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use katcore_clinic::{init_clinic, serve, Config};
+//!
+//! let db = std::path::Path::new("clinic.db");
+//! let clinic = init_clinic(db, "Riverside Clinic", "Dr. Rivera")?; // prints nothing; keep the token
+//! let server = serve(Config::local(db)).await?; // 127.0.0.1, a free port, plain HTTP
+//! println!("{} {}", server.url(), clinic.clinic_id);
+//! // … call the API with `Authorization: Bearer {clinic.clinician_token}` …
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Routes (JSON unless noted; errors are `{"error", "message"}`):
+//!
+//! - operations: `GET /healthz`, `GET /metrics` (Prometheus text), `GET /openapi.json`;
+//! - devices: `POST /v1/enroll`, `POST /v1/sync` (binary), `GET /v1/pack`;
+//! - clinicians: `/v1/clients…`, `/v1/devices/{id}/revoke`, `/v1/alerts…`, `PUT /v1/pack`.
+
+mod alerts;
+mod auth;
+mod bootstrap;
+mod clinician;
+mod config;
+mod enrollment;
+mod error;
+mod extract;
+mod metrics;
+mod openapi;
+mod packs;
+mod replica;
+mod server;
+mod state;
+mod storage;
+mod sync;
+
+use axum::http::Request;
+use axum::Router;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use alerts::{AlertStatus, AlertView, AlertsQuery};
+pub use auth::{
+    hash_secret, new_token, ClinicianAuth, DeviceAuth, TokenKind, CLINICIAN_TOKEN_PREFIX, DEVICE_TOKEN_PREFIX,
+    FAILURE_WINDOW, MAX_FAILURES_PER_WINDOW,
+};
+pub use bootstrap::{
+    add_clinician, add_clinician_in, init_clinic, init_clinic_in, BootstrapError, ClinicianCreated, InitOutput,
+};
+pub use clinician::{
+    AssignPackRequest, ClientCreated, ClientListItem, DeviceView, MoveSessionRequest, NewClientRequest, NoteCreated,
+    NoteRequest, ScheduleSessionRequest, SessionCreated,
+};
+pub use config::{Config, ConfigError, TlsFiles, DEFAULT_LISTEN, USAGE};
+pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentCode, CODE_VALIDITY};
+pub use error::{ApiError, ErrorBody};
+pub use metrics::Metrics;
+pub use openapi::openapi;
+pub use packs::{PackPublished, MAX_PACK_BODY};
+pub use server::{install_crypto_provider, serve, serve_app, Health, ServeError, ServerHandle};
+pub use state::AppState;
+pub use storage::{
+    Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device, NewAlert, NewDevice, PlannedSession,
+    PublishOutcome, RecordUpdate, SecretHash, SqliteStorage, StorageError, StoredPack, StoredRecord,
+};
+pub use sync::MAX_SYNC_BODY;
+
+/// The whole HTTP API over `state`, testable without a socket
+/// (`tower::ServiceExt::oneshot`). Unknown routes answer `404` JSON.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(server::router())
+        .merge(metrics::router())
+        .merge(openapi::router())
+        .merge(enrollment::router())
+        .merge(sync::router())
+        .merge(packs::router())
+        .merge(clinician::router())
+        .merge(alerts::router())
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_errors))
+        .layer(
+            // Method and path only: never headers (tokens) or bodies.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,169 @@
+//! Prometheus counters, hand-formatted at `GET /metrics`.
+//!
+//! - `katcore_clinic_syncs_total{result}`: sync requests by outcome;
+//! - `katcore_clinic_sync_bytes_received_total` / `_sent_total`: sync body bytes;
+//! - `katcore_clinic_http_errors_total{status}`: every `4xx`/`5xx` answer;
+//! - `katcore_clinic_sync_duration_seconds`: a latency histogram of syncs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::state::AppState;
+
+/// Upper bounds of the sync latency buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// The outcomes a sync is counted under.
+const SYNC_RESULTS: [&str; 9] = [
+    "ok",
+    "history_missing",
+    "malformed",
+    "too_large",
+    "unauthorized",
+    "forbidden",
+    "revoked",
+    "rate_limited",
+    "error",
+];
+
+/// The server's counters; all updates are lock-free except the error map.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    syncs: [AtomicU64; SYNC_RESULTS.len()],
+    bytes_received: AtomicU64,
+    bytes_sent: AtomicU64,
+    errors: Mutex<BTreeMap<u16, u64>>,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one sync answered with `status`, its body sizes and duration.
+    pub fn observe_sync(&self, status: StatusCode, received: usize, sent: usize, elapsed: Duration) {
+        let result = match status.as_u16() {
+            200 => "ok",
+            409 => "history_missing",
+            400 | 415 => "malformed",
+            413 => "too_large",
+            401 => "unauthorized",
+            403 => "forbidden",
+            410 => "revoked",
+            429 => "rate_limited",
+            _ => "error",
+        };
+        if let Some(index) = SYNC_RESULTS.iter().position(|r| *r == result) {
+            self.syncs[index].fetch_add(1, Ordering::Relaxed);
+        }
+        self.bytes_received.fetch_add(received as u64, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(sent as u64, Ordering::Relaxed);
+        let seconds = elapsed.as_secs_f64();
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
+            if seconds <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Counts one error response.
+    pub fn observe_error(&self, status: StatusCode) {
+        let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+        *errors.entry(status.as_u16()).or_default() += 1;
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "# HELP katcore_clinic_syncs_total Sync requests by result.");
+        let _ = writeln!(out, "# TYPE katcore_clinic_syncs_total counter");
+        for (result, count) in SYNC_RESULTS.iter().zip(&self.syncs) {
+            let _ = writeln!(out, "katcore_clinic_syncs_total{{result=\"{result}\"}} {}", load(count));
+        }
+        for (name, help, counter) in [
+            ("katcore_clinic_sync_bytes_received_total", "Bytes of sync request bodies.", &self.bytes_received),
+            ("katcore_clinic_sync_bytes_sent_total", "Bytes of sync response bodies.", &self.bytes_sent),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", load(counter));
+        }
+        let _ = writeln!(out, "# HELP katcore_clinic_http_errors_total Error responses by status.");
+        let _ = writeln!(out, "# TYPE katcore_clinic_http_errors_total counter");
+        for (status, count) in self.errors.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(out, "katcore_clinic_http_errors_total{{status=\"{status}\"}} {count}");
+        }
+        let name = "katcore_clinic_sync_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Time to answer a sync request.");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", load(count));
+        }
+        let total = load(&self.latency_count);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let _ = writeln!(out, "{name}_sum {}", load(&self.latency_sum_micros) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {total}");
+        out
+    }
+}
+
+/// `GET /metrics`.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"))
+)]
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().render())
+}
+
+/// Middleware counting every error response by status.
+pub(crate) async fn count_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        state.metrics().observe_error(status);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendering_shows_every_series() {
+        let metrics = Metrics::default();
+        metrics.observe_sync(StatusCode::OK, 100, 200, Duration::from_millis(20));
+        metrics.observe_sync(StatusCode::CONFLICT, 10, 0, Duration::from_millis(2));
+        metrics.observe_error(StatusCode::CONFLICT);
+        let text = metrics.render();
+        assert!(text.contains("katcore_clinic_syncs_total{result=\"ok\"} 1\n"));
+        assert!(text.contains("katcore_clinic_syncs_total{result=\"history_missing\"} 1\n"));
+        assert!(text.contains("katcore_clinic_sync_bytes_received_total 110\n"));
+        assert!(text.contains("katcore_clinic_sync_bytes_sent_total 200\n"));
+        assert!(text.contains("katcore_clinic_http_errors_total{status=\"409\"} 1\n"));
+        assert!(text.contains("katcore_clinic_sync_duration_seconds_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("katcore_clinic_sync_duration_seconds_bucket{le=\"0.025\"} 2\n"));
+        assert!(text.contains("katcore_clinic_sync_duration_seconds_count 2\n"));
+    }
+}

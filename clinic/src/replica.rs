@@ -1,0 +1,240 @@
+//! The server's replica of each client's care record, cached in memory.
+//!
+//! A client's [`CareRecord`] is loaded from storage once and kept, behind
+//! a per-client async mutex, so a sync or a clinician edit does not reload
+//! the document. Work on a replica runs on a blocking thread while holding
+//! that client's lock; different clients proceed in parallel.
+//!
+//! Every change is persisted like on a device: the Automerge changes since
+//! the last stored heads are appended as one blob (with the planned sessions
+//! and new alerts, in one transaction), and when the appended changes outgrow
+//! the snapshot a new snapshot replaces them. If persisting fails, or a
+//! request left changes waiting for missing dependencies, the cached replica
+//! is dropped and reloaded from storage on next use, so memory never runs
+//! ahead of the database.
+//!
+//! The server's own edits use one random actor per process start (see the
+//! protocol document), so a restarted server never reuses an
+//! (actor, sequence number) pair.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use automerge::{ActorId, ChangeHash, ReadDoc};
+use chrono::{DateTime, Utc};
+use katcore::record::{CareRecord, RecordError};
+use katcore::sync::wire::{SyncRequest, SyncResponse};
+
+use crate::error::ApiError;
+use crate::storage::{ClinicStorage, NewAlert, PlannedSession, RecordUpdate};
+
+/// Appended changes are compacted once they exceed both the snapshot's size
+/// and this many bytes.
+const MIN_COMPACTION_BYTES: u64 = 64 * 1024;
+
+type Slot = Arc<tokio::sync::Mutex<Option<Replica>>>;
+
+/// The cache: one slot per client, each behind its own lock.
+pub(crate) struct Replicas {
+    actor: ActorId,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl Replicas {
+    /// An empty cache whose edits use a fresh random actor.
+    pub(crate) fn new() -> Replicas {
+        Replicas { actor: ActorId::random(), slots: Mutex::new(HashMap::new()) }
+    }
+
+    fn slot(&self, client_id: &str) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(slots.entry(client_id.to_owned()).or_default())
+    }
+
+    /// See [`crate::state::AppState::with_replica`].
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        client_id: &str,
+        storage: Arc<dyn ClinicStorage>,
+        f: impl FnOnce(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let mut slot = self.slot(client_id).lock_owned().await;
+        let actor = self.actor.clone();
+        let client_id = client_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            if slot.is_none() {
+                *slot = Some(Replica::load(storage.as_ref(), &client_id, actor)?);
+            }
+            let Some(replica) = slot.as_mut() else { return Err(ApiError::internal("the replica vanished")) };
+            let outcome = catch_unwind(AssertUnwindSafe(|| f(replica, storage.as_ref())));
+            let outcome = match outcome {
+                Ok(result) => {
+                    if replica.discard || result.as_ref().is_err_and(|e| e.status().is_server_error()) {
+                        *slot = None;
+                    }
+                    result
+                }
+                Err(_) => {
+                    *slot = None;
+                    Err(ApiError::internal("a record operation panicked"))
+                }
+            };
+            outcome
+        })
+        .await?
+    }
+}
+
+/// One client's record with what is known to be stored.
+pub(crate) struct Replica {
+    client_id: String,
+    record: CareRecord,
+    saved_heads: Vec<ChangeHash>,
+    last_seq: i64,
+    snapshot_bytes: u64,
+    change_bytes: u64,
+    /// Set when memory may differ from storage: the slot is then reloaded.
+    discard: bool,
+}
+
+impl Replica {
+    fn load(storage: &dyn ClinicStorage, client_id: &str, actor: ActorId) -> Result<Replica, ApiError> {
+        let stored = storage.load_record(client_id)?;
+        let record = CareRecord::load_parts(
+            stored.snapshot.as_deref(),
+            stored.changes.iter().map(|(_, bytes)| bytes.as_slice()),
+            actor,
+        )
+        .map_err(|e| ApiError::internal(format!("client {client_id}: the stored record does not load: {e}")))?;
+        Ok(Replica {
+            client_id: client_id.to_owned(),
+            saved_heads: record.heads(),
+            record,
+            last_seq: stored.changes.last().map_or(stored.snapshot_through_seq, |(seq, _)| *seq),
+            snapshot_bytes: stored.snapshot.as_ref().map_or(0, |s| s.len() as u64),
+            change_bytes: stored.changes.iter().map(|(_, c)| c.len() as u64).sum(),
+            discard: false,
+        })
+    }
+
+    /// The record, for reading.
+    pub(crate) fn record(&self) -> &CareRecord {
+        &self.record
+    }
+
+    /// Applies a clinician's edit and persists it before returning.
+    pub(crate) fn edit<T>(
+        &mut self,
+        storage: &dyn ClinicStorage,
+        f: impl FnOnce(&mut CareRecord) -> Result<T, RecordError>,
+    ) -> Result<T, ApiError> {
+        let value = f(&mut self.record)?;
+        self.persist(storage)?;
+        Ok(value)
+    }
+
+    /// Processes one sync request (see `docs/sync-protocol.md`, "Server
+    /// processing"): everything new is persisted before the answer.
+    pub(crate) fn sync(
+        &mut self,
+        storage: &dyn ClinicStorage,
+        request: &SyncRequest,
+    ) -> Result<SyncResponse, ApiError> {
+        if !self.has_all(&request.since) {
+            return Err(ApiError::history_missing());
+        }
+        if !request.changes.is_empty() {
+            self.record.merge_bytes(&request.changes).map_err(|e| {
+                // Whatever Automerge did before failing is not trusted.
+                self.discard = true;
+                ApiError::bad_request("malformed_changes", e.to_string())
+            })?;
+        }
+        let waiting = !self.record.document().get_missing_deps(&[]).is_empty();
+        let heads_known = self.has_all(&request.heads);
+        // What could be applied is consistent: keep it either way.
+        self.persist(storage)?;
+        if waiting {
+            // Changes without their dependencies wait inside Automerge; drop
+            // them so they cannot block other devices' syncs.
+            self.discard = true;
+        }
+        if waiting || !heads_known {
+            return Err(ApiError::history_missing());
+        }
+        let changes =
+            if request.heads.is_empty() { self.record.save() } else { self.record.save_after(&request.heads) };
+        Ok(SyncResponse { heads: self.record.heads(), changes })
+    }
+
+    fn has_all(&self, hashes: &[ChangeHash]) -> bool {
+        let doc = self.record.document();
+        hashes.iter().all(|hash| doc.get_change_meta_by_hash(hash).is_some())
+    }
+
+    /// Appends everything after the stored heads, with the planned sessions
+    /// and alerts it implies, then compacts if due.
+    fn persist(&mut self, storage: &dyn ClinicStorage) -> Result<(), ApiError> {
+        let heads = self.record.heads();
+        if heads == self.saved_heads {
+            return Ok(());
+        }
+        let change = self.record.save_after(&self.saved_heads);
+        let planned_sessions = planned_sessions(&self.record);
+        let urgent = urgent_items(&self.record);
+        let update =
+            RecordUpdate { change: &change, planned_sessions: &planned_sessions, urgent: &urgent, at: Utc::now() };
+        let seq = storage.append_record_change(&self.client_id, &update).inspect_err(|_| self.discard = true)?;
+        self.saved_heads = heads;
+        self.last_seq = seq;
+        self.change_bytes += change.len() as u64;
+        if self.change_bytes > self.snapshot_bytes.max(MIN_COMPACTION_BYTES) {
+            self.compact(storage);
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self, storage: &dyn ClinicStorage) {
+        let snapshot = self.record.save();
+        match storage.compact_record(&self.client_id, &snapshot, self.last_seq) {
+            Ok(()) => {
+                self.snapshot_bytes = snapshot.len() as u64;
+                self.change_bytes = 0;
+            }
+            // The stored changes stay as they were; the next change retries.
+            Err(e) => tracing::warn!(client_id = %self.client_id, error = %e, "record compaction failed"),
+        }
+    }
+}
+
+/// Sessions neither cancelled nor ended: what "next session" is chosen from.
+fn planned_sessions(record: &CareRecord) -> Vec<PlannedSession> {
+    record
+        .sessions()
+        .into_iter()
+        .filter(|s| s.cancelled.is_none() && s.ended_at.is_none())
+        .map(|s| PlannedSession { start: s.scheduled_start, started: s.started_at.is_some() })
+        .collect()
+}
+
+/// Every urgent item of the record, as alerts to raise if new.
+fn urgent_items(record: &CareRecord) -> Vec<NewAlert> {
+    record
+        .urgent_items()
+        .into_iter()
+        .map(|item| NewAlert { key: item.key, kind: item.kind, at: item.at, acknowledged: item.acknowledged })
+        .collect()
+}
+
+/// The earliest upcoming session at `now`, as `CareRecord::upcoming_sessions` defines it.
+pub(crate) fn next_session(
+    planned: &[PlannedSession],
+    now: DateTime<Utc>,
+) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    planned
+        .iter()
+        .filter(|s| s.started || s.start.with_timezone(&Utc) + katcore::record::UPCOMING_GRACE >= now)
+        .map(|s| s.start)
+        .min()
+}

@@ -1,0 +1,521 @@
+//! [`ClinicStorage`] on one SQLite file (bundled SQLite).
+//!
+//! WAL with `synchronous = FULL`, foreign keys on, a busy timeout for other
+//! processes (`katctl clinic add-clinician` while the server runs). Writes
+//! go through one writer connection in `IMMEDIATE` transactions, reads
+//! through one read-only connection, each behind its own mutex; callers run
+//! on blocking threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+
+use super::schema;
+use super::{
+    urgent_kind_from_name, urgent_kind_name, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device,
+    NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredPack, StoredRecord,
+};
+
+/// How long a call waits for another process holding the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite storage. See the module documentation.
+#[derive(Debug)]
+pub struct SqliteStorage {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date.
+    ///
+    /// # Errors
+    /// [`StorageError::TooNew`] for a database of a newer server,
+    /// [`StorageError::Corrupt`] for a file that is not ours, and
+    /// [`StorageError::Database`] when SQLite or the file system fails.
+    pub fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
+        let mut writer = connect(path)?;
+        schema::migrate(&mut writer)?;
+        let reader = connect(path)?;
+        reader.execute_batch("PRAGMA query_only = ON;")?;
+        Ok(SqliteStorage { writer: Mutex::new(writer), reader: Mutex::new(reader), path: path.to_path_buf() })
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        let mut conn = lock(&self.reader);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(schema::PRAGMAS)?;
+    Ok(conn)
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while the lock was held dropped (rolled back) its transaction.
+    conn.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn time(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let millis: i64 = row.get(idx)?;
+    DateTime::from_timestamp_millis(millis).ok_or_else(|| bad_column(idx, "a timestamp is out of range"))
+}
+
+fn optional_time(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get::<_, Option<i64>>(idx)? {
+        None => Ok(None),
+        Some(millis) => DateTime::from_timestamp_millis(millis)
+            .map(Some)
+            .ok_or_else(|| bad_column(idx, "a timestamp is out of range")),
+    }
+}
+
+fn bad_column(idx: usize, what: &'static str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, what.into())
+}
+
+fn clinic_row(row: &Row<'_>) -> rusqlite::Result<Clinic> {
+    let key: Vec<u8> = row.get(2)?;
+    let signing_key =
+        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| bad_column(2, "the signing key is not 32 bytes"))?;
+    Ok(Clinic { id: row.get(0)?, name: row.get(1)?, signing_key })
+}
+
+fn device_row(row: &Row<'_>) -> rusqlite::Result<Device> {
+    Ok(Device {
+        id: row.get(0)?,
+        client_id: row.get(1)?,
+        label: row.get(2)?,
+        enrolled_at: time(row, 3)?,
+        last_sync_at: optional_time(row, 4)?,
+        revoked_at: optional_time(row, 5)?,
+    })
+}
+
+const DEVICE_COLUMNS: &str = "id, client_id, label, enrolled_at, last_sync_at, revoked_at";
+
+fn alert_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
+    let kind: String = row.get(3)?;
+    Ok(Alert {
+        id: row.get(0)?,
+        client_id: row.get(1)?,
+        key: row.get(2)?,
+        kind: urgent_kind_from_name(&kind).ok_or_else(|| bad_column(3, "unknown alert kind"))?,
+        at: time(row, 4)?,
+        raised_at: time(row, 5)?,
+        acknowledged_at: optional_time(row, 6)?,
+        acknowledged_by: row.get(7)?,
+    })
+}
+
+const ALERT_COLUMNS: &str =
+    "a.id, a.client_id, a.urgent_key, a.kind, a.at, a.raised_at, a.acknowledged_at, a.acknowledged_by";
+
+fn pack_row(row: &Row<'_>) -> rusqlite::Result<StoredPack> {
+    Ok(StoredPack { pack_id: row.get(0)?, version: row.get(1)?, signed_json: row.get(2)?, etag: row.get(3)? })
+}
+
+fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Result<Vec<T>, StorageError> {
+    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(StorageError::from)
+}
+
+/// The highest seq assigned to a client's record: its last change, or the
+/// snapshot's `through_seq` once every change was compacted away.
+fn last_seq(tx: &Transaction<'_>, client_id: &str) -> Result<i64, StorageError> {
+    Ok(tx.query_row(
+        "SELECT max(COALESCE((SELECT max(seq) FROM record_changes WHERE client_id = ?1), 0),
+                    COALESCE((SELECT through_seq FROM record_snapshots WHERE client_id = ?1), 0))",
+        [client_id],
+        |row| row.get(0),
+    )?)
+}
+
+impl ClinicStorage for SqliteStorage {
+    fn ping(&self) -> Result<(), StorageError> {
+        self.read(|tx| Ok(tx.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
+    fn insert_clinic(&self, clinic: &Clinic, at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO clinics (id, name, signing_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![clinic.id, clinic.name, clinic.signing_key.as_slice(), ms(at)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn clinic(&self, id: &str) -> Result<Option<Clinic>, StorageError> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached("SELECT id, name, signing_key FROM clinics WHERE id = ?1")?
+                .query_row([id], clinic_row)
+                .optional()?)
+        })
+    }
+
+    fn insert_clinician(
+        &self,
+        clinician: &Clinician,
+        token_hash: &SecretHash,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO clinicians (id, clinic_id, display_name, token_hash, revoked, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    clinician.id,
+                    clinician.clinic_id,
+                    clinician.display_name,
+                    token_hash.as_slice(),
+                    clinician.revoked,
+                    ms(at)
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn clinician_by_token(&self, token_hash: &SecretHash) -> Result<Option<Clinician>, StorageError> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached("SELECT id, clinic_id, display_name, revoked FROM clinicians WHERE token_hash = ?1")?
+                .query_row([token_hash.as_slice()], |row| {
+                    Ok(Clinician {
+                        id: row.get(0)?,
+                        clinic_id: row.get(1)?,
+                        display_name: row.get(2)?,
+                        revoked: row.get(3)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn insert_client(&self, client: &Client, at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO clients (id, clinic_id, label, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![client.id, client.clinic_id, client.label, ms(at)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn client(&self, id: &str) -> Result<Option<Client>, StorageError> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached("SELECT id, clinic_id, label FROM clients WHERE id = ?1")?
+                .query_row([id], |row| Ok(Client { id: row.get(0)?, clinic_id: row.get(1)?, label: row.get(2)? }))
+                .optional()?)
+        })
+    }
+
+    fn client_summaries(&self, clinic_id: &str) -> Result<Vec<ClientSummary>, StorageError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT c.id, c.label, c.planned_sessions,
+                        (SELECT max(d.last_sync_at) FROM devices d WHERE d.client_id = c.id),
+                        (SELECT count(*) FROM alerts a WHERE a.client_id = c.id AND a.acknowledged_at IS NULL)
+                 FROM clients c WHERE c.clinic_id = ?1 ORDER BY c.created_at, c.id",
+            )?;
+            let rows = stmt.query_map([clinic_id], |row| {
+                let planned: String = row.get(2)?;
+                Ok(ClientSummary {
+                    id: row.get(0)?,
+                    label: row.get(1)?,
+                    planned_sessions: serde_json::from_str::<Vec<PlannedSession>>(&planned)
+                        .map_err(|_| bad_column(2, "planned sessions are not valid JSON"))?,
+                    last_sync: optional_time(row, 3)?,
+                    open_alerts: row.get(4)?,
+                })
+            })?;
+            collect(rows)
+        })
+    }
+
+    fn insert_enrollment_code(
+        &self,
+        code_hash: &SecretHash,
+        client_id: &str,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO enrollment_codes (code_hash, client_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![code_hash.as_slice(), client_id, ms(created_at), ms(expires_at)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn redeem_enrollment_code(
+        &self,
+        code_hash: &SecretHash,
+        device: &NewDevice,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StorageError> {
+        self.write(|tx| {
+            let client_id: Option<String> = tx
+                .prepare_cached(
+                    "UPDATE enrollment_codes SET used_at = ?2
+                     WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2
+                     RETURNING client_id",
+                )?
+                .query_row(params![code_hash.as_slice(), ms(now)], |row| row.get(0))
+                .optional()?;
+            let Some(client_id) = client_id else { return Ok(None) };
+            tx.execute(
+                "INSERT INTO devices (id, client_id, label, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![device.id, client_id, device.label, device.token_hash.as_slice(), ms(now)],
+            )?;
+            Ok(Some(client_id))
+        })
+    }
+
+    fn device_by_token(&self, token_hash: &SecretHash) -> Result<Option<Device>, StorageError> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1"))?
+                .query_row([token_hash.as_slice()], device_row)
+                .optional()?)
+        })
+    }
+
+    fn devices(&self, client_id: &str) -> Result<Vec<Device>, StorageError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices WHERE client_id = ?1 ORDER BY enrolled_at, id"
+            ))?;
+            let rows = stmt.query_map([client_id], device_row)?;
+            collect(rows)
+        })
+    }
+
+    fn revoke_device(&self, clinic_id: &str, device_id: &str, at: DateTime<Utc>) -> Result<bool, StorageError> {
+        self.write(|tx| {
+            let found: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM devices d JOIN clients c ON c.id = d.client_id
+                                WHERE d.id = ?1 AND c.clinic_id = ?2)",
+                [device_id, clinic_id],
+                |row| row.get(0),
+            )?;
+            if found {
+                tx.execute(
+                    "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![device_id, ms(at)],
+                )?;
+            }
+            Ok(found)
+        })
+    }
+
+    fn record_device_sync(&self, device_id: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE devices SET last_sync_at = ?2 WHERE id = ?1")?
+                .execute(params![device_id, ms(at)])?;
+            Ok(())
+        })
+    }
+
+    fn load_record(&self, client_id: &str) -> Result<StoredRecord, StorageError> {
+        self.read(|tx| {
+            let snapshot: Option<(i64, Vec<u8>)> = tx
+                .prepare_cached("SELECT through_seq, blob FROM record_snapshots WHERE client_id = ?1")?
+                .query_row([client_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let (snapshot_through_seq, snapshot) = match snapshot {
+                Some((seq, blob)) => (seq, Some(blob)),
+                None => (0, None),
+            };
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, blob FROM record_changes WHERE client_id = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let rows =
+                stmt.query_map(params![client_id, snapshot_through_seq], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(StoredRecord { snapshot, snapshot_through_seq, changes: collect(rows)? })
+        })
+    }
+
+    fn append_record_change(&self, client_id: &str, update: &RecordUpdate<'_>) -> Result<i64, StorageError> {
+        let planned = serde_json::to_string(update.planned_sessions)
+            .map_err(|e| StorageError::Database(format!("cannot encode planned sessions: {e}")))?;
+        self.write(|tx| {
+            let seq = last_seq(tx, client_id)?
+                .checked_add(1)
+                .ok_or(StorageError::Corrupt("record change numbers are exhausted"))?;
+            tx.prepare_cached("INSERT INTO record_changes (client_id, seq, blob) VALUES (?1, ?2, ?3)")?
+                .execute(params![client_id, seq, update.change])?;
+            tx.prepare_cached("UPDATE clients SET planned_sessions = ?2 WHERE id = ?1")?
+                .execute(params![client_id, planned])?;
+            let mut raise = tx.prepare_cached(
+                "INSERT INTO alerts (id, client_id, urgent_key, kind, at, raised_at, acknowledged_at, acknowledged_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (client_id, urgent_key) DO NOTHING",
+            )?;
+            let mut settle = tx.prepare_cached(
+                "UPDATE alerts SET acknowledged_at = ?3, acknowledged_by = ?4
+                 WHERE client_id = ?1 AND urgent_key = ?2 AND acknowledged_at IS NULL",
+            )?;
+            let mut raised = 0;
+            for item in update.urgent {
+                let (ack_at, ack_by) = match &item.acknowledged {
+                    Some(ack) => (Some(ms(ack.at)), Some(ack.by.as_str())),
+                    None => (None, None),
+                };
+                raised += raise.execute(params![
+                    katcore::record::new_id(),
+                    client_id,
+                    item.key,
+                    urgent_kind_name(item.kind),
+                    ms(item.at),
+                    ms(update.at),
+                    ack_at,
+                    ack_by
+                ])?;
+                if let (Some(at), Some(by)) = (ack_at, ack_by) {
+                    settle.execute(params![client_id, item.key, at, by])?;
+                }
+            }
+            if raised > 0 {
+                tracing::info!(client_id, raised, "alerts raised");
+            }
+            Ok(seq)
+        })
+    }
+
+    fn compact_record(&self, client_id: &str, snapshot: &[u8], through_seq: i64) -> Result<(), StorageError> {
+        self.write(|tx| {
+            let stored: i64 = tx.query_row(
+                "SELECT COALESCE((SELECT through_seq FROM record_snapshots WHERE client_id = ?1), 0)",
+                [client_id],
+                |row| row.get(0),
+            )?;
+            if through_seq < stored || through_seq > last_seq(tx, client_id)? {
+                return Err(StorageError::Database(
+                    "a snapshot must cover the stored one and no unknown change".into(),
+                ));
+            }
+            tx.execute(
+                "INSERT INTO record_snapshots (client_id, through_seq, blob) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (client_id) DO UPDATE SET through_seq = excluded.through_seq, blob = excluded.blob",
+                params![client_id, through_seq, snapshot],
+            )?;
+            tx.execute(
+                "DELETE FROM record_changes WHERE client_id = ?1 AND seq <= ?2",
+                params![client_id, through_seq],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn alerts(&self, clinic_id: &str, open_only: bool) -> Result<Vec<Alert>, StorageError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
+                 WHERE c.clinic_id = ?1 AND (?2 = 0 OR a.acknowledged_at IS NULL)
+                 ORDER BY a.acknowledged_at IS NOT NULL, a.at DESC, a.raised_at DESC, a.id"
+            ))?;
+            let rows = stmt.query_map(params![clinic_id, open_only], alert_row)?;
+            collect(rows)
+        })
+    }
+
+    fn alert(&self, clinic_id: &str, alert_id: &str) -> Result<Option<Alert>, StorageError> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(&format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
+                     WHERE a.id = ?1 AND c.clinic_id = ?2"
+                ))?
+                .query_row([alert_id, clinic_id], alert_row)
+                .optional()?)
+        })
+    }
+
+    fn acknowledge_alert(&self, alert_id: &str, by: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE alerts SET acknowledged_at = ?2, acknowledged_by = ?3 WHERE id = ?1 AND acknowledged_at IS NULL",
+                params![alert_id, ms(at), by],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn current_pack(&self, clinic_id: &str) -> Result<Option<StoredPack>, StorageError> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT pack_id, version, signed_json, etag FROM packs WHERE clinic_id = ?1
+                     ORDER BY version DESC LIMIT 1",
+                )?
+                .query_row([clinic_id], pack_row)
+                .optional()?)
+        })
+    }
+
+    fn current_pack_etag_for_client(&self, client_id: &str) -> Result<Option<String>, StorageError> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT p.etag FROM packs p JOIN clients c ON c.clinic_id = p.clinic_id
+                     WHERE c.id = ?1 ORDER BY p.version DESC LIMIT 1",
+                )?
+                .query_row([client_id], |row| row.get(0))
+                .optional()?)
+        })
+    }
+
+    fn publish_pack(
+        &self,
+        clinic_id: &str,
+        pack: &StoredPack,
+        at: DateTime<Utc>,
+    ) -> Result<PublishOutcome, StorageError> {
+        self.write(|tx| {
+            let current: Option<u32> =
+                tx.query_row("SELECT max(version) FROM packs WHERE clinic_id = ?1", [clinic_id], |row| row.get(0))?;
+            if let Some(current) = current.filter(|current| *current >= pack.version) {
+                return Ok(PublishOutcome::NotNewer { current });
+            }
+            tx.execute(
+                "INSERT INTO packs (clinic_id, version, pack_id, signed_json, etag, published_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![clinic_id, pack.version, pack.pack_id, pack.signed_json, pack.etag, ms(at)],
+            )?;
+            Ok(PublishOutcome::Published)
+        })
+    }
+}

@@ -1,0 +1,199 @@
+//! A real server on 127.0.0.1 with a fresh database, and a minimal device
+//! built from `CareRecord` and the sync wire format.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use automerge::ChangeHash;
+use katcore::record::CareRecord;
+use katcore::sync::wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
+use katcore_clinic::{init_clinic, serve, Config, InitOutput, ServerHandle};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("katcore-clinic-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server with one clinic.
+pub struct TestServer {
+    pub server: Option<ServerHandle>,
+    pub url: String,
+    pub db: PathBuf,
+    pub clinic: InitOutput,
+    pub http: reqwest::Client,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    pub async fn start(name: &str) -> TestServer {
+        let dir = TempDir::new(name);
+        let db = dir.path().join("clinic.db");
+        let clinic = init_clinic(&db, "Riverside Clinic", "Dr. Rivera").unwrap();
+        let server = serve(Config::local(&db)).await.unwrap();
+        TestServer { url: server.url(), server: Some(server), db, clinic, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    /// Stops the server and starts a new one on the same database (a new
+    /// process, as far as the server is concerned: empty cache, new actor).
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+        let server = serve(Config::local(&self.db)).await.unwrap();
+        self.url = server.url();
+        self.server = Some(server);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// A request with the first clinician's token.
+    pub fn clinician(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.as_token(&self.clinic.clinician_token, method, path)
+    }
+
+    pub fn as_token(&self, token: &str, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    pub async fn create_client(&self, label: &str) -> String {
+        let response =
+            self.clinician(reqwest::Method::POST, "/v1/clients").json(&json!({"label": label})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn enrollment_code(&self, client_id: &str) -> String {
+        let response = self
+            .clinician(reqwest::Method::POST, &format!("/v1/clients/{client_id}/enrollment-codes"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json::<Value>().await.unwrap()["code"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn enroll(&self, code: &str, label: &str) -> Response {
+        self.http.post(self.url("/v1/enroll")).json(&json!({"code": code, "device_label": label})).send().await.unwrap()
+    }
+
+    /// A new client with one enrolled device.
+    pub async fn client_with_device(&self, label: &str) -> Device {
+        let client_id = self.create_client(label).await;
+        self.new_device(&client_id).await
+    }
+
+    /// Enrolls another device for `client_id`.
+    pub async fn new_device(&self, client_id: &str) -> Device {
+        let code = self.enrollment_code(client_id).await;
+        let response = self.enroll(&code, "phone").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["client_id"], client_id);
+        Device {
+            client_id: client_id.to_owned(),
+            device_id: body["device_id"].as_str().unwrap().to_owned(),
+            token: body["device_token"].as_str().unwrap().to_owned(),
+            pack_public_key: body["pack_public_key"].as_str().unwrap().to_owned(),
+            record: CareRecord::default(),
+            server_heads: Vec::new(),
+        }
+    }
+
+    pub async fn record_json(&self, client_id: &str) -> Value {
+        let response =
+            self.clinician(reqwest::Method::GET, &format!("/v1/clients/{client_id}/record")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    }
+}
+
+/// A minimal device: its own replica and the server heads it last saw.
+pub struct Device {
+    pub client_id: String,
+    pub device_id: String,
+    pub token: String,
+    pub pack_public_key: String,
+    pub record: CareRecord,
+    pub server_heads: Vec<ChangeHash>,
+}
+
+impl Device {
+    /// The request the protocol prescribes for the device's current state.
+    pub fn request(&self) -> SyncRequest {
+        let doc = self.record.document();
+        let known = self.server_heads.iter().all(|h| doc.get_change_meta_by_hash(h).is_some());
+        let since = if known { self.server_heads.clone() } else { Vec::new() };
+        let changes = if since.is_empty() { self.record.save() } else { self.record.save_after(&since) };
+        SyncRequest { since, heads: self.record.heads(), changes }
+    }
+
+    /// Posts a raw body to `/v1/sync` with this device's token.
+    pub async fn post(&self, server: &TestServer, body: Vec<u8>) -> Response {
+        server
+            .http
+            .post(server.url("/v1/sync"))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// One sync; applies the answer on success and returns the status.
+    pub async fn sync(&mut self, server: &TestServer) -> StatusCode {
+        let response = self.post(server, self.request().encode()).await;
+        self.apply(response).await
+    }
+
+    /// Applies a sync response (if 200) and returns its status.
+    pub async fn apply(&mut self, response: Response) -> StatusCode {
+        let status = response.status();
+        if status == StatusCode::OK {
+            assert_eq!(response.headers()[reqwest::header::CONTENT_TYPE], CONTENT_TYPE);
+            let body = response.bytes().await.unwrap();
+            let answer = SyncResponse::decode(&body).unwrap();
+            self.record.merge_bytes(&answer.changes).unwrap();
+            self.server_heads = answer.heads;
+        }
+        status
+    }
+
+    /// Syncs as the protocol says: on 409, once more with the whole document.
+    pub async fn sync_with_retry(&mut self, server: &TestServer) -> StatusCode {
+        match self.sync(server).await {
+            StatusCode::CONFLICT => {
+                self.server_heads.clear();
+                self.sync(server).await
+            }
+            status => status,
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests of the clinic server: a real server on 127.0.0.1, real
+//! sockets, reqwest as the client, `CareRecord` + the sync wire format as a
+//! minimal device. One test binary, so the suite links once.
+
+mod common;
+
+mod access;
+mod clinician;
+mod enrollment;
+mod operations;
+mod packs;
+mod sync;
+mod tls;

@@ -1,0 +1,65 @@
+//! Publishing and fetching signed packs.
+
+use katcore::pack::{parse_verifying_key, verify_pack, Pack, TrustedKeys};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::common::TestServer;
+
+#[tokio::test]
+async fn packs_are_signed_published_and_cached_by_etag() {
+    let server = TestServer::start("packs").await;
+    let phone = server.client_with_device("client-a").await;
+    let get = |etag: Option<&str>| {
+        let request = server.as_token(&phone.token, Method::GET, "/v1/pack");
+        match etag {
+            Some(etag) => request.header("if-none-match", etag),
+            None => request,
+        }
+        .send()
+    };
+    let response = get(None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "no_pack");
+
+    let bare = Pack::default_pack_json();
+    let response = server.clinician(Method::PUT, "/v1/pack").body(bare).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["pack_id"], "org.katcore.default");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["key_id"], server.clinic.key_id.as_str());
+
+    let response = get(None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let signed = response.bytes().await.unwrap();
+    let trusted = TrustedKeys::new([parse_verifying_key(&phone.pack_public_key).unwrap()]);
+    let pack = verify_pack(&signed, &trusted).unwrap();
+    assert_eq!(&pack, Pack::default_pack().as_ref());
+
+    let response = get(Some(&etag)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(response.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(get(Some("\"stale\"")).await.unwrap().status(), StatusCode::OK);
+
+    // The same version again, or an invalid pack: refused, nothing changes.
+    let response = server.clinician(Method::PUT, "/v1/pack").body(bare).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "version_not_newer");
+    for invalid in ["not json", "{}", &bare.replace("\"version\": 1", "\"version\": \"two\"")] {
+        let response = server.clinician(Method::PUT, "/v1/pack").body(invalid.to_owned()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_pack");
+    }
+    assert_eq!(get(Some(&etag)).await.unwrap().status(), StatusCode::NOT_MODIFIED);
+
+    // A newer version replaces it.
+    let newer = bare.replace("\"version\": 1", "\"version\": 2");
+    let response = server.clinician(Method::PUT, "/v1/pack").body(newer).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = get(Some(&etag)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_ne!(response.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(verify_pack(&response.bytes().await.unwrap(), &trusted).unwrap().version, 2);
+}

@@ -1,0 +1,705 @@
+//! The device side of clinic sync: enrollment, `sync_now`, backoff and status.
+//!
+//! The protocol is described in `docs/sync-protocol.md`: one `POST /v1/sync`
+//! carries every change the server may lack and brings back every change the
+//! device lacks. A [`SyncClient`] runs one sync at a time, persists what it
+//! learns (the server's heads, the pack's ETag) in the encrypted store, and
+//! keeps a status the app can show: pending changes, last success, next
+//! attempt and the last error in plain words.
+//!
+//! Transient failures (no network, 429, 5xx) back off exponentially with
+//! jitter and never retry sooner than the server's `Retry-After`; permanent
+//! ones (401, 403, 410) stop automatic syncing and say why. A sync the user
+//! asks for ignores the backoff.
+
+pub mod wire;
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration as StdDuration;
+
+use automerge::{ChangeHash, ReadDoc};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::care_store::{CareStore, CareStoreError};
+use crate::pack::{parse_verifying_key, PackRegistry};
+use wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
+
+/// First retry delay after a transient failure.
+pub const INITIAL_BACKOFF: Duration = Duration::seconds(2);
+/// Longest delay between automatic attempts.
+pub const MAX_BACKOFF: Duration = Duration::minutes(15);
+
+/// Response header of `POST /v1/sync` naming the ETag of the clinic's
+/// current pack, so the device fetches the pack only when it changed.
+pub const PACK_ETAG_HEADER: &str = "katcore-pack-etag";
+
+const CREDENTIALS_META_KEY: &str = "sync.credentials";
+const PACK_META_KEY: &str = "sync.pack";
+
+/// What the device learned at enrollment; kept encrypted in the store.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// Base URL of the clinic server, e.g. `https://clinic.example`.
+    pub server_url: String,
+    /// The client this device belongs to.
+    pub client_id: String,
+    /// This device's id.
+    pub device_id: String,
+    /// Bearer token for this device; never logged.
+    pub device_token: String,
+    /// The clinic's name.
+    pub clinic_name: String,
+    /// The clinic's pack-signing public key (base64).
+    pub pack_public_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("server_url", &self.server_url)
+            .field("client_id", &self.client_id)
+            .field("device_id", &self.device_id)
+            .field("device_token", &"…")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why enrollment or a sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The device has not enrolled with a clinic yet.
+    #[error("this device is not enrolled with a clinic")]
+    NotEnrolled,
+    /// The enrollment code is unknown, used or expired.
+    #[error("the enrollment code is not valid (unknown, already used or expired)")]
+    InvalidCode,
+    /// The host reported no connectivity and the sync was not user-initiated.
+    #[error("offline")]
+    Offline,
+    /// An automatic sync was asked for before the backoff elapsed.
+    #[error("waiting until {until} before retrying")]
+    BackingOff {
+        /// When the next attempt is allowed.
+        until: DateTime<Utc>,
+    },
+    /// The server could not be reached or the connection broke.
+    #[error("network error: {reason}")]
+    Network {
+        /// What failed, without request content.
+        reason: String,
+    },
+    /// The server is busy or failing (429, 5xx); retried later.
+    #[error("the clinic server answered {status}; retrying later")]
+    ServerBusy {
+        /// HTTP status.
+        status: u16,
+        /// The server's `Retry-After`, if any.
+        retry_after: Option<DateTime<Utc>>,
+    },
+    /// The device's token is not accepted (401).
+    #[error("the clinic server does not accept this device's credentials")]
+    Unauthorized,
+    /// The token may not reach this resource (403).
+    #[error("this device is not allowed to reach that record")]
+    Forbidden,
+    /// The device was revoked by the clinic (410).
+    #[error("this device was removed by the clinic")]
+    Revoked,
+    /// The server refused the request as malformed or too large (400, 413).
+    #[error("the clinic server refused the request ({status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// The server's answer did not follow the protocol.
+    #[error("the clinic server's answer was not understood: {reason}")]
+    Protocol {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] CareStoreError),
+}
+
+impl SyncError {
+    /// True for failures that a later automatic retry may fix.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SyncError::Network { .. } | SyncError::ServerBusy { .. })
+    }
+
+    /// True for failures that stop automatic syncing until the user acts.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SyncError::Unauthorized | SyncError::Forbidden | SyncError::Revoked | SyncError::Rejected { .. })
+    }
+
+    /// The failure in words for the client (no technical detail, no data).
+    pub fn user_message(&self) -> &'static str {
+        match self {
+            SyncError::NotEnrolled => "This phone is not connected to a clinic yet.",
+            SyncError::InvalidCode => "That code did not work. Check it, or ask your clinic for a new one.",
+            SyncError::Offline | SyncError::Network { .. } => {
+                "No connection. Everything is saved on this phone and will be sent when you are back online."
+            }
+            SyncError::BackingOff { .. } | SyncError::ServerBusy { .. } => {
+                "The clinic's server is busy. Everything is saved on this phone; we will try again shortly."
+            }
+            SyncError::Unauthorized | SyncError::Forbidden => {
+                "The clinic did not accept this phone. Please contact your clinic to reconnect it."
+            }
+            SyncError::Revoked => "This phone was disconnected by your clinic. Contact them to reconnect it.",
+            SyncError::Rejected { .. } | SyncError::Protocol { .. } => {
+                "Something went wrong sending your updates. Your entries are safe on this phone; please contact your clinic."
+            }
+            SyncError::Store(_) => "This phone could not read its saved data.",
+        }
+    }
+}
+
+/// Who asked for a sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncTrigger {
+    /// The user pulled to refresh or tapped "sync": ignores the backoff.
+    User,
+    /// A timer or connectivity change: respects backoff and offline state.
+    Automatic,
+}
+
+/// What one sync moved.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Sync exchanges (`POST /v1/sync`): 1, or 2 after a `409` full resend.
+    pub round_trips: u32,
+    /// Whether the pack was fetched (only when the server advertised a new ETag).
+    pub pack_fetched: bool,
+    /// Body bytes sent.
+    pub bytes_sent: u64,
+    /// Body bytes received.
+    pub bytes_received: u64,
+    /// Whether local changes were sent.
+    pub sent_changes: bool,
+    /// Whether changes from other replicas arrived.
+    pub received_changes: bool,
+    /// Whether the server had lost history and the whole record was resent.
+    pub full_resend: bool,
+    /// A newly activated pack (`id`, `version`), if any.
+    pub pack_activated: Option<(String, u32)>,
+    /// Why an offered pack was refused, if one was.
+    pub pack_refused: Option<String>,
+}
+
+/// Where syncing stands, for the app to show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// Whether the device is enrolled.
+    pub enrolled: bool,
+    /// The host's last connectivity report.
+    pub online: bool,
+    /// Local changes the server has not acknowledged yet.
+    pub pending_changes: usize,
+    /// Whether any pending change is urgent (it goes first: the next sync carries it).
+    pub urgent_pending: bool,
+    /// When the last sync succeeded.
+    pub last_success: Option<DateTime<Utc>>,
+    /// When the next automatic attempt is allowed (after a failure).
+    pub next_attempt: Option<DateTime<Utc>>,
+    /// The last failure, in words for the client.
+    pub last_error: Option<String>,
+    /// True when automatic syncing stopped on a permanent failure.
+    pub stopped: bool,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PeerState {
+    /// The server's heads after the last successful sync, hex.
+    server_heads: Vec<String>,
+    /// ETag of the last pack fetched.
+    pack_etag: Option<String>,
+    /// Keys of the urgent items the server has received.
+    #[serde(default)]
+    synced_urgent_keys: Vec<String>,
+}
+
+#[derive(Debug)]
+struct RunState {
+    online: bool,
+    failures: u32,
+    last_success: Option<DateTime<Utc>>,
+    next_attempt: Option<DateTime<Utc>>,
+    last_error: Option<&'static str>,
+    stopped: bool,
+}
+
+/// Enrolls this device with a clinic using a one-time code and keeps the
+/// credentials (encrypted) in `store`.
+///
+/// # Errors
+/// [`SyncError::InvalidCode`], a network or server error, or a store error.
+pub async fn enroll(
+    store: &CareStore,
+    http: &reqwest::Client,
+    server_url: &str,
+    code: &str,
+    device_label: &str,
+) -> Result<Credentials, SyncError> {
+    #[derive(Deserialize)]
+    struct Enrolled {
+        client_id: String,
+        device_id: String,
+        device_token: String,
+        clinic_name: String,
+        pack_public_key: String,
+    }
+    let server_url = server_url.trim_end_matches('/').to_owned();
+    let response = http
+        .post(format!("{server_url}/v1/enroll"))
+        .json(&serde_json::json!({"code": code.trim(), "device_label": device_label}))
+        .send()
+        .await
+        .map_err(network)?;
+    if response.status().as_u16() == 400 {
+        return Err(SyncError::InvalidCode);
+    }
+    let response = check_status(response).await?;
+    let enrolled: Enrolled =
+        response.json().await.map_err(|e| SyncError::Protocol { reason: format!("enrollment answer: {e}") })?;
+    parse_verifying_key(&enrolled.pack_public_key)
+        .map_err(|_| SyncError::Protocol { reason: "enrollment answer: pack_public_key is not a key".into() })?;
+    let credentials = Credentials {
+        server_url,
+        client_id: enrolled.client_id,
+        device_id: enrolled.device_id,
+        device_token: enrolled.device_token,
+        clinic_name: enrolled.clinic_name,
+        pack_public_key: enrolled.pack_public_key,
+    };
+    let bytes = serde_json::to_vec(&credentials).map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
+    store.store().put_meta(CREDENTIALS_META_KEY, &bytes).map_err(CareStoreError::from)?;
+    Ok(credentials)
+}
+
+/// The credentials saved by [`enroll`], if this device enrolled.
+///
+/// # Errors
+/// A store error, or `Corrupt` for unreadable saved credentials.
+pub fn saved_credentials(store: &CareStore) -> Result<Option<Credentials>, SyncError> {
+    let Some(bytes) = store.store().get_meta(CREDENTIALS_META_KEY).map_err(CareStoreError::from)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+        SyncError::Store(CareStoreError::Store(crate::store::StoreError::Corrupt { what: "saved sync credentials" }))
+    })
+}
+
+/// Re-activates the last pack fetched from the clinic (saved in the store),
+/// after checking its signature again. Returns whether one was activated.
+///
+/// # Errors
+/// A store error; a saved pack that no longer verifies is ignored.
+pub fn restore_saved_pack(store: &CareStore, packs: &RwLock<PackRegistry>) -> Result<bool, SyncError> {
+    if let Some(credentials) = saved_credentials(store)? {
+        if let Ok(key) = parse_verifying_key(&credentials.pack_public_key) {
+            write_lock(packs).trust(key);
+        }
+    }
+    let Some(bytes) = store.store().get_meta(PACK_META_KEY).map_err(CareStoreError::from)? else {
+        return Ok(false);
+    };
+    Ok(write_lock(packs).activate_signed(&bytes).is_ok())
+}
+
+/// Runs syncs for one device against its clinic.
+#[derive(Debug)]
+pub struct SyncClient {
+    store: CareStore,
+    http: reqwest::Client,
+    packs: Arc<RwLock<PackRegistry>>,
+    run: Mutex<RunState>,
+    in_flight: tokio::sync::Mutex<()>,
+}
+
+impl SyncClient {
+    /// A client for `store`, activating fetched packs in `packs`.
+    ///
+    /// `http` is the HTTP client to use (build it with custom root
+    /// certificates for a private clinic CA).
+    pub fn new(store: CareStore, http: reqwest::Client, packs: Arc<RwLock<PackRegistry>>) -> Self {
+        SyncClient {
+            store,
+            http,
+            packs,
+            run: Mutex::new(RunState {
+                online: true,
+                failures: 0,
+                last_success: None,
+                next_attempt: None,
+                last_error: None,
+                stopped: false,
+            }),
+            in_flight: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The host reports a connectivity change. Returns true when a sync is
+    /// worth starting now (back online with changes pending).
+    pub fn set_online(&self, online: bool) -> bool {
+        let mut run = lock(&self.run);
+        let was_online = run.online;
+        run.online = online;
+        if online && !was_online {
+            // Backoff from network failures is moot once the network is back.
+            run.next_attempt = None;
+        }
+        drop(run);
+        online && !was_online && self.pending_changes() > 0
+    }
+
+    /// Runs one sync: sends pending changes, receives what the device lacks,
+    /// and fetches the clinic's pack if it changed.
+    ///
+    /// # Errors
+    /// See [`SyncError`]; on a transient error the next attempt is scheduled
+    /// with backoff, on a permanent one automatic syncing stops.
+    pub async fn sync_now(&self, trigger: SyncTrigger) -> Result<SyncReport, SyncError> {
+        let _one_at_a_time = self.in_flight.lock().await;
+        {
+            let run = lock(&self.run);
+            if trigger == SyncTrigger::Automatic {
+                if !run.online {
+                    return Err(SyncError::Offline);
+                }
+                if run.stopped {
+                    return Err(SyncError::Unauthorized);
+                }
+                if let Some(until) = run.next_attempt.filter(|t| *t > Utc::now()) {
+                    return Err(SyncError::BackingOff { until });
+                }
+            }
+        }
+        let result = self.run_sync().await;
+        let mut run = lock(&self.run);
+        match &result {
+            Ok(_) => {
+                run.failures = 0;
+                run.last_success = Some(Utc::now());
+                run.next_attempt = None;
+                run.last_error = None;
+                run.stopped = false;
+            }
+            Err(error) => {
+                run.last_error = Some(error.user_message());
+                if error.is_permanent() {
+                    run.stopped = true;
+                    run.next_attempt = None;
+                } else if error.is_transient() {
+                    run.failures = run.failures.saturating_add(1);
+                    let retry_after = match error {
+                        SyncError::ServerBusy { retry_after, .. } => *retry_after,
+                        _ => None,
+                    };
+                    run.next_attempt = Some(next_attempt(Utc::now(), run.failures, retry_after, rand::random()));
+                }
+            }
+        }
+        result
+    }
+
+    /// Where syncing stands.
+    pub fn status(&self) -> SyncStatus {
+        let enrolled = matches!(saved_credentials(&self.store), Ok(Some(_)));
+        let pending = self.pending_changes();
+        let urgent_pending = pending > 0 && self.urgent_pending();
+        let run = lock(&self.run);
+        SyncStatus {
+            enrolled,
+            online: run.online,
+            pending_changes: pending,
+            urgent_pending,
+            last_success: run.last_success,
+            next_attempt: run.next_attempt,
+            last_error: run.last_error.map(str::to_owned),
+            stopped: run.stopped,
+        }
+    }
+
+    /// Number of local changes the server has not acknowledged.
+    pub fn pending_changes(&self) -> usize {
+        let since = self.known_server_heads();
+        self.store.read(|record| record.document().get_changes_meta(&since).len())
+    }
+
+    fn urgent_pending(&self) -> bool {
+        let Ok(Some(credentials)) = saved_credentials(&self.store) else { return false };
+        let synced = self.peer_state(&credentials.server_url).synced_urgent_keys;
+        self.store.read(|record| record.urgent_items().iter().any(|item| !synced.contains(&item.key)))
+    }
+
+    /// The saved server heads that this device's document contains.
+    fn known_server_heads(&self) -> Vec<ChangeHash> {
+        let Ok(credentials) = saved_credentials(&self.store) else { return Vec::new() };
+        let Some(credentials) = credentials else { return Vec::new() };
+        let state = self.peer_state(&credentials.server_url);
+        let heads: Vec<ChangeHash> = state.server_heads.iter().filter_map(|h| h.parse().ok()).collect();
+        let all_known =
+            self.store.read(|record| heads.iter().all(|h| record.document().get_change_by_hash(h).is_some()));
+        if all_known {
+            heads
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn peer_state(&self, server_url: &str) -> PeerState {
+        self.store
+            .store()
+            .get_sync_state(server_url)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    fn save_peer_state(&self, server_url: &str, state: &PeerState) -> Result<(), SyncError> {
+        let bytes = serde_json::to_vec(state).map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
+        self.store.store().put_sync_state(server_url, &bytes).map_err(CareStoreError::from)?;
+        Ok(())
+    }
+
+    async fn run_sync(&self) -> Result<SyncReport, SyncError> {
+        let credentials = saved_credentials(&self.store)?.ok_or(SyncError::NotEnrolled)?;
+        let mut report = SyncReport::default();
+        let mut state = self.peer_state(&credentials.server_url);
+        let since = self.known_server_heads();
+
+        let (response, urgent_keys, pack_etag) = match self.exchange(&credentials, since, &mut report).await {
+            Err(SyncError::Rejected { status: 409, .. }) => {
+                // The server lost history we assumed it had: send everything.
+                report.full_resend = true;
+                self.exchange(&credentials, Vec::new(), &mut report).await?
+            }
+            other => other?,
+        };
+        if !response.changes.is_empty() {
+            report.received_changes = self.store.merge_remote(&response.changes)?;
+        }
+        let all_present =
+            self.store.read(|record| response.heads.iter().all(|h| record.document().get_change_by_hash(h).is_some()));
+        if !all_present {
+            return Err(SyncError::Protocol { reason: "the server's heads are not all in its answer".into() });
+        }
+        state.server_heads = response.heads.iter().map(ToString::to_string).collect();
+        state.synced_urgent_keys = urgent_keys;
+        self.save_peer_state(&credentials.server_url, &state)?;
+
+        if pack_etag.is_some() && pack_etag != state.pack_etag {
+            self.fetch_pack(&credentials, &mut state, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn exchange(
+        &self,
+        credentials: &Credentials,
+        since: Vec<ChangeHash>,
+        report: &mut SyncReport,
+    ) -> Result<(SyncResponse, Vec<String>, Option<String>), SyncError> {
+        let (heads, changes, urgent_keys) = self.store.read(|record| {
+            let changes = if since.is_empty() { record.save() } else { record.save_after(&since) };
+            (record.heads(), changes, record.urgent_items().into_iter().map(|i| i.key).collect::<Vec<_>>())
+        });
+        report.sent_changes |= !changes.is_empty();
+        let body = SyncRequest { since, heads, changes }.encode();
+        report.round_trips += 1;
+        report.bytes_sent += body.len() as u64;
+        let response = self
+            .http
+            .post(format!("{}/v1/sync", credentials.server_url))
+            .bearer_auth(&credentials.device_token)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(network)?;
+        let response = check_status(response).await?;
+        let pack_etag = response.headers().get(PACK_ETAG_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = response.bytes().await.map_err(network)?;
+        report.bytes_received += bytes.len() as u64;
+        let response = SyncResponse::decode(&bytes).map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
+        Ok((response, urgent_keys, pack_etag))
+    }
+
+    async fn fetch_pack(
+        &self,
+        credentials: &Credentials,
+        state: &mut PeerState,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let mut request =
+            self.http.get(format!("{}/v1/pack", credentials.server_url)).bearer_auth(&credentials.device_token);
+        if let Some(etag) = &state.pack_etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        report.pack_fetched = true;
+        let response = request.send().await.map_err(network)?;
+        match response.status().as_u16() {
+            304 | 404 => return Ok(()),
+            _ => {}
+        }
+        let response = check_status(response).await?;
+        let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = response.bytes().await.map_err(network)?;
+        report.bytes_received += bytes.len() as u64;
+        let activated = {
+            let mut packs = write_lock(&self.packs);
+            if let Ok(key) = parse_verifying_key(&credentials.pack_public_key) {
+                packs.trust(key);
+            }
+            packs.activate_signed(&bytes)
+        };
+        match activated {
+            Ok(pack) => {
+                self.store.store().put_meta(PACK_META_KEY, &bytes).map_err(CareStoreError::from)?;
+                report.pack_activated = Some((pack.id.clone(), pack.version));
+                state.pack_etag = etag;
+                self.save_peer_state(&credentials.server_url, state)?;
+            }
+            // A refused pack is reported, never activated; the current one stays.
+            Err(error) => report.pack_refused = Some(error.to_string()),
+        }
+        Ok(())
+    }
+}
+
+/// When to try again after `failures` consecutive transient failures:
+/// exponential from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`], with "equal
+/// jitter" (half fixed, half random from `jitter` in 0..1), and never before
+/// the server's `Retry-After`.
+pub fn next_attempt(
+    now: DateTime<Utc>,
+    failures: u32,
+    retry_after: Option<DateTime<Utc>>,
+    jitter: f64,
+) -> DateTime<Utc> {
+    let exponent = failures.saturating_sub(1).min(20);
+    let base_ms =
+        INITIAL_BACKOFF.num_milliseconds().saturating_mul(1i64 << exponent).min(MAX_BACKOFF.num_milliseconds());
+    let jittered_ms = base_ms / 2 + ((base_ms / 2) as f64 * jitter.clamp(0.0, 1.0)) as i64;
+    let backoff = now + Duration::milliseconds(jittered_ms);
+    retry_after.map_or(backoff, |server| backoff.max(server))
+}
+
+/// Parses `Retry-After`: delay seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u32>() {
+        return Some(now + Duration::seconds(i64::from(seconds)));
+    }
+    DateTime::parse_from_rfc2822(value).ok().map(|t| t.with_timezone(&Utc))
+}
+
+async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, SyncError> {
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(response);
+    }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, Utc::now()));
+    let message = response
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    Err(match status {
+        401 => SyncError::Unauthorized,
+        403 => SyncError::Forbidden,
+        410 => SyncError::Revoked,
+        429 | 500..=599 => SyncError::ServerBusy { status, retry_after },
+        _ => SyncError::Rejected { status, message },
+    })
+}
+
+fn network(error: reqwest::Error) -> SyncError {
+    // reqwest's message names the URL and the failure, never the body.
+    SyncError::Network { reason: error.without_url().to_string() }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An HTTP client suited to sync: rustls with the bundled web PKI roots,
+/// plus `extra_root_pem` (a clinic's private CA), with sane timeouts.
+///
+/// # Errors
+/// [`SyncError::Protocol`] when the certificate is not PEM or the client cannot be built.
+pub fn http_client(extra_root_pem: Option<&[u8]>) -> Result<reqwest::Client, SyncError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(StdDuration::from_secs(10))
+        .timeout(StdDuration::from_secs(60))
+        .user_agent(concat!("katcore/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = extra_root_pem {
+        let certificate = reqwest::Certificate::from_pem(pem)
+            .map_err(|e| SyncError::Protocol { reason: format!("root certificate: {e}") })?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder.build().map_err(|e| SyncError::Protocol { reason: format!("HTTP client: {e}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_caps() {
+        let now = at("2026-05-01T12:00:00Z");
+        assert_eq!(next_attempt(now, 1, None, 0.0), now + Duration::seconds(1));
+        assert_eq!(next_attempt(now, 1, None, 1.0), now + Duration::seconds(2));
+        assert_eq!(next_attempt(now, 3, None, 1.0), now + Duration::seconds(8));
+        assert_eq!(next_attempt(now, 30, None, 1.0), now + MAX_BACKOFF);
+        assert_eq!(next_attempt(now, 30, None, 0.0), now + MAX_BACKOFF / 2);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_when_later() {
+        let now = at("2026-05-01T12:00:00Z");
+        let server = now + Duration::seconds(120);
+        assert_eq!(next_attempt(now, 1, Some(server), 1.0), server);
+        assert_eq!(next_attempt(now, 9, Some(now + Duration::seconds(1)), 1.0), now + Duration::seconds(512));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = at("2026-05-01T12:00:00Z");
+        assert_eq!(parse_retry_after("30", now), Some(now + Duration::seconds(30)));
+        assert_eq!(parse_retry_after("Fri, 01 May 2026 12:05:00 GMT", now), Some(at("2026-05-01T12:05:00Z")));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn credentials_never_print_the_token() {
+        let c = Credentials {
+            server_url: "https://clinic.example".into(),
+            client_id: "c".into(),
+            device_id: "d".into(),
+            device_token: "kd_secret".into(),
+            clinic_name: "Clinic".into(),
+            pack_public_key: "k".into(),
+        };
+        assert!(!format!("{c:?}").contains("kd_secret"));
+    }
+}

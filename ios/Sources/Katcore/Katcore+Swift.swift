@@ -1,0 +1,41 @@
+// A thin Swift layer over the generated bindings, only where they are
+// awkward from Swift: file URLs instead of paths, and closures instead of a
+// listener class. Everything else is the generated API as it is.
+import Foundation
+
+extension CareStore {
+    /// Opens (or creates) the store at a file URL with the app's 32-byte key from the Keychain.
+    ///
+    /// - Throws: `KatcoreError.WrongKey` for a key that does not open the file (it is left untouched),
+    ///   `KatcoreError.InvalidKey`, `.Corrupt`, `.StoreTooNew` or `.Storage`.
+    public static func open(at url: URL, key: Data, clinicCaPem: String? = nil) throws -> CareStore {
+        try CareStore.open(path: url.path, key: key, clinicCaPem: clinicCaPem)
+    }
+
+    /// Calls the closures on changes until the returned handle is cancelled or released.
+    /// They run on the thread that made the change: hop to the main actor for UI work.
+    public func observe(
+        onRecordChanged: @escaping @Sendable (CareChange) -> Void,
+        onSyncStatusChanged: @escaping @Sendable (SyncStatus) -> Void = { _ in }
+    ) -> ListenerHandle {
+        addListener(listener: ClosureListener(onRecordChanged: onRecordChanged, onSyncStatusChanged: onSyncStatusChanged))
+    }
+}
+
+/// A `CareListener` made of two closures.
+final class ClosureListener: CareListener {
+    private let recordChanged: @Sendable (CareChange) -> Void
+    private let syncStatusChanged: @Sendable (SyncStatus) -> Void
+
+    init(
+        onRecordChanged: @escaping @Sendable (CareChange) -> Void,
+        onSyncStatusChanged: @escaping @Sendable (SyncStatus) -> Void
+    ) {
+        recordChanged = onRecordChanged
+        syncStatusChanged = onSyncStatusChanged
+    }
+
+    func onRecordChanged(change: CareChange) { recordChanged(change) }
+
+    func onSyncStatusChanged(status: SyncStatus) { syncStatusChanged(status) }
+}
