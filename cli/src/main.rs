@@ -7,9 +7,11 @@
 //! naming what was wrong, with exit code 1 (2 for a malformed command line).
 
 mod clinic;
+mod demo;
 mod engine;
 mod input;
 mod packs;
+mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +20,11 @@ use clap::{Parser, Subcommand};
 
 /// katcore's command-line tool.
 #[derive(Parser, Debug)]
-#[command(name = "katctl", version, about = "katcore: checklist engine, check-in scoring and content-pack tools")]
+#[command(
+    name = "katctl",
+    version,
+    about = "katcore: the demo, checklist engine, check-in scoring, content-pack and clinic tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +32,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Walk a whole at-home session, offline and back online, against a real clinic server.
+    Demo(demo::DemoArgs),
     /// Pre-session checklist.
     #[command(subcommand)]
     Checklist(ChecklistCommand),
@@ -71,6 +79,7 @@ enum ChecklistCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args).map(|()| String::new()),
         Command::Checklist(ChecklistCommand::Evaluate { input, pack }) => engine::evaluate(&input, &pack),
         Command::Score { instrument, answers, pack } => engine::score(&instrument, &answers, &pack),
         Command::Aftercare { end, tz, pack } => engine::aftercare(&end, &tz, &pack),
@@ -79,7 +88,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(output) => {
-            println!("{output}");
+            if !output.is_empty() {
+                println!("{output}");
+            }
             ExitCode::SUCCESS
         }
         Err(message) => {

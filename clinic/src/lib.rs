@@ -29,6 +29,7 @@
 mod alerts;
 mod auth;
 mod bootstrap;
+mod client;
 mod clinician;
 mod config;
 mod enrollment;
@@ -56,6 +57,7 @@ pub use auth::{
 pub use bootstrap::{
     add_clinician, add_clinician_in, init_clinic, init_clinic_in, BootstrapError, ClinicianCreated, InitOutput,
 };
+pub use client::{ClinicianClient, ClinicianClientError};
 pub use clinician::{
     AssignPackRequest, ClientCreated, ClientListItem, DeviceView, MoveSessionRequest, NewClientRequest, NoteCreated,
     NoteRequest, ScheduleSessionRequest, SessionCreated,

@@ -11,8 +11,8 @@ use katcore::care_store::CareStore;
 use katcore::pack::{PackRegistry, TrustedKeys};
 use katcore::store::StoreKey;
 use katcore::sync::{enroll, SyncClient};
-use katcore_clinic::{init_clinic, serve, Config, InitOutput, ServerHandle};
-use serde_json::{json, Value};
+use katcore_clinic::{init_clinic, serve, ClinicianClient, Config, InitOutput, ServerHandle};
+use serde_json::Value;
 
 /// A fresh temporary directory (left behind for inspection on failure).
 pub fn temp_dir(name: &str) -> PathBuf {
@@ -49,97 +49,70 @@ impl Clinic {
     }
 }
 
-/// The clinician API over HTTP, as a clinic's web app would call it.
+/// The clinician API for tests: [`katcore_clinic::ClinicianClient`], with
+/// failures turned into test panics.
 #[derive(Clone)]
-pub struct ClinicianApi {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
+pub struct ClinicianApi(pub ClinicianClient);
 
 impl ClinicianApi {
     /// A client for the server at `base` with a clinician `token`.
     pub fn new(base: &str, token: &str) -> Self {
-        ClinicianApi {
-            base: base.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
-            http: reqwest::Client::new(),
-        }
+        ClinicianApi(ClinicianClient::new(base, token))
     }
 
     /// Sends a request and returns the status and JSON body (`Null` when empty).
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("clinician request");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let (status, value) = self.call(method, path, body).await;
-        assert!((200..300).contains(&status), "{path}: {status} {value}");
-        value
+        self.0.call(method, path, body).await.expect("clinician request")
     }
 
     /// Creates a client; returns its id.
     pub async fn create_client(&self, label: &str) -> String {
-        let v = self.ok(reqwest::Method::POST, "/v1/clients", Some(json!({"label": label}))).await;
-        v["client_id"].as_str().expect("client_id").to_owned()
+        self.0.create_client(label).await.expect("create client")
     }
 
     /// A one-time enrollment code for a client.
     pub async fn enrollment_code(&self, client_id: &str) -> String {
-        let v = self.ok(reqwest::Method::POST, &format!("/v1/clients/{client_id}/enrollment-codes"), None).await;
-        v["code"].as_str().expect("code").to_owned()
+        self.0.enrollment_code(client_id).await.expect("enrollment code")
     }
 
     /// Schedules a session; returns its id.
     pub async fn schedule_session(&self, client_id: &str, start: &str, time_zone: &str) -> String {
-        let body = json!({"start": start, "time_zone": time_zone});
-        let v = self.ok(reqwest::Method::POST, &format!("/v1/clients/{client_id}/sessions"), Some(body)).await;
-        v["session_id"].as_str().expect("session_id").to_owned()
+        self.0.schedule_session(client_id, start, time_zone).await.expect("schedule session")
     }
 
     /// Moves a session.
     pub async fn move_session(&self, client_id: &str, session_id: &str, start: &str) {
-        let path = format!("/v1/clients/{client_id}/sessions/{session_id}");
-        self.ok(reqwest::Method::PUT, &path, Some(json!({"start": start}))).await;
+        self.0.move_session(client_id, session_id, start).await.expect("move session");
     }
 
     /// Adds a note.
     pub async fn add_note(&self, client_id: &str, text: &str) {
-        self.ok(reqwest::Method::POST, &format!("/v1/clients/{client_id}/notes"), Some(json!({"text": text}))).await;
+        self.0.add_note(client_id, text).await.expect("add note");
     }
 
     /// The client's record as JSON.
     pub async fn record(&self, client_id: &str) -> Value {
-        self.ok(reqwest::Method::GET, &format!("/v1/clients/{client_id}/record"), None).await
+        self.0.record(client_id).await.expect("record")
     }
 
     /// Alerts (`open` or `all`).
     pub async fn alerts(&self, status: &str) -> Vec<Value> {
-        let v = self.ok(reqwest::Method::GET, &format!("/v1/alerts?status={status}"), None).await;
-        v.as_array().cloned().unwrap_or_default()
+        self.0.alerts(status).await.expect("alerts")
     }
 
     /// The client's devices.
     pub async fn devices(&self, client_id: &str) -> Vec<Value> {
-        let v = self.ok(reqwest::Method::GET, &format!("/v1/clients/{client_id}/devices"), None).await;
-        v.as_array().cloned().unwrap_or_default()
+        self.0.devices(client_id).await.expect("devices")
     }
 
     /// Revokes a device.
     pub async fn revoke_device(&self, device_id: &str) {
-        self.ok(reqwest::Method::POST, &format!("/v1/devices/{device_id}/revoke"), None).await;
+        self.0.revoke_device(device_id).await.expect("revoke device");
     }
 
     /// Publishes a bare pack (the server signs it).
     pub async fn publish_pack(&self, pack: &Value) -> Value {
-        self.ok(reqwest::Method::PUT, "/v1/pack", Some(pack.clone())).await
+        self.0.publish_pack(pack).await.expect("publish pack")
     }
 }
 

@@ -1,0 +1,403 @@
+//! `katctl demo`: a whole at-home session, offline and back online.
+//!
+//! A clinic server starts in-process on loopback (or `--clinic URL` is
+//! used), a client's phone and tablet enroll, the clinic schedules a
+//! session, the phone goes offline and the client works through the
+//! checklist (wait → blocked and urgent → ready), takes the session, reports
+//! a side effect and journals on both devices while the clinic edits too;
+//! then connectivity returns and everything converges. Every figure printed
+//! comes from the real core, server and sync.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use katcore::care_store::CareStore;
+use katcore::checklist::{Evaluation, ItemState};
+use katcore::pack::{Pack, PackRegistry, TrustedKeys};
+use katcore::record::{JournalLinks, Severity};
+use katcore::store::StoreKey;
+use katcore::sync::{enroll, http_client, SyncClient, SyncReport, SyncTrigger};
+use katcore_clinic::{init_clinic, serve, ClinicianClient, Config, ServerHandle};
+use serde_json::{json, Value};
+
+use crate::ui::Ui;
+
+/// `katctl demo` options.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Plain output for logs: no colour, no pacing, no spinner.
+    #[arg(long)]
+    plain: bool,
+    /// Keep the databases (and their keys) in this directory instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Run the device part against a separately started clinic server.
+    #[arg(long, value_name = "URL", requires = "token")]
+    clinic: Option<String>,
+    /// A clinician token for `--clinic` (from `katctl clinic init`); also `KATCORE_CLINICIAN_TOKEN`.
+    #[arg(long, env = "KATCORE_CLINICIAN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The client's IANA time zone.
+    #[arg(long, default_value = "America/New_York", value_parser = parse_tz)]
+    tz: Tz,
+}
+
+fn parse_tz(name: &str) -> Result<Tz> {
+    katcore::aftercare::parse_time_zone(name).map_err(|e| e.to_string())
+}
+
+/// A device in the demo: its store, packs and sync client.
+struct Device {
+    name: &'static str,
+    store: CareStore,
+    packs: Arc<RwLock<PackRegistry>>,
+    sync: SyncClient,
+    path: PathBuf,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+/// Runs the demo.
+pub fn run(args: DemoArgs) -> Result<()> {
+    let tz = args.tz;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(demo(args, tz))
+}
+
+async fn demo(args: DemoArgs, tz: Tz) -> Result<()> {
+    let ui = Ui::new(args.plain);
+    let keep = args.data_dir.is_some();
+    let dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("katcore-demo-{}", katcore::record::new_id())),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    let pack = Pack::default_pack();
+
+    println!("katcore demo — an at-home KAT session, offline and back online");
+
+    // 1. Clinic, client, devices.
+    ui.step(1, "A clinic, a client and the client's phone and tablet");
+    let (url, token, server, clinic_db) = start_clinic(&ui, &args, &dir).await?;
+    let api = ClinicianClient::new(&url, &token);
+    let client_id = api.create_client("client-0427").await.map_err(|e| e.to_string())?;
+    ui.good(&format!("Clinic server on {url}; client client-0427 created"));
+    let mut rows = Vec::new();
+    let mut devices = Vec::new();
+    for name in ["phone", "tablet"] {
+        let code = api.enrollment_code(&client_id).await.map_err(|e| e.to_string())?;
+        let device = ui.busy(&format!("{name} enrolling"), enroll_device(name, &url, &code, &dir, keep)).await?;
+        rows.push(vec![name.to_owned(), code, "enrolled; its store is encrypted at rest".to_owned()]);
+        devices.push(device);
+    }
+    ui.table(&["device", "one-time code", "result"], &rows);
+    let (phone, tablet) = (&devices[0], &devices[1]);
+
+    // 2. A session for tomorrow afternoon.
+    ui.step(2, "The clinic schedules a session for tomorrow afternoon");
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let start = local(tz, today + Duration::days(1), 15, 0)?;
+    let next_start = start + Duration::days(14);
+    let session = api.schedule_session(&client_id, &start.to_rfc3339(), tz.name()).await.map_err(|e| e.to_string())?;
+    let next_session =
+        api.schedule_session(&client_id, &next_start.to_rfc3339(), tz.name()).await.map_err(|e| e.to_string())?;
+    let report = sync(&ui, phone).await?;
+    ui.good(&format!("Phone synced: {}", describe(&report)));
+    let upcoming = phone.store.read(|r| r.upcoming_sessions(Utc::now()));
+    let rows: Vec<Vec<String>> = upcoming
+        .iter()
+        .map(|s| vec![when(&s.scheduled_start), format!("{:?}", s.scheduled_by).to_lowercase(), s.time_zone.clone()])
+        .collect();
+    ui.table(&["upcoming session", "scheduled by", "time zone"], &rows);
+    let titles: Vec<&str> = pack.guidelines.iter().map(|s| pack.text(&s.title, "en")).collect();
+    ui.say(&format!("Guidelines from the clinic's pack: {}.", titles.join(" · ")));
+    let plan = katcore::checklist::evaluate(&pack, start, &katcore::checklist::Answers::new(), "en");
+    let rows: Vec<Vec<String>> = plan.reminders.iter().map(|r| vec![when(&r.at), r.message.clone()]).collect();
+    ui.say("Reminders the phone schedules as local notifications:");
+    ui.table(&["at", "reminder"], &rows);
+
+    // 3. Offline checklist.
+    ui.step(3, "Offline, on the day: the pre-session checklist");
+    for device in &devices {
+        device.sync.set_online(false);
+    }
+    let mut clock = start - Duration::minutes(100);
+    ui.say(&format!("The phone is in airplane mode. It is {} and the client answers the checklist.", when(&clock)));
+    let mut answers = good_answers(start);
+    answers["last_solid_food"] = json!((start - Duration::minutes(120)).to_rfc3339());
+    for (item, value) in answers.as_object().into_iter().flatten() {
+        phone
+            .store
+            .update(|r| r.record_answer(&pack, &session, item, value, clock.to_utc()))
+            .map_err(|e| e.to_string())?;
+    }
+    let e = evaluate(phone, &pack, &session, clock)?;
+    show_evaluation(&ui, &e);
+    let ready_at = e.ready_at.ok_or("the checklist should have said when the session can start")?;
+    phone.store.update(|r| r.move_session(&session, ready_at)).map_err(|e| e.to_string())?;
+    ui.say(&format!("The client moves the start to {}, as the checklist suggests.", when(&ready_at)));
+
+    clock += Duration::minutes(25);
+    let high = json!({"systolic": 182, "diastolic": 114});
+    phone
+        .store
+        .update(|r| r.record_answer(&pack, &session, "blood_pressure", &high, clock.to_utc()))
+        .map_err(|e| e.to_string())?;
+    ui.say(&format!("{}: blood pressure 182/114.", when(&clock)));
+    let e = evaluate(phone, &pack, &session, clock)?;
+    show_evaluation(&ui, &e);
+
+    clock += Duration::minutes(15);
+    let calm = json!({"systolic": 128, "diastolic": 82});
+    phone
+        .store
+        .update(|r| r.record_answer(&pack, &session, "blood_pressure", &calm, clock.to_utc()))
+        .map_err(|e| e.to_string())?;
+    ui.say(&format!("{}: after resting, a second reading of 128/82.", when(&clock)));
+    let e = evaluate(phone, &pack, &session, clock)?;
+    show_evaluation(&ui, &e);
+
+    // 4. The session and after, still offline.
+    ui.step(4, "The session and the evening after (still offline)");
+    let started = ready_at;
+    let ended = started + Duration::minutes(130);
+    phone.store.update(|r| r.start_session(&session, started)).map_err(|e| e.to_string())?;
+    phone.store.update(|r| r.end_session(&session, ended)).map_err(|e| e.to_string())?;
+    ui.say(&format!("Session from {} to {}.", when(&started), when(&ended)));
+    let reported = ended + Duration::minutes(20);
+    phone
+        .store
+        .update(|r| {
+            r.report_side_effect(&pack, "nausea_vomiting", Severity::Moderate, reported.to_utc(), Some(&session))
+        })
+        .map_err(|e| e.to_string())?;
+    ui.warn(&format!("{}: side effect reported — nausea, moderate.", when(&reported)));
+    let aftercare = katcore::aftercare::plan(&pack, ended.to_utc(), tz, "en");
+    ui.say(&format!("No driving until {} (after a full night's sleep).", when(&aftercare.driving_ok_from)));
+    let rows: Vec<Vec<String>> =
+        aftercare.integration.iter().map(|p| vec![when(&p.at), shorten(&p.text, 72)]).collect();
+    ui.say("Integration prompts for the next two weeks:");
+    ui.table(&["due", "prompt"], &rows);
+    let evening = ended + Duration::minutes(150);
+    let first_prompt = aftercare.integration.first().map(|p| p.id.clone());
+    let links = JournalLinks { prompt_id: first_prompt, session_id: Some(session.clone()) };
+    let private_text = "Something I am not ready to share yet: I felt my father's voice in the music.";
+    phone.store.write_journal_entry(private_text, &links, true, evening.to_utc()).map_err(|e| e.to_string())?;
+    let shared_text = "The colours came back to the room slowly. I want to keep the calm of the last hour.";
+    tablet
+        .store
+        .write_journal_entry(shared_text, &JournalLinks::default(), false, (evening + Duration::minutes(5)).to_utc())
+        .map_err(|e| e.to_string())?;
+    ui.good("Journal: a private entry on the phone, a shared one written at the same time on the tablet.");
+
+    // 5. The clinic edits too.
+    ui.step(5, "Meanwhile at the clinic");
+    let moved = next_start + Duration::days(2);
+    api.move_session(&client_id, &next_session, &moved.to_rfc3339()).await.map_err(|e| e.to_string())?;
+    api.add_note(&client_id, "Integration call booked for Thursday.").await.map_err(|e| e.to_string())?;
+    ui.say(&format!("Dr. Rivera moves the next session to {} and adds a note.", when(&moved)));
+
+    // 6. Back online.
+    ui.step(6, "Connectivity returns");
+    let mut rows = Vec::new();
+    for device in [phone, tablet, phone] {
+        device.sync.set_online(true);
+        let report = sync(&ui, device).await?;
+        rows.push(vec![
+            device.name.to_owned(),
+            report.round_trips.to_string(),
+            report.bytes_sent.to_string(),
+            report.bytes_received.to_string(),
+            if report.received_changes { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    ui.table(&["sync", "round trips", "bytes up", "bytes down", "received changes"], &rows);
+    let alerts = api.alerts("open").await.map_err(|e| e.to_string())?;
+    for alert in &alerts {
+        let kind = alert["kind"].as_str().unwrap_or_default().replace('_', " ");
+        let at = alert["at"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| when(&t.with_timezone(&tz).fixed_offset()))
+            .unwrap_or_default();
+        ui.stop(&format!("Clinic alert: {kind} at {at} — listed first for the care team"));
+    }
+    let clinic_view = api.record(&client_id).await.map_err(|e| e.to_string())?;
+    let (phone_view, tablet_view) = (phone.store.read(|r| r.to_json()), tablet.store.read(|r| r.to_json()));
+    if phone_view == clinic_view && tablet_view == clinic_view {
+        let decisions =
+            clinic_view["sessions"].as_array().map_or(0, |s| s.iter().map(|s| count(s, "readiness")).sum::<usize>());
+        ui.good(&format!(
+            "All three views agree: {}, {}, {}, {}, {}.",
+            plural(count(&clinic_view, "sessions"), "session", "sessions"),
+            plural(count(&clinic_view, "journal"), "shared journal entry", "shared journal entries"),
+            plural(count(&clinic_view, "side_effects"), "side effect", "side effects"),
+            plural(count(&clinic_view, "clinician_notes"), "clinician note", "clinician notes"),
+            plural(decisions, "readiness decision", "readiness decisions"),
+        ));
+    } else {
+        return Err("the phone, the tablet and the clinic disagree after syncing".into());
+    }
+    let private_on_phone = phone.store.journal().iter().any(|e| e.private && e.text == private_text);
+    let private_at_clinic = clinic_view.to_string().contains(private_text);
+    if private_on_phone && !private_at_clinic {
+        ui.good("The private entry is on the phone only; the clinic never received it.");
+    } else {
+        return Err("the private entry leaked or was lost".into());
+    }
+    let next = tablet.store.read(|r| r.session(&next_session)).map(|s| when(&s.scheduled_start)).unwrap_or_default();
+    ui.good(&format!("The tablet shows the moved session: {next}."));
+
+    // 7. Summary.
+    ui.step(7, "Summary");
+    ui.say(&format!(
+        "Checklist: wait → blocked (urgent) → ready; {}; {} converged with the clinic.",
+        plural(alerts.len(), "open clinic alert", "open clinic alerts"),
+        plural(devices.len(), "device", "devices"),
+    ));
+    for device in &devices {
+        ui.say(&format!("{:<7} {}", device.name, device.path.display()));
+    }
+    match &clinic_db {
+        Some(db) => ui.say(&format!("clinic  {}", db.display())),
+        None => ui.say(&format!("clinic  {url}")),
+    }
+    if keep {
+        ui.say("The device keys are in <device>.key beside each store; an app keeps them in the OS keystore.");
+    }
+    if let Some(server) = server {
+        server.shutdown().await.map_err(|e| format!("stopping the clinic server: {e}"))?;
+    }
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+        ui.say("(Temporary files removed; pass --data-dir DIR to keep them.)");
+    }
+    println!();
+    println!("demo finished: ok");
+    Ok(())
+}
+
+async fn start_clinic(
+    ui: &Ui,
+    args: &DemoArgs,
+    dir: &Path,
+) -> Result<(String, String, Option<ServerHandle>, Option<PathBuf>)> {
+    if let (Some(url), Some(token)) = (&args.clinic, &args.token) {
+        return Ok((url.trim_end_matches('/').to_owned(), token.clone(), None, None));
+    }
+    let db = dir.join("clinic.db");
+    let init = init_clinic(&db, "Riverside KAT Clinic", "Dr. Rivera").map_err(|e| e.to_string())?;
+    let server = ui.busy("starting the clinic server", serve(Config::local(&db))).await.map_err(|e| e.to_string())?;
+    Ok((server.url(), init.clinician_token, Some(server), Some(db)))
+}
+
+async fn enroll_device(name: &'static str, url: &str, code: &str, dir: &Path, keep: bool) -> Result<Device> {
+    let key: [u8; 32] = rand::random();
+    let path = dir.join(format!("{name}.db"));
+    if keep {
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(dir.join(format!("{name}.key")), hex).map_err(|e| format!("{name}.key: {e}"))?;
+    }
+    let store_key = StoreKey::from_bytes(&key).map_err(|e| e.to_string())?;
+    let store = CareStore::open(&path, &store_key).map_err(|e| e.to_string())?;
+    let http = http_client(None).map_err(|e| e.to_string())?;
+    enroll(&store, &http, url, code, name).await.map_err(|e| format!("{name}: {e}"))?;
+    let packs = Arc::new(RwLock::new(PackRegistry::new(TrustedKeys::default())));
+    let sync = SyncClient::new(store.clone(), http, Arc::clone(&packs));
+    Ok(Device { name, store, packs, sync, path })
+}
+
+async fn sync(ui: &Ui, device: &Device) -> Result<SyncReport> {
+    ui.busy(&format!("{} syncing", device.name), device.sync.sync_now(SyncTrigger::User))
+        .await
+        .map_err(|e| format!("{}: {e}", device.name))
+}
+
+fn evaluate(device: &Device, pack: &Pack, session: &str, at: DateTime<FixedOffset>) -> Result<Evaluation> {
+    let pack = device.packs.read().map(|p| p.active()).unwrap_or_else(|_| Arc::new(pack.clone()));
+    let evaluation = device.store.read(|r| r.evaluate_session(&pack, session, "en")).map_err(|e| e.to_string())?;
+    device.store.update(|r| r.record_readiness(session, &evaluation, &pack, at.to_utc())).map_err(|e| e.to_string())?;
+    Ok(evaluation)
+}
+
+fn show_evaluation(ui: &Ui, e: &Evaluation) {
+    let mut line = format!("Readiness: {}", ui.status(e.status.as_str()));
+    if let Some(ready_at) = e.ready_at {
+        line.push_str(&format!(" — the earliest start is {}", when(&ready_at)));
+    }
+    if e.urgent {
+        line.push_str(" — URGENT: the clinic will be alerted");
+    }
+    ui.say(&line);
+    for item in e.items.iter().filter(|i| matches!(i.state, ItemState::Fail | ItemState::Wait | ItemState::Unanswered))
+    {
+        ui.say(&format!("  {:<18} {}", item.id, item.message));
+    }
+    let passed = e.items.iter().filter(|i| i.state == ItemState::Pass).count();
+    ui.say(&format!("  ({passed} of {} items pass)", e.items.len()));
+}
+
+/// Answers under which the default pack's checklist is ready for `start`.
+fn good_answers(start: DateTime<FixedOffset>) -> Value {
+    let mut answers = json!({
+        "last_solid_food": (start - Duration::hours(4)).to_rfc3339(),
+        "last_liquid": (start - Duration::minutes(90)).to_rfc3339(),
+        "last_benzodiazepine": "none",
+        "last_stimulant": "none",
+        "last_alcohol": (start - Duration::days(3)).to_rfc3339(),
+        "blood_pressure": {"systolic": 126, "diastolic": 80},
+        "monitor_present": true,
+        "safe_setting": true,
+        "no_driving_plan": true,
+        "antihypertensive_taken": "not_prescribed",
+        "intention_set": "Stay curious about whatever comes up.",
+    });
+    for question in &Pack::default_pack().screening {
+        answers[&question.id] = json!(false);
+    }
+    answers
+}
+
+fn local(tz: Tz, date: chrono::NaiveDate, hour: u32, minute: u32) -> Result<DateTime<FixedOffset>> {
+    let time = NaiveTime::from_hms_opt(hour, minute, 0).ok_or("bad time")?;
+    tz.from_local_datetime(&date.and_time(time))
+        .earliest()
+        .map(|t| t.fixed_offset())
+        .ok_or_else(|| "that local time does not exist in the time zone".to_owned())
+}
+
+fn when(t: &DateTime<FixedOffset>) -> String {
+    t.format("%a %d %b %H:%M").to_string()
+}
+
+fn describe(report: &SyncReport) -> String {
+    format!(
+        "{}, {} bytes up, {} bytes down{}",
+        plural(report.round_trips as usize, "round trip", "round trips"),
+        report.bytes_sent,
+        report.bytes_received,
+        report.pack_activated.as_ref().map(|(id, v)| format!(", pack {id} v{v} activated")).unwrap_or_default()
+    )
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn count(value: &Value, part: &str) -> usize {
+    value[part].as_array().map_or(0, Vec::len)
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    format!("{}…", cut.trim_end())
+}

@@ -1,0 +1,45 @@
+//! `katctl demo` end to end: the real binary, a real clinic server on
+//! loopback, real sync. The output's key facts are checked, not its wording.
+
+use std::process::Command;
+
+fn katctl(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_katctl")).args(args).output().expect("katctl runs")
+}
+
+#[test]
+fn the_demo_walks_a_whole_session_and_converges() {
+    let dir = std::env::temp_dir().join(format!("katctl-demo-test-{}", std::process::id()));
+    let out = katctl(&["demo", "--plain", "--data-dir", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let position = |needle: &str| stdout.find(needle).unwrap_or_else(|| panic!("missing {needle:?} in:\n{stdout}"));
+    // Step 3: wait, then blocked and urgent, then ready — in that order.
+    let wait = position("Readiness: WAIT — the earliest start is");
+    let blocked = position("Readiness: BLOCKED — URGENT");
+    let ready = position("Readiness: READY");
+    assert!(wait < blocked && blocked < ready);
+    // Step 6: the alert reached the clinic, all views agree, the private entry stayed home.
+    position("Clinic alert: urgent blood pressure");
+    position("All three views agree: 2 sessions, 1 shared journal entry, 1 side effect, 1 clinician note");
+    position("The private entry is on the phone only");
+    position("demo finished: ok");
+    assert!(!stdout.contains('\x1b'), "plain output has no colour codes");
+    // --data-dir keeps the databases.
+    for file in ["clinic.db", "phone.db", "tablet.db", "phone.key"] {
+        assert!(dir.join(file).exists(), "{file} kept");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_demo_flags_exit_2_with_a_message() {
+    let out = katctl(&["demo", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+    let out = katctl(&["demo", "--clinic", "http://127.0.0.1:9"]);
+    assert_eq!(out.status.code(), Some(2), "--clinic needs --token");
+    let out = katctl(&["demo", "--plain", "--tz", "Mars/Olympus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Mars/Olympus"));
+}
