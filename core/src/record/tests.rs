@@ -337,6 +337,11 @@ enum Op {
     Edit(u8, u8),
     Delete(u8),
     Note(u8),
+    StartEnd(u8),
+    Readiness(u8),
+    Cancel(u8),
+    AssignPack(u8),
+    Acknowledge(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -352,6 +357,11 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Edit(a, b)),
         any::<u8>().prop_map(Op::Delete),
         any::<u8>().prop_map(Op::Note),
+        any::<u8>().prop_map(Op::StartEnd),
+        any::<u8>().prop_map(Op::Readiness),
+        any::<u8>().prop_map(Op::Cancel),
+        (1u8..20).prop_map(Op::AssignPack),
+        any::<u8>().prop_map(Op::Acknowledge),
     ]
 }
 
@@ -407,6 +417,33 @@ fn apply(r: &mut CareRecord, op: &Op, step: usize) -> Option<String> {
             Some(format!("deleted {id}"))
         }
         Op::Note(n) => Some(format!("note {}", r.add_clinician_note("Dr. Rivera", &format!("note {n}"), now).ok()?)),
+        Op::StartEnd(s) => {
+            let id = pick(sessions, *s)?;
+            let at = now.fixed_offset();
+            r.start_session(&id, at).ok()?;
+            r.end_session(&id, at + Duration::hours(2)).ok()?;
+            Some(format!("ended {id}"))
+        }
+        Op::Readiness(s) => {
+            let id = pick(sessions, *s)?;
+            let evaluation = r.evaluate_session(&pack, &id, "en").ok()?;
+            Some(format!("readiness {}", r.record_readiness(&id, &evaluation, &pack, now).ok()?))
+        }
+        Op::Cancel(s) => {
+            let id = pick(sessions, *s)?;
+            r.cancel_session(&id, Party::Clinic, now).ok()?;
+            Some(format!("cancelled {id}"))
+        }
+        Op::AssignPack(v) => {
+            r.assign_pack("org.example.clinic", u32::from(*v), now).ok()?;
+            None
+        }
+        Op::Acknowledge(n) => {
+            let keys: Vec<String> = r.urgent_items().into_iter().map(|i| i.key).collect();
+            let key = pick(keys, *n)?;
+            r.acknowledge(&key, "Dr. Rivera", now).ok()?;
+            Some(format!("acknowledged {key}"))
+        }
     }
 }
 
@@ -422,12 +459,22 @@ fn visible(r: &CareRecord, fact: &str) -> bool {
         }
         "deleted" => r.journal_entry(id).is_none(),
         "note" => r.clinician_notes().iter().filter(|n| n.id == id).count() == 1,
+        "ended" => r.session(id).is_some_and(|s| s.ended_at.is_some()),
+        "readiness" => r.sessions().iter().flat_map(|s| r.readiness_history(&s.id)).filter(|x| x.id == id).count() == 1,
+        "cancelled" => r.session(id).is_some_and(|s| s.cancelled.is_some()),
+        "acknowledged" => r.urgent_items().iter().any(|i| i.key == id && i.acknowledged.is_some()),
         _ => false,
     }
 }
 
+/// Cases for the convergence property: 64 in CI, `KATCORE_CONVERGENCE_CASES`
+/// for the long recorded run (RELIABILITY.md).
+fn convergence_cases() -> u32 {
+    std::env::var("KATCORE_CONVERGENCE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(convergence_cases()))]
 
     /// Three replicas edit offline and sync pairwise in a random order; after
     /// a final full exchange all are equal and every acknowledged operation
