@@ -18,3 +18,5 @@ echo "==> tests"
 cargo nextest run --workspace --locked --profile ci
 echo "==> doc tests"
 cargo test --workspace --doc --locked
+echo "==> Kotlin bindings on the JVM"
+scripts/kotlin-test.sh

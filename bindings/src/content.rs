@@ -11,7 +11,7 @@ use katcore::pack::{Rule, Section};
 
 use crate::store::Inner;
 
-/// The clinic's content pack, localized.
+/// The clinic's content pack, localized. Reads from memory; never blocks on storage.
 #[derive(uniffi::Object)]
 pub struct Content {
     inner: Arc<Inner>,

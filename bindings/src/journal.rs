@@ -13,7 +13,7 @@ use crate::listeners::CareChange;
 use crate::store::Inner;
 use crate::time::{or_now, to_system_time};
 
-/// The client's journal.
+/// The client's journal. Calls block briefly: writes are durable (on disk) when they return.
 #[derive(uniffi::Object)]
 pub struct Journal {
     inner: Arc<Inner>,

@@ -131,7 +131,7 @@ mod tests {
     }
 
     #[test]
-    fn a_handle_unregisters_on_cancel_and_on_drop_and_athrowing_listener_is_skipped() {
+    fn a_handle_unregisters_on_cancel_and_on_drop_and_a_throwing_listener_is_skipped() {
         let listeners = Arc::new(Listeners::default());
         let counter = Arc::new(Counter::default());
         let throwing = listeners.add(Arc::new(Throwing));

@@ -22,7 +22,8 @@ use crate::listeners::CareChange;
 use crate::store::Inner;
 use crate::time::{in_zone, or_now, to_system_time, to_utc};
 
-/// The client's dosing sessions.
+/// The client's dosing sessions. Calls block briefly: reads are in memory, writes are
+/// durable (on disk) when they return.
 #[derive(uniffi::Object)]
 pub struct Sessions {
     inner: Arc<Inner>,
@@ -110,7 +111,7 @@ impl Sessions {
         answer: ChecklistAnswer,
         at: Option<SystemTime>,
     ) -> Result<()> {
-        self.record_answer(&session_id, &item_id, &answer.to_json(), at)
+        self.record_answer(&session_id, &item_id, &answer.to_json()?, at)
     }
 
     /// Clears the answer to one item.
@@ -237,20 +238,16 @@ pub enum ChecklistAnswer {
 
 impl ChecklistAnswer {
     /// The JSON form the core engine reads.
-    fn to_json(&self) -> Value {
-        match self {
-            ChecklistAnswer::LastTaken { at } => match to_utc("at", *at) {
-                Ok(at) => Value::from(at.to_rfc3339()),
-                // Out of range: passed on as an unreadable value, which the engine refuses.
-                Err(_) => Value::Null,
-            },
+    fn to_json(&self) -> Result<Value> {
+        Ok(match self {
+            ChecklistAnswer::LastTaken { at } => Value::from(to_utc("answer.at", *at)?.to_rfc3339()),
             ChecklistAnswer::NotRecently => Value::from("none"),
             ChecklistAnswer::BloodPressure { systolic, diastolic } => {
                 json!({"systolic": systolic, "diastolic": diastolic})
             }
             ChecklistAnswer::YesNo { value } => Value::from(*value),
             ChecklistAnswer::Choice { value } | ChecklistAnswer::Text { value } => Value::from(value.as_str()),
-        }
+        })
     }
 }
 

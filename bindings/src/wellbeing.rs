@@ -21,7 +21,8 @@ use crate::listeners::CareChange;
 use crate::store::Inner;
 use crate::time::{or_now, to_system_time};
 
-/// Vitals, side effects and check-ins.
+/// Vitals, side effects and check-ins. Calls block briefly: writes are durable (on disk)
+/// when they return.
 #[derive(uniffi::Object)]
 pub struct Wellbeing {
     inner: Arc<Inner>,

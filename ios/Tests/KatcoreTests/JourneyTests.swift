@@ -121,7 +121,7 @@ final class JourneyTests: XCTestCase {
         XCTAssertFalse(due.isEmpty)
         _ = try journal.write(text: "Shared with my therapist")
         _ = try journal.write(text: "Only for me", private: true, promptId: due[0].promptId, sessionId: session.id)
-        XCTAssertEqual(Set(journal.entries().map { "\($0.text)|\($0.private)" }), ["Shared with my therapist|false", "Only for me|true"])
+        XCTAssertEqual(Set(journal.entries().map { "\($0.text)|\($0.`private`)" }), ["Shared with my therapist|false", "Only for me|true"])
         XCTAssertFalse(try journal.duePrompts(locale: "en").contains { $0.promptId == due[0].promptId })
     }
 
@@ -175,7 +175,8 @@ final class JourneyTests: XCTestCase {
         XCTAssertGreaterThan(sync.status().pendingChanges, 0)
 
         XCTAssertTrue(sync.setOnline(online: true))
-        XCTAssertTrue(try await sync.syncIfDue().sentChanges)
+        let report = try await sync.syncIfDue()
+        XCTAssertTrue(report.sentChanges)
         let status = sync.status()
         XCTAssertNotNil(status.lastSuccess)
         XCTAssertEqual(status.pendingChanges, 0)
