@@ -15,6 +15,8 @@
 # whose symbols carry UniFFI's metadata; only the copy in lib/ is stripped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Cargo's output directory (honours CARGO_TARGET_DIR).
+target="${CARGO_TARGET_DIR:-target}"
 
 profile=dev
 while [ $# -gt 0 ]; do
@@ -39,13 +41,13 @@ cargo build --locked -p katcore-bindings --lib --profile "$profile"
 echo "==> building uniffi-bindgen"
 cargo build --locked -p katcore-bindings --features bindgen --bin uniffi-bindgen
 
-lib="target/$dir/$libfile"
-out="target/bindings/$dir"
+lib="$target/$dir/$libfile"
+out="$target/bindings/$dir"
 rm -rf "$out"
 mkdir -p "$out/kotlin" "$out/swift" "$out/lib"
 echo "==> generating Kotlin and Swift from $lib"
-target/debug/uniffi-bindgen generate "$lib" --language kotlin --out-dir "$out/kotlin" --no-format
-target/debug/uniffi-bindgen generate "$lib" --language swift --out-dir "$out/swift" --no-format
+$target/debug/uniffi-bindgen generate "$lib" --language kotlin --out-dir "$out/kotlin" --no-format
+$target/debug/uniffi-bindgen generate "$lib" --language swift --out-dir "$out/swift" --no-format
 
 cp "$lib" "$out/lib/$libfile"
 strip "${strip_flags[@]}" "$out/lib/$libfile"

@@ -13,6 +13,9 @@
 # profile for a number worth quoting) and ends with `kotlin: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Cargo's output directory (honours CARGO_TARGET_DIR).
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) target_abs="$target" ;; *) target_abs="$PWD/$target" ;; esac
 root="$PWD"
 started=$(date +%s)
 
@@ -72,15 +75,15 @@ echo "==> compiling the generated Kotlin and the suite (kotlinc $kotlin_version,
 awk '/^```kotlin$/ { keep = 1; next } /^```$/ { keep = 0 } keep' docs/mobile.md >"$work/MobileDocExample.kt"
 compile_cp="$jna_jar:$coroutines_jar:$junit_jar"
 "$kotlinc" -Werror -jvm-target 17 -cp "$compile_cp" -d "$work/classes" \
-  "target/bindings/$dir/kotlin/org/katcore/katcore_ffi.kt" bindings/tests/kotlin/*.kt "$work/MobileDocExample.kt"
+  "$target/bindings/$dir/kotlin/org/katcore/katcore_ffi.kt" bindings/tests/kotlin/*.kt "$work/MobileDocExample.kt"
 
 # ---- a clinic on loopback -------------------------------------------------------
 echo "==> starting a clinic server on loopback"
-target/debug/katctl clinic init --db "$work/clinic.db" --name "Kotlin Test Clinic" --clinician "Test Clinician" \
+$target/debug/katctl clinic init --db "$work/clinic.db" --name "Kotlin Test Clinic" --clinician "Test Clinician" \
   >"$work/init.json"
 json_field() { tr -d '\n' <"$2" | sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }
 token="$(json_field clinician_token "$work/init.json")"
-target/debug/katcore-clinic --db "$work/clinic.db" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
+$target/debug/katcore-clinic --db "$work/clinic.db" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 url=""
 for _ in $(seq 1 100); do
@@ -97,10 +100,10 @@ api -d '{}' "$url/v1/clients/$client_id/enrollment-codes" >"$work/code.json"
 code="$(json_field code "$work/code.json")"
 
 # ---- run -------------------------------------------------------------------------
-echo "==> running the Kotlin suite against target/bindings/$dir/lib (server $url)"
+echo "==> running the Kotlin suite against $target/bindings/$dir/lib (server $url)"
 set +e
 KATCORE_CLINIC_URL="$url" KATCORE_ENROLLMENT_CODE="$code" \
-  java -Djna.library.path="$root/target/bindings/$dir/lib" \
+  java -Djna.library.path="$target_abs/bindings/$dir/lib" \
   -cp "$work/classes:$stdlib_jar:$coroutines_jar:$jna_jar:$junit_jar" \
   org.junit.platform.console.ConsoleLauncher --disable-banner --disable-ansi-colors --details=tree \
   --scan-class-path "$work/classes" --include-classname '.*Test' 2>&1 | tee "$work/junit.log"
