@@ -18,5 +18,7 @@ echo "==> tests"
 cargo nextest run --workspace --locked --profile ci
 echo "==> doc tests"
 cargo test --workspace --doc --locked
+echo "==> benchmarks build (they run with scripts/bench.sh, never in CI)"
+cargo bench --workspace --no-run --locked
 echo "==> Kotlin bindings on the JVM"
 scripts/kotlin-test.sh

@@ -96,6 +96,65 @@ impl From<AutomergeError> for RecordError {
     }
 }
 
+/// Runs an Automerge load of bytes from outside (a peer, the disk), after
+/// [`refuse_bundles`], turning a panic into [`RecordError::Malformed`].
+///
+/// Automerge 0.12 panics on some malformed chunks instead of answering an
+/// error: an `unwrap` in the column decoder of its `hexane` dependency
+/// (`hexane` 1.0.0-alpha.5, `src/lib.rs:354`) on a truncated LEB128 number
+/// in a bundle chunk, reached from `Automerge::load` and `load_incremental`
+/// before the chunk's checksum is checked. Found by the `record_load` fuzz
+/// target (`fuzz/regressions/record_load/`). Automerge parses every chunk
+/// before applying any, so such a panic leaves the document as it was.
+fn parse_untrusted<T>(bytes: &[u8], load: impl FnOnce() -> Result<T, AutomergeError>) -> Result<T, RecordError> {
+    refuse_bundles(bytes)?;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)) {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(RecordError::Malformed { reason: "a chunk could not be decoded".into() }),
+    }
+}
+
+/// The bytes that start every Automerge chunk.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+/// The chunk type of a bundle: several changes column-encoded together.
+const BUNDLE_CHUNK: u8 = 3;
+
+/// Refuses bytes that contain a bundle chunk, walking the chunks' framing
+/// (magic, checksum, type, LEB128 length) as far as it is well formed;
+/// Automerge stops at the first chunk it cannot frame, and so does this.
+///
+/// A record is only ever saved as a document chunk (`save`) or change
+/// chunks (`save_after`); bundles come only from Automerge's explicit
+/// `bundle` API, which katcore never calls. Their decoder in Automerge 0.12
+/// panics on malformed columns and, worse, trusts run lengths: a 355-byte
+/// bundle made it allocate 4 GiB (found by the `record_load` fuzz target,
+/// `fuzz/regressions/record_load/`), which no `catch_unwind` can stop.
+fn refuse_bundles(mut bytes: &[u8]) -> Result<(), RecordError> {
+    while let Some((header, rest)) = bytes.split_first_chunk::<9>() {
+        if header[..4] != CHUNK_MAGIC {
+            return Ok(());
+        }
+        if header[8] == BUNDLE_CHUNK {
+            return Err(RecordError::Malformed { reason: "bundle chunks are not accepted".into() });
+        }
+        let mut length = 0u64;
+        let mut read = 0;
+        for (i, byte) in rest.iter().take(10).enumerate() {
+            length |= u64::from(byte & 0x7f).checked_shl(7 * i as u32).unwrap_or(0);
+            if byte & 0x80 == 0 {
+                read = i + 1;
+                break;
+            }
+        }
+        let Some(next) = usize::try_from(length).ok().and_then(|n| n.checked_add(read)).filter(|_| read > 0) else {
+            return Ok(());
+        };
+        let Some(rest) = rest.get(next..) else { return Ok(()) };
+        bytes = rest;
+    }
+    Ok(())
+}
+
 fn invalid(field: &str, reason: impl Into<String>) -> RecordError {
     RecordError::InvalidInput { field: field.to_owned(), reason: reason.into() }
 }
@@ -124,7 +183,7 @@ impl CareRecord {
     /// [`RecordError::Malformed`] when the bytes are not an Automerge document
     /// or lack changes they depend on.
     pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, RecordError> {
-        let mut record = CareRecord { doc: Automerge::load(bytes)?.with_actor(actor) };
+        let mut record = CareRecord { doc: parse_untrusted(bytes, || Automerge::load(bytes))?.with_actor(actor) };
         record.check_complete()?;
         Ok(record)
     }
@@ -139,12 +198,12 @@ impl CareRecord {
         actor: ActorId,
     ) -> Result<Self, RecordError> {
         let doc = match snapshot {
-            Some(bytes) => Automerge::load(bytes)?,
+            Some(bytes) => parse_untrusted(bytes, || Automerge::load(bytes))?,
             None => Automerge::new(),
         };
         let mut record = CareRecord { doc: doc.with_actor(actor) };
         for change in changes {
-            record.doc.load_incremental(change)?;
+            parse_untrusted(change, || record.doc.load_incremental(change))?;
         }
         record.check_complete()?;
         Ok(record)
@@ -190,7 +249,7 @@ impl CareRecord {
     /// # Errors
     /// [`RecordError::Malformed`] when the bytes cannot be read; the record is unchanged.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
-        self.doc.load_incremental(bytes)?;
+        parse_untrusted(bytes, || self.doc.load_incremental(bytes))?;
         Ok(())
     }
 

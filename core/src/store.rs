@@ -360,7 +360,15 @@ impl Store {
             )?;
             tx.execute("DELETE FROM changes WHERE seq <= ?1", [through_seq])?;
             Ok(())
-        })
+        })?;
+        // Give the freed pages back (stores created before incremental
+        // auto-vacuum keep them for reuse instead: this is then a no-op).
+        // The pragma frees pages as it is stepped: step it to the end.
+        let conn = self.lock();
+        let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut rows = vacuum.query([])?;
+        while rows.next()?.is_some() {}
+        Ok(())
     }
 
     /// The stored sizes of the snapshot and the changes.

@@ -177,6 +177,27 @@ async fn malformed_and_oversized_bodies_change_nothing() {
     assert!(metrics.contains("katcore_clinic_syncs_total{result=\"malformed\"}"));
 }
 
+/// A well-framed chunk (valid checksum) that made Automerge 0.12 panic while
+/// decoding it, found by fuzzing (`fuzz/regressions/sync_body/`): `400`,
+/// never `500`, and the record is unchanged.
+#[tokio::test]
+async fn a_chunk_automerge_cannot_decode_is_400() {
+    let server = TestServer::start("sync-panic-chunk").await;
+    let mut phone = server.client_with_device("client-6").await;
+    phone.record.add_check_in(CheckInInput::Mood(5), at("2026-05-02T09:00:00Z")).unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let before = server.record_json(&phone.client_id).await;
+    let path =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/regressions/sync_body/bundle-chunk-with-valid-checksum.bin");
+    let body = std::fs::read(path).unwrap();
+    let response = phone.post(&server, body).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "malformed_changes");
+    assert_eq!(server.record_json(&phone.client_id).await, before);
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn records_survive_a_restart_and_compaction() {
     let mut server = TestServer::start("sync-restart").await;

@@ -511,3 +511,43 @@ proptest! {
         }
     }
 }
+
+/// A bundle chunk that makes Automerge 0.12 panic while decoding it (found
+/// by the `record_load` fuzz target): every way bytes enter a record answers
+/// `Malformed` instead (bundles are refused before Automerge sees them), and
+/// a record it was merged into is unchanged.
+#[test]
+fn a_chunk_that_panics_automerge_is_a_malformed_record() {
+    const HEX: &str = concat!(
+        "856f4a83f8eadd8103c40101eebb572e3a9d1ab5b94a8b1f165d00000000000000001100000000000000ffff00000321",
+        "02231f3401719282eb9e1af7968f7b5b1eaea4fe25e03e916da71759766d02630d0deb52692eeb4a777fc8a84fcf0bb4",
+        "719282eb9e1af7968fe612020075f685960bb66a00e60dc611eaeb52692eeb4a777fc8a84fcf0bb4719282eb9e1af796",
+        "8f7b5b1eaea4fe25e03e916da71759766d02630d6a0dc611eaeb52694a777fc8a84fcf0bb471eb9e1af7968f7b5b1eae",
+        "a4fe25e03e916d657373616765630d",
+    );
+    let bytes: Vec<u8> = (0..HEX.len()).step_by(2).map(|i| u8::from_str_radix(&HEX[i..i + 2], 16).unwrap()).collect();
+    let malformed = |result: Result<CareRecord, RecordError>| matches!(result, Err(RecordError::Malformed { .. }));
+    assert!(malformed(CareRecord::load(&bytes, ActorId::random())));
+    assert!(malformed(CareRecord::load_parts(Some(&bytes), [], ActorId::random())));
+    assert!(malformed(CareRecord::load_parts(None, [&bytes[..]], ActorId::random())));
+    let mut record = replica("a");
+    record.add_check_in(CheckInInput::Mood(3), utc("2026-05-01T20:00:00Z")).unwrap();
+    let heads = record.heads();
+    assert!(matches!(record.merge_bytes(&bytes), Err(RecordError::Malformed { .. })));
+    assert_eq!(record.heads(), heads);
+    record.add_check_in(CheckInInput::Mood(4), utc("2026-05-01T21:00:00Z")).unwrap();
+    assert_eq!(record.check_ins().len(), 2);
+    // Behind other chunks too: bundles are refused wherever they stand.
+    let behind = [record.save(), bytes.clone()].concat();
+    assert!(malformed(CareRecord::load(&behind, ActorId::random())));
+    let heads = record.heads();
+    let mut changes = record.save_after(&[]);
+    changes.extend_from_slice(&bytes);
+    assert!(matches!(replica("b").merge_bytes(&changes), Err(RecordError::Malformed { .. })));
+    assert_eq!(record.heads(), heads);
+    // What katcore writes is never refused.
+    assert_eq!(CareRecord::load(&record.save(), ActorId::random()).unwrap().heads(), heads);
+    let mut copy = replica("c");
+    copy.merge_bytes(&record.save_after(&[])).unwrap();
+    assert_eq!(copy.heads(), heads);
+}

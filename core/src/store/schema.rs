@@ -97,8 +97,11 @@ PRAGMA temp_store = MEMORY;
 ///
 /// The temporary file keeps the rollback journal so that, once committed and
 /// closed, everything is in the one file that is renamed into place; WAL mode
-/// is switched on when the store is first opened.
+/// is switched on when the store is first opened. `auto_vacuum =
+/// INCREMENTAL` (which must be set before the first table exists) lets
+/// compaction hand the pages of dropped changes back to the file system.
 pub(crate) const CREATE_PRAGMAS: &str = "
+PRAGMA auto_vacuum = INCREMENTAL;
 PRAGMA synchronous = FULL;
 PRAGMA foreign_keys = ON;
 PRAGMA temp_store = MEMORY;

@@ -173,6 +173,7 @@ fn main() {
         .expect("load runtime");
 
     let mut local_server: Option<ServerHandle> = None;
+    let mut probe_dir = std::env::temp_dir();
     let (url, token) = match (&options.url, &options.token) {
         (Some(url), Some(token)) => (url.clone(), token.clone()),
         _ => {
@@ -190,11 +191,12 @@ fn main() {
             eprintln!("clinic server on {} (database {})", server.url(), db.display());
             let url = server.url();
             local_server = Some(server);
+            probe_dir = dir;
             (url, init.clinician_token)
         }
     };
 
-    let results = load_runtime.block_on(run(&options, &url, &token));
+    let results = load_runtime.block_on(run(&options, &url, &token, &probe_dir));
     print_results(&options, &results);
 
     if let Some(server) = local_server {
@@ -220,6 +222,12 @@ struct RunResult {
     /// CPU seconds used by the server's threads and the load generator's, during the run.
     cpu_server: f64,
     cpu_load: f64,
+    /// Threads of the in-process server at the end of the window (workers and blocking threads).
+    server_threads: usize,
+    /// Latency of a 4 KiB write and `fdatasync` next to the server's database, sampled
+    /// ten times a second during the window: how fast the disk flushed at the time.
+    flush_p50_ms: f64,
+    flush_p99_ms: f64,
 }
 
 impl RunResult {
@@ -228,7 +236,7 @@ impl RunResult {
     }
 }
 
-async fn run(options: &Options, url: &str, token: &str) -> Vec<(usize, Vec<RunResult>)> {
+async fn run(options: &Options, url: &str, token: &str, probe_dir: &Path) -> Vec<(usize, Vec<RunResult>)> {
     let api = ClinicianApi::new(url, token);
     let http = http_client(None).expect("HTTP client");
     let max = options.levels.iter().copied().max().unwrap_or(1);
@@ -246,10 +254,11 @@ async fn run(options: &Options, url: &str, token: &str) -> Vec<(usize, Vec<RunRe
     for &level in &options.levels {
         let mut runs = Vec::new();
         for run in 0..options.runs {
-            let result = run_level(&devices[..level], options).await;
+            let result = run_level(&devices[..level], options, probe_dir).await;
             eprintln!(
                 "  N={level} run {}: {} syncs in {:.1} s = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} errors; \
-                 CPU: server {:.2} s ({:.0}%), load generator {:.2} s ({:.0}%)",
+                 CPU: server {:.2} s ({:.0}%, {} threads), load generator {:.2} s ({:.0}%); \
+                 disk flush p50 {:.2} ms, p99 {:.2} ms",
                 run + 1,
                 result.syncs,
                 result.window.as_secs_f64(),
@@ -260,8 +269,11 @@ async fn run(options: &Options, url: &str, token: &str) -> Vec<(usize, Vec<RunRe
                 result.errors,
                 result.cpu_server,
                 100.0 * result.cpu_server / result.window.as_secs_f64(),
+                result.server_threads,
                 result.cpu_load,
                 100.0 * result.cpu_load / result.window.as_secs_f64(),
+                result.flush_p50_ms,
+                result.flush_p99_ms,
             );
             runs.push(result);
         }
@@ -374,7 +386,7 @@ fn prose(rng: &mut StdRng, chars: usize) -> String {
     text
 }
 
-async fn run_level(devices: &[Arc<LoadDevice>], options: &Options) -> RunResult {
+async fn run_level(devices: &[Arc<LoadDevice>], options: &Options, probe_dir: &Path) -> RunResult {
     let warmup = Duration::from_secs_f64(options.warmup);
     let window = Duration::from_secs_f64(options.seconds);
     let started = Instant::now();
@@ -418,24 +430,22 @@ async fn run_level(devices: &[Arc<LoadDevice>], options: &Options) -> RunResult 
             latencies
         });
     }
-    // CPU is sampled over the measuring window only.
+    // CPU and the disk's flush latency are sampled over the measuring window only.
     tokio::time::sleep_until(measure_from.into()).await;
     let cpu_start = thread_cpu();
+    let probe = flush_probe(probe_dir, Arc::clone(&stop));
     tokio::time::sleep_until(measure_until.into()).await;
     let cpu_end = thread_cpu();
     stop.store(true, Ordering::Relaxed);
+    let mut flushes = probe.join().expect("flush probe");
+    flushes.sort_unstable_by(f64::total_cmp);
     let mut latencies: Vec<u32> = Vec::new();
     while let Some(done) = tasks.join_next().await {
         latencies.extend(done.expect("load task"));
     }
     latencies.sort_unstable();
-    let pick = |q: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
-        f64::from(latencies[rank - 1]) / 1000.0
-    };
+    let millis: Vec<f64> = latencies.iter().map(|&micros| f64::from(micros) / 1000.0).collect();
+    let pick = |q: f64| quantile(&millis, q);
     RunResult {
         syncs: latencies.len() as u64,
         errors: errors.load(Ordering::Relaxed),
@@ -445,15 +455,53 @@ async fn run_level(devices: &[Arc<LoadDevice>], options: &Options) -> RunResult 
         max_ms: pick(1.0),
         cpu_server: cpu_end.0 - cpu_start.0,
         cpu_load: cpu_end.1 - cpu_start.1,
+        server_threads: cpu_end.2,
+        flush_p50_ms: quantile(&flushes, 0.50),
+        flush_p99_ms: quantile(&flushes, 0.99),
     }
 }
 
+/// Every 100 ms until `stop`: rewrites 4 KiB of a file in `dir` and flushes it
+/// (`fdatasync`), timing the flush. Returns the latencies in milliseconds.
+fn flush_probe(dir: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<f64>> {
+    let path = dir.join(format!("flush-probe-{}", katcore::record::new_id()));
+    std::thread::Builder::new()
+        .name("flush-probe".into())
+        .spawn(move || {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut latencies = Vec::new();
+            let Ok(mut file) = std::fs::File::create(&path) else { return latencies };
+            let block = [0x5a_u8; 4096];
+            while !stop.load(Ordering::Relaxed) {
+                let begun = Instant::now();
+                let flushed =
+                    file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(&block)).and_then(|()| file.sync_data());
+                if flushed.is_ok() {
+                    latencies.push(begun.elapsed().as_secs_f64() * 1e3);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = std::fs::remove_file(&path);
+            latencies
+        })
+        .expect("flush probe thread")
+}
+
+/// The `q` quantile of sorted values (nearest rank), NaN when empty.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
 /// CPU seconds (user + system) of this process's threads named `clinic…`
-/// (the in-process server's workers and blocking threads) and of the others.
-fn thread_cpu() -> (f64, f64) {
+/// (the in-process server's workers and blocking threads) and of the others,
+/// and the number of `clinic…` threads.
+fn thread_cpu() -> (f64, f64, usize) {
     let ticks = 100.0; // USER_HZ on Linux
-    let (mut server, mut rest) = (0.0, 0.0);
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return (f64::NAN, f64::NAN) };
+    let (mut server, mut rest, mut threads) = (0.0, 0.0, 0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return (f64::NAN, f64::NAN, 0) };
     for task in tasks.flatten() {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
@@ -464,11 +512,12 @@ fn thread_cpu() -> (f64, f64) {
         let seconds = (cpu(14) + cpu(15)) / ticks;
         if name.starts_with("clinic") {
             server += seconds;
+            threads += 1;
         } else {
             rest += seconds;
         }
     }
-    (server, rest)
+    (server, rest, threads)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -490,13 +539,20 @@ fn print_results(options: &Options, results: &[(usize, Vec<RunResult>)]) {
         machine()
     );
     println!();
-    println!("| concurrent devices | syncs/s | p50 | p99 | errors | server CPU | goal | result |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| concurrent devices | syncs/s | p50 | p99 | errors | server CPU | disk flush p50 / p99 | goal | result |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (level, runs) in results {
         let rate = median(runs.iter().map(RunResult::per_second).collect());
         let p50 = median(runs.iter().map(|r| r.p50_ms).collect());
         let p99 = median(runs.iter().map(|r| r.p99_ms).collect());
         let errors: u64 = runs.iter().map(|r| r.errors).sum();
+        let flush = format!(
+            "{:.2} / {:.2} ms",
+            median(runs.iter().map(|r| r.flush_p50_ms).collect()),
+            median(runs.iter().map(|r| r.flush_p99_ms).collect())
+        );
         let cpu = if options.url.is_some() {
             "—".to_owned()
         } else {
@@ -516,7 +572,9 @@ fn print_results(options: &Options, results: &[(usize, Vec<RunResult>)]) {
         } else {
             ("—".to_owned(), "—".to_owned())
         };
-        println!("| {level} | {rate:.0} | {p50:.1} ms | {p99:.1} ms | {errors} | {cpu} | {goal} | {result} |");
+        println!(
+            "| {level} | {rate:.0} | {p50:.1} ms | {p99:.1} ms | {errors} | {cpu} | {flush} | {goal} | {result} |"
+        );
     }
 }
 
