@@ -165,6 +165,8 @@ async fn run() {
 
     // The clinic, behind the counting proxy.
     let clinic = Clinic::start("sync-wire").await;
+    // Directories removed at the end: the stores and the clinic's database.
+    let mut scratch = vec![phone_dir.clone(), clinic.db.parent().expect("database directory").to_path_buf()];
     let proxy = CountingProxy::start(clinic.server.addr()).await;
     let client_a = clinic.api.create_client("client-a").await;
     let code = clinic.api.enrollment_code(&client_a).await;
@@ -184,7 +186,9 @@ async fn run() {
     let naive_token = {
         let client_c = clinic.api.create_client("client-c").await;
         let code = clinic.api.enrollment_code(&client_c).await;
-        let throwaway = CareStore::open(&store_dir("sync-wire-naive", true).join("device.db"), &key()).expect("store");
+        let dir = store_dir("sync-wire-naive", true);
+        scratch.push(dir.clone());
+        let throwaway = CareStore::open(&dir.join("device.db"), &key()).expect("store");
         enroll(&throwaway, &fresh_http(), &clinic.url(), &code, "naive").await.expect("enroll (c)");
         let token = saved_credentials(&throwaway).expect("credentials").expect("enrolled").device_token;
         let whole = phone_store.read(|r| r.save());
@@ -255,6 +259,7 @@ async fn run() {
     for i in 0..RESTORES {
         let code = clinic.api.enrollment_code(&client_a).await;
         let dir = store_dir(&format!("sync-wire-restore-{i}"), false);
+        scratch.push(dir.clone());
         let store = CareStore::open(&dir.join("device.db"), &key()).expect("open the new device's store");
         enroll(&store, &fresh_http(), &proxy.url(), &code, "new-phone").await.expect("enroll the new device");
         let _ = proxy.take();
@@ -288,7 +293,9 @@ async fn run() {
         am_full_traffic,
         am_full,
     });
-    let _ = std::fs::remove_dir_all(&phone_dir);
+    for dir in scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// `POST /v1/sync` as a device that sends the whole document (empty `since`).

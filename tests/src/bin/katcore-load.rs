@@ -174,6 +174,7 @@ fn main() {
 
     let mut local_server: Option<ServerHandle> = None;
     let mut probe_dir = std::env::temp_dir();
+    let mut server_dir: Option<PathBuf> = None;
     let (url, token) = match (&options.url, &options.token) {
         (Some(url), Some(token)) => (url.clone(), token.clone()),
         _ => {
@@ -188,10 +189,11 @@ fn main() {
             let db = dir.join("clinic.db");
             let init = init_clinic(&db, "Load Test Clinic", "Dr. Load").expect("init clinic");
             let server = server_runtime.block_on(serve(Config::local(&db))).expect("start the clinic server");
-            eprintln!("clinic server on {} (database {})", server.url(), db.display());
+            eprintln!("clinic server on {} (database {}, removed at exit)", server.url(), db.display());
             let url = server.url();
             local_server = Some(server);
-            probe_dir = dir;
+            probe_dir = dir.clone();
+            server_dir = Some(dir);
             (url, init.clinician_token)
         }
     };
@@ -201,6 +203,9 @@ fn main() {
 
     if let Some(server) = local_server {
         let _ = server_runtime.block_on(server.shutdown());
+    }
+    if let Some(dir) = server_dir {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -242,6 +247,7 @@ async fn run(options: &Options, url: &str, token: &str, probe_dir: &Path) -> Vec
     let max = options.levels.iter().copied().max().unwrap_or(1);
     let base = options.device_dir.clone().unwrap_or_else(default_device_dir);
     std::fs::create_dir_all(&base).expect("device directory");
+    let remove_base = options.device_dir.is_none();
     eprintln!("enrolling {max} devices (one client each, stores under {}) …", base.display());
     let started = Instant::now();
     let devices = enroll_devices(&api, &http, url, &base, max).await;
@@ -278,6 +284,10 @@ async fn run(options: &Options, url: &str, token: &str, probe_dir: &Path) -> Vec
             runs.push(result);
         }
         results.push((level, runs));
+    }
+    drop(devices);
+    if remove_base {
+        let _ = std::fs::remove_dir_all(&base);
     }
     results
 }
