@@ -198,7 +198,7 @@ impl Sessions {
         let ended = session.ended_at.ok_or_else(|| KatcoreError::invalid("session_id", "the session has not ended"))?;
         let zone = aftercare::parse_time_zone(&session.time_zone)
             .map_err(|_| KatcoreError::invalid("time_zone", "is not a known IANA time zone name"))?;
-        Ok(aftercare::plan(&self.inner.pack(), ended.to_utc(), zone, &locale).into())
+        Ok(aftercare::plan(&self.inner.pack(), ended.to_utc(), &zone, &locale).into())
     }
 }
 

@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Utc};
-use chrono_tz::Tz;
 use katcore::care_store::CareStore;
 use katcore::checklist::{Evaluation, ItemState};
 use katcore::pack::{Pack, PackRegistry, TrustedKeys};
 use katcore::record::{JournalLinks, Severity};
 use katcore::store::StoreKey;
 use katcore::sync::{enroll, http_client, SyncClient, SyncReport, SyncTrigger};
+use katcore::zone::Zone;
 use katcore_clinic::{init_clinic, serve, ClinicianClient, Config, ServerHandle};
 use serde_json::{json, Value};
 
@@ -41,10 +41,10 @@ pub struct DemoArgs {
     token: Option<String>,
     /// The client's IANA time zone.
     #[arg(long, default_value = "America/New_York", value_parser = parse_tz)]
-    tz: Tz,
+    tz: Zone,
 }
 
-fn parse_tz(name: &str) -> Result<Tz> {
+fn parse_tz(name: &str) -> Result<Zone> {
     katcore::aftercare::parse_time_zone(name).map_err(|e| e.to_string())
 }
 
@@ -61,7 +61,7 @@ type Result<T> = std::result::Result<T, String>;
 
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<()> {
-    let tz = args.tz;
+    let tz = args.tz.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -70,7 +70,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     runtime.block_on(demo(args, tz))
 }
 
-async fn demo(args: DemoArgs, tz: Tz) -> Result<()> {
+async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     let ui = Ui::new(args.plain);
     let keep = args.data_dir.is_some();
     let dir = match &args.data_dir {
@@ -102,7 +102,7 @@ async fn demo(args: DemoArgs, tz: Tz) -> Result<()> {
     // 2. A session for tomorrow afternoon.
     ui.step(2, "The clinic schedules a session for tomorrow afternoon");
     let today = Utc::now().with_timezone(&tz).date_naive();
-    let start = local(tz, today + Duration::days(1), 15, 0)?;
+    let start = local(&tz, today + Duration::days(1), 15, 0)?;
     let next_start = start + Duration::days(14);
     let session = api.schedule_session(&client_id, &start.to_rfc3339(), tz.name()).await.map_err(|e| e.to_string())?;
     let next_session =
@@ -178,7 +178,7 @@ async fn demo(args: DemoArgs, tz: Tz) -> Result<()> {
         })
         .map_err(|e| e.to_string())?;
     ui.warn(&format!("{}: side effect reported — nausea, moderate.", when(&reported)));
-    let aftercare = katcore::aftercare::plan(&pack, ended.to_utc(), tz, "en");
+    let aftercare = katcore::aftercare::plan(&pack, ended.to_utc(), &tz, "en");
     ui.say(&format!("No driving until {} (after a full night's sleep).", when(&aftercare.driving_ok_from)));
     let rows: Vec<Vec<String>> =
         aftercare.integration.iter().map(|p| vec![when(&p.at), shorten(&p.text, 72)]).collect();
@@ -364,7 +364,7 @@ fn good_answers(start: DateTime<FixedOffset>) -> Value {
     answers
 }
 
-fn local(tz: Tz, date: chrono::NaiveDate, hour: u32, minute: u32) -> Result<DateTime<FixedOffset>> {
+fn local(tz: &Zone, date: chrono::NaiveDate, hour: u32, minute: u32) -> Result<DateTime<FixedOffset>> {
     let time = NaiveTime::from_hms_opt(hour, minute, 0).ok_or("bad time")?;
     tz.from_local_datetime(&date.and_time(time))
         .earliest()

@@ -96,5 +96,5 @@ pub fn aftercare(end: &str, tz: &str, args: &PackArgs) -> Result<String, String>
         .with_timezone(&Utc);
     let tz = katcore::aftercare::parse_time_zone(tz).map_err(|e| format!("--tz: {e}"))?;
     let pack = args.load()?;
-    to_json(&katcore::aftercare::plan(&pack, end, tz, &args.locale))
+    to_json(&katcore::aftercare::plan(&pack, end, &tz, &args.locale))
 }

@@ -130,16 +130,19 @@ impl Replica {
         f: impl FnOnce(&mut CareRecord) -> Result<T, RecordError>,
     ) -> Result<T, ApiError> {
         let value = f(&mut self.record)?;
-        self.persist(storage)?;
+        self.persist(storage, None)?;
         Ok(value)
     }
 
-    /// Processes one sync request (see `docs/sync-protocol.md`, "Server
-    /// processing"): everything new is persisted before the answer.
+    /// Processes one sync request of `device_id` (see `docs/sync-protocol.md`,
+    /// "Server processing"): everything new is persisted before the answer,
+    /// with the device's last sync time in the same transaction. A sync that
+    /// brought nothing new records the time on its own.
     pub(crate) fn sync(
         &mut self,
         storage: &dyn ClinicStorage,
         request: &SyncRequest,
+        device_id: &str,
     ) -> Result<SyncResponse, ApiError> {
         if !self.has_all(&request.since) {
             return Err(ApiError::history_missing());
@@ -154,7 +157,7 @@ impl Replica {
         let waiting = !self.record.document().get_missing_deps(&[]).is_empty();
         let heads_known = self.has_all(&request.heads);
         // What could be applied is consistent: keep it either way.
-        self.persist(storage)?;
+        let persisted = self.persist(storage, Some(device_id))?;
         if waiting {
             // Changes without their dependencies wait inside Automerge; drop
             // them so they cannot block other devices' syncs.
@@ -162,6 +165,9 @@ impl Replica {
         }
         if waiting || !heads_known {
             return Err(ApiError::history_missing());
+        }
+        if !persisted {
+            storage.record_device_sync(device_id, Utc::now())?;
         }
         let changes =
             if request.heads.is_empty() { self.record.save() } else { self.record.save_after(&request.heads) };
@@ -174,17 +180,23 @@ impl Replica {
     }
 
     /// Appends everything after the stored heads, with the planned sessions
-    /// and alerts it implies, then compacts if due.
-    fn persist(&mut self, storage: &dyn ClinicStorage) -> Result<(), ApiError> {
+    /// and alerts it implies (and the sync of `synced_device`), then compacts
+    /// if due. Returns whether there was anything to append.
+    fn persist(&mut self, storage: &dyn ClinicStorage, synced_device: Option<&str>) -> Result<bool, ApiError> {
         let heads = self.record.heads();
         if heads == self.saved_heads {
-            return Ok(());
+            return Ok(false);
         }
         let change = self.record.save_after(&self.saved_heads);
         let planned_sessions = planned_sessions(&self.record);
         let urgent = urgent_items(&self.record);
-        let update =
-            RecordUpdate { change: &change, planned_sessions: &planned_sessions, urgent: &urgent, at: Utc::now() };
+        let update = RecordUpdate {
+            change: &change,
+            planned_sessions: &planned_sessions,
+            urgent: &urgent,
+            at: Utc::now(),
+            synced_device,
+        };
         let seq = storage.append_record_change(&self.client_id, &update).inspect_err(|_| self.discard = true)?;
         self.saved_heads = heads;
         self.last_seq = seq;
@@ -192,7 +204,7 @@ impl Replica {
         if self.change_bytes > self.snapshot_bytes.max(MIN_COMPACTION_BYTES) {
             self.compact(storage);
         }
-        Ok(())
+        Ok(true)
     }
 
     fn compact(&mut self, storage: &dyn ClinicStorage) {

@@ -189,6 +189,10 @@ pub struct RecordUpdate<'a> {
     pub urgent: &'a [NewAlert],
     /// Now.
     pub at: DateTime<Utc>,
+    /// The device whose sync brought the change, if one did: its last sync
+    /// time becomes `at` in the same transaction (one disk flush per sync,
+    /// not two).
+    pub synced_device: Option<&'a str>,
 }
 
 /// An alert raised for an urgent item.
@@ -353,8 +357,9 @@ pub trait ClinicStorage: Send + Sync + 'static {
 
     /// Appends a record change and returns its seq; in the same transaction
     /// stores the planned sessions, raises alerts for urgent items not yet
-    /// alerted, and marks open alerts acknowledged when the record holds an
-    /// acknowledgement for them.
+    /// alerted, marks open alerts acknowledged when the record holds an
+    /// acknowledgement for them, and records the sync of
+    /// [`RecordUpdate::synced_device`].
     ///
     /// # Errors
     /// [`StorageError`] on failure; nothing is written then.

@@ -13,7 +13,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use chrono::Utc;
 use katcore::sync::wire::{SyncRequest, CONTENT_TYPE};
 use katcore::sync::PACK_ETAG_HEADER;
 use sha2::{Digest, Sha256};
@@ -118,8 +117,7 @@ async fn exchange(
     let replica_client_id = client_id.clone();
     let (response, pack_etag) = state
         .with_replica(&client_id, move |replica, storage| {
-            let response = replica.sync(storage, &request)?;
-            storage.record_device_sync(&device_id, Utc::now())?;
+            let response = replica.sync(storage, &request, &device_id)?;
             let pack_etag = storage.current_pack_etag_for_client(&replica_client_id)?;
             Ok((response, pack_etag))
         })

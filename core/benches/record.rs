@@ -17,8 +17,10 @@
 //!
 //! The timed benchmarks (criterion) are `open_store`, `bare_automerge_load`
 //! (`AutoCommit::load` of the same record's saved bytes), `evaluate_checklist`
-//! and `durable_journal_write`, in that order; the write benchmark runs last
-//! because it grows the record.
+//! (the engine alone), `evaluate_session` (what the bindings' `evaluate`
+//! does: read a session's answers from the open two-year record, then
+//! evaluate) and `durable_journal_write`, in that order; the write benchmarks
+//! run last because they grow the record.
 //!
 //! `KATCORE_BENCH_YEARS` (default 2) scales the record.
 
@@ -42,7 +44,7 @@ use flate2::Compression;
 use katcore::care_store::CareStore;
 use katcore::checklist::{evaluate, Answers, ReadinessStatus};
 use katcore::pack::Pack;
-use katcore::record::JournalLinks;
+use katcore::record::{CareRecord, JournalLinks, Party};
 use katcore::store::StoreKey;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -404,6 +406,29 @@ fn bench_evaluate(c: &mut Criterion) {
     });
 }
 
+fn bench_evaluate_session(c: &mut Criterion, fixture: &Fixture) {
+    let store = CareStore::open(&fixture.path, &key()).expect("open");
+    let pack = Pack::default_pack();
+    let end = DateTime::parse_from_rfc3339(two_year::END).expect("END").with_timezone(&Utc);
+    let start = (end + Duration::days(2)).fixed_offset();
+    let session = store
+        .update(|r| {
+            let id = r.schedule_session(start, two_year::TIME_ZONE, Party::Client)?;
+            for (item, answer) in full_answers(&pack, start).to_json().as_object().expect("an object") {
+                r.record_answer(&pack, &id, item, answer, end)?;
+            }
+            Ok(id)
+        })
+        .expect("answers recorded");
+    let status = |r: &CareRecord| r.evaluate_session(&pack, &session, "en").expect("evaluate").status;
+    assert_eq!(store.read(status), ReadinessStatus::Ready);
+    c.bench_function("evaluate_session", |b| {
+        b.iter(|| store.read(|r| r.evaluate_session(black_box(&pack), black_box(&session), "en")).expect("evaluate"))
+    });
+    drop(store);
+    wait_closed(&fixture.path);
+}
+
 fn bench_write(c: &mut Criterion, fixture: &Fixture) {
     let store = CareStore::open(&fixture.path, &key()).expect("open");
     let end = DateTime::parse_from_rfc3339(two_year::END).expect("END").with_timezone(&Utc);
@@ -435,6 +460,7 @@ fn main() {
         .configure_from_args();
     bench_open(&mut c, &fixture);
     bench_evaluate(&mut c);
+    bench_evaluate_session(&mut c, &fixture);
     bench_write(&mut c, &fixture);
     c.final_summary();
 

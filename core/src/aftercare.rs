@@ -8,10 +8,8 @@
 //! if the clock had not changed yet, which lands after the gap (02:30 in a
 //! 02:00→03:00 jump becomes 03:30).
 
-use std::str::FromStr;
-
+use crate::zone::Zone;
 use chrono::{DateTime, Days, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::pack::Pack;
@@ -28,8 +26,8 @@ pub struct UnknownTimeZone(pub String);
 ///
 /// # Errors
 /// [`UnknownTimeZone`] for a name not in the time zone database.
-pub fn parse_time_zone(name: &str) -> Result<Tz, UnknownTimeZone> {
-    Tz::from_str(name.trim()).map_err(|_| UnknownTimeZone(name.to_owned()))
+pub fn parse_time_zone(name: &str) -> Result<Zone, UnknownTimeZone> {
+    Zone::named(name.trim()).ok_or_else(|| UnknownTimeZone(name.to_owned()))
 }
 
 /// A prompt due at an instant.
@@ -58,9 +56,9 @@ pub struct Aftercare {
 }
 
 /// Plans the time after a session that ended at `end`, for a client in `tz`.
-pub fn plan(pack: &Pack, end: DateTime<Utc>, tz: Tz, locale: &str) -> Aftercare {
-    let local = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
-    let end_date = end.with_timezone(&tz).date_naive();
+pub fn plan(pack: &Pack, end: DateTime<Utc>, tz: &Zone, locale: &str) -> Aftercare {
+    let local = |t: DateTime<Utc>| t.with_timezone(tz).fixed_offset();
+    let end_date = end.with_timezone(tz).date_naive();
 
     let driving_hour =
         NaiveTime::from_hms_opt(u32::from(pack.thresholds.driving_local_hour), 0, 0).unwrap_or(NaiveTime::MIN);
@@ -96,7 +94,7 @@ fn next_day(date: NaiveDate, days: u8) -> NaiveDate {
 }
 
 /// The instant of a local wall-clock time, resolved as the module explains.
-fn at_local(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+fn at_local(tz: &Zone, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
     let wall = NaiveDateTime::new(date, time);
     match tz.from_local_datetime(&wall) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
@@ -118,13 +116,13 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn ny() -> Tz {
+    fn ny() -> Zone {
         parse_time_zone("America/New_York").unwrap()
     }
 
     #[test]
     fn driving_is_ok_the_next_morning_at_the_pack_hour() {
-        let plan = plan(&Pack::default_pack(), utc("2026-05-01T21:00:00Z"), ny(), "en");
+        let plan = plan(&Pack::default_pack(), utc("2026-05-01T21:00:00Z"), &ny(), "en");
         // 17:00 EDT on 1 May → 08:00 EDT on 2 May.
         assert_eq!(plan.driving_ok_from.to_rfc3339(), "2026-05-02T08:00:00-04:00");
         assert_eq!(plan.session_end.to_rfc3339(), "2026-05-01T17:00:00-04:00");
@@ -133,7 +131,7 @@ mod tests {
     #[test]
     fn a_session_ending_after_midnight_still_needs_a_full_night() {
         // Ends 00:30 local on 2 May: the next morning is 3 May, not 7.5 hours later.
-        let plan = plan(&Pack::default_pack(), utc("2026-05-02T04:30:00Z"), ny(), "en");
+        let plan = plan(&Pack::default_pack(), utc("2026-05-02T04:30:00Z"), &ny(), "en");
         assert_eq!(plan.driving_ok_from.to_rfc3339(), "2026-05-03T08:00:00-04:00");
     }
 
@@ -142,7 +140,7 @@ mod tests {
         // US clocks go forward at 02:00 on 8 March 2026. A session ending at
         // 20:00 EST on 7 March clears at 08:00 EDT: 11 hours later, not 12.
         let end = utc("2026-03-08T01:00:00Z");
-        let plan = plan(&Pack::default_pack(), end, ny(), "en");
+        let plan = plan(&Pack::default_pack(), end, &ny(), "en");
         assert_eq!(plan.driving_ok_from.to_rfc3339(), "2026-03-08T08:00:00-04:00");
         assert_eq!(plan.driving_ok_from.with_timezone(&Utc) - end, Duration::hours(11));
     }
@@ -151,7 +149,7 @@ mod tests {
     fn driving_time_is_right_across_fall_back() {
         // US clocks go back at 02:00 on 1 November 2026: 13 hours from 20:00 EDT.
         let end = utc("2026-11-01T00:00:00Z");
-        let plan = plan(&Pack::default_pack(), end, ny(), "en");
+        let plan = plan(&Pack::default_pack(), end, &ny(), "en");
         assert_eq!(plan.driving_ok_from.to_rfc3339(), "2026-11-01T08:00:00-05:00");
         assert_eq!(plan.driving_ok_from.with_timezone(&Utc) - end, Duration::hours(13));
     }
@@ -159,10 +157,10 @@ mod tests {
     #[test]
     fn wall_times_in_a_gap_or_overlap_resolve_after_the_change() {
         let date = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap();
-        let gap = at_local(ny(), date, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
+        let gap = at_local(&ny(), date, NaiveTime::from_hms_opt(2, 30, 0).unwrap());
         assert_eq!(gap.with_timezone(&ny()).fixed_offset().to_rfc3339(), "2026-03-08T03:30:00-04:00");
         let date = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-        let overlap = at_local(ny(), date, NaiveTime::from_hms_opt(1, 30, 0).unwrap());
+        let overlap = at_local(&ny(), date, NaiveTime::from_hms_opt(1, 30, 0).unwrap());
         assert_eq!(overlap.with_timezone(&ny()).fixed_offset().to_rfc3339(), "2026-11-01T01:30:00-05:00");
     }
 
@@ -170,7 +168,7 @@ mod tests {
     fn integration_prompts_follow_the_pack_days_in_local_time() {
         let pack = Pack::default_pack();
         let end = utc("2026-05-01T19:00:00Z"); // 15:00 EDT
-        let plan = plan(&pack, end, ny(), "es");
+        let plan = plan(&pack, end, &ny(), "es");
         assert_eq!(plan.integration.len(), pack.integration.len());
         for prompt in &plan.integration {
             let spec = pack.integration.iter().find(|p| p.id == prompt.id).unwrap();
@@ -189,7 +187,7 @@ mod tests {
         let pack = Pack::default_pack();
         // Ends 22:00 EDT, after the day-0 evening prompt's wall time.
         let end = utc("2026-05-02T02:00:00Z");
-        let plan = plan(&pack, end, ny(), "en");
+        let plan = plan(&pack, end, &ny(), "en");
         assert!(plan.integration.iter().all(|p| p.at.with_timezone(&Utc) >= end + MIN_PROMPT_DELAY));
     }
 
@@ -197,7 +195,7 @@ mod tests {
     fn side_effect_check_ins_are_minutes_after_the_end() {
         let pack = Pack::default_pack();
         let end = utc("2026-05-01T19:00:00Z");
-        let plan = plan(&pack, end, ny(), "en");
+        let plan = plan(&pack, end, &ny(), "en");
         for prompt in &plan.side_effect_check_ins {
             let spec = pack.side_effect_check_ins.iter().find(|p| p.id == prompt.id).unwrap();
             assert_eq!(prompt.at.with_timezone(&Utc), end + Duration::minutes(i64::from(spec.after_minutes)));

@@ -37,3 +37,4 @@ pub mod pack;
 pub mod record;
 pub mod store;
 pub mod sync;
+pub mod zone;

@@ -736,7 +736,7 @@ impl CareRecord {
             else {
                 continue;
             };
-            let plan = crate::aftercare::plan(pack, ended.with_timezone(&Utc), tz, locale);
+            let plan = crate::aftercare::plan(pack, ended.with_timezone(&Utc), &tz, locale);
             for prompt in plan.integration {
                 let at = prompt.at.with_timezone(&Utc);
                 if at <= now
@@ -934,8 +934,7 @@ fn read_journal(id: &str, fields: &Fields) -> Option<JournalEntry> {
     if fields.get("deleted").is_some() {
         return None;
     }
-    let time =
-        |key| fields.get(key).and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc));
+    let time = |key| fields.get(key).and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc));
     let mut texts = fields.all("text").iter().cloned();
     Some(JournalEntry {
         id: id.to_owned(),

@@ -132,7 +132,7 @@ fn use_pack(pack: &Pack) {
         let _ = serde_json::to_string(&evaluation);
         let _ = evaluate(pack, start, &Answers::new(), locale);
         if let Ok(tz) = katcore::aftercare::parse_time_zone(zones[i % zones.len()]) {
-            let plan = katcore::aftercare::plan(pack, start.with_timezone(&Utc), tz, locale);
+            let plan = katcore::aftercare::plan(pack, start.with_timezone(&Utc), &tz, locale);
             let _ = serde_json::to_string(&plan);
         }
     }

@@ -150,6 +150,12 @@ fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Result<Vec<T>,
 
 /// The highest seq assigned to a client's record: its last change, or the
 /// snapshot's `through_seq` once every change was compacted away.
+/// Sets a device's last sync time.
+fn set_last_sync(tx: &Transaction<'_>, device_id: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
+    tx.prepare_cached("UPDATE devices SET last_sync_at = ?2 WHERE id = ?1")?.execute(params![device_id, ms(at)])?;
+    Ok(())
+}
+
 fn last_seq(tx: &Transaction<'_>, client_id: &str) -> Result<i64, StorageError> {
     Ok(tx.query_row(
         "SELECT max(COALESCE((SELECT max(seq) FROM record_changes WHERE client_id = ?1), 0),
@@ -342,11 +348,7 @@ impl ClinicStorage for SqliteStorage {
     }
 
     fn record_device_sync(&self, device_id: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.prepare_cached("UPDATE devices SET last_sync_at = ?2 WHERE id = ?1")?
-                .execute(params![device_id, ms(at)])?;
-            Ok(())
-        })
+        self.write(|tx| set_last_sync(tx, device_id, at))
     }
 
     fn load_record(&self, client_id: &str) -> Result<StoredRecord, StorageError> {
@@ -379,6 +381,9 @@ impl ClinicStorage for SqliteStorage {
                 .execute(params![client_id, seq, update.change])?;
             tx.prepare_cached("UPDATE clients SET planned_sessions = ?2 WHERE id = ?1")?
                 .execute(params![client_id, planned])?;
+            if let Some(device_id) = update.synced_device {
+                set_last_sync(tx, device_id, update.at)?;
+            }
             let mut raise = tx.prepare_cached(
                 "INSERT INTO alerts (id, client_id, urgent_key, kind, at, raised_at, acknowledged_at, acknowledged_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)

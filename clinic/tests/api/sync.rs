@@ -236,3 +236,30 @@ async fn records_survive_a_restart_and_compaction() {
     assert_eq!(phone.record.clinician_notes().len(), 2);
     assert_eq!(server.record_json(&phone.client_id).await, phone.record.to_json());
 }
+
+/// The device's last sync time, as the clinician's device list shows it.
+async fn last_sync_at(server: &TestServer, client_id: &str) -> DateTime<Utc> {
+    let path = format!("/v1/clients/{client_id}/devices");
+    let devices: Value = server.clinician(Method::GET, &path).send().await.unwrap().json().await.unwrap();
+    let at = devices[0]["last_sync_at"].as_str().expect("the device has synced");
+    DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn last_sync_is_recorded_with_and_without_changes() {
+    let server = TestServer::start("sync-last-sync").await;
+    let mut phone = server.client_with_device("client-1").await;
+    let before = Utc::now();
+
+    // With a change: written in the change's transaction.
+    phone.record.add_check_in(CheckInInput::Mood(6), at("2026-05-02T09:00:00Z")).unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let with_change = last_sync_at(&server, &phone.client_id).await;
+    assert!(with_change >= before - chrono::Duration::milliseconds(1), "{with_change} < {before}");
+
+    // Nothing new: recorded on its own, and later.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let without_change = last_sync_at(&server, &phone.client_id).await;
+    assert!(without_change > with_change, "{without_change} <= {with_change}");
+}

@@ -24,11 +24,11 @@ use std::time::Instant;
 
 use automerge::ActorId;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
-use chrono_tz::America::New_York;
 use katcore::care_store::CareStore;
 use katcore::instruments::InstrumentKind;
 use katcore::pack::Pack;
 use katcore::record::{CareRecord, CheckInInput, JournalLinks, Party};
+use katcore::zone::Zone;
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -45,6 +45,10 @@ pub const END: &str = "2026-11-01T00:00:00-04:00";
 
 /// The client's time zone.
 pub const TIME_ZONE: &str = "America/New_York";
+
+/// [`TIME_ZONE`] as a zone.
+static NEW_YORK: std::sync::LazyLock<Zone> =
+    std::sync::LazyLock::new(|| Zone::named(TIME_ZONE).expect("the bundled database has America/New_York"));
 
 /// The word list: `word<TAB>frequency`, after one comment line.
 const WORDS_TSV: &str = include_str!("../data/english-words.tsv");
@@ -275,7 +279,7 @@ fn per_year(per_year: f64, years: f64) -> usize {
 /// Local time in the client's zone on `date` (times used are never in a DST gap).
 fn local(date: NaiveDate, hour: u32, minute: u32) -> DateTime<FixedOffset> {
     let naive = date.and_hms_opt(hour, minute, 0).expect("a valid time");
-    New_York.from_local_datetime(&naive).earliest().expect("not in a DST gap").fixed_offset()
+    NEW_YORK.from_local_datetime(&naive).earliest().expect("not in a DST gap").fixed_offset()
 }
 
 /// Every event of the period, in time order.
@@ -283,7 +287,7 @@ fn plan(prose: &Prose, rng: &mut StdRng, years: f64) -> Vec<Timed> {
     let end = DateTime::parse_from_rfc3339(END).expect("END").with_timezone(&Utc);
     let span = Duration::seconds((years * 365.25 * 86_400.0) as i64);
     let begin = end - span;
-    let first_day = begin.with_timezone(&New_York).date_naive();
+    let first_day = begin.with_timezone(&*NEW_YORK).date_naive();
     let mut events = Vec::new();
     let mut push = |at: DateTime<Utc>, event: Event| {
         let seq = events.len();
@@ -297,7 +301,7 @@ fn plan(prose: &Prose, rng: &mut StdRng, years: f64) -> Vec<Timed> {
     let pack = Pack::default_pack();
     let mut linked_entries = 0;
     for session in 0..sessions {
-        let date = (begin + spacing * session as i32).with_timezone(&New_York).date_naive() + Duration::days(1);
+        let date = (begin + spacing * session as i32).with_timezone(&*NEW_YORK).date_naive() + Duration::days(1);
         let start = local(date, rng.gen_range(9..=13), [0, 30][rng.gen_range(0..2)]);
         let start_utc = start.with_timezone(&Utc);
         push(start_utc - Duration::days(rng.gen_range(7..=14)), Event::Schedule { start });
@@ -371,7 +375,7 @@ fn plan(prose: &Prose, rng: &mut StdRng, years: f64) -> Vec<Timed> {
     // Free journal entries fill up to 500 a year.
     let free = per_year(500.0, years).saturating_sub(linked_entries);
     for i in 0..free {
-        let day = (begin + span * i as i32 / free.max(1) as i32).with_timezone(&New_York).date_naive();
+        let day = (begin + span * i as i32 / free.max(1) as i32).with_timezone(&*NEW_YORK).date_naive();
         let at = local(day, rng.gen_range(7..=23), rng.gen_range(0..60)).with_timezone(&Utc);
         let text = prose.journal_entry(rng);
         push(at.clamp(begin, end), Event::Journal { text, session: None, prompt: None });
