@@ -148,14 +148,14 @@ fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Result<Vec<T>,
     rows.collect::<rusqlite::Result<Vec<T>>>().map_err(StorageError::from)
 }
 
-/// The highest seq assigned to a client's record: its last change, or the
-/// snapshot's `through_seq` once every change was compacted away.
 /// Sets a device's last sync time.
 fn set_last_sync(tx: &Transaction<'_>, device_id: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
     tx.prepare_cached("UPDATE devices SET last_sync_at = ?2 WHERE id = ?1")?.execute(params![device_id, ms(at)])?;
     Ok(())
 }
 
+/// The highest seq assigned to a client's record: its last change, or the
+/// snapshot's `through_seq` once every change was compacted away.
 fn last_seq(tx: &Transaction<'_>, client_id: &str) -> Result<i64, StorageError> {
     Ok(tx.query_row(
         "SELECT max(COALESCE((SELECT max(seq) FROM record_changes WHERE client_id = ?1), 0),
