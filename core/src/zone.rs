@@ -13,8 +13,7 @@
 use std::fmt;
 
 use chrono::{
-    DateTime, Datelike, FixedOffset, LocalResult, MappedLocalTime, NaiveDate, NaiveDateTime, Offset, TimeZone,
-    Timelike, Utc,
+    Datelike, FixedOffset, LocalResult, MappedLocalTime, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc,
 };
 
 /// An IANA time zone such as `America/New_York`, with its full history of
@@ -30,8 +29,7 @@ impl Zone {
     /// ignored).
     pub fn named(name: &str) -> Option<Zone> {
         let tz = jiff::tz::TimeZone::get(name).ok()?;
-        // Only named zones: `get` would also accept a bare "UTC", which is
-        // itself an IANA name, so nothing else needs excluding.
+        // Zones from the database carry their IANA name; `name` relies on it.
         tz.iana_name()?;
         Some(Zone { tz })
     }
@@ -152,14 +150,15 @@ impl TimeZone for Zone {
     }
 }
 
-/// `at` in `zone`, reduced to its fixed offset (the form the record stores).
-pub fn in_zone(at: DateTime<Utc>, zone: &Zone) -> DateTime<FixedOffset> {
-    at.with_timezone(zone).fixed_offset()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
+
+    /// `at` in `zone`, reduced to its fixed offset (the form the record stores).
+    fn in_zone(at: DateTime<Utc>, zone: &Zone) -> DateTime<FixedOffset> {
+        at.with_timezone(zone).fixed_offset()
+    }
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
