@@ -8,7 +8,9 @@
 #   scripts/kotlin-test.sh [--profile dev|release|mobile]   (default: dev)
 #
 # The suite is bindings/tests/kotlin/*.kt plus the Kotlin example of
-# docs/mobile.md, compiled with the generated bindings by kotlinc -Werror.
+# docs/mobile.md, compiled by kotlinc -Werror with the generated bindings and
+# the Android module's hand-written Kotlin (its HTTP transport, which the
+# sync test goes through).
 # It prints `BENCH kotlin_checklist_evaluate_us=…` (use an optimized
 # profile for a number worth quoting) and ends with `kotlin: N passed, N failed`.
 set -euo pipefail
@@ -75,7 +77,8 @@ echo "==> compiling the generated Kotlin and the suite (kotlinc $kotlin_version,
 awk '/^```kotlin$/ { keep = 1; next } /^```$/ { keep = 0 } keep' docs/mobile.md >"$work/MobileDocExample.kt"
 compile_cp="$jna_jar:$coroutines_jar:$junit_jar"
 "$kotlinc" -Werror -jvm-target 17 -cp "$compile_cp" -d "$work/classes" \
-  "$target/bindings/$dir/kotlin/org/katcore/katcore_ffi.kt" bindings/tests/kotlin/*.kt "$work/MobileDocExample.kt"
+  "$target/bindings/$dir/kotlin/org/katcore/katcore_ffi.kt" android/katcore/src/main/kotlin/org/katcore/*.kt \
+  bindings/tests/kotlin/*.kt "$work/MobileDocExample.kt"
 
 # ---- a clinic on loopback -------------------------------------------------------
 echo "==> starting a clinic server on loopback"

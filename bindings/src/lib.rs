@@ -9,17 +9,18 @@
 //!
 //! | façade | what |
 //! |---|---|
-//! | [`CareStore`] | `open(path, key)`, listeners |
+//! | [`CareStore`] | `open(path, key, transport)`, listeners |
 //! | [`Content`] | the clinic's pack: guidelines, checklist questions, side effects, questionnaires, crisis contacts |
 //! | [`Sessions`] | schedule, checklist answers and evaluation, start, end, aftercare |
 //! | [`Journal`] | shared and private entries, due integration prompts |
 //! | [`Wellbeing`] | blood pressure, side effects, check-ins |
 //! | [`ClinicSync`] | enrollment and sync (async), connectivity, status |
+//! | [`HttpTransport`] | implemented by the app: sends sync's requests with the platform's HTTP stack |
 //!
 //! Instants cross as `SystemTime` (Kotlin `java.time.Instant`, Swift `Date`).
 //! Store calls block briefly (each write is durable when it returns); only
-//! enrollment and sync are async, bridged once in [`ClinicSync`] with a tokio
-//! runtime. Nothing here panics by design; UniFFI would turn a panic into an
+//! enrollment and sync are async, driven by the host's executor (Kotlin
+//! coroutines, Swift concurrency) through the app's [`HttpTransport`]. Nothing here panics by design; UniFFI would turn a panic into an
 //! exception, not a crash, as the crate is built with `panic = "unwind"`.
 //!
 //! ```
@@ -48,6 +49,7 @@ mod sessions;
 mod store;
 mod sync;
 mod time;
+mod transport;
 mod wellbeing;
 
 pub use content::{
@@ -63,6 +65,7 @@ pub use listeners::{CareChange, CareListener, ListenerHandle};
 pub use sessions::{Aftercare, ChecklistAnswer, Evaluation, ItemResult, Reminder, ScheduledPrompt, Session, Sessions};
 pub use store::CareStore;
 pub use sync::{ClinicSync, Enrollment, PackVersion, SyncReport, SyncStatus};
+pub use transport::{HttpRequest, HttpResponse, HttpTransport, HttpTransportError};
 pub use wellbeing::{CheckIn, CheckInKind, CheckInResult, SideEffectReport, Vitals, Wellbeing};
 
 uniffi::setup_scaffolding!();

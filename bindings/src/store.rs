@@ -12,7 +12,7 @@ use katcore::care_store::CareStore as CoreCareStore;
 use katcore::pack::{Pack, PackRegistry, TrustedKeys};
 use katcore::record::{CareRecord, RecordError};
 use katcore::store::StoreKey;
-use katcore::sync::{http_client, restore_saved_pack, SyncClient};
+use katcore::sync::{restore_saved_pack, SyncClient};
 use zeroize::Zeroize;
 
 use crate::content::Content;
@@ -21,6 +21,7 @@ use crate::journal::Journal;
 use crate::listeners::{CareChange, CareListener, ListenerHandle, Listeners};
 use crate::sessions::Sessions;
 use crate::sync::ClinicSync;
+use crate::transport::{ForeignTransport, HttpTransport, NoTransport};
 use crate::wellbeing::Wellbeing;
 
 /// One client's care record in its encrypted file: open it once and share it.
@@ -39,23 +40,27 @@ impl CareStore {
     /// Opens the store at `path`, creating it if there is none, with the app's 32-byte
     /// `key` (keep it in the Android Keystore / iOS Keychain, never in the app's files).
     ///
-    /// `clinic_ca_pem` is a PEM root certificate for a clinic server behind a private CA.
-    /// Re-activates the last clinic pack fetched by sync if its signature still verifies.
+    /// `transport` sends enrollment and sync requests with the app's HTTP stack
+    /// (`UrlConnectionTransport` on Android, `URLSessionTransport` on iOS); without one,
+    /// everything but enrollment and sync works. Re-activates the last clinic pack fetched by sync if its signature still verifies.
     ///
     /// # Errors
     /// `WrongKey` for a key that does not open the file (the file is left untouched),
     /// `InvalidKey` for a key that is not 32 bytes, `Corrupt`, `StoreTooNew` or `Storage`.
-    #[uniffi::constructor(default(clinic_ca_pem = None))]
-    pub fn open(path: String, key: Vec<u8>, clinic_ca_pem: Option<String>) -> Result<Arc<Self>> {
+    #[uniffi::constructor(default(transport = None))]
+    pub fn open(path: String, key: Vec<u8>, transport: Option<Arc<dyn HttpTransport>>) -> Result<Arc<Self>> {
         let mut key = key;
         let store_key = StoreKey::from_bytes(&key);
         key.zeroize();
         let store = CoreCareStore::open(Path::new(&path), &store_key?)?;
         let packs = Arc::new(RwLock::new(PackRegistry::new(TrustedKeys::default())));
         restore_saved_pack(&store, &packs)?;
-        let http = http_client(clinic_ca_pem.as_deref().map(str::as_bytes))?;
-        let sync = SyncClient::new(store.clone(), http.clone(), Arc::clone(&packs));
-        let inner = Inner { store, packs, http, sync, listeners: Arc::default() };
+        let transport = transport.map(ForeignTransport);
+        let sync = match &transport {
+            Some(transport) => SyncClient::new(store.clone(), transport.clone(), Arc::clone(&packs)),
+            None => SyncClient::new(store.clone(), NoTransport, Arc::clone(&packs)),
+        };
+        let inner = Inner { store, packs, transport, sync, listeners: Arc::default() };
         Ok(Arc::new(CareStore { inner: Arc::new(inner) }))
     }
 
@@ -95,7 +100,8 @@ impl CareStore {
 pub(crate) struct Inner {
     pub(crate) store: CoreCareStore,
     pub(crate) packs: Arc<RwLock<PackRegistry>>,
-    pub(crate) http: reqwest::Client,
+    /// The app's HTTP transport, if it gave one.
+    pub(crate) transport: Option<ForeignTransport>,
     pub(crate) sync: SyncClient,
     pub(crate) listeners: Arc<Listeners>,
 }

@@ -1,10 +1,11 @@
 //! `ClinicSync`: enrollment with a clinic and sync of the care record.
 //!
-//! This is the only asynchronous part of the API and the one place async is
-//! bridged: the impl block carries `async_runtime = "tokio"`, so each call
-//! runs on a tokio runtime owned by the library while the host awaits it as a
-//! Kotlin `suspend fun` or a Swift `async` function. Everything else is a
-//! short blocking call.
+//! This is the only asynchronous part of the API. The host awaits each call
+//! as a Kotlin `suspend fun` or a Swift `async` function and its executor
+//! drives the Rust future; requests go out through the app's
+//! [`HttpTransport`](crate::HttpTransport), so the library runs no async
+//! runtime or network stack of its own. Everything else is a short blocking
+//! call.
 //!
 //! Syncing never loses data: entries are saved locally first, and a failed
 //! sync leaves them pending for the next one.
@@ -16,7 +17,7 @@ use katcore::sync::{
     enroll, saved_credentials, SyncReport as CoreSyncReport, SyncStatus as CoreSyncStatus, SyncTrigger,
 };
 
-use crate::error::Result;
+use crate::error::{KatcoreError, Result};
 use crate::listeners::CareChange;
 use crate::store::Inner;
 use crate::time::to_system_time;
@@ -32,7 +33,15 @@ impl ClinicSync {
         ClinicSync { inner }
     }
 
+    /// The app's transport, or the error that says it gave none.
+    fn transport(&self) -> Result<&crate::transport::ForeignTransport> {
+        self.inner.transport.as_ref().ok_or_else(|| {
+            KatcoreError::invalid("transport", "CareStore.open was given no HTTP transport, which sync needs")
+        })
+    }
+
     async fn run(&self, trigger: SyncTrigger) -> Result<SyncReport> {
+        self.transport()?;
         let result = self.inner.sync.sync_now(trigger).await;
         if let Ok(report) = &result {
             if report.received_changes {
@@ -47,15 +56,16 @@ impl ClinicSync {
     }
 }
 
-#[uniffi::export(async_runtime = "tokio")]
+#[uniffi::export]
 impl ClinicSync {
     /// Enrolls this device with the clinic at `server_url` using the one-time `code`
     /// the clinician gave the client. The credentials are kept encrypted in the store.
     ///
     /// # Errors
-    /// `InvalidCode` (unknown, used or expired), `Network`, `Server`, or a store error.
+    /// `InvalidCode` (unknown, used or expired), `Network`, `Server`, a store error, or
+    /// `InvalidInput` (field `transport`) when the store was opened without a transport.
     pub async fn enroll(&self, server_url: String, code: String, device_label: String) -> Result<Enrollment> {
-        let credentials = enroll(&self.inner.store, &self.inner.http, &server_url, &code, &device_label).await?;
+        let credentials = enroll(&self.inner.store, self.transport()?, &server_url, &code, &device_label).await?;
         self.inner.sync_status_changed();
         Ok(Enrollment {
             clinic_name: credentials.clinic_name,
@@ -84,7 +94,8 @@ impl ClinicSync {
     ///
     /// # Errors
     /// `NotEnrolled`, `Network`, `RetryLater` (server busy), `Unauthorized`, `Revoked`,
-    /// `Server`, or a store error. Listeners get the new status either way.
+    /// `Server`, a store error, or `InvalidInput` (field `transport`) without a transport.
+    /// Listeners get the new status either way.
     pub async fn sync_now(&self) -> Result<SyncReport> {
         self.run(SyncTrigger::User).await
     }

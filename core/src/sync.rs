@@ -12,10 +12,10 @@
 //! ones (401, 403, 410) stop automatic syncing and say why. A sync the user
 //! asks for ignores the backoff.
 
+pub mod transport;
 pub mod wire;
 
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration as StdDuration;
 
 use automerge::{ChangeHash, ReadDoc};
 use chrono::{DateTime, Duration, Utc};
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::care_store::{CareStore, CareStoreError};
 use crate::pack::{parse_verifying_key, PackRegistry};
+use transport::{HttpRequest, HttpResponse, Method, Transport, TransportError};
 use wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
 
 /// First retry delay after a transient failure.
@@ -240,7 +241,7 @@ struct RunState {
 /// [`SyncError::InvalidCode`], a network or server error, or a store error.
 pub async fn enroll(
     store: &CareStore,
-    http: &reqwest::Client,
+    http: &dyn Transport,
     server_url: &str,
     code: &str,
     device_label: &str,
@@ -254,18 +255,18 @@ pub async fn enroll(
         pack_public_key: String,
     }
     let server_url = server_url.trim_end_matches('/').to_owned();
-    let response = http
-        .post(format!("{server_url}/v1/enroll"))
-        .json(&serde_json::json!({"code": code.trim(), "device_label": device_label}))
-        .send()
-        .await
-        .map_err(network)?;
-    if response.status().as_u16() == 400 {
+    let body = serde_json::to_vec(&serde_json::json!({"code": code.trim(), "device_label": device_label}))
+        .map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
+    let request = HttpRequest::new(Method::Post, format!("{server_url}/v1/enroll"))
+        .header("content-type", "application/json")
+        .body(body);
+    let response = http.send(request).await.map_err(network)?;
+    if response.status == 400 {
         return Err(SyncError::InvalidCode);
     }
-    let response = check_status(response).await?;
-    let enrolled: Enrolled =
-        response.json().await.map_err(|e| SyncError::Protocol { reason: format!("enrollment answer: {e}") })?;
+    let response = check_status(response)?;
+    let enrolled: Enrolled = serde_json::from_slice(&response.body)
+        .map_err(|e| SyncError::Protocol { reason: format!("enrollment answer: {e}") })?;
     parse_verifying_key(&enrolled.pack_public_key)
         .map_err(|_| SyncError::Protocol { reason: "enrollment answer: pack_public_key is not a key".into() })?;
     let credentials = Credentials {
@@ -315,7 +316,7 @@ pub fn restore_saved_pack(store: &CareStore, packs: &RwLock<PackRegistry>) -> Re
 #[derive(Debug)]
 pub struct SyncClient {
     store: CareStore,
-    http: reqwest::Client,
+    http: Arc<dyn Transport>,
     packs: Arc<RwLock<PackRegistry>>,
     run: Mutex<RunState>,
     in_flight: tokio::sync::Mutex<()>,
@@ -324,12 +325,13 @@ pub struct SyncClient {
 impl SyncClient {
     /// A client for `store`, activating fetched packs in `packs`.
     ///
-    /// `http` is the HTTP client to use (build it with custom root
-    /// certificates for a private clinic CA).
-    pub fn new(store: CareStore, http: reqwest::Client, packs: Arc<RwLock<PackRegistry>>) -> Self {
+    /// `http` sends the requests: a [`reqwest::Client`] from [`http_client`]
+    /// (with custom root certificates for a private clinic CA), or any other
+    /// [`Transport`].
+    pub fn new(store: CareStore, http: impl Transport + 'static, packs: Arc<RwLock<PackRegistry>>) -> Self {
         SyncClient {
             store,
-            http,
+            http: Arc::new(http),
             packs,
             run: Mutex::new(RunState {
                 online: true,
@@ -514,20 +516,15 @@ impl SyncClient {
         let body = SyncRequest { since, heads, changes }.encode();
         report.round_trips += 1;
         report.bytes_sent += body.len() as u64;
-        let response = self
-            .http
-            .post(format!("{}/v1/sync", credentials.server_url))
-            .bearer_auth(&credentials.device_token)
-            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .map_err(network)?;
-        let response = check_status(response).await?;
-        let pack_etag = response.headers().get(PACK_ETAG_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let bytes = response.bytes().await.map_err(network)?;
-        report.bytes_received += bytes.len() as u64;
-        let response = SyncResponse::decode(&bytes).map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
+        let request = HttpRequest::new(Method::Post, format!("{}/v1/sync", credentials.server_url))
+            .header("authorization", format!("Bearer {}", credentials.device_token))
+            .header("content-type", CONTENT_TYPE)
+            .body(body);
+        let response = check_status(self.http.send(request).await.map_err(network)?)?;
+        let pack_etag = response.header(PACK_ETAG_HEADER).map(str::to_owned);
+        report.bytes_received += response.body.len() as u64;
+        let response =
+            SyncResponse::decode(&response.body).map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
         Ok((response, urgent_keys, pack_etag))
     }
 
@@ -537,20 +534,20 @@ impl SyncClient {
         state: &mut PeerState,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
-        let mut request =
-            self.http.get(format!("{}/v1/pack", credentials.server_url)).bearer_auth(&credentials.device_token);
+        let mut request = HttpRequest::new(Method::Get, format!("{}/v1/pack", credentials.server_url))
+            .header("authorization", format!("Bearer {}", credentials.device_token));
         if let Some(etag) = &state.pack_etag {
-            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+            request = request.header("if-none-match", etag.as_str());
         }
         report.pack_fetched = true;
-        let response = request.send().await.map_err(network)?;
-        match response.status().as_u16() {
+        let response = self.http.send(request).await.map_err(network)?;
+        match response.status {
             304 | 404 => return Ok(()),
             _ => {}
         }
-        let response = check_status(response).await?;
-        let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let bytes = response.bytes().await.map_err(network)?;
+        let response = check_status(response)?;
+        let etag = response.header("etag").map(str::to_owned);
+        let bytes = response.body;
         report.bytes_received += bytes.len() as u64;
         let activated = {
             let mut packs = write_lock(&self.packs);
@@ -600,19 +597,14 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc
     DateTime::parse_from_rfc2822(value).ok().map(|t| t.with_timezone(&Utc))
 }
 
-async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, SyncError> {
-    let status = response.status().as_u16();
+/// Passes a 2xx response through and turns any other status into its error.
+fn check_status(response: HttpResponse) -> Result<HttpResponse, SyncError> {
+    let status = response.status;
     if (200..300).contains(&status) {
         return Ok(response);
     }
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, Utc::now()));
-    let message = response
-        .json::<serde_json::Value>()
-        .await
+    let retry_after = response.header("retry-after").and_then(|v| parse_retry_after(v, Utc::now()));
+    let message = serde_json::from_slice::<serde_json::Value>(&response.body)
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
         .unwrap_or_default();
@@ -625,9 +617,8 @@ async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, 
     })
 }
 
-fn network(error: reqwest::Error) -> SyncError {
-    // reqwest's message names the URL and the failure, never the body.
-    SyncError::Network { reason: error.without_url().to_string() }
+fn network(error: TransportError) -> SyncError {
+    SyncError::Network { reason: error.reason }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -639,14 +630,16 @@ fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 /// An HTTP client suited to sync: rustls with the bundled web PKI roots,
-/// plus `extra_root_pem` (a clinic's private CA), with sane timeouts.
+/// plus `extra_root_pem` (a clinic's private CA), with sane timeouts. It is a
+/// [`Transport`] (crate feature `reqwest`).
 ///
 /// # Errors
 /// [`SyncError::Protocol`] when the certificate is not PEM or the client cannot be built.
+#[cfg(feature = "reqwest")]
 pub fn http_client(extra_root_pem: Option<&[u8]>) -> Result<reqwest::Client, SyncError> {
     let mut builder = reqwest::Client::builder()
-        .connect_timeout(StdDuration::from_secs(10))
-        .timeout(StdDuration::from_secs(60))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(60))
         .user_agent(concat!("katcore/", env!("CARGO_PKG_VERSION")));
     if let Some(pem) = extra_root_pem {
         let certificate = reqwest::Certificate::from_pem(pem)

@@ -30,6 +30,7 @@ import org.katcore.ReadinessStatus
 import org.katcore.Sessions
 import org.katcore.Severity
 import org.katcore.SyncStatus
+import org.katcore.UrlConnectionTransport
 
 class JourneyTest {
     private lateinit var dir: File
@@ -45,7 +46,8 @@ class JourneyTest {
         dir.deleteRecursively()
     }
 
-    private fun open(name: String = "client.db", key: ByteArray = this.key) = CareStore.open(File(dir, name).path, key)
+    private fun open(name: String = "client.db", key: ByteArray = this.key) =
+        CareStore.open(File(dir, name).path, key, UrlConnectionTransport())
 
     private fun tomorrow(sessions: Sessions) =
         sessions.schedule(Instant.now().plus(Duration.ofDays(1)), "America/New_York")
@@ -216,6 +218,10 @@ class JourneyTest {
             })
             runBlocking {
                 assertThrows<KatcoreException.NotEnrolled> { sync.syncNow() }
+                // Nothing listens on this port: the transport's failure is a typed Network error.
+                val closed = java.net.ServerSocket(0).use { "http://127.0.0.1:${it.localPort}" }
+                val unreachable = assertThrows<KatcoreException.Network> { sync.enroll(closed, code, "Kotlin test phone") }
+                assertFalse(unreachable.reason.contains("127.0.0.1"), "no address in the error: ${unreachable.reason}")
                 assertThrows<KatcoreException.InvalidCode> { sync.enroll(url, "AAAA-BBBB-CCCC", "Kotlin test phone") }
                 val enrollment = sync.enroll(url, code, "Kotlin test phone")
                 assertEquals(enrollment, sync.enrollment())
@@ -239,6 +245,20 @@ class JourneyTest {
                 assertEquals(after, statuses.last())
             }
             handle.close()
+        }
+    }
+
+    @Test
+    fun `without a transport everything but sync works, and sync says why not`() {
+        CareStore.open(File(dir, "offline.db").path, key).use { store ->
+            store.journal().write("Kept on the phone")
+            val sync = store.sync()
+            assertFalse(sync.status().enrolled)
+            runBlocking {
+                val error = assertThrows<KatcoreException.InvalidInput> { sync.syncNow() }
+                assertEquals("transport", error.field)
+                assertThrows<KatcoreException.InvalidInput> { sync.enroll("https://clinic.example", "AAAA-BBBB-CCCC", "phone") }
+            }
         }
     }
 }
