@@ -62,7 +62,9 @@ pub use katcore::checklist::{ItemState, ReadinessStatus};
 pub use katcore::instruments::{Band, InstrumentKind};
 pub use katcore::record::{Party, Severity};
 pub use listeners::{CareChange, CareListener, ListenerHandle};
-pub use sessions::{Aftercare, ChecklistAnswer, Evaluation, ItemResult, Reminder, ScheduledPrompt, Session, Sessions};
+pub use sessions::{
+    Aftercare, ChecklistAnswer, Evaluation, ItemResult, Reminder, ScheduledPrompt, Session, SessionChecklist, Sessions,
+};
 pub use store::CareStore;
 pub use sync::{ClinicSync, Enrollment, PackVersion, SyncReport, SyncStatus};
 pub use transport::{HttpRequest, HttpResponse, HttpTransport, HttpTransportError};

@@ -41,8 +41,52 @@ impl Sessions {
     }
 
     fn record_answer(&self, session_id: &str, item_id: &str, value: &Value, at: Option<SystemTime>) -> Result<()> {
-        let (pack, at) = (self.inner.pack(), or_now("at", at)?);
-        self.inner.update(CareChange::Sessions, |r| r.record_answer(&pack, session_id, item_id, value, at))
+        record_answer(&self.inner, session_id, item_id, value, at)
+    }
+}
+
+/// Records one answer (a durable write) and tells the listeners.
+fn record_answer(inner: &Inner, session_id: &str, item_id: &str, value: &Value, at: Option<SystemTime>) -> Result<()> {
+    let (pack, at) = (inner.pack(), or_now("at", at)?);
+    inner.update(CareChange::Sessions, |r| r.record_answer(&pack, session_id, item_id, value, at))
+}
+
+/// Evaluates a session's checklist with the pack in force (reusing the answers
+/// decoded last time while nothing changed: `katcore::care_store`).
+fn evaluate(inner: &Inner, session_id: &str, locale: &str) -> Result<Evaluation> {
+    Ok(inner.store.evaluate_session(&inner.pack(), session_id, locale)?.into())
+}
+
+/// One session's pre-session checklist in one locale, from `Sessions.checklist`.
+#[derive(uniffi::Object)]
+pub struct SessionChecklist {
+    inner: Arc<Inner>,
+    session_id: String,
+    locale: String,
+}
+
+#[uniffi::export]
+impl SessionChecklist {
+    /// The session this checklist belongs to.
+    pub fn session_id(&self) -> String {
+        self.session_id.clone()
+    }
+
+    /// Evaluates the checklist, as `Sessions.evaluate(sessionId, locale)`. Reads only.
+    ///
+    /// # Errors
+    /// `NotFound` if the session is gone.
+    pub fn evaluate(&self) -> Result<Evaluation> {
+        evaluate(&self.inner, &self.session_id, &self.locale)
+    }
+
+    /// Records the answer to one item, as `Sessions.answer`. Blocking (a durable write).
+    ///
+    /// # Errors
+    /// As `Sessions.answer`.
+    #[uniffi::method(default(at = None))]
+    pub fn answer(&self, item_id: String, answer: ChecklistAnswer, at: Option<SystemTime>) -> Result<()> {
+        record_answer(&self.inner, &self.session_id, &item_id, &answer.to_json()?, at)
     }
 }
 
@@ -149,8 +193,17 @@ impl Sessions {
     /// # Errors
     /// `NotFound`.
     pub fn evaluate(&self, session_id: String, locale: String) -> Result<Evaluation> {
-        let pack = self.inner.pack();
-        Ok(self.inner.read(|r| r.evaluate_session(&pack, &session_id, &locale))?.into())
+        evaluate(&self.inner, &session_id, &locale)
+    }
+
+    /// One session's checklist in `locale`, for the screen that shows it: its `evaluate()`
+    /// takes no arguments, the cheapest call for re-evaluating after every answer.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub fn checklist(&self, session_id: String, locale: String) -> Result<Arc<SessionChecklist>> {
+        self.session(&session_id)?;
+        Ok(Arc::new(SessionChecklist { inner: Arc::clone(&self.inner), session_id, locale }))
     }
 
     /// Starts the session if its checklist is `READY`. The evaluation is recorded either

@@ -17,9 +17,11 @@
 //!
 //! The timed benchmarks (criterion) are `open_store`, `bare_automerge_load`
 //! (`AutoCommit::load` of the same record's saved bytes), `evaluate_checklist`
-//! (the engine alone), `evaluate_session` (what the bindings' `evaluate`
-//! does: read a session's answers from the open two-year record, then
-//! evaluate) and `durable_journal_write`, in that order; the write benchmarks
+//! (the engine alone), `evaluate_session` (read a session's answers from
+//! the open two-year record, then evaluate), `care_store_evaluate_session`
+//! (what the bindings' `evaluate` does: the same, reusing the answers decoded
+//! by the previous call while the record is unchanged) and
+//! `durable_journal_write`, in that order; the write benchmarks
 //! run last because they grow the record.
 //!
 //! `KATCORE_BENCH_YEARS` (default 2) scales the record.
@@ -424,6 +426,11 @@ fn bench_evaluate_session(c: &mut Criterion, fixture: &Fixture) {
     assert_eq!(store.read(status), ReadinessStatus::Ready);
     c.bench_function("evaluate_session", |b| {
         b.iter(|| store.read(|r| r.evaluate_session(black_box(&pack), black_box(&session), "en")).expect("evaluate"))
+    });
+    // What the bindings call: the same evaluation, reusing the answers decoded
+    // by the previous call while the record is unchanged.
+    c.bench_function("care_store_evaluate_session", |b| {
+        b.iter(|| store.evaluate_session(black_box(&pack), black_box(&session), "en").expect("evaluate"))
     });
     drop(store);
     wait_closed(&fixture.path);

@@ -23,11 +23,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use automerge::{ActorId, ChangeHash};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 
+use crate::checklist::{evaluate, Answers, Evaluation};
 use crate::pack::Pack;
 use crate::record::{sort_journal, CareRecord, DuePrompt, JournalEntry, JournalLinks, RecordError};
 use crate::store::{Store, StoreError, StoreKey};
@@ -58,6 +59,20 @@ struct Inner {
     store: Store,
     state: RwLock<State>,
     compacting: AtomicBool,
+    /// The checklist inputs [`CareStore::evaluate_session`] decoded last.
+    checklist: Mutex<Option<ChecklistInputs>>,
+}
+
+/// One session's decoded checklist inputs, and what they were decoded from.
+/// The record's heads name its whole state, so equal heads, session and pack
+/// mean equal inputs.
+#[derive(Debug)]
+struct ChecklistInputs {
+    heads: Vec<ChangeHash>,
+    session_id: String,
+    pack: Arc<Pack>,
+    start: DateTime<FixedOffset>,
+    answers: Answers,
 }
 
 #[derive(Debug)]
@@ -84,7 +99,12 @@ impl CareStore {
         // that already reached another replica, which Automerge would refuse.
         let state = load_state(&store, ActorId::random())?;
         Ok(CareStore {
-            inner: Arc::new(Inner { store, state: RwLock::new(state), compacting: AtomicBool::new(false) }),
+            inner: Arc::new(Inner {
+                store,
+                state: RwLock::new(state),
+                compacting: AtomicBool::new(false),
+                checklist: Mutex::new(None),
+            }),
         })
     }
 
@@ -107,6 +127,42 @@ impl CareStore {
         drop(state);
         self.inner.maybe_compact_in_background();
         Ok(result)
+    }
+
+    /// Evaluates a session's checklist against `pack`: the same result as
+    /// [`CareRecord::evaluate_session`], made for a checklist screen that
+    /// evaluates often. The answers decoded by the previous call are reused
+    /// while the record's heads, the session and the pack are the same (any
+    /// change to the record, local or merged, moves the heads); the checklist
+    /// engine itself runs on every call.
+    ///
+    /// # Errors
+    /// [`RecordError::NotFound`] for an unknown session.
+    pub fn evaluate_session(
+        &self,
+        pack: &Arc<Pack>,
+        session_id: &str,
+        locale: &str,
+    ) -> Result<Evaluation, RecordError> {
+        let mut slot = self.inner.checklist.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let inputs = {
+            let state = self.inner.read();
+            let heads = state.record.heads();
+            match slot.take() {
+                Some(inputs)
+                    if inputs.heads == heads && inputs.session_id == session_id && Arc::ptr_eq(&inputs.pack, pack) =>
+                {
+                    inputs
+                }
+                _ => {
+                    let (start, answers) = state.record.checklist_inputs(pack, session_id)?;
+                    ChecklistInputs { heads, session_id: session_id.to_owned(), pack: Arc::clone(pack), start, answers }
+                }
+            }
+        };
+        let evaluation = evaluate(pack, inputs.start, &inputs.answers, locale);
+        *slot = Some(inputs);
+        Ok(evaluation)
     }
 
     /// Merges changes received from another replica and persists them.

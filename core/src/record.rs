@@ -614,6 +614,20 @@ impl CareRecord {
     /// # Errors
     /// [`RecordError::NotFound`] for an unknown session.
     pub fn evaluate_session(&self, pack: &Pack, session_id: &str, locale: &str) -> Result<Evaluation, RecordError> {
+        let (start, answers) = self.checklist_inputs(pack, session_id)?;
+        Ok(evaluate(pack, start, &answers, locale))
+    }
+
+    /// What a session's checklist is evaluated from: its scheduled start and
+    /// its answers, less those that do not fit `pack` (they count as unanswered).
+    ///
+    /// # Errors
+    /// [`RecordError::NotFound`] for an unknown session.
+    pub fn checklist_inputs(
+        &self,
+        pack: &Pack,
+        session_id: &str,
+    ) -> Result<(DateTime<FixedOffset>, Answers), RecordError> {
         // One pass over the session object serves both the start and the answers.
         let fields = self.fields(&self.session_obj(session_id)?);
         let session = read_session(session_id, &fields).ok_or_else(|| not_found("session", session_id))?;
@@ -623,7 +637,7 @@ impl CareRecord {
             // An answer that does not fit this pack is skipped: unanswered.
             let _ = answers.set(pack, id, value);
         }
-        Ok(evaluate(pack, session.scheduled_start, &answers, locale))
+        Ok((session.scheduled_start, answers))
     }
 
     /// A session's readiness decisions, oldest first.

@@ -333,3 +333,48 @@ fn record_ack(line: &str, journal: &mut usize, answer: &mut Option<usize>) {
         _ => *answer = Some(answer.map_or(n, |a| a.max(n))),
     }
 }
+
+#[test]
+fn repeated_evaluations_follow_every_change_to_the_record_and_the_pack() {
+    use katcore::checklist::{ItemState, ReadinessStatus};
+    let path = temp_path("evaluate");
+    let store = CareStore::open(&path, &key(1)).unwrap();
+    let pack = Pack::default_pack();
+    let start = "2026-05-03T15:00:00-04:00".parse().unwrap();
+    let [a, b] =
+        [(); 2].map(|()| store.update(|r| r.schedule_session(start, "America/New_York", Party::Clinic)).unwrap());
+    let state_of = |session: &str, pack: &Arc<Pack>, id: &str| {
+        let evaluation = store.evaluate_session(pack, session, "en").unwrap();
+        evaluation.items.iter().find(|item| item.id == id).map(|item| (evaluation.status, item.state))
+    };
+    assert_eq!(state_of(&a, &pack, "blood_pressure"), Some((ReadinessStatus::Incomplete, ItemState::Unanswered)));
+
+    // A local answer is seen by the next evaluation, and only for its session.
+    let high = json!({"systolic": 150, "diastolic": 85});
+    store.update(|r| r.record_answer(&pack, &a, "blood_pressure", &high, now())).unwrap();
+    assert_eq!(state_of(&a, &pack, "blood_pressure"), Some((ReadinessStatus::Blocked, ItemState::Fail)));
+    assert_eq!(state_of(&b, &pack, "blood_pressure"), Some((ReadinessStatus::Incomplete, ItemState::Unanswered)));
+    assert_eq!(state_of(&a, &pack, "blood_pressure"), Some((ReadinessStatus::Blocked, ItemState::Fail)));
+
+    // A change merged from another device is seen too.
+    let other = CareStore::open(&temp_path("evaluate-other"), &key(2)).unwrap();
+    other.merge_remote(&store.read(|r| r.save())).unwrap();
+    let lower = json!({"systolic": 128, "diastolic": 80});
+    other.update(|r| r.record_answer(&pack, &a, "blood_pressure", &lower, now() + Duration::minutes(5))).unwrap();
+    assert!(store.merge_remote(&other.read(|r| r.save())).unwrap());
+    assert_eq!(state_of(&a, &pack, "blood_pressure").map(|(_, state)| state), Some(ItemState::Pass));
+
+    // Another pack decodes the answers again: here one without the blood-pressure item.
+    let mut trimmed = (*pack).clone();
+    trimmed.checklist.retain(|item| item.id != "blood_pressure");
+    let trimmed = Arc::new(trimmed);
+    assert_eq!(state_of(&a, &trimmed, "blood_pressure"), None);
+    assert_eq!(state_of(&a, &pack, "blood_pressure").map(|(_, state)| state), Some(ItemState::Pass));
+
+    // Every answer is the same as a fresh read from the record.
+    for session in [&a, &b] {
+        let fresh = store.read(|r| r.evaluate_session(&pack, session, "en")).unwrap();
+        assert_eq!(store.evaluate_session(&pack, session, "en").unwrap(), fresh);
+    }
+    assert!(store.evaluate_session(&pack, "no-such-session", "en").is_err());
+}

@@ -91,10 +91,14 @@ class JourneyTest {
             val sessions = store.sessions()
             val session = tomorrow(sessions)
             answerAllPassing(store, session.id)
+            // The checklist screen's object: each answer shows in its next evaluation.
+            val checklist = sessions.checklist(session.id, "en")
+            assertEquals(ReadinessStatus.READY, checklist.evaluate().status)
             val screening = store.content().checklist("en").first { it.kind is QuestionKind.Screening }
-            sessions.answer(session.id, screening.id, ChecklistAnswer.YesNo(true))
+            checklist.answer(screening.id, ChecklistAnswer.YesNo(true))
 
-            val evaluation = sessions.evaluate(session.id, "en")
+            val evaluation = checklist.evaluate()
+            assertEquals(evaluation, sessions.evaluate(session.id, "en"))
             assertEquals(ReadinessStatus.BLOCKED, evaluation.status)
             assertEquals(ItemState.FAIL, evaluation.items.first { it.id == screening.id }.state)
             val refused = assertThrows<KatcoreException.NotReady> { sessions.start(session.id, "en") }
