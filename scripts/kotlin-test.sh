@@ -7,8 +7,8 @@
 #
 #   scripts/kotlin-test.sh [--profile dev|release|mobile]   (default: dev)
 #
-# The suite is bindings/tests/kotlin/*.kt plus the Kotlin example of
-# docs/mobile.md, compiled by kotlinc -Werror with the generated bindings and
+# The suite is bindings/tests/kotlin/*.kt plus the Kotlin examples of
+# docs/mobile.md and README.md, compiled by kotlinc -Werror with the generated bindings and
 # the Android module's hand-written Kotlin (its HTTP transport, which the
 # sync test goes through).
 # It prints `BENCH kotlin_checklist_evaluate_us=…` (use an optimized
@@ -74,11 +74,13 @@ cleanup() {
 trap cleanup EXIT
 
 echo "==> compiling the generated Kotlin and the suite (kotlinc $kotlin_version, -Werror)"
-awk '/^```kotlin$/ { keep = 1; next } /^```$/ { keep = 0 } keep' docs/mobile.md >"$work/MobileDocExample.kt"
+kotlin_blocks() { awk '/^```kotlin$/ { keep = 1; next } /^```$/ { keep = 0 } keep' "$1"; }
+kotlin_blocks docs/mobile.md >"$work/MobileDocExample.kt"
+kotlin_blocks README.md >"$work/ReadmeExample.kt"
 compile_cp="$jna_jar:$coroutines_jar:$junit_jar"
 "$kotlinc" -Werror -jvm-target 17 -cp "$compile_cp" -d "$work/classes" \
   "$target/bindings/$dir/kotlin/org/katcore/katcore_ffi.kt" android/katcore/src/main/kotlin/org/katcore/*.kt \
-  bindings/tests/kotlin/*.kt "$work/MobileDocExample.kt"
+  bindings/tests/kotlin/*.kt "$work/MobileDocExample.kt" "$work/ReadmeExample.kt"
 
 # ---- a clinic on loopback -------------------------------------------------------
 echo "==> starting a clinic server on loopback"

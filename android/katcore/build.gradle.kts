@@ -39,6 +39,8 @@ android {
     }
     sourceSets["main"].jniLibs.srcDir(rustJniLibs)
     sourceSets["main"].java.srcDir(generatedKotlin)
+    // The hand-written Kotlin (UrlConnectionTransport).
+    sourceSets["main"].java.srcDir("src/main/kotlin")
 }
 
 kotlin {

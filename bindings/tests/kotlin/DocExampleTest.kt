@@ -1,6 +1,6 @@
-// Runs the Kotlin example of docs/mobile.md, which scripts/kotlin-test.sh
-// extracts from the document and compiles with this suite, so the document
-// cannot drift from the API.
+// Runs the Kotlin examples of docs/mobile.md and README.md, which
+// scripts/kotlin-test.sh extracts from the documents and compiles with this
+// suite, so the documents cannot drift from the API.
 package org.katcore.test
 
 import com.example.care.checklistStatus
@@ -8,6 +8,7 @@ import com.example.care.observe
 import com.example.care.onConnectivityChanged
 import com.example.care.openRecord
 import com.example.care.phq9
+import com.example.readme.firstSession
 import java.nio.file.Files
 import java.time.Instant
 import kotlinx.coroutines.runBlocking
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.katcore.CareChange
+import org.katcore.ReadinessStatus
 
 class DocExampleTest {
     @Test
@@ -36,6 +38,16 @@ class DocExampleTest {
             assertTrue(CareChange.SESSIONS in changes && CareChange.WELLBEING in changes)
             store.close()
             assertNull(openRecord(dir, ByteArray(32) { 1 }))
+        } finally {
+            dir.deleteRecursively()
+        }
+    }
+
+    @Test
+    fun `the README's Kotlin example works`() {
+        val dir = Files.createTempDirectory("katcore-readme").toFile()
+        try {
+            assertEquals(ReadinessStatus.INCOMPLETE, runBlocking { firstSession(dir, ByteArray(32) { 7 }) })
         } finally {
             dir.deleteRecursively()
         }

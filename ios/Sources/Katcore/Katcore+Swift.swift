@@ -1,15 +1,19 @@
 // A thin Swift layer over the generated bindings, only where they are
-// awkward from Swift: file URLs instead of paths, and closures instead of a
-// listener class. Everything else is the generated API as it is.
+// awkward from Swift: file URLs instead of paths, a default HTTP transport
+// (URLSessionTransport.swift), and closures instead of a listener class.
+// Everything else is the generated API as it is.
 import Foundation
 
 extension CareStore {
     /// Opens (or creates) the store at a file URL with the app's 32-byte key from the Keychain.
+    /// Sync sends its requests through `transport` (by default `URLSessionTransport()`).
     ///
     /// - Throws: `KatcoreError.WrongKey` for a key that does not open the file (it is left untouched),
     ///   `KatcoreError.InvalidKey`, `.Corrupt`, `.StoreTooNew` or `.Storage`.
-    public static func open(at url: URL, key: Data, clinicCaPem: String? = nil) throws -> CareStore {
-        try CareStore.open(path: url.path, key: key, clinicCaPem: clinicCaPem)
+    public static func open(
+        at url: URL, key: Data, transport: HttpTransport = URLSessionTransport()
+    ) throws -> CareStore {
+        try CareStore.open(path: url.path, key: key, transport: transport)
     }
 
     /// Calls the closures on changes until the returned handle is cancelled or released.

@@ -97,10 +97,14 @@ final class JourneyTests: XCTestCase {
         let sessions = store.sessions()
         let session = try tomorrow(sessions)
         try answerAllPassing(store, sessionId: session.id)
+        // The checklist screen's object: each answer shows in its next evaluation.
+        let checklist = try sessions.checklist(sessionId: session.id, locale: "en")
+        XCTAssertEqual(try checklist.evaluate().status, .ready)
         let screening = store.content().checklist(locale: "en").first { $0.kind == .screening }!
-        try sessions.answer(sessionId: session.id, itemId: screening.id, answer: .yesNo(value: true))
+        try checklist.answer(itemId: screening.id, answer: .yesNo(value: true))
 
-        XCTAssertEqual(try sessions.evaluate(sessionId: session.id, locale: "en").status, .blocked)
+        XCTAssertEqual(try checklist.evaluate(), try sessions.evaluate(sessionId: session.id, locale: "en"))
+        XCTAssertEqual(try checklist.evaluate().status, .blocked)
         XCTAssertThrowsError(try sessions.start(sessionId: session.id, locale: "en")) { error in
             guard case KatcoreError.NotReady(status: .blocked) = error else { return XCTFail("got \(error)") }
         }
@@ -165,6 +169,13 @@ final class JourneyTests: XCTestCase {
             _ = try await sync.syncNow()
             XCTFail("expected NotEnrolled")
         } catch KatcoreError.NotEnrolled {}
+        do {
+            // Nothing listens on port 9 of loopback: the transport's failure is a typed Network error.
+            _ = try await sync.enroll(serverUrl: "http://127.0.0.1:9", code: code, deviceLabel: "Swift test phone")
+            XCTFail("expected Network")
+        } catch KatcoreError.Network(let reason) {
+            XCTAssertFalse(reason.contains("127.0.0.1"))
+        }
         _ = try await sync.enroll(serverUrl: url, code: code, deviceLabel: "Swift test phone")
         _ = try store.journal().write(text: "Written on the train")
         XCTAssertFalse(sync.setOnline(online: false))
@@ -181,5 +192,16 @@ final class JourneyTests: XCTestCase {
         XCTAssertNotNil(status.lastSuccess)
         XCTAssertEqual(status.pendingChanges, 0)
         XCTAssertEqual(heard.lastStatus, status)
+    }
+
+    func testWithoutATransportEverythingButSyncWorksAndSyncSaysWhyNot() async throws {
+        let store = try CareStore.open(path: dir.appendingPathComponent("offline.db").path, key: key, transport: nil)
+        _ = try store.journal().write(text: "Kept on the phone")
+        do {
+            _ = try await store.sync().syncNow()
+            XCTFail("expected InvalidInput")
+        } catch KatcoreError.InvalidInput(let field, _) {
+            XCTAssertEqual(field, "transport")
+        }
     }
 }
