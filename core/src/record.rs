@@ -38,7 +38,7 @@ use automerge::{
 };
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::checklist::{evaluate, Answers, BloodPressureReading, Evaluation, ReadinessStatus};
@@ -631,11 +631,10 @@ impl CareRecord {
         // One pass over the session object serves both the start and the answers.
         let fields = self.fields(&self.session_obj(session_id)?);
         let session = read_session(session_id, &fields).ok_or_else(|| not_found("session", session_id))?;
-        let raw = session_answers(&fields);
         let mut answers = Answers::new();
-        for (id, value) in raw.as_object().into_iter().flatten() {
+        for (id, value) in latest_answers(&fields) {
             // An answer that does not fit this pack is skipped: unanswered.
-            let _ = answers.set(pack, id, value);
+            let _ = answers.set(pack, id, &value);
         }
         Ok((session.scheduled_start, answers))
     }
@@ -931,17 +930,33 @@ fn read_session(id: &str, fields: &Fields) -> Option<Session> {
 /// A session's answers (`a:<item>` fields) as a JSON object, the latest
 /// answer of each item winning among concurrent ones.
 fn session_answers(fields: &Fields) -> Value {
-    let mut answers = serde_json::Map::new();
-    for (item, values) in fields.with_prefix("a:") {
-        let latest = values.iter().filter_map(|s| serde_json::from_str::<Value>(s).ok()).max_by(|a, b| {
-            let at = |v: &Value| v["at"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok());
-            at(a).cmp(&at(b)).then_with(|| a.to_string().cmp(&b.to_string()))
-        });
-        if let Some(value) = latest.map(|v| v["value"].clone()).filter(|v| !v.is_null()) {
-            answers.insert(item.to_owned(), value);
-        }
+    Value::Object(latest_answers(fields).map(|(item, value)| (item.to_owned(), value)).collect())
+}
+
+/// A session's current answers from its `a:<item>` fields, item by item. Of
+/// concurrent values the one recorded latest (`at`, ties by text) wins; a
+/// cleared answer (`null`) or an unreadable one is left out.
+fn latest_answers(fields: &Fields) -> impl Iterator<Item = (&str, Value)> {
+    /// The stored form of one answer, `{"at": …, "value": …}`, when only the value is needed.
+    #[derive(Deserialize)]
+    struct Stored {
+        #[serde(default)]
+        value: Value,
     }
-    Value::Object(answers)
+    fields.with_prefix("a:").filter_map(|(item, values)| {
+        let value = match values {
+            // The common case, no concurrent answers: no need to read `at`.
+            [only] => serde_json::from_str::<Stored>(only).ok()?.value,
+            several => {
+                let latest = several.iter().filter_map(|s| serde_json::from_str::<Value>(s).ok()).max_by(|a, b| {
+                    let at = |v: &Value| v["at"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+                    at(a).cmp(&at(b)).then_with(|| a.to_string().cmp(&b.to_string()))
+                })?;
+                latest["value"].clone()
+            }
+        };
+        (!value.is_null()).then_some((item, value))
+    })
 }
 
 fn read_journal(id: &str, fields: &Fields) -> Option<JournalEntry> {
