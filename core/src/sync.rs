@@ -11,6 +11,11 @@
 //! jitter and never retry sooner than the server's `Retry-After`; permanent
 //! ones (401, 403, 410) stop automatic syncing and say why. A sync the user
 //! asks for ignores the backoff.
+//!
+//! Requests go out through a [`transport::Transport`]: `reqwest::Client`
+//! (feature `reqwest`, see `http_client`) or the platform's HTTP stack,
+//! which the mobile bindings pass in. The client needs no async runtime of
+//! its own.
 
 pub mod transport;
 pub mod wire;
@@ -325,7 +330,7 @@ pub struct SyncClient {
 impl SyncClient {
     /// A client for `store`, activating fetched packs in `packs`.
     ///
-    /// `http` sends the requests: a [`reqwest::Client`] from [`http_client`]
+    /// `http` sends the requests: a `reqwest::Client` from `http_client`
     /// (with custom root certificates for a private clinic CA), or any other
     /// [`Transport`].
     pub fn new(store: CareStore, http: impl Transport + 'static, packs: Arc<RwLock<PackRegistry>>) -> Self {

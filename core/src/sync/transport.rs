@@ -5,9 +5,9 @@
 //! the HTTP stack is the embedder's choice:
 //!
 //! - Rust programs (`katctl`, the clinic's tests, the load generator) use
-//!   [`reqwest::Client`], which implements it with the crate feature `reqwest`
+//!   `reqwest::Client`, which implements it with the crate feature `reqwest`
 //!   (on by default): rustls with the bundled web PKI roots, see
-//!   [`http_client`](super::http_client).
+//!   `sync::http_client`.
 //! - The mobile library hands requests to the phone's own HTTP stack
 //!   (`HttpURLConnection` on Android, `URLSession` on iOS) through a foreign
 //!   trait in the bindings. The platform then applies the device's proxy,
