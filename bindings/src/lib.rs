@@ -20,7 +20,8 @@
 //! Instants cross as `SystemTime` (Kotlin `java.time.Instant`, Swift `Date`).
 //! Store calls block briefly (each write is durable when it returns); only
 //! enrollment and sync are async, driven by the host's executor (Kotlin
-//! coroutines, Swift concurrency) through the app's [`HttpTransport`]. Nothing here panics by design; UniFFI would turn a panic into an
+//! coroutines, Swift concurrency) through the app's [`HttpTransport`].
+//! Nothing here panics by design; UniFFI would turn a panic into an
 //! exception, not a crash, as the crate is built with `panic = "unwind"`.
 //!
 //! ```

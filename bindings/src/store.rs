@@ -42,7 +42,8 @@ impl CareStore {
     ///
     /// `transport` sends enrollment and sync requests with the app's HTTP stack
     /// (`UrlConnectionTransport` on Android, `URLSessionTransport` on iOS); without one,
-    /// everything but enrollment and sync works. Re-activates the last clinic pack fetched by sync if its signature still verifies.
+    /// everything but enrollment and sync works. Re-activates the last clinic pack
+    /// fetched by sync if its signature still verifies.
     ///
     /// # Errors
     /// `WrongKey` for a key that does not open the file (the file is left untouched),

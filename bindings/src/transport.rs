@@ -57,9 +57,11 @@ pub enum HttpTransportError {
     },
 }
 
+// The app's transport threw something other than `HttpTransportError`. Its text
+// (a stack trace, perhaps the URL) is dropped: error strings stay free of request data.
 impl From<uniffi::UnexpectedUniFFICallbackError> for HttpTransportError {
-    fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        HttpTransportError::Unreachable { reason: format!("the app's transport failed: {}", error.reason) }
+    fn from(_: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        HttpTransportError::Unreachable { reason: "the app's HTTP transport threw an unexpected exception".into() }
     }
 }
 
