@@ -945,8 +945,10 @@ fn latest_answers(fields: &Fields) -> impl Iterator<Item = (&str, Value)> {
     }
     fields.with_prefix("a:").filter_map(|(item, values)| {
         let value = match values {
-            // The common case, no concurrent answers: no need to read `at`.
-            [only] => serde_json::from_str::<Stored>(only).ok()?.value,
+            // The common case, no concurrent answers: no need to read `at`. Only an
+            // object is an answer (serde would also read a struct from an array).
+            [only] if only.trim_start().starts_with('{') => serde_json::from_str::<Stored>(only).ok()?.value,
+            [_] => return None,
             several => {
                 let latest = several.iter().filter_map(|s| serde_json::from_str::<Value>(s).ok()).max_by(|a, b| {
                     let at = |v: &Value| v["at"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok());

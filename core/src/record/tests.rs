@@ -551,3 +551,26 @@ fn a_chunk_that_panics_automerge_is_a_malformed_record() {
     copy.merge_bytes(&record.save_after(&[])).unwrap();
     assert_eq!(copy.heads(), heads);
 }
+
+#[test]
+fn stored_answers_that_are_not_answer_objects_count_as_unanswered() {
+    let pack = pack();
+    let mut r = replica("phone");
+    let id = r.schedule_session(t("2026-05-01T15:00:00-04:00"), "America/New_York", Party::Client).unwrap();
+    r.record_answer(&pack, &id, "monitor_present", &json!(true), utc("2026-05-01T10:00:00Z")).unwrap();
+    // What a faulty replica might have written in place of `{"at": …, "value": …}`.
+    let obj = r.session_obj(&id).unwrap();
+    r.change(|tx| {
+        for (item, raw) in
+            [("a:safe_setting", "[true]"), ("a:no_driving_plan", "true"), ("a:intention_set", "{\"value\": ")]
+        {
+            tx.put(&obj, item, raw).map_err(|e| RecordError::Malformed { reason: e.to_string() })?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let answers = r.session_answers(&id).unwrap();
+    assert_eq!(answers, json!({"monitor_present": true}));
+    let (_, decoded) = r.checklist_inputs(&pack, &id).unwrap();
+    assert_eq!(decoded.len(), 1);
+}
