@@ -16,7 +16,8 @@ import kotlinx.coroutines.withContext
 /**
  * Sends katcore's sync requests with [HttpURLConnection] on [Dispatchers.IO].
  *
- * Pass one to [CareStore.open]. Redirects are not followed and nothing is cached.
+ * Pass one to [CareStore.open]. Redirects are not followed, nothing is cached, and
+ * connections are kept alive between the requests of one sync.
  * Errors name the kind of failure only, never the URL, the headers (the device
  * token) or the body (health data).
  *
@@ -53,6 +54,10 @@ class UrlConnectionTransport(
                 connection.outputStream.use { it.write(request.body) }
             }
             val status = connection.responseCode
+            if (status < 0) {
+                connection.disconnect()
+                throw HttpTransportException.Unreachable("not an HTTP response")
+            }
             // Error statuses have their body on the error stream (or none at all).
             val stream = if (status >= 400) connection.errorStream else connection.inputStream
             val body = stream?.use { it.readBytes() } ?: ByteArray(0)
@@ -63,9 +68,10 @@ class UrlConnectionTransport(
             HttpResponse(status.toUShort(), headers, body)
         } catch (e: IOException) {
             // The exception's own message may contain the host or URL: only its kind goes out.
-            throw HttpTransportException.Unreachable(e.javaClass.simpleName)
-        } finally {
             connection.disconnect()
+            throw HttpTransportException.Unreachable(e.javaClass.simpleName)
         }
+        // On success the body was read to its end and closed, which returns the connection to
+        // the platform's keep-alive pool for the next request of the sync.
     }
 }
