@@ -9,7 +9,6 @@ import Foundation
 /// never the URL, the headers (the device token) or the body (health data).
 public final class URLSessionTransport: HttpTransport, @unchecked Sendable {
     private let session: URLSession
-    private let refuseRedirects = RefuseRedirects()
 
     /// - Parameters:
     ///   - configuration: the session's configuration; by default ephemeral (no cookies, no
@@ -20,8 +19,13 @@ public final class URLSessionTransport: HttpTransport, @unchecked Sendable {
         configuration: URLSessionConfiguration = URLSessionTransport.defaultConfiguration(),
         trust: ((URLAuthenticationChallenge) -> (URLSession.AuthChallengeDisposition, URLCredential?))? = nil
     ) {
-        refuseRedirects.trust = trust
-        session = URLSession(configuration: configuration, delegate: refuseRedirects, delegateQueue: nil)
+        // The session keeps its delegate until it is invalidated.
+        session = URLSession(configuration: configuration, delegate: RefuseRedirects(trust: trust), delegateQueue: nil)
+    }
+
+    deinit {
+        // A URLSession holds its delegate until invalidated: let running requests finish, then free both.
+        session.finishTasksAndInvalidate()
     }
 
     /// Ephemeral, uncached, with katcore's timeouts.
@@ -69,7 +73,11 @@ public final class URLSessionTransport: HttpTransport, @unchecked Sendable {
 
 /// Refuses redirects (sync never expects one) and hands trust challenges to the app's closure.
 private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-    var trust: ((URLAuthenticationChallenge) -> (URLSession.AuthChallengeDisposition, URLCredential?))?
+    private let trust: ((URLAuthenticationChallenge) -> (URLSession.AuthChallengeDisposition, URLCredential?))?
+
+    init(trust: ((URLAuthenticationChallenge) -> (URLSession.AuthChallengeDisposition, URLCredential?))?) {
+        self.trust = trust
+    }
 
     func urlSession(
         _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
