@@ -11,8 +11,8 @@ use std::time::SystemTime;
 
 use katcore::aftercare::{self, Aftercare as CoreAftercare, ScheduledPrompt as CoreScheduledPrompt};
 use katcore::checklist::{
-    Answer, Answers, BloodPressureReading, Evaluation as CoreEvaluation, ItemResult as CoreItemResult, ItemState,
-    LastTaken, ReadinessStatus, Reminder as CoreReminder,
+    Answer, BloodPressureReading, Evaluation as CoreEvaluation, ItemResult as CoreItemResult, ItemState, LastTaken,
+    ReadinessStatus, Reminder as CoreReminder,
 };
 use katcore::record::{Party, Session as CoreSession};
 use serde_json::{json, Value};
@@ -173,18 +173,10 @@ impl Sessions {
     /// # Errors
     /// `NotFound`.
     pub fn answers(&self, session_id: String) -> Result<HashMap<String, ChecklistAnswer>> {
-        let raw = self.inner.read(|r| r.session_answers(&session_id));
-        let raw = raw.ok_or_else(|| KatcoreError::NotFound { what: format!("session {session_id}") })?;
         let pack = self.inner.pack();
-        let mut answers = Answers::new();
-        let mut typed = HashMap::new();
-        for (id, value) in raw.as_object().into_iter().flatten() {
-            // An answer that does not fit the pack is skipped, as the engine skips it.
-            if let (Ok(()), Some(answer)) = (answers.set(&pack, id, value), answers.get(id)) {
-                typed.insert(id.clone(), ChecklistAnswer::from(answer));
-            }
-        }
-        Ok(typed)
+        // The answers the engine evaluates: those that do not fit the pack are left out.
+        let (_, answers) = self.inner.read(|r| r.checklist_inputs(&pack, &session_id))?;
+        Ok(answers.iter().map(|(id, answer)| (id.to_owned(), ChecklistAnswer::from(answer))).collect())
     }
 
     /// Evaluates the checklist: overall readiness, every item's state with a message in

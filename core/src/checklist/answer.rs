@@ -199,6 +199,11 @@ impl Answers {
         self.0.get(id)
     }
 
+    /// Every answer with its item id, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Answer)> {
+        self.0.iter().map(|(id, answer)| (id.as_str(), answer))
+    }
+
     /// All answers as a JSON object, in the form [`Answers::from_json`] reads.
     pub fn to_json(&self) -> Value {
         Value::Object(self.0.iter().map(|(id, a)| (id.clone(), a.to_json())).collect())
