@@ -129,7 +129,9 @@ impl From<RecordError> for KatcoreError {
     fn from(error: RecordError) -> Self {
         match error {
             RecordError::NotFound { kind, id } => KatcoreError::NotFound { what: format!("{kind} {id}") },
-            RecordError::InvalidInput { field, reason } => KatcoreError::InvalidInput { field, reason },
+            RecordError::InvalidInput { field, reason } | RecordError::NotPermitted { field, reason } => {
+                KatcoreError::InvalidInput { field, reason }
+            }
             RecordError::Malformed { reason } => KatcoreError::Corrupt { what: reason },
         }
     }

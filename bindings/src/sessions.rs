@@ -109,7 +109,7 @@ impl Sessions {
     /// `NotFound`.
     pub fn reschedule(&self, session_id: String, start: SystemTime) -> Result<()> {
         let start = in_zone("start", Some(start), &self.session(&session_id)?.time_zone)?;
-        self.inner.update(CareChange::Sessions, |r| r.move_session(&session_id, start))
+        self.inner.update(CareChange::Sessions, |r| r.move_session(&session_id, start, Party::Client))
     }
 
     /// Cancels a session (recorded, never removed).

@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Utc};
 use katcore::care_store::CareStore;
 use katcore::checklist::{Evaluation, ItemState};
 use katcore::pack::{Pack, PackRegistry, TrustedKeys};
-use katcore::record::{JournalLinks, Severity};
+use katcore::record::{JournalLinks, Party, Severity};
 use katcore::store::StoreKey;
 use katcore::sync::{enroll, http_client, SyncClient, SyncReport, SyncTrigger};
 use katcore::zone::Zone;
@@ -140,7 +140,7 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     let e = evaluate(phone, &pack, &session, clock)?;
     show_evaluation(&ui, &e);
     let ready_at = e.ready_at.ok_or("the checklist should have said when the session can start")?;
-    phone.store.update(|r| r.move_session(&session, ready_at)).map_err(|e| e.to_string())?;
+    phone.store.update(|r| r.move_session(&session, ready_at, Party::Client)).map_err(|e| e.to_string())?;
     ui.say(&format!("The client moves the start to {}, as the checklist suggests.", when(&ready_at)));
 
     clock += Duration::minutes(25);

@@ -324,7 +324,7 @@ pub(crate) async fn move_session(
     client_of_clinic(&state, &clinician, &client_id).await?;
     state
         .with_replica(&client_id, move |replica, storage| {
-            replica.edit(storage, |record| record.move_session(&session_id, request.start))
+            replica.edit(storage, |record| record.move_session(&session_id, request.start, Party::Clinic))
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -145,6 +145,7 @@ impl From<RecordError> for ApiError {
         match e {
             RecordError::NotFound { kind, .. } => ApiError::not_found(kind),
             RecordError::InvalidInput { .. } => ApiError::bad_request("invalid_input", e.to_string()),
+            RecordError::NotPermitted { .. } => ApiError::forbidden(e.to_string()),
             RecordError::Malformed { .. } => ApiError::bad_request("malformed_changes", e.to_string()),
         }
     }

@@ -200,17 +200,8 @@ pub fn evaluate(pack: &Pack, session_start: DateTime<FixedOffset>, answers: &Ans
         });
     }
 
-    let any = |state| items.iter().any(|i: &ItemResult| i.state == state);
     let ready_at = items.iter().filter(|i| i.state == ItemState::Wait).filter_map(|i| i.until).max();
-    let status = if any(ItemState::Fail) {
-        ReadinessStatus::Blocked
-    } else if any(ItemState::Unanswered) {
-        ReadinessStatus::Incomplete
-    } else if any(ItemState::Wait) {
-        ReadinessStatus::Wait
-    } else {
-        ReadinessStatus::Ready
-    };
+    let status = overall_status(items.iter().map(|i| i.state));
     Evaluation {
         status,
         ready_at: if status == ReadinessStatus::Wait { ready_at } else { None },
@@ -244,6 +235,30 @@ fn judge_window(
                 (ItemState::Wait, Reason::WindowOpen { at, window, until: clear_from }, Some(clear_from))
             }
         }
+    }
+}
+
+/// The overall status that item states imply: **blocked** if any failed,
+/// else **incomplete** if any is unanswered, else **wait** if any waits,
+/// else **ready**. Stored readiness decisions are checked against it too.
+pub fn overall_status(states: impl IntoIterator<Item = ItemState>) -> ReadinessStatus {
+    let (mut fail, mut unanswered, mut wait) = (false, false, false);
+    for state in states {
+        match state {
+            ItemState::Fail => fail = true,
+            ItemState::Unanswered => unanswered = true,
+            ItemState::Wait => wait = true,
+            ItemState::Pass | ItemState::Warn => {}
+        }
+    }
+    if fail {
+        ReadinessStatus::Blocked
+    } else if unanswered {
+        ReadinessStatus::Incomplete
+    } else if wait {
+        ReadinessStatus::Wait
+    } else {
+        ReadinessStatus::Ready
     }
 }
 

@@ -27,24 +27,34 @@
 //! - Nothing is ever removed by a merge: deletion and cancellation are
 //!   recorded fields (`deleted`, `cancelled`).
 
+mod authority;
+mod chunks;
 mod model;
+mod unreadable;
+mod urgency;
 
 use std::collections::HashSet;
 use std::ops::Range;
 
 use automerge::transaction::Transactable;
 use automerge::{
-    ActorId, Automerge, AutomergeError, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValueRef, ValueRef, ROOT,
+    ActorId, Automerge, AutomergeError, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValueRef, ValueRef, ROOT,
 };
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::checklist::{evaluate, Answers, BloodPressureReading, Evaluation, ReadinessStatus};
+use crate::checklist::{evaluate, Answers, BloodPressureReading, Evaluation};
 use crate::instruments::score;
 use crate::pack::Pack;
+pub use authority::{
+    check_changes, may_cancel, may_move, Rule, Violation, Writer, MAX_NEW_ENTRIES_PER_CHECK, MAX_UNKNOWN_FIELD_BYTES,
+    MAX_VALUE_BYTES,
+};
+pub use chunks::{split_chunks, Chunk, ChunkKind};
 pub use model::*;
+pub use unreadable::UnreadableEntry;
 
 /// Longest journal entry or note accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 100_000;
@@ -80,6 +90,14 @@ pub enum RecordError {
         /// Which argument.
         field: String,
         /// What was wrong, without repeating the value.
+        reason: String,
+    },
+    /// The writer may not make this change (see [`may_move`], [`may_cancel`]).
+    #[error("{field}: {reason}")]
+    NotPermitted {
+        /// Which field.
+        field: String,
+        /// Why, without repeating a value.
         reason: String,
     },
     /// The bytes are not a readable Automerge document.
@@ -253,6 +271,27 @@ impl CareRecord {
         Ok(())
     }
 
+    /// The changes in `bytes` (a saved document, change chunks, or both) that
+    /// this record does not have yet, each once: what merging them would add.
+    /// Check them with [`check_changes`] before [`CareRecord::apply_changes`].
+    ///
+    /// # Errors
+    /// [`RecordError::Malformed`] when the bytes do not frame or decode.
+    pub fn new_changes(&self, bytes: &[u8]) -> Result<Vec<Change>, RecordError> {
+        chunks::new_changes(&self.doc, bytes)
+    }
+
+    /// Applies changes decoded by [`CareRecord::new_changes`]. Changes whose
+    /// dependencies are missing wait inside Automerge until they arrive.
+    ///
+    /// # Errors
+    /// [`RecordError::Malformed`] when Automerge refuses them; the caller
+    /// must then treat the record as unknown (reload it).
+    pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), RecordError> {
+        let doc = &mut self.doc;
+        chunks::contained(|| doc.apply_changes(changes).map_err(|e| e.to_string()))
+    }
+
     /// Merges another in-memory replica.
     ///
     /// # Errors
@@ -295,20 +334,43 @@ impl CareRecord {
         Ok(id)
     }
 
-    /// Moves a session to a new start.
+    /// Moves a session to a new start, as `by` (see [`may_move`]: a client
+    /// may postpone a session the clinic scheduled, never bring it forward).
     ///
     /// # Errors
-    /// [`RecordError::NotFound`] for an unknown session.
-    pub fn move_session(&mut self, session_id: &str, start: DateTime<FixedOffset>) -> Result<(), RecordError> {
+    /// [`RecordError::NotFound`] for an unknown session,
+    /// [`RecordError::NotPermitted`] for a move `by` may not make.
+    pub fn move_session(
+        &mut self,
+        session_id: &str,
+        start: DateTime<FixedOffset>,
+        by: Party,
+    ) -> Result<(), RecordError> {
+        let session = self.session(session_id).ok_or_else(|| not_found("session", session_id))?;
+        let starts = std::iter::once(session.scheduled_start).chain(session.conflicting_starts);
+        if starts.into_iter().any(|from| !may_move(by, session.scheduled_by, from, start)) {
+            return Err(RecordError::NotPermitted {
+                field: "start".into(),
+                reason: "the clinic scheduled this session: it can be postponed here, never brought forward".into(),
+            });
+        }
         let obj = self.session_obj(session_id)?;
         self.change(|tx| Ok(tx.put(&obj, "start", start.to_rfc3339())?))
     }
 
-    /// Cancels a session (recorded, never removed).
+    /// Cancels a session (recorded, never removed), as `by` (see [`may_cancel`]).
     ///
     /// # Errors
-    /// [`RecordError::NotFound`] for an unknown session.
+    /// [`RecordError::NotFound`] for an unknown session,
+    /// [`RecordError::NotPermitted`] when a client cancels a session the clinic scheduled.
     pub fn cancel_session(&mut self, session_id: &str, by: Party, at: DateTime<Utc>) -> Result<(), RecordError> {
+        let session = self.session(session_id).ok_or_else(|| not_found("session", session_id))?;
+        if !may_cancel(by, session.scheduled_by) {
+            return Err(RecordError::NotPermitted {
+                field: "cancelled".into(),
+                reason: "the clinic scheduled this session: only the clinic can cancel it".into(),
+            });
+        }
         let obj = self.session_obj(session_id)?;
         let value = to_json_string(&Deletion { at, by });
         self.change(|tx| Ok(tx.put(&obj, "cancelled", value)?))
@@ -686,46 +748,6 @@ impl CareRecord {
         self.get_string(&ROOT, PACK).and_then(|s| serde_json::from_str(&s).ok())
     }
 
-    /// Every urgent item, acknowledged or not, newest first.
-    pub fn urgent_items(&self) -> Vec<UrgentItem> {
-        let item = |prefix: &str, id: &str, kind, at, session_id: Option<&String>| {
-            let key = format!("{prefix}{id}");
-            let acknowledged =
-                self.get_string(&ROOT, &format!("{ACK}{key}")).and_then(|s| serde_json::from_str(&s).ok());
-            UrgentItem { key, kind, at, session_id: session_id.cloned(), acknowledged }
-        };
-        let mut items = Vec::new();
-        for r in self.entries::<ReadinessRecord>(READINESS) {
-            if r.urgent {
-                items.push(item(
-                    READINESS,
-                    &r.id,
-                    UrgentKind::UrgentBloodPressure,
-                    r.evaluated_at,
-                    Some(&r.session_id),
-                ));
-            } else if r.status == ReadinessStatus::Blocked {
-                items.push(item(READINESS, &r.id, UrgentKind::ChecklistBlocked, r.evaluated_at, Some(&r.session_id)));
-            }
-        }
-        for v in self.entries::<Vitals>(VITALS).filter(|v| v.urgent) {
-            items.push(item(VITALS, &v.id, UrgentKind::UrgentBloodPressure, v.taken_at, v.session_id.as_ref()));
-        }
-        for e in self.entries::<SideEffectReport>(SIDE_EFFECT).filter(|e| e.urgent) {
-            items.push(item(SIDE_EFFECT, &e.id, UrgentKind::SideEffect, e.reported_at, e.session_id.as_ref()));
-        }
-        for c in self.entries::<CheckIn>(CHECK_IN).filter(|c| c.urgent) {
-            items.push(item(CHECK_IN, &c.id, UrgentKind::CrisisCheckIn, c.completed_at, None));
-        }
-        items.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.key.cmp(&b.key)));
-        items
-    }
-
-    /// Urgent items no clinician has acknowledged yet, newest first.
-    pub fn open_urgent_items(&self) -> Vec<UrgentItem> {
-        self.urgent_items().into_iter().filter(|i| i.acknowledged.is_none()).collect()
-    }
-
     /// Integration prompts due at `now` (for ended sessions, due within the
     /// last [`DUE_PROMPT_WINDOW`]) that no journal entry answers yet.
     /// `private_entries` are the device's private journal entries, which
@@ -790,6 +812,7 @@ impl CareRecord {
             "clinician_notes": self.clinician_notes(),
             "assigned_pack": self.assigned_pack(),
             "urgent_items": self.urgent_items(),
+            "unreadable_entries": self.unreadable_entries(),
         })
     }
 

@@ -52,8 +52,10 @@ pub enum LastTaken {
 }
 
 /// A blood-pressure reading in mmHg.
+///
+/// Reading it from a stored record entry tolerates fields a newer writer
+/// added (e.g. a pulse); a checklist answer is read strictly ([`Answer::parse`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BloodPressureReading {
     /// Systolic pressure.
     pub systolic: u16,
@@ -113,8 +115,12 @@ impl Answer {
             }
             Some(Rule::BloodPressure) => {
                 const EXPECTED: &str = "expected {\"systolic\": integer, \"diastolic\": integer}";
-                // Only an object: serde would also read a struct from an array.
-                if !value.is_object() {
+                // Only an object with exactly these keys: serde would also read a
+                // struct from an array, and would skip unknown keys.
+                let keys_ok = value.as_object().is_some_and(|map| {
+                    map.len() == 2 && map.contains_key("systolic") && map.contains_key("diastolic")
+                });
+                if !keys_ok {
                     return Err(invalid(EXPECTED));
                 }
                 let reading: BloodPressureReading =

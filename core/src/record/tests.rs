@@ -104,7 +104,7 @@ fn sessions_start_end_cancel_and_list_as_upcoming() {
     r.end_session(&a, t("2026-05-01T17:00:00-04:00")).unwrap();
     r.cancel_session(&c, Party::Client, utc("2026-05-02T12:00:00Z")).unwrap();
     assert!(matches!(r.start_session(&c, t("2026-05-15T15:00:00-04:00")), Err(RecordError::InvalidInput { .. })));
-    r.move_session(&b, t("2026-05-09T10:00:00-04:00")).unwrap();
+    r.move_session(&b, t("2026-05-09T10:00:00-04:00"), Party::Client).unwrap();
 
     let upcoming = r.upcoming_sessions(utc("2026-05-02T12:00:00Z"));
     assert_eq!(upcoming.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [b.as_str()]);
@@ -235,7 +235,7 @@ fn every_part_merges_from_three_replicas_in_any_order() {
     phone.write_journal_entry("Phone entry.", &JournalLinks::default(), now).unwrap();
     tablet.write_journal_entry("Tablet entry.", &JournalLinks::default(), now).unwrap();
     tablet.delete_journal_entry(&shared, Party::Client, now).unwrap();
-    clinic.move_session(&session, t("2026-05-02T16:00:00-04:00")).unwrap();
+    clinic.move_session(&session, t("2026-05-02T16:00:00-04:00"), Party::Clinic).unwrap();
     clinic.add_clinician_note("Dr. Rivera", "Moved by an hour.", now).unwrap();
     clinic.assign_pack("org.example.clinic", 2, now).unwrap();
 
@@ -274,8 +274,8 @@ fn concurrent_moves_of_a_session_are_surfaced() {
     let mut clinic = replica("clinic");
     let id = clinic.schedule_session(t("2026-05-02T15:00:00Z"), "UTC", Party::Clinic).unwrap();
     let mut phone = fork(&clinic, "phone");
-    clinic.move_session(&id, t("2026-05-03T15:00:00Z")).unwrap();
-    phone.move_session(&id, t("2026-05-04T15:00:00Z")).unwrap();
+    clinic.move_session(&id, t("2026-05-03T15:00:00Z"), Party::Clinic).unwrap();
+    phone.move_session(&id, t("2026-05-04T15:00:00Z"), Party::Client).unwrap();
     let s = merged(&[&phone, &clinic]).session(&id).unwrap();
     assert_eq!(s.conflicting_starts.len(), 1);
     let mut all = vec![s.scheduled_start, s.conflicting_starts[0]];
@@ -379,7 +379,7 @@ fn apply(r: &mut CareRecord, op: &Op, step: usize) -> Option<String> {
         }
         Op::Move(s, h) => {
             let id = pick(sessions, *s)?;
-            r.move_session(&id, t("2026-07-01T00:00:00Z") + Duration::hours(i64::from(*h))).ok()?;
+            r.move_session(&id, t("2026-07-01T00:00:00Z") + Duration::hours(i64::from(*h)), Party::Clinic).ok()?;
             None
         }
         Op::Answer(s, monitor, sys) => {

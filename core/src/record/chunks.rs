@@ -1,0 +1,190 @@
+//! Automerge chunk framing: how saved documents and change blobs are cut
+//! into chunks, and which chunks katcore accepts from outside.
+//!
+//! Every Automerge chunk starts with the magic bytes `85 6f 4a 83`, a 4-byte
+//! checksum (the first 4 bytes of the SHA-256 of the type, the length and the
+//! data), a type byte (0 document, 1 change, 2 deflated change, 3 bundle) and
+//! the data length as unsigned LEB128. Automerge itself silently skips a chunk
+//! it cannot frame after the first one, so bytes from a peer are framed here
+//! first: a corrupted upload is an error, never a partial `200`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use automerge::{Automerge, Change};
+use sha2::{Digest, Sha256};
+
+use super::RecordError;
+
+/// The bytes that start every Automerge chunk.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// What one chunk holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkKind {
+    /// A whole document (`save`).
+    Document,
+    /// One change (`save_after` writes one per change).
+    Change,
+    /// One deflate-compressed change; its checksum covers the inflated
+    /// change and is checked by Automerge when it inflates it.
+    CompressedChange,
+}
+
+/// One framed chunk.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    /// What it holds.
+    pub kind: ChunkKind,
+    /// The whole chunk, header included.
+    pub bytes: &'a [u8],
+}
+
+fn malformed(reason: &str) -> RecordError {
+    RecordError::Malformed { reason: reason.to_owned() }
+}
+
+/// Cuts `bytes` into chunks: each must be well framed (magic, known type,
+/// length within the bytes) and pass its checksum (compressed ones are
+/// checked when inflated). Bundle chunks are refused: katcore never writes
+/// them, and Automerge 0.12's decoder trusts their run lengths (see
+/// [`super::parse_untrusted`]).
+///
+/// # Errors
+/// [`RecordError::Malformed`] naming what was wrong; no chunk is returned then.
+pub fn split_chunks(mut bytes: &[u8]) -> Result<Vec<Chunk<'_>>, RecordError> {
+    const MALFORMED: &str = "the changes are not well-formed Automerge chunks";
+    let mut chunks = Vec::new();
+    while !bytes.is_empty() {
+        let (magic, rest) = bytes.split_at_checked(4).ok_or_else(|| malformed(MALFORMED))?;
+        let (checksum, rest) = rest.split_at_checked(4).ok_or_else(|| malformed(MALFORMED))?;
+        let (&type_byte, rest) = rest.split_first().ok_or_else(|| malformed(MALFORMED))?;
+        if magic != CHUNK_MAGIC {
+            return Err(malformed(MALFORMED));
+        }
+        let kind = match type_byte {
+            0 => ChunkKind::Document,
+            1 => ChunkKind::Change,
+            2 => ChunkKind::CompressedChange,
+            3 => return Err(malformed("bundle chunks are not accepted")),
+            _ => return Err(malformed(MALFORMED)),
+        };
+        let (length, length_bytes) = read_uleb128(rest).ok_or_else(|| malformed(MALFORMED))?;
+        let length = usize::try_from(length).map_err(|_| malformed(MALFORMED))?;
+        let (data, after) = rest[length_bytes..].split_at_checked(length).ok_or_else(|| malformed(MALFORMED))?;
+        if kind != ChunkKind::CompressedChange {
+            let mut hasher = Sha256::new();
+            hasher.update([type_byte]);
+            hasher.update(&rest[..length_bytes]);
+            hasher.update(data);
+            if hasher.finalize()[..4] != *checksum {
+                return Err(malformed("a chunk of the changes fails its checksum"));
+            }
+        }
+        let whole = 9 + length_bytes + length;
+        chunks.push(Chunk { kind, bytes: &bytes[..whole] });
+        bytes = after;
+    }
+    Ok(chunks)
+}
+
+/// Every change in `bytes` (a saved document, change chunks, or both) that
+/// `known` does not have yet, each once, in the order they appear.
+///
+/// # Errors
+/// [`RecordError::Malformed`] when the bytes do not frame or decode.
+pub(crate) fn new_changes(known: &Automerge, bytes: &[u8]) -> Result<Vec<Change>, RecordError> {
+    let mut changes = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for chunk in split_chunks(bytes)? {
+        let decoded = match chunk.kind {
+            ChunkKind::Document => {
+                contained(|| Automerge::load(chunk.bytes).map(|doc| doc.get_changes(&[])).map_err(|e| e.to_string()))?
+            }
+            ChunkKind::Change | ChunkKind::CompressedChange => {
+                contained(|| Change::try_from(chunk.bytes).map(|c| vec![c]).map_err(|e| e.to_string()))?
+            }
+        };
+        for change in decoded {
+            let hash = change.hash();
+            if known.get_change_meta_by_hash(&hash).is_none() && seen.insert(hash) {
+                changes.push(change);
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// Runs a decoder on bytes from outside, turning an error or a panic of
+/// Automerge's into [`RecordError::Malformed`] (see [`super::parse_untrusted`]).
+pub(crate) fn contained<T>(decode: impl FnOnce() -> Result<T, String>) -> Result<T, RecordError> {
+    match catch_unwind(AssertUnwindSafe(decode)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) | Err(_) => Err(malformed("a chunk could not be decoded")),
+    }
+}
+
+/// An unsigned LEB128 number and how many bytes it took.
+fn read_uleb128(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, byte) in bytes.iter().take(10).enumerate() {
+        let bits = u64::from(byte & 0x7f);
+        value |= bits.checked_shl(7 * i as u32).filter(|shifted| shifted >> (7 * i as u32) == bits)?;
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{CareRecord, CheckInInput};
+
+    #[test]
+    fn real_changes_frame_and_damage_is_caught() {
+        let mut record = CareRecord::default();
+        record.add_check_in(CheckInInput::Mood(4), chrono::Utc::now()).unwrap();
+        let start = record.heads();
+        record.add_check_in(CheckInInput::Mood(5), chrono::Utc::now()).unwrap();
+        let whole = record.save();
+        let incremental = record.save_after(&start);
+        let both = [whole.clone(), incremental.clone()].concat();
+        assert_eq!(split_chunks(&whole).unwrap().len(), 1);
+        assert_eq!(split_chunks(&incremental).unwrap().len(), 1);
+        assert_eq!(split_chunks(&both).unwrap().len(), 2);
+        assert!(split_chunks(&[]).unwrap().is_empty());
+        let mut flipped = whole.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(split_chunks(&flipped).is_err());
+        assert!(split_chunks(&whole[..whole.len() - 1]).is_err());
+        assert!(split_chunks(&[whole.clone(), b"garbage".to_vec()].concat()).is_err());
+        assert!(split_chunks(b"\x85\x6f\x4a\x83garbage").is_err());
+    }
+
+    #[test]
+    fn new_changes_are_those_the_record_lacks_each_once() {
+        let mut record = CareRecord::default();
+        record.add_check_in(CheckInInput::Mood(4), chrono::Utc::now()).unwrap();
+        let mut server = CareRecord::default();
+        server.merge(&record).unwrap();
+        let start = record.heads();
+        record.add_check_in(CheckInInput::Mood(5), chrono::Utc::now()).unwrap();
+        let incremental = record.save_after(&start);
+        // The whole document and the same change again: only the new change counts, once.
+        let bytes = [record.save(), incremental.clone()].concat();
+        let fresh = new_changes(server.document(), &bytes).unwrap();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(fresh[0].hash(), record.heads()[0]);
+        assert!(new_changes(record.document(), &bytes).unwrap().is_empty());
+    }
+
+    #[test]
+    fn leb128() {
+        assert_eq!(read_uleb128(&[0x00]), Some((0, 1)));
+        assert_eq!(read_uleb128(&[0xe5, 0x8e, 0x26]), Some((624_485, 3)));
+        assert_eq!(read_uleb128(&[0x80]), None);
+        assert_eq!(read_uleb128(&[0xff; 11]), None);
+    }
+}

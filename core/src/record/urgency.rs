@@ -1,0 +1,127 @@
+//! Urgent items, derived from the values in the record.
+//!
+//! What is urgent is decided by the reader, from the values and the pack it
+//! trusts, never by the writer's `urgent` flag alone: the flag may add an
+//! urgent item, never suppress one. The clinic server derives them with the
+//! client's assigned pack and raises an alert for each new one.
+//!
+//! - a blood pressure (a vitals entry, or a checklist answer to a
+//!   blood-pressure item) at or above the pack's urgent limit;
+//! - a side effect reported as severe, or one the pack says always to report;
+//! - a PHQ-9 whose item 9 is above 0 (re-scored from the stored answers);
+//! - a readiness decision that was `blocked` (or whose item states say so),
+//!   or flagged urgent by its writer.
+//!
+//! A checklist answer is urgent on its own only when no readiness decision
+//! of its session, evaluated at or after the answer, already raised it: an
+//! honest device records that decision when the client tries to start, and
+//! one alert per reading is enough.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{CareRecord, Fields, ACK, CHECK_IN, READINESS, SESSION, SIDE_EFFECT, VITALS};
+use crate::checklist::{overall_status, BloodPressureReading, ReadinessStatus};
+use crate::instruments::score;
+use crate::pack::{Pack, Rule};
+use crate::record::{CheckIn, CheckInKind, ReadinessRecord, Severity, SideEffectReport, UrgentItem, UrgentKind, Vitals};
+
+impl CareRecord {
+    /// Every urgent item under the built-in default pack, acknowledged or not, newest first.
+    pub fn urgent_items(&self) -> Vec<UrgentItem> {
+        self.urgent_items_with(&Pack::default_pack())
+    }
+
+    /// Urgent items under the default pack that no clinician has acknowledged yet, newest first.
+    pub fn open_urgent_items(&self) -> Vec<UrgentItem> {
+        self.urgent_items().into_iter().filter(|i| i.acknowledged.is_none()).collect()
+    }
+
+    /// Every urgent item under `pack`'s thresholds, acknowledged or not,
+    /// newest first (see the module documentation for the rules).
+    pub fn urgent_items_with(&self, pack: &Pack) -> Vec<UrgentItem> {
+        let limit = pack.thresholds.bp_urgent;
+        let urgent_bp = |systolic: u64, diastolic: u64| {
+            systolic >= u64::from(limit.systolic) || diastolic >= u64::from(limit.diastolic)
+        };
+        let mut items = Vec::new();
+        let mut push = |key: String, kind, at, session_id: Option<&String>| {
+            let acknowledged =
+                self.get_string(&super::ROOT, &format!("{ACK}{key}")).and_then(|s| serde_json::from_str(&s).ok());
+            items.push(UrgentItem { key, kind, at, session_id: session_id.cloned(), acknowledged });
+        };
+
+        let readiness: Vec<ReadinessRecord> = self.entries(READINESS).collect();
+        for r in &readiness {
+            let key = format!("{READINESS}{}", r.id);
+            let blocked = r.status == ReadinessStatus::Blocked
+                || overall_status(r.items.iter().map(|(_, state)| *state)) == ReadinessStatus::Blocked;
+            if r.urgent {
+                push(key, UrgentKind::UrgentBloodPressure, r.evaluated_at, Some(&r.session_id));
+            } else if blocked {
+                push(key, UrgentKind::ChecklistBlocked, r.evaluated_at, Some(&r.session_id));
+            }
+        }
+        for v in self.entries::<Vitals>(VITALS) {
+            let BloodPressureReading { systolic, diastolic } = v.reading;
+            if v.urgent || urgent_bp(systolic.into(), diastolic.into()) {
+                let key = format!("{VITALS}{}", v.id);
+                push(key, UrgentKind::UrgentBloodPressure, v.taken_at, v.session_id.as_ref());
+            }
+        }
+        for e in self.entries::<SideEffectReport>(SIDE_EFFECT) {
+            let always = pack.side_effects.iter().any(|s| s.id == e.effect_id && s.always_report);
+            if e.urgent || e.severity == Severity::Severe || always {
+                push(format!("{SIDE_EFFECT}{}", e.id), UrgentKind::SideEffect, e.reported_at, e.session_id.as_ref());
+            }
+        }
+        for c in self.entries::<CheckIn>(CHECK_IN) {
+            let rescored = match &c.kind {
+                CheckInKind::Instrument { instrument, answers, .. } => {
+                    score(*instrument, answers).is_ok_and(|s| s.urgent)
+                }
+                CheckInKind::Mood { .. } => false,
+            };
+            if c.urgent || rescored {
+                push(format!("{CHECK_IN}{}", c.id), UrgentKind::CrisisCheckIn, c.completed_at, None);
+            }
+        }
+        let bp_items: Vec<&str> = pack
+            .checklist
+            .iter()
+            .filter(|item| matches!(item.rule, Rule::BloodPressure))
+            .map(|item| item.id.as_str())
+            .collect();
+        for (session_id, obj) in self.objects(SESSION) {
+            let fields = self.fields(&obj);
+            for item in &bp_items {
+                for (at, systolic, diastolic) in blood_pressure_answers(&fields, item) {
+                    let covered = readiness.iter().any(|r| r.session_id == session_id && r.urgent && r.evaluated_at >= at);
+                    if urgent_bp(systolic, diastolic) && !covered {
+                        let key = format!("{SESSION}{session_id}/a:{item}@{}", at.to_rfc3339());
+                        push(key, UrgentKind::UrgentBloodPressure, at, Some(&session_id));
+                    }
+                }
+            }
+        }
+        items.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.key.cmp(&b.key)));
+        items
+    }
+}
+
+/// Every stored value (concurrent ones included) of a blood-pressure
+/// answer, read leniently: any object with numeric `systolic` and
+/// `diastolic`, whatever else it holds, so that no reading escapes the
+/// urgency check by a detail of its form.
+fn blood_pressure_answers(fields: &Fields, item: &str) -> Vec<(DateTime<Utc>, u64, u64)> {
+    fields
+        .all(&format!("a:{item}"))
+        .iter()
+        .filter_map(|stored| {
+            let stored: Value = serde_json::from_str(stored).ok()?;
+            let at = DateTime::parse_from_rfc3339(stored.get("at")?.as_str()?).ok()?.with_timezone(&Utc);
+            let value = stored.get("value")?;
+            Some((at, value.get("systolic")?.as_u64()?, value.get("diastolic")?.as_u64()?))
+        })
+        .collect()
+}
