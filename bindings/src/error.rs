@@ -133,6 +133,7 @@ impl From<RecordError> for KatcoreError {
                 KatcoreError::InvalidInput { field, reason }
             }
             RecordError::Malformed { reason } => KatcoreError::Corrupt { what: reason },
+            RecordError::Refused(violation) => KatcoreError::Server { reason: violation.to_string() },
         }
     }
 }

@@ -24,6 +24,13 @@ pub struct ErrorBody {
     pub error: String,
     /// What went wrong, in words; never contains tokens or record content.
     pub message: String,
+    /// For `write_refused`: the record key (or `<key>/<field>`) a refused
+    /// write touched, `(actor)` or `(changes)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// For `write_refused`: the rule it broke, e.g. `delete_op` (see docs/record-format.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// An error answered to the caller as clean JSON.
@@ -34,17 +41,35 @@ pub struct ApiError {
     message: String,
     retry_after: Option<u64>,
     internal: Option<String>,
+    refused: Option<(String, &'static str)>,
 }
 
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), retry_after: None, internal: None }
+        ApiError { status, code, message: message.into(), retry_after: None, internal: None, refused: None }
     }
 
     /// `400` with a specific code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// `422 write_refused`: a sync's changes make a write the device may not
+    /// make; the body names the key and the rule, never a value.
+    pub fn write_refused(key: &str, rule: &'static str, reason: &str) -> Self {
+        let mut error = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "write_refused",
+            format!("{key}: {reason} ({rule}); nothing of this request was stored"),
+        );
+        error.refused = Some((key.to_owned(), rule));
+        error
+    }
+
+    /// The rule a `write_refused` error names.
+    pub fn refused_rule(&self) -> Option<&'static str> {
+        self.refused.as_ref().map(|(_, rule)| *rule)
     }
 
     /// `401`: the token is missing, malformed or unknown.
@@ -125,7 +150,11 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = self.status.as_u16(), code = self.code, "request refused");
         }
-        let body = ErrorBody { error: self.code.to_owned(), message: self.message };
+        let (key, rule) = match self.refused {
+            Some((key, rule)) => (Some(key), Some(rule.to_owned())),
+            None => (None, None),
+        };
+        let body = ErrorBody { error: self.code.to_owned(), message: self.message, key, rule };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -147,6 +176,9 @@ impl From<RecordError> for ApiError {
             RecordError::InvalidInput { .. } => ApiError::bad_request("invalid_input", e.to_string()),
             RecordError::NotPermitted { .. } => ApiError::forbidden(e.to_string()),
             RecordError::Malformed { .. } => ApiError::bad_request("malformed_changes", e.to_string()),
+            RecordError::Refused(violation) => {
+                ApiError::write_refused(&violation.key, violation.rule.code(), &violation.reason)
+            }
         }
     }
 }

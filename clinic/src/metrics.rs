@@ -3,7 +3,9 @@
 //! - `katcore_clinic_syncs_total{result}`: sync requests by outcome;
 //! - `katcore_clinic_sync_bytes_received_total` / `_sent_total`: sync body bytes;
 //! - `katcore_clinic_http_errors_total{status}`: every `4xx`/`5xx` answer;
-//! - `katcore_clinic_sync_duration_seconds`: a latency histogram of syncs.
+//! - `katcore_clinic_sync_duration_seconds`: a latency histogram of syncs;
+//! - `katcore_clinic_sync_writes_refused_total{rule}`: syncs refused because
+//!   their changes broke a write rule (docs/record-format.md), by rule.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,10 +26,11 @@ use crate::state::AppState;
 const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// The outcomes a sync is counted under.
-const SYNC_RESULTS: [&str; 9] = [
+const SYNC_RESULTS: [&str; 10] = [
     "ok",
     "history_missing",
     "malformed",
+    "write_refused",
     "too_large",
     "unauthorized",
     "forbidden",
@@ -46,6 +49,7 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -55,6 +59,7 @@ impl Metrics {
             200 => "ok",
             409 => "history_missing",
             400 | 415 => "malformed",
+            422 => "write_refused",
             413 => "too_large",
             401 => "unauthorized",
             403 => "forbidden",
@@ -76,6 +81,12 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Counts one sync refused for breaking the write rule `rule`.
+    pub fn observe_refused_write(&self, rule: &'static str) {
+        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        *refused.entry(rule).or_default() += 1;
     }
 
     /// Counts one error response.
@@ -106,6 +117,12 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE katcore_clinic_http_errors_total counter");
         for (status, count) in self.errors.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             let _ = writeln!(out, "katcore_clinic_http_errors_total{{status=\"{status}\"}} {count}");
+        }
+        let name = "katcore_clinic_sync_writes_refused_total";
+        let _ = writeln!(out, "# HELP {name} Syncs refused for a write their device may not make, by rule.");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (rule, count) in self.refused.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let _ = writeln!(out, "{name}{{rule=\"{rule}\"}} {count}");
         }
         let name = "katcore_clinic_sync_duration_seconds";
         let _ = writeln!(out, "# HELP {name} Time to answer a sync request.");

@@ -21,13 +21,16 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use automerge::{ActorId, ChangeHash, ReadDoc};
+use std::collections::BTreeSet;
+
+use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 use chrono::{DateTime, Utc};
-use katcore::record::{CareRecord, RecordError};
+use katcore::pack::{Pack, SignedPack};
+use katcore::record::{check_changes, CareRecord, RecordError, Writer};
 use katcore::sync::wire::{SyncRequest, SyncResponse};
 
 use crate::error::ApiError;
-use crate::storage::{ClinicStorage, NewAlert, PlannedSession, RecordUpdate};
+use crate::storage::{ActorOwner, ClinicStorage, NewAlert, PlannedSession, RecordUpdate};
 
 /// Appended changes are compacted once they exceed both the snapshot's size
 /// and this many bytes.
@@ -96,6 +99,8 @@ pub(crate) struct Replica {
     change_bytes: u64,
     /// Set when memory may differ from storage: the slot is then reloaded.
     discard: bool,
+    /// The pack urgent items were last derived with, by ETag.
+    pack: Option<(String, Arc<Pack>)>,
 }
 
 impl Replica {
@@ -115,6 +120,7 @@ impl Replica {
             snapshot_bytes: stored.snapshot.as_ref().map_or(0, |s| s.len() as u64),
             change_bytes: stored.changes.iter().map(|(_, c)| c.len() as u64).sum(),
             discard: false,
+            pack: None,
         })
     }
 
@@ -130,7 +136,8 @@ impl Replica {
         f: impl FnOnce(&mut CareRecord) -> Result<T, RecordError>,
     ) -> Result<T, ApiError> {
         let value = f(&mut self.record)?;
-        self.persist(storage, None)?;
+        let server_actor = self.record.actor().to_hex_string();
+        self.persist(storage, None, std::slice::from_ref(&server_actor))?;
         Ok(value)
     }
 
@@ -147,8 +154,15 @@ impl Replica {
         if !self.has_all(&request.since) {
             return Err(ApiError::history_missing());
         }
-        if !request.changes.is_empty() {
-            self.record.merge_bytes(&request.changes).map_err(|e| {
+        let changes = self
+            .record
+            .new_changes(&request.changes)
+            .map_err(|e| ApiError::bad_request("malformed_changes", e.to_string()))?;
+        let new_actors = self.check_actors(storage, &changes, device_id)?;
+        check_changes(self.record.document(), &changes, Writer::Device)
+            .map_err(|violation| ApiError::write_refused(&violation.key, violation.rule.code(), &violation.reason))?;
+        if !changes.is_empty() {
+            self.record.apply_changes(changes).map_err(|e| {
                 // Whatever Automerge did before failing is not trusted.
                 self.discard = true;
                 ApiError::bad_request("malformed_changes", e.to_string())
@@ -157,7 +171,7 @@ impl Replica {
         let waiting = !self.record.document().get_missing_deps(&[]).is_empty();
         let heads_known = self.has_all(&request.heads);
         // What could be applied is consistent: keep it either way.
-        let persisted = self.persist(storage, Some(device_id))?;
+        let persisted = self.persist(storage, Some(device_id), &new_actors)?;
         if waiting {
             // Changes without their dependencies wait inside Automerge; drop
             // them so they cannot block other devices' syncs.
@@ -174,28 +188,89 @@ impl Replica {
         Ok(SyncResponse { heads: self.record.heads(), changes })
     }
 
+    /// Checks that every actor of `changes` is `device_id`'s (or new, and so
+    /// becomes its): never the server's, never another device's. Returns the
+    /// actors seen for the first time, to bind when the changes are stored.
+    fn check_actors(
+        &self,
+        storage: &dyn ClinicStorage,
+        changes: &[Change],
+        device_id: &str,
+    ) -> Result<Vec<String>, ApiError> {
+        let actors: BTreeSet<String> = changes.iter().map(|c| c.actor_id().to_hex_string()).collect();
+        let mut new_actors = Vec::new();
+        for actor in actors {
+            let refused = |rule: &'static str, reason: &str| ApiError::write_refused("(actor)", rule, reason);
+            if actor == self.record.actor().to_hex_string() {
+                return Err(refused("clinic_actor", "changes under the clinic's Automerge actor come only from the clinic"));
+            }
+            match storage.actor_owner(&self.client_id, &actor)? {
+                None => new_actors.push(actor),
+                Some(ActorOwner::Device(owner)) if owner == device_id => {}
+                Some(ActorOwner::Device(_)) => {
+                    return Err(refused("foreign_actor", "this Automerge actor belongs to another device"));
+                }
+                Some(ActorOwner::Clinic) => {
+                    return Err(refused(
+                        "clinic_actor",
+                        "changes under the clinic's Automerge actor come only from the clinic",
+                    ));
+                }
+            }
+        }
+        Ok(new_actors)
+    }
+
+    /// The pack the record's urgent items are derived with: the client's
+    /// assigned version, else the clinic's current pack, else the built-in
+    /// default; parsed again only when it changed.
+    fn pack(&mut self, storage: &dyn ClinicStorage) -> Result<Arc<Pack>, ApiError> {
+        let assigned = self.record.assigned_pack().map(|a| a.version);
+        let Some(stored) = storage.client_pack(&self.client_id, assigned)? else { return Ok(Pack::default_pack()) };
+        if let Some((etag, pack)) = &self.pack {
+            if *etag == stored.etag {
+                return Ok(Arc::clone(pack));
+            }
+        }
+        let envelope: SignedPack = serde_json::from_str(&stored.signed_json)
+            .map_err(|_| ApiError::internal("a stored pack is not a signed pack"))?;
+        let pack = Pack::from_json(envelope.pack.to_string().as_bytes())
+            .map(Arc::new)
+            .map_err(|e| ApiError::internal(format!("a stored pack does not load: {e}")))?;
+        self.pack = Some((stored.etag, Arc::clone(&pack)));
+        Ok(pack)
+    }
+
     fn has_all(&self, hashes: &[ChangeHash]) -> bool {
         let doc = self.record.document();
         hashes.iter().all(|hash| doc.get_change_meta_by_hash(hash).is_some())
     }
 
     /// Appends everything after the stored heads, with the planned sessions
-    /// and alerts it implies (and the sync of `synced_device`), then compacts
-    /// if due. Returns whether there was anything to append.
-    fn persist(&mut self, storage: &dyn ClinicStorage, synced_device: Option<&str>) -> Result<bool, ApiError> {
+    /// and alerts it implies, the actors it brings (bound to `synced_device`,
+    /// or to the clinic) and the sync of `synced_device`, then compacts if
+    /// due. Returns whether there was anything to append.
+    fn persist(
+        &mut self,
+        storage: &dyn ClinicStorage,
+        synced_device: Option<&str>,
+        new_actors: &[String],
+    ) -> Result<bool, ApiError> {
         let heads = self.record.heads();
         if heads == self.saved_heads {
             return Ok(false);
         }
         let change = self.record.save_after(&self.saved_heads);
         let planned_sessions = planned_sessions(&self.record);
-        let urgent = urgent_items(&self.record);
+        let pack = self.pack(storage)?;
+        let urgent = urgent_items(&self.record, &pack);
         let update = RecordUpdate {
             change: &change,
             planned_sessions: &planned_sessions,
             urgent: &urgent,
             at: Utc::now(),
             synced_device,
+            new_actors,
         };
         let seq = storage.append_record_change(&self.client_id, &update).inspect_err(|_| self.discard = true)?;
         self.saved_heads = heads;
@@ -230,12 +305,13 @@ fn planned_sessions(record: &CareRecord) -> Vec<PlannedSession> {
         .collect()
 }
 
-/// Every urgent item of the record, as alerts to raise if new.
-fn urgent_items(record: &CareRecord) -> Vec<NewAlert> {
+/// Every urgent item of the record under `pack`, derived from its values,
+/// as alerts to raise if new.
+fn urgent_items(record: &CareRecord, pack: &Pack) -> Vec<NewAlert> {
     record
-        .urgent_items()
+        .urgent_items_with(pack)
         .into_iter()
-        .map(|item| NewAlert { key: item.key, kind: item.kind, at: item.at, acknowledged: item.acknowledged })
+        .map(|item| NewAlert { key: item.key, kind: item.kind, at: item.at })
         .collect()
 }
 

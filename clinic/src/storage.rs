@@ -16,7 +16,7 @@ mod sqlite;
 use std::fmt;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use katcore::record::{Acknowledgement, UrgentKind};
+use katcore::record::UrgentKind;
 use serde::{Deserialize, Serialize};
 
 pub use sqlite::SqliteStorage;
@@ -174,8 +174,15 @@ pub struct NewAlert {
     pub kind: UrgentKind,
     /// When it happened.
     pub at: DateTime<Utc>,
-    /// The acknowledgement already in the record, if any.
-    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// Who writes with an Automerge actor of a client's record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActorOwner {
+    /// The clinic server (clinicians' edits).
+    Clinic,
+    /// This device.
+    Device(String),
 }
 
 /// Everything written with one record change, in one transaction.
@@ -193,6 +200,9 @@ pub struct RecordUpdate<'a> {
     /// time becomes `at` in the same transaction (one disk flush per sync,
     /// not two).
     pub synced_device: Option<&'a str>,
+    /// Automerge actors (hex) first seen in this change: bound to
+    /// `synced_device`, or to the clinic when there is none.
+    pub new_actors: &'a [String],
 }
 
 /// An alert raised for an urgent item.
@@ -357,13 +367,26 @@ pub trait ClinicStorage: Send + Sync + 'static {
 
     /// Appends a record change and returns its seq; in the same transaction
     /// stores the planned sessions, raises alerts for urgent items not yet
-    /// alerted, marks open alerts acknowledged when the record holds an
-    /// acknowledgement for them, and records the sync of
-    /// [`RecordUpdate::synced_device`].
+    /// alerted (alerts are acknowledged only by [`ClinicStorage::acknowledge_alert`],
+    /// never by what a record says), binds [`RecordUpdate::new_actors`] to
+    /// their writer and records the sync of [`RecordUpdate::synced_device`].
     ///
     /// # Errors
     /// [`StorageError`] on failure; nothing is written then.
     fn append_record_change(&self, client_id: &str, update: &RecordUpdate<'_>) -> Result<i64, StorageError>;
+
+    /// Who writes with `actor` (hex) in `client_id`'s record, if it was seen.
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn actor_owner(&self, client_id: &str, actor: &str) -> Result<Option<ActorOwner>, StorageError>;
+
+    /// The pack a client's record is read with: `version` of the client's
+    /// clinic's packs if given and published, else the clinic's current pack.
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn client_pack(&self, client_id: &str, version: Option<u32>) -> Result<Option<StoredPack>, StorageError>;
 
     /// Replaces the record's snapshot with one covering every change up to
     /// `through_seq` and deletes those changes.

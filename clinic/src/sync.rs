@@ -15,7 +15,6 @@ use axum::routing::post;
 use axum::Router;
 use katcore::sync::wire::{SyncRequest, CONTENT_TYPE};
 use katcore::sync::PACK_ETAG_HEADER;
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::auth::DeviceAuth;
@@ -58,6 +57,9 @@ pub(crate) struct SyncBody(Vec<u8>);
         (status = 409, description = "`history_missing`: resend with empty `since` and the whole document",
          body = crate::error::ErrorBody),
         (status = 410, description = "The device was revoked", body = crate::error::ErrorBody),
+        (status = 422, description = "`write_refused`: the changes make a write this device may not make; \
+                       `key` and `rule` name it (docs/record-format.md). Nothing of the request is stored",
+         body = crate::error::ErrorBody),
         (status = 413, description = "Body over 16 MiB", body = crate::error::ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = crate::error::ErrorBody),
     )
@@ -84,7 +86,13 @@ pub(crate) async fn sync(
             }
             (response, sent)
         }
-        Err(e) => (e.into_response(), 0),
+        Err(e) => {
+            if let Some(rule) = e.refused_rule() {
+                state.metrics().observe_refused_write(rule);
+                tracing::warn!(rule, "sync refused: a write the device may not make");
+            }
+            (e.into_response(), 0)
+        }
     };
     let elapsed = started.elapsed();
     state.metrics().observe_sync(response.status(), received, sent, elapsed);
@@ -112,7 +120,6 @@ async fn exchange(
     }
     let request = SyncRequest::decode(&body).map_err(|e| ApiError::bad_request("malformed_request", e.to_string()))?;
     drop(body);
-    check_chunks(&request.changes).map_err(|reason| ApiError::bad_request("malformed_request", reason))?;
     let DeviceAuth { device_id, client_id } = device;
     let replica_client_id = client_id.clone();
     let (response, pack_etag) = state
@@ -123,89 +130,4 @@ async fn exchange(
         })
         .await?;
     Ok((response.encode(), pack_etag))
-}
-
-/// The magic bytes that start every Automerge chunk.
-const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-/// The chunk type of a deflate-compressed change, whose checksum covers the
-/// uncompressed change (checked by Automerge when it inflates it).
-const COMPRESSED_CHUNK: u8 = 2;
-
-/// Checks that `changes` is a sequence of well-framed Automerge chunks
-/// (magic, known type, length within the body, checksum), because Automerge
-/// silently skips a chunk it cannot parse after the first, which would turn
-/// a corrupted upload into a `200`.
-fn check_chunks(mut changes: &[u8]) -> Result<(), &'static str> {
-    const MALFORMED: &str = "the changes are not well-formed Automerge chunks";
-    while !changes.is_empty() {
-        let (magic, rest) = changes.split_at_checked(4).ok_or(MALFORMED)?;
-        let (checksum, rest) = rest.split_at_checked(4).ok_or(MALFORMED)?;
-        let (&chunk_type, rest) = rest.split_first().ok_or(MALFORMED)?;
-        if magic != CHUNK_MAGIC || chunk_type > 3 {
-            return Err(MALFORMED);
-        }
-        let (length, length_bytes) = read_uleb128(rest).ok_or(MALFORMED)?;
-        let rest = &rest[length_bytes..];
-        let length = usize::try_from(length).map_err(|_| MALFORMED)?;
-        let (data, rest) = rest.split_at_checked(length).ok_or(MALFORMED)?;
-        if chunk_type != COMPRESSED_CHUNK {
-            let mut hasher = Sha256::new();
-            hasher.update([chunk_type]);
-            hasher.update(&changes[9..9 + length_bytes]);
-            hasher.update(data);
-            if hasher.finalize()[..4] != *checksum {
-                return Err("a chunk of the changes fails its checksum");
-            }
-        }
-        changes = rest;
-    }
-    Ok(())
-}
-
-/// An unsigned LEB128 number and how many bytes it took.
-fn read_uleb128(bytes: &[u8]) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for (i, byte) in bytes.iter().take(10).enumerate() {
-        let bits = u64::from(byte & 0x7f);
-        value |= bits.checked_shl(7 * i as u32).filter(|shifted| shifted >> (7 * i as u32) == bits)?;
-        if byte & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use katcore::record::{CareRecord, CheckInInput};
-
-    #[test]
-    fn real_changes_pass_and_damage_is_caught() {
-        let mut record = CareRecord::default();
-        record.add_check_in(CheckInInput::Mood(4), chrono::Utc::now()).unwrap();
-        let start = record.heads();
-        record.add_check_in(CheckInInput::Mood(5), chrono::Utc::now()).unwrap();
-        let whole = record.save();
-        let incremental = record.save_after(&start);
-        let both = [whole.clone(), incremental.clone()].concat();
-        for good in [&whole[..], &incremental[..], &both[..], &[][..]] {
-            assert_eq!(check_chunks(good), Ok(()));
-        }
-        let mut flipped = whole.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 1;
-        assert!(check_chunks(&flipped).is_err());
-        assert!(check_chunks(&whole[..whole.len() - 1]).is_err());
-        assert!(check_chunks(&[whole.clone(), b"garbage".to_vec()].concat()).is_err());
-        assert!(check_chunks(b"\x85\x6f\x4a\x83garbage").is_err());
-    }
-
-    #[test]
-    fn leb128() {
-        assert_eq!(read_uleb128(&[0x00]), Some((0, 1)));
-        assert_eq!(read_uleb128(&[0xe5, 0x8e, 0x26]), Some((624_485, 3)));
-        assert_eq!(read_uleb128(&[0x80]), None);
-        assert_eq!(read_uleb128(&[0xff; 11]), None);
-    }
 }

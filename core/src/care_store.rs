@@ -30,7 +30,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::checklist::{evaluate, Answers, Evaluation};
 use crate::pack::Pack;
-use crate::record::{sort_journal, CareRecord, DuePrompt, JournalEntry, JournalLinks, RecordError};
+use crate::record::{
+    check_changes, sort_journal, CareRecord, DuePrompt, JournalEntry, JournalLinks, RecordError, Writer,
+};
 use crate::store::{Store, StoreError, StoreKey};
 
 /// Appended changes are compacted into a snapshot once they exceed both the
@@ -165,15 +167,22 @@ impl CareStore {
         Ok(evaluation)
     }
 
-    /// Merges changes received from another replica and persists them.
-    /// Returns whether anything new arrived.
+    /// Merges changes relayed by the clinic server (the clinic's, or the
+    /// client's other devices') and persists them, once each is checked to be
+    /// a write one of them may make ([`Writer::Relayed`]). Returns whether
+    /// anything new arrived.
     ///
     /// # Errors
-    /// [`RecordError::Malformed`] for bytes that are not Automerge changes
-    /// (nothing changes), or a [`StoreError`] of persisting.
+    /// [`RecordError::Malformed`] for bytes that are not Automerge changes,
+    /// [`RecordError::Refused`] for a write no writer may make (nothing
+    /// changes then), or a [`StoreError`] of persisting.
     pub fn merge_remote(&self, bytes: &[u8]) -> Result<bool, CareStoreError> {
         let before = self.read(CareRecord::heads);
-        self.update(|record| record.merge_bytes(bytes))?;
+        self.update(|record| {
+            let changes = record.new_changes(bytes)?;
+            check_changes(record.document(), &changes, Writer::Relayed).map_err(RecordError::Refused)?;
+            record.apply_changes(changes)
+        })?;
         Ok(self.read(CareRecord::heads) != before)
     }
 

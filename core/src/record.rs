@@ -100,6 +100,10 @@ pub enum RecordError {
         /// Why, without repeating a value.
         reason: String,
     },
+    /// Changes from another replica make a write their writer may not make
+    /// (see [`check_changes`]); none of them was applied.
+    #[error("a change was refused: {0}")]
+    Refused(Violation),
     /// The bytes are not a readable Automerge document.
     #[error("the record could not be read: {reason}")]
     Malformed {

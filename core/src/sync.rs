@@ -27,6 +27,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::care_store::{CareStore, CareStoreError};
+use crate::record::RecordError;
 use crate::pack::{parse_verifying_key, PackRegistry};
 use transport::{HttpRequest, HttpResponse, Method, Transport, TransportError};
 use wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
@@ -490,7 +491,12 @@ impl SyncClient {
             other => other?,
         };
         if !response.changes.is_empty() {
-            report.received_changes = self.store.merge_remote(&response.changes)?;
+            report.received_changes = self.store.merge_remote(&response.changes).map_err(|e| match e {
+                CareStoreError::Record(RecordError::Refused(violation)) => {
+                    SyncError::Protocol { reason: format!("the server sent a change this device refuses: {violation}") }
+                }
+                other => other.into(),
+            })?;
         }
         let all_present =
             self.store.read(|record| response.heads.iter().all(|h| record.document().get_change_by_hash(h).is_some()));

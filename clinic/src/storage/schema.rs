@@ -10,7 +10,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StorageError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// Connection settings, applied to every connection.
 pub(crate) const PRAGMAS: &str = "
@@ -91,6 +91,14 @@ CREATE TABLE alerts (
     UNIQUE (client_id, urgent_key)
 ) STRICT;
 
+CREATE TABLE record_actors (
+    client_id TEXT NOT NULL REFERENCES clients (id),
+    actor TEXT NOT NULL,
+    device_id TEXT REFERENCES devices (id),
+    first_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, actor)
+) STRICT;
+
 CREATE TABLE packs (
     clinic_id TEXT NOT NULL REFERENCES clinics (id),
     version INTEGER NOT NULL,
@@ -99,6 +107,18 @@ CREATE TABLE packs (
     etag TEXT NOT NULL,
     published_at INTEGER NOT NULL,
     PRIMARY KEY (clinic_id, version)
+) STRICT;
+";
+
+/// Version 2's addition: which writer each Automerge actor of a record
+/// belongs to (`device_id` NULL: the clinic).
+const V2_ACTORS_SQL: &str = "
+CREATE TABLE record_actors (
+    client_id TEXT NOT NULL REFERENCES clients (id),
+    actor TEXT NOT NULL,
+    device_id TEXT REFERENCES devices (id),
+    first_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, actor)
 ) STRICT;
 ";
 
@@ -136,7 +156,12 @@ fn upgrade_from(tx: &Transaction<'_>, version: u32) -> Result<(), StorageError> 
                     return Err(StorageError::Corrupt("the database is not a katcore clinic database"));
                 }
                 tx.execute_batch(CREATE_SQL)?;
+                // The whole current schema: nothing left to upgrade.
+                break;
             }
+            // 1 → 2: the Automerge actors of each record and who wrote with
+            // them (a device, or the clinic when `device_id` is NULL).
+            1 => tx.execute_batch(V2_ACTORS_SQL)?,
             _ => return Err(StorageError::Corrupt("unknown schema version")),
         }
     }
@@ -155,6 +180,22 @@ mod tests {
         assert_eq!(user_version(&conn).unwrap(), VERSION);
         migrate(&mut conn).unwrap();
         assert_eq!(user_version(&conn).unwrap(), VERSION);
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_to_the_current_schema() {
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(&CREATE_SQL.replace(V2_ACTORS_SQL.trim(), "")).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        migrate(&mut old).unwrap();
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        let schema = |conn: &Connection| -> Vec<String> {
+            let mut stmt = conn.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").unwrap();
+            stmt.query_map([], |row| row.get::<_, String>(0)).unwrap().map(|s| s.unwrap().split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+        };
+        assert_eq!(user_version(&old).unwrap(), VERSION);
+        assert_eq!(schema(&old), schema(&fresh));
     }
 
     #[test]

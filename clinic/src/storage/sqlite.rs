@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 
 use super::schema;
 use super::{
-    urgent_kind_from_name, urgent_kind_name, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device,
+    urgent_kind_from_name, urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device,
     NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredPack, StoredRecord,
 };
 
@@ -389,16 +389,8 @@ impl ClinicStorage for SqliteStorage {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (client_id, urgent_key) DO NOTHING",
             )?;
-            let mut settle = tx.prepare_cached(
-                "UPDATE alerts SET acknowledged_at = ?3, acknowledged_by = ?4
-                 WHERE client_id = ?1 AND urgent_key = ?2 AND acknowledged_at IS NULL",
-            )?;
             let mut raised = 0;
             for item in update.urgent {
-                let (ack_at, ack_by) = match &item.acknowledged {
-                    Some(ack) => (Some(ms(ack.at)), Some(ack.by.as_str())),
-                    None => (None, None),
-                };
                 raised += raise.execute(params![
                     katcore::record::new_id(),
                     client_id,
@@ -406,12 +398,16 @@ impl ClinicStorage for SqliteStorage {
                     urgent_kind_name(item.kind),
                     ms(item.at),
                     ms(update.at),
-                    ack_at,
-                    ack_by
+                    None::<i64>,
+                    None::<String>
                 ])?;
-                if let (Some(at), Some(by)) = (ack_at, ack_by) {
-                    settle.execute(params![client_id, item.key, at, by])?;
-                }
+            }
+            let mut bind = tx.prepare_cached(
+                "INSERT INTO record_actors (client_id, actor, device_id, first_seen_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (client_id, actor) DO NOTHING",
+            )?;
+            for actor in update.new_actors {
+                bind.execute(params![client_id, actor, update.synced_device, ms(update.at)])?;
             }
             if raised > 0 {
                 tracing::info!(client_id, raised, "alerts raised");
@@ -476,6 +472,30 @@ impl ClinicStorage for SqliteStorage {
                 params![alert_id, ms(at), by],
             )?;
             Ok(())
+        })
+    }
+
+    fn actor_owner(&self, client_id: &str, actor: &str) -> Result<Option<ActorOwner>, StorageError> {
+        self.read(|tx| {
+            let owner: Option<Option<String>> = tx
+                .prepare_cached("SELECT device_id FROM record_actors WHERE client_id = ?1 AND actor = ?2")?
+                .query_row(params![client_id, actor], |row| row.get(0))
+                .optional()?;
+            Ok(owner.map(|device| device.map_or(ActorOwner::Clinic, ActorOwner::Device)))
+        })
+    }
+
+    fn client_pack(&self, client_id: &str, version: Option<u32>) -> Result<Option<StoredPack>, StorageError> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT p.pack_id, p.version, p.signed_json, p.etag FROM packs p
+                     JOIN clients c ON c.clinic_id = p.clinic_id
+                     WHERE c.id = ?1
+                     ORDER BY p.version = ?2 DESC, p.version DESC LIMIT 1",
+                )?
+                .query_row(params![client_id, version.map(i64::from)], pack_row)
+                .optional()?)
         })
     }
 
