@@ -689,3 +689,6 @@ fn check_entry_value(kind: EntryKind, key: &str, value: &str, writer: Writer) ->
         EntryKind::Session | EntryKind::Journal => Err(violation(key, Rule::WrongShape, "this entry is a map")),
     }
 }
+
+#[cfg(test)]
+mod tests;
