@@ -691,4 +691,6 @@ fn check_entry_value(kind: EntryKind, key: &str, value: &str, writer: Writer) ->
 }
 
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod tests;

@@ -13,24 +13,24 @@ use crate::instruments::InstrumentKind;
 use crate::pack::Pack;
 use crate::record::{CareRecord, CheckInInput, JournalLinks, Severity, UrgentKind};
 
-fn t(s: &str) -> DateTime<FixedOffset> {
+pub(super) fn t(s: &str) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(s).unwrap()
 }
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     t("2026-05-01T12:00:00Z").with_timezone(&Utc)
 }
 
 /// A record as the clinic holds it: a clinic-scheduled session, a note, a
 /// pack assignment, and an acknowledged urgent check-in from the phone.
-struct Fixture {
-    clinic: CareRecord,
-    session: String,
-    note: String,
-    crisis_key: String,
+pub(super) struct Fixture {
+    pub(super) clinic: CareRecord,
+    pub(super) session: String,
+    pub(super) note: String,
+    pub(super) crisis_key: String,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let mut phone = CareRecord::new(ActorId::from(&b"phone"[..]));
     let crisis = phone.add_check_in(CheckInInput::Instrument(InstrumentKind::Phq9, vec![0, 0, 0, 0, 0, 0, 0, 0, 1]), now()).unwrap();
     let mut clinic = CareRecord::new(ActorId::from(&b"clinic"[..]));
@@ -44,7 +44,7 @@ fn fixture() -> Fixture {
 }
 
 /// The changes a replica with `actor` makes on top of `base` with raw Automerge calls.
-fn raw(base: &CareRecord, actor: &str, edit: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>) -> Vec<Change> {
+pub(super) fn raw(base: &CareRecord, actor: &str, edit: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>) -> Vec<Change> {
     let mut doc: Automerge = base.document().clone().with_actor(ActorId::from(actor.as_bytes()));
     let before = doc.get_heads();
     doc.transact(|tx| edit(tx)).map_err(|failure| failure.error).unwrap();

@@ -1,0 +1,326 @@
+//! The hostile-replica property: a device sends random well-formed
+//! Automerge changes against a record holding clinic content, mixed with
+//! honest writes. Whatever it sends, after the receiver's check:
+//! - the clinic's content is never altered (notes, acknowledgements, the pack
+//!   assignment, the clinic session's zone, scheduler and cancellation; its
+//!   start only ever postponed) and no entry disappears;
+//! - every value that is urgent under the pack, read here independently from
+//!   the stored JSON, has an open urgent item (a device cannot acknowledge);
+//! - every honest write is still accepted.
+//!
+//! Cases: `KATCORE_HOSTILE_CASES` (default 64); the counts of what was tried
+//! are printed with `--nocapture` (RELIABILITY.md, "Hostile replica").
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use automerge::transaction::Transactable;
+use automerge::{ObjType, ReadDoc, ScalarValue, ROOT};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use super::tests::{fixture, now, raw, t};
+use super::*;
+use crate::checklist::BloodPressureReading;
+use crate::pack::Pack;
+use crate::record::{CareRecord, CheckInInput, JournalLinks, Severity};
+
+fn hostile_cases() -> u32 {
+    std::env::var("KATCORE_HOSTILE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+}
+
+/// One raw operation a hostile device may try.
+#[derive(Clone, Debug)]
+enum Raw {
+    /// Put a string at a root key.
+    PutRoot(Target, Payload),
+    /// Put a non-string scalar at a root key.
+    PutNumber(Target),
+    /// Delete a root key.
+    Delete(Target),
+    /// Create an object at a root key.
+    Make(Target, bool),
+    /// Put a string in a field of the clinic's session.
+    SessionField(&'static str, Payload),
+    /// Delete a field of the clinic's session.
+    SessionDelete(&'static str),
+}
+
+/// Which root key.
+#[derive(Clone, Debug)]
+enum Target {
+    Note,
+    Ack,
+    PackAssignment,
+    ClinicSession,
+    ExistingVitals,
+    New(&'static str, u16),
+}
+
+/// What to write.
+#[derive(Clone, Debug)]
+enum Payload {
+    Vitals(u16, u16, bool),
+    Phq9(u8, bool),
+    SideEffect(Severity, bool),
+    Note,
+    Ack,
+    Assignment,
+    Answer(u16, u16),
+    Instant(i64),
+    Cancellation,
+    Party(bool),
+    Garbage,
+}
+
+fn target() -> impl Strategy<Value = Target> {
+    prop_oneof![
+        Just(Target::Note),
+        Just(Target::Ack),
+        Just(Target::PackAssignment),
+        Just(Target::ClinicSession),
+        Just(Target::ExistingVitals),
+        (prop::sample::select(vec!["v:", "e:", "c:", "r:", "n:", "k:", "s:", "j:", "x:"]), any::<u16>())
+            .prop_map(|(prefix, n)| Target::New(prefix, n)),
+    ]
+}
+
+fn payload() -> impl Strategy<Value = Payload> {
+    prop_oneof![
+        (90u16..230, 50u16..150, any::<bool>()).prop_map(|(s, d, u)| Payload::Vitals(s, d, u)),
+        (0u8..4, any::<bool>()).prop_map(|(i, u)| Payload::Phq9(i, u)),
+        (prop::sample::select(vec![Severity::Mild, Severity::Moderate, Severity::Severe]), any::<bool>())
+            .prop_map(|(s, u)| Payload::SideEffect(s, u)),
+        Just(Payload::Note),
+        Just(Payload::Ack),
+        Just(Payload::Assignment),
+        (90u16..230, 50u16..150).prop_map(|(s, d)| Payload::Answer(s, d)),
+        (-48i64..48).prop_map(Payload::Instant),
+        Just(Payload::Cancellation),
+        any::<bool>().prop_map(Payload::Party),
+        Just(Payload::Garbage),
+    ]
+}
+
+fn raw_op() -> impl Strategy<Value = Raw> {
+    let field = prop::sample::select(vec!["start", "tz", "by", "cancelled", "started_at", "a:blood_pressure", "extra"]);
+    prop_oneof![
+        (target(), payload()).prop_map(|(t, p)| Raw::PutRoot(t, p)),
+        target().prop_map(Raw::PutNumber),
+        target().prop_map(Raw::Delete),
+        (target(), any::<bool>()).prop_map(|(t, text)| Raw::Make(t, text)),
+        (field.clone(), payload()).prop_map(|(f, p)| Raw::SessionField(f, p)),
+        field.prop_map(Raw::SessionDelete),
+    ]
+}
+
+/// One step: a hostile change of a few raw ops, or an honest write.
+#[derive(Clone, Debug)]
+enum Step {
+    Hostile(Vec<Raw>),
+    Honest(u8, u16, u16),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => prop::collection::vec(raw_op(), 1..4).prop_map(Step::Hostile),
+        1 => (0u8..5, 90u16..230, 50u16..150).prop_map(|(k, s, d)| Step::Honest(k, s, d)),
+    ]
+}
+
+impl Payload {
+    fn text(&self, session: &str) -> String {
+        match self {
+            Payload::Vitals(s, d, urgent) => json!({"taken_at": now(), "reading": {"systolic": s, "diastolic": d},
+                "session_id": null, "urgent": urgent}).to_string(),
+            Payload::Phq9(item9, urgent) => {
+                json!({"completed_at": now(), "kind": "instrument", "instrument": "phq9",
+                    "answers": [1, 1, 0, 0, 0, 0, 0, 0, item9], "total": 2 + item9,
+                    "band": "minimal", "urgent": urgent})
+                .to_string()
+            }
+            Payload::SideEffect(severity, urgent) => json!({"reported_at": now(), "effect_id": "dizziness",
+                "severity": severity, "session_id": session, "urgent": urgent}).to_string(),
+            Payload::Note => json!({"written_at": now(), "author": "Dr. Rivera", "text": "forged"}).to_string(),
+            Payload::Ack => json!({"at": now(), "by": "Dr. Rivera"}).to_string(),
+            Payload::Assignment => json!({"pack_id": "org.evil", "version": 9, "assigned_at": now()}).to_string(),
+            Payload::Answer(s, d) => {
+                json!({"value": {"systolic": s, "diastolic": d}, "at": now()}).to_string()
+            }
+            Payload::Instant(hours) => (t("2026-05-03T15:00:00-04:00") + chrono::Duration::hours(*hours)).to_rfc3339(),
+            Payload::Cancellation => json!({"at": now(), "by": "client"}).to_string(),
+            Payload::Party(clinic) => (if *clinic { "clinic" } else { "client" }).to_owned(),
+            Payload::Garbage => "{not json".to_owned(),
+        }
+    }
+}
+
+/// What the clinic wrote, as a device must never change it.
+fn clinic_content(record: &CareRecord, session: &str) -> Value {
+    let s = record.session(session);
+    let acks: Vec<(String, Value)> = record
+        .document()
+        .map_range(ROOT, "k:".to_owned().."k;".to_owned())
+        .map(|item| (item.key.to_string(), json!(format!("{:?}", item.value))))
+        .collect();
+    json!({
+        "notes": record.clinician_notes(),
+        "assigned_pack": record.assigned_pack(),
+        "acks": acks,
+        "tz": s.as_ref().map(|s| s.time_zone.clone()),
+        "by": s.as_ref().map(|s| s.scheduled_by),
+        "cancelled": s.as_ref().map(|s| s.cancelled.clone()),
+    })
+}
+
+/// Root keys of every urgent value, read from the stored JSON without the
+/// record's own urgency code, with the pack's limits.
+fn urgent_values(record: &CareRecord, pack: &Pack) -> Vec<String> {
+    let limit = pack.thresholds.bp_urgent;
+    let mut keys = Vec::new();
+    for item in record.document().map_range(ROOT, ..) {
+        let automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(text)) = &item.value else { continue };
+        let Ok(json) = serde_json::from_str::<Value>(text) else { continue };
+        let key = item.key.to_string();
+        let urgent = match &key[..2] {
+            "v:" => {
+                json["reading"]["systolic"].as_u64().is_some_and(|s| s >= u64::from(limit.systolic))
+                    || json["reading"]["diastolic"].as_u64().is_some_and(|d| d >= u64::from(limit.diastolic))
+            }
+            "c:" => json["instrument"] == "phq9" && json["answers"][8].as_u64().is_some_and(|a| a > 0),
+            "e:" => json["severity"] == "severe",
+            _ => false,
+        };
+        if urgent && record.unreadable_entries().iter().all(|e| e.key != key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+static TRIED: AtomicUsize = AtomicUsize::new(0);
+static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
+static HONEST: AtomicUsize = AtomicUsize::new(0);
+static REFUSED: Mutex<BTreeMap<&'static str, usize>> = Mutex::new(BTreeMap::new());
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(hostile_cases()))]
+
+    #[test]
+    fn a_hostile_device_cannot_alter_clinic_content_or_hide_an_urgent_value(
+        steps in prop::collection::vec(step(), 1..24),
+    ) {
+        let pack = Pack::default_pack();
+        let f = fixture();
+        let mut server = f.clinic.clone();
+        let vitals = server.add_vitals(&pack, BloodPressureReading { systolic: 120, diastolic: 80 }, now(), None).unwrap();
+        let keys = |target: &Target| match target {
+            Target::Note => format!("n:{}", f.note),
+            Target::Ack => format!("k:{}", f.crisis_key),
+            Target::PackAssignment => "assigned_pack".to_owned(),
+            Target::ClinicSession => format!("s:{}", f.session),
+            Target::ExistingVitals => format!("v:{vitals}"),
+            Target::New(prefix, n) => format!("{prefix}{n:032x}"),
+        };
+        let original = clinic_content(&server, &f.session);
+        let original_start = server.session(&f.session).unwrap().scheduled_start;
+        let session_obj = server.document().get(ROOT, format!("s:{}", f.session)).unwrap().unwrap().1;
+        let mut device = CareRecord::new(automerge::ActorId::from(&b"honest-tablet"[..]));
+        for step in steps {
+            let before: Vec<String> = server.document().keys(ROOT).collect();
+            match step {
+                Step::Hostile(ops) => {
+                    let changes = raw(&server, "thief", |tx| {
+                        for op in &ops {
+                            match op {
+                                Raw::PutRoot(target, payload) => tx.put(ROOT, keys(target), payload.text(&f.session))?,
+                                Raw::PutNumber(target) => tx.put(ROOT, keys(target), ScalarValue::Uint(7))?,
+                                Raw::Delete(target) => tx.delete(ROOT, keys(target))?,
+                                Raw::Make(target, text) => {
+                                    let kind = if *text { ObjType::Text } else { ObjType::Map };
+                                    tx.put_object(ROOT, keys(target), kind)?;
+                                }
+                                Raw::SessionField(field, payload) => tx.put(&session_obj, *field, payload.text(&f.session))?,
+                                Raw::SessionDelete(field) => tx.delete(&session_obj, *field)?,
+                            }
+                        }
+                        Ok(())
+                    });
+                    TRIED.fetch_add(1, Ordering::Relaxed);
+                    match check_changes(server.document(), &changes, Writer::Device) {
+                        Ok(()) => {
+                            ACCEPTED.fetch_add(1, Ordering::Relaxed);
+                            server.apply_changes(changes).unwrap();
+                        }
+                        Err(violation) => {
+                            *REFUSED.lock().unwrap().entry(violation.rule.code()).or_default() += 1;
+                        }
+                    }
+                }
+                Step::Honest(kind, systolic, diastolic) => {
+                    device.merge(&server).unwrap();
+                    let start = device.heads();
+                    let reading = BloodPressureReading { systolic, diastolic: diastolic.min(systolic - 1) };
+                    match kind {
+                        0 => { device.add_vitals(&pack, reading, now(), None).unwrap(); }
+                        1 => {
+                            let answer = json!({"systolic": reading.systolic, "diastolic": reading.diastolic});
+                            device.record_answer(&pack, &f.session, "blood_pressure", &answer, now()).unwrap();
+                        }
+                        2 => { device.add_check_in(CheckInInput::Instrument(crate::instruments::InstrumentKind::Phq9,
+                            vec![0, 0, 0, 0, 0, 0, 0, 0, (systolic % 4) as u8]), now()).unwrap(); }
+                        3 => { device.report_side_effect(&pack, "dizziness", Severity::Severe, now(), None).unwrap(); }
+                        _ => { device.write_journal_entry("A quiet evening.", &JournalLinks::default(), now()).unwrap(); }
+                    }
+                    let changes = device.document().get_changes(&start);
+                    HONEST.fetch_add(1, Ordering::Relaxed);
+                    prop_assert_eq!(check_changes(server.document(), &changes, Writer::Device), Ok(()));
+                    server.apply_changes(changes).unwrap();
+                }
+            }
+            // Clinic content unchanged; the clinic's start only ever postponed.
+            prop_assert_eq!(clinic_content(&server, &f.session), original.clone());
+            let session = server.session(&f.session).unwrap();
+            for start in std::iter::once(session.scheduled_start).chain(session.conflicting_starts) {
+                prop_assert!(start >= original_start);
+            }
+            // Nothing disappears.
+            let after: Vec<String> = server.document().keys(ROOT).collect();
+            prop_assert!(before.iter().all(|key| after.contains(key)));
+            // Every urgent value has an urgent item, open unless the clinic
+            // acknowledged it (only the fixture's crisis check-in).
+            let open: Vec<String> = server.urgent_items_with(&pack).into_iter()
+                .filter(|item| item.acknowledged.is_none() || item.key == f.crisis_key).map(|item| item.key).collect();
+            for key in urgent_values(&server, &pack) {
+                prop_assert!(open.contains(&key), "{} is urgent without an open item", key);
+            }
+            let limit = pack.thresholds.bp_urgent;
+            let urgent_answer = server.document().get_all(&session_obj, "a:blood_pressure").unwrap().iter().any(|(value, _)| {
+                let json: Value = value.as_str().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+                json["value"]["systolic"].as_u64().is_some_and(|s| s >= u64::from(limit.systolic))
+                    || json["value"]["diastolic"].as_u64().is_some_and(|d| d >= u64::from(limit.diastolic))
+            });
+            if urgent_answer {
+                prop_assert!(server.urgent_items_with(&pack).iter().any(|item| item.acknowledged.is_none()
+                    && item.session_id.as_deref() == Some(f.session.as_str())));
+            }
+        }
+    }
+}
+
+/// Prints what the property tried (run after it, with `--nocapture`).
+#[test]
+fn zz_hostile_replica_counts() {
+    // Only meaningful after the property test in the same process; tests of
+    // one binary run in one process under `cargo test`, each in its own under
+    // nextest, where this prints zeros.
+    let refused = REFUSED.lock().unwrap().clone();
+    eprintln!(
+        "[hostile] changes tried {} accepted {} refused {:?}; honest writes {} (all accepted)",
+        TRIED.load(Ordering::Relaxed),
+        ACCEPTED.load(Ordering::Relaxed),
+        refused,
+        HONEST.load(Ordering::Relaxed)
+    );
+}
