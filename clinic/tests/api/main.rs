@@ -7,6 +7,7 @@ mod common;
 mod access;
 mod clinician;
 mod enrollment;
+mod hostile;
 mod operations;
 mod packs;
 mod sync;
