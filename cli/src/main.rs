@@ -63,6 +63,15 @@ enum Command {
     /// Set up a clinic server's database: the clinic and its clinicians.
     #[command(subcommand)]
     Clinic(clinic::ClinicCommand),
+    /// The care record format (docs/record-format.md).
+    #[command(subcommand)]
+    Record(RecordCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RecordCommand {
+    /// Print the JSON Schema of the record's entries (docs/record.schema.json).
+    Schema,
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +94,7 @@ fn main() -> ExitCode {
         Command::Aftercare { end, tz, pack } => engine::aftercare(&end, &tz, &pack),
         Command::Pack(command) => packs::run(command),
         Command::Clinic(command) => clinic::run(command),
+        Command::Record(RecordCommand::Schema) => input::to_json(&katcore::record::json_schema()),
     };
     match result {
         Ok(output) => {

@@ -20,6 +20,7 @@ mod answer;
 mod explain;
 
 use chrono::{DateTime, Duration, FixedOffset};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::pack::{Outcome, Pack, Rule};
@@ -27,7 +28,7 @@ pub use answer::{Answer, Answers, BloodPressureReading, ChecklistError, LastTake
 use explain::Reason;
 
 /// The state of one checklist item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemState {
     /// Met.
@@ -43,7 +44,7 @@ pub enum ItemState {
 }
 
 /// Whether the session can start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadinessStatus {
     /// Every required item passes: the session may start at the scheduled time.

@@ -11,13 +11,14 @@
 //! The bands belong to the published instruments, not to a clinic, so they
 //! are fixed here; the pack carries only the wording.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::pack::InstrumentKind;
 use crate::pack::{CrisisContact, Pack};
 
 /// Severity band of a total score.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Band {
     /// PHQ-9 / GAD-7 0–4.

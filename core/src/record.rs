@@ -30,6 +30,7 @@
 mod authority;
 mod chunks;
 mod model;
+mod schema;
 mod unreadable;
 mod urgency;
 
@@ -54,6 +55,7 @@ pub use authority::{
 };
 pub use chunks::{split_chunks, Chunk, ChunkKind};
 pub use model::*;
+pub use schema::{json_schema, RECORD_FORMAT_VERSION};
 pub use unreadable::UnreadableEntry;
 
 /// Longest journal entry or note accepted, in characters.

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -55,7 +56,7 @@ pub enum LastTaken {
 ///
 /// Reading it from a stored record entry tolerates fields a newer writer
 /// added (e.g. a pulse); a checklist answer is read strictly ([`Answer::parse`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BloodPressureReading {
     /// Systolic pressure.
     pub systolic: u16,

@@ -38,6 +38,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::chunks::contained;
+use super::schema::{JOURNAL_FIELDS, SESSION_FIELDS};
 use super::{
     Acknowledgement, CheckIn, CheckInKind, ClinicianNote, Deletion, PackAssignment, Party, ReadinessRecord,
     SideEffectReport, Vitals, MAX_TEXT_CHARS,
@@ -412,6 +413,14 @@ impl Check<'_> {
             violation(entry, Rule::WrongShape, "only sessions and journal entries have fields")
         })?;
         let value = scalar_string(path, op)?;
+        let known = match kind {
+            EntryKind::Session => SESSION_FIELDS.contains(&field) || field.starts_with("a:"),
+            _ => JOURNAL_FIELDS.contains(&field),
+        };
+        if !known {
+            // A newer writer's field: kept, and never read by this version.
+            return unknown_field(path, value);
+        }
         let first_write = created_here && op.pred.is_empty() && self.written.insert(path.to_owned());
         let not_permitted = |who: &str| violation(path, Rule::NotPermitted, format!("only {who} may write this field"));
         let devices_only = || if self.writer.is(Party::Client) { Ok(()) } else { Err(not_permitted("the client's devices")) };

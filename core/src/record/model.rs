@@ -4,13 +4,14 @@
 //! JSON and the bindings can map them one-to-one.
 
 use chrono::{DateTime, FixedOffset, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::checklist::{BloodPressureReading, ItemState, ReadinessStatus};
 use crate::instruments::{Band, InstrumentKind};
 
 /// Who made an entry or change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Party {
     /// The client, on one of their devices.
@@ -44,7 +45,7 @@ pub struct Session {
 }
 
 /// A stored readiness decision: the audit trail of what the engine said.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ReadinessRecord {
     /// Identifier.
     pub id: String,
@@ -67,7 +68,7 @@ pub struct ReadinessRecord {
 }
 
 /// A blood-pressure reading taken at some time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Vitals {
     /// Identifier.
     pub id: String,
@@ -82,7 +83,7 @@ pub struct Vitals {
 }
 
 /// How bad a side effect is, as the client judges it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Noticeable, not troubling.
@@ -94,7 +95,7 @@ pub enum Severity {
 }
 
 /// A reported side effect.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SideEffectReport {
     /// Identifier.
     pub id: String,
@@ -111,7 +112,7 @@ pub struct SideEffectReport {
 }
 
 /// What a check-in recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CheckInKind {
     /// A PHQ-9 or GAD-7 questionnaire.
@@ -133,7 +134,7 @@ pub enum CheckInKind {
 }
 
 /// A completed check-in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckIn {
     /// Identifier.
     pub id: String,
@@ -156,7 +157,7 @@ pub enum CheckInInput {
 }
 
 /// An explicit, recorded deletion or cancellation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Deletion {
     /// When.
     pub at: DateTime<Utc>,
@@ -197,7 +198,7 @@ pub struct JournalLinks {
 }
 
 /// A clinician's note on the record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ClinicianNote {
     /// Identifier.
     pub id: String,
@@ -210,7 +211,7 @@ pub struct ClinicianNote {
 }
 
 /// The pack version the clinic assigned to this client.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PackAssignment {
     /// Pack id.
     pub pack_id: String,
@@ -250,7 +251,7 @@ pub struct UrgentItem {
 }
 
 /// A clinician's acknowledgement of an urgent item.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Acknowledgement {
     /// When.
     pub at: DateTime<Utc>,
