@@ -11,9 +11,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, FixedOffset, Utc};
-use katcore::record::Party;
+use katcore::record::{Party, RecordView};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::ClinicianAuth;
@@ -202,13 +201,14 @@ pub(crate) async fn list_clients(
     ))
 }
 
-/// A client's whole care record as JSON (`CareRecord::to_json`).
+/// A client's whole care record as clinicians see it (`CareRecord::view`).
 #[utoipa::path(
     get, path = "/v1/clients/{client_id}/record", tag = "clinician", security(("clinician_token" = [])),
     params(("client_id" = String, Path, description = "The client")),
     responses(
-        (status = 200, description = "sessions, journal, vitals, side_effects, check_ins, clinician_notes, \
-                                      assigned_pack, urgent_items", body = Object),
+        (status = 200, description = "The record as clinicians see it, urgent items derived with the client's pack \
+                                      (schema `CareRecordView`; the stored format is docs/record-format.md)",
+         body = Object),
         (status = 404, description = "No such client in this clinic", body = ErrorBody),
     )
 )]
@@ -216,9 +216,15 @@ pub(crate) async fn record(
     State(state): State<AppState>,
     clinician: ClinicianAuth,
     ApiPath(client_id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecordView>, ApiError> {
     client_of_clinic(&state, &clinician, &client_id).await?;
-    Ok(Json(state.with_replica(&client_id, |replica, _| Ok(replica.record().to_json())).await?))
+    let view = state
+        .with_replica(&client_id, |replica, storage| {
+            let pack = replica.pack(storage)?;
+            Ok(replica.record().view(&pack))
+        })
+        .await?;
+    Ok(Json(view))
 }
 
 /// A client's devices, by enrollment.

@@ -41,7 +41,8 @@ pub struct ApiError {
     message: String,
     retry_after: Option<u64>,
     internal: Option<String>,
-    refused: Option<(String, &'static str)>,
+    /// For `write_refused`: the key and the rule (boxed: errors stay small).
+    refused: Option<Box<(String, &'static str)>>,
 }
 
 impl ApiError {
@@ -63,13 +64,13 @@ impl ApiError {
             "write_refused",
             format!("{key}: {reason} ({rule}); nothing of this request was stored"),
         );
-        error.refused = Some((key.to_owned(), rule));
+        error.refused = Some(Box::new((key.to_owned(), rule)));
         error
     }
 
     /// The rule a `write_refused` error names.
     pub fn refused_rule(&self) -> Option<&'static str> {
-        self.refused.as_ref().map(|(_, rule)| *rule)
+        self.refused.as_ref().map(|refused| refused.1)
     }
 
     /// `401`: the token is missing, malformed or unknown.
@@ -150,7 +151,7 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = self.status.as_u16(), code = self.code, "request refused");
         }
-        let (key, rule) = match self.refused {
+        let (key, rule) = match self.refused.map(|refused| *refused) {
             Some((key, rule)) => (Some(key), Some(rule.to_owned())),
             None => (None, None),
         };

@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 
 use axum::routing::get;
 use axum::{Json, Router};
+use serde_json::Value;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::{Modify, OpenApi};
@@ -58,9 +59,27 @@ impl Modify for BearerTokens {
     }
 }
 
-/// The API description.
-pub fn openapi() -> OpenApiDoc {
-    ApiDoc::openapi()
+/// The component name of the clinician's record view.
+const RECORD_VIEW: &str = "CareRecordView";
+
+/// The API description, as served. The clinician's record view is
+/// described by the JSON Schema generated from katcore's own types
+/// (`katcore::record::view_json_schema`), spliced in as JSON: utoipa's
+/// schema model cannot hold all of it (tuples, `oneOf` beside properties).
+pub fn openapi() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let generated = katcore::record::view_json_schema();
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        if let Some(definitions) = generated["definitions"].as_object() {
+            schemas.extend(definitions.iter().map(|(name, schema)| (name.clone(), schema.clone())));
+        }
+        schemas.insert(RECORD_VIEW.to_owned(), generated["root"].clone());
+    }
+    let response = "/paths/~1v1~1clients~1{client_id}~1record/get/responses/200/content/application~1json/schema";
+    if let Some(schema) = doc.pointer_mut(response) {
+        *schema = serde_json::json!({"$ref": format!("#/components/schemas/{RECORD_VIEW}")});
+    }
+    doc
 }
 
 /// `GET /openapi.json`.
@@ -72,7 +91,28 @@ pub(crate) fn router() -> Router<AppState> {
     get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", body = Object))
 )]
-pub(crate) async fn openapi_json() -> Json<&'static OpenApiDoc> {
-    static DOC: OnceLock<OpenApiDoc> = OnceLock::new();
+pub(crate) async fn openapi_json() -> Json<&'static Value> {
+    static DOC: OnceLock<Value> = OnceLock::new();
     Json(DOC.get_or_init(openapi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_view_is_described_by_the_generated_schema() {
+        let doc = openapi();
+        let generated = katcore::record::view_json_schema();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas[RECORD_VIEW], generated["root"], "every keyword of the view schema survives");
+        for (name, schema) in generated["definitions"].as_object().unwrap() {
+            assert_eq!(&schemas[name], schema, "{name}");
+        }
+        for name in ["Vitals", "UrgentItem", "UnreadableEntry", "SessionView"] {
+            assert!(schemas[name].is_object(), "{name}");
+        }
+        let response = &doc["paths"]["/v1/clients/{client_id}/record"]["get"]["responses"]["200"];
+        assert_eq!(response["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/CareRecordView");
+    }
 }

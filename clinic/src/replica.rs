@@ -13,9 +13,15 @@
 //! is dropped and reloaded from storage on next use, so memory never runs
 //! ahead of the database.
 //!
+//! A device's changes are checked before anything is merged: each write
+//! against the record's write rules ([`katcore::record::check_changes`],
+//! `docs/record-format.md`) and each Automerge actor against the writer it
+//! is bound to. Urgent items are derived from the values with the client's
+//! pack, whatever the writer flagged.
+//!
 //! The server's own edits use one random actor per process start (see the
 //! protocol document), so a restarted server never reuses an
-//! (actor, sequence number) pair.
+//! (actor, sequence number) pair; each is bound to the clinic when first stored.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -158,7 +164,14 @@ impl Replica {
             .record
             .new_changes(&request.changes)
             .map_err(|e| ApiError::bad_request("malformed_changes", e.to_string()))?;
-        let new_actors = self.check_actors(storage, &changes, device_id)?;
+        let mut new_actors = self.check_actors(storage, &changes, device_id)?;
+        if request.since.is_empty() {
+            // A whole-document upload (a new device, or the 409 recovery
+            // after a restore) may carry other writers' changes the server
+            // lost: their actors are not bound to this device. Its own are
+            // bound on its next incremental sync.
+            new_actors.clear();
+        }
         check_changes(self.record.document(), &changes, Writer::Device)
             .map_err(|violation| ApiError::write_refused(&violation.key, violation.rule.code(), &violation.reason))?;
         if !changes.is_empty() {
@@ -202,7 +215,10 @@ impl Replica {
         for actor in actors {
             let refused = |rule: &'static str, reason: &str| ApiError::write_refused("(actor)", rule, reason);
             if actor == self.record.actor().to_hex_string() {
-                return Err(refused("clinic_actor", "changes under the clinic's Automerge actor come only from the clinic"));
+                return Err(refused(
+                    "clinic_actor",
+                    "changes under the clinic's Automerge actor come only from the clinic",
+                ));
             }
             match storage.actor_owner(&self.client_id, &actor)? {
                 None => new_actors.push(actor),
@@ -224,7 +240,7 @@ impl Replica {
     /// The pack the record's urgent items are derived with: the client's
     /// assigned version, else the clinic's current pack, else the built-in
     /// default; parsed again only when it changed.
-    fn pack(&mut self, storage: &dyn ClinicStorage) -> Result<Arc<Pack>, ApiError> {
+    pub(crate) fn pack(&mut self, storage: &dyn ClinicStorage) -> Result<Arc<Pack>, ApiError> {
         let assigned = self.record.assigned_pack().map(|a| a.version);
         let Some(stored) = storage.client_pack(&self.client_id, assigned)? else { return Ok(Pack::default_pack()) };
         if let Some((etag, pack)) = &self.pack {

@@ -55,7 +55,7 @@ pub use authority::{
 };
 pub use chunks::{split_chunks, Chunk, ChunkKind};
 pub use model::*;
-pub use schema::{json_schema, RECORD_FORMAT_VERSION};
+pub use schema::{json_schema, view_json_schema, RECORD_FORMAT_VERSION};
 pub use unreadable::UnreadableEntry;
 
 /// Longest journal entry or note accepted, in characters.
@@ -797,29 +797,36 @@ impl CareRecord {
         due
     }
 
-    /// The whole record as JSON, for the clinic and for export.
-    pub fn to_json(&self) -> Value {
-        let sessions: Vec<Value> = self
+    /// The whole record as the clinic shows it, with urgent items under `pack`.
+    pub fn view(&self, pack: &Pack) -> RecordView {
+        let sessions = self
             .sessions()
             .into_iter()
-            .map(|s| {
-                let mut v = serde_json::to_value(&s).unwrap_or_default();
-                v["answers"] = self.session_answers(&s.id).unwrap_or_default();
-                v["readiness"] = serde_json::to_value(self.readiness_history(&s.id)).unwrap_or_default();
-                v
+            .map(|session| SessionView {
+                answers: match self.session_answers(&session.id) {
+                    Some(Value::Object(answers)) => answers,
+                    _ => serde_json::Map::new(),
+                },
+                readiness: self.readiness_history(&session.id),
+                session,
             })
             .collect();
-        json!({
-            "sessions": sessions,
-            "journal": self.journal(),
-            "vitals": self.vitals(),
-            "side_effects": self.side_effects(),
-            "check_ins": self.check_ins(),
-            "clinician_notes": self.clinician_notes(),
-            "assigned_pack": self.assigned_pack(),
-            "urgent_items": self.urgent_items(),
-            "unreadable_entries": self.unreadable_entries(),
-        })
+        RecordView {
+            sessions,
+            journal: self.journal(),
+            vitals: self.vitals(),
+            side_effects: self.side_effects(),
+            check_ins: self.check_ins(),
+            clinician_notes: self.clinician_notes(),
+            assigned_pack: self.assigned_pack(),
+            urgent_items: self.urgent_items_with(pack),
+            unreadable_entries: self.unreadable_entries(),
+        }
+    }
+
+    /// [`CareRecord::view`] under the default pack, as JSON.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view(&Pack::default_pack())).unwrap_or_default()
     }
 
     // ----- internals ------------------------------------------------------

@@ -27,8 +27,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::care_store::{CareStore, CareStoreError};
-use crate::record::RecordError;
 use crate::pack::{parse_verifying_key, PackRegistry};
+use crate::record::RecordError;
 use transport::{HttpRequest, HttpResponse, Method, Transport, TransportError};
 use wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
 

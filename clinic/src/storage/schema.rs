@@ -192,7 +192,10 @@ mod tests {
         migrate(&mut fresh).unwrap();
         let schema = |conn: &Connection| -> Vec<String> {
             let mut stmt = conn.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").unwrap();
-            stmt.query_map([], |row| row.get::<_, String>(0)).unwrap().map(|s| s.unwrap().split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+            stmt.query_map([], |row| row.get::<_, String>(0))
+                .unwrap()
+                .map(|s| s.unwrap().split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect()
         };
         assert_eq!(user_version(&old).unwrap(), VERSION);
         assert_eq!(schema(&old), schema(&fresh));

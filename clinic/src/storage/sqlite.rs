@@ -16,8 +16,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 
 use super::schema;
 use super::{
-    urgent_kind_from_name, urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device,
-    NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredPack, StoredRecord,
+    urgent_kind_from_name, urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage,
+    Clinician, Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredPack,
+    StoredRecord,
 };
 
 /// How long a call waits for another process holding the write lock.

@@ -23,11 +23,15 @@ async fn post_raw(
     let mut doc: Automerge = device.record.document().clone().with_actor(actor);
     let before = doc.get_heads();
     doc.transact(|tx| edit(tx)).map_err(|failure| failure.error).unwrap();
-    let request = SyncRequest { since: device.server_heads.clone(), heads: doc.get_heads(), changes: doc.save_after(&before) };
+    let request =
+        SyncRequest { since: device.server_heads.clone(), heads: doc.get_heads(), changes: doc.save_after(&before) };
     let response = device.post(server, request.encode()).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
+
+/// A raw edit of a hostile or third-party replica.
+type Edit = Box<dyn FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>>;
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339()
@@ -52,7 +56,7 @@ async fn client_with_clinic_content(server: &TestServer, label: &str) -> (Device
     let path = format!("/v1/clients/{}/notes", phone.client_id);
     let response = server.clinician(Method::POST, &path).json(&json!({"text": "Plan reviewed."})).send().await.unwrap();
     let note = response.json::<Value>().await.unwrap()["note_id"].as_str().unwrap().to_owned();
-    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    assert_eq!(phone.sync(server).await, StatusCode::OK);
     (phone, session, note)
 }
 
@@ -66,55 +70,99 @@ async fn forged_clinic_writes_are_refused_whole_naming_key_and_rule() {
     let note_key = format!("n:{note}");
     let session_obj = phone.record.document().get(ROOT, &session_key).unwrap().unwrap().1;
 
-    let cases: Vec<(&str, String, Box<dyn FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>>)> = vec![
-        ("not_permitted", "n:0000000000000000000000000000000f".to_owned(), Box::new(|tx: &mut Transaction<'_>| {
-            // A harmless vitals entry first: the whole request is refused, not just the note.
-            let vitals = json!({"taken_at": now(), "reading": {"systolic": 120, "diastolic": 80}, "session_id": null, "urgent": false});
-            tx.put(ROOT, "v:0000000000000000000000000000000e", vitals.to_string())?;
-            let note = json!({"written_at": now(), "author": "Dr. Rivera", "text": "Cleared for a double dose."});
-            tx.put(ROOT, "n:0000000000000000000000000000000f", note.to_string())
-        })),
-        ("not_permitted", note_key.clone(), Box::new({
-            let note_key = note_key.clone();
-            move |tx: &mut Transaction<'_>| {
-                tx.put(ROOT, &note_key, json!({"written_at": now(), "author": "Dr. Rivera", "text": "Changed."}).to_string())
-            }
-        })),
-        ("delete_op", note_key.clone(), Box::new({
-            let note_key = note_key.clone();
-            move |tx: &mut Transaction<'_>| tx.delete(ROOT, &note_key)
-        })),
-        ("delete_op", session_key.clone(), Box::new({
-            let session_key = session_key.clone();
-            move |tx: &mut Transaction<'_>| tx.delete(ROOT, &session_key)
-        })),
-        ("not_permitted", format!("{session_key}/start"), Box::new({
-            let obj = session_obj.clone();
-            move |tx: &mut Transaction<'_>| tx.put(&obj, "start", "2026-12-01T09:00:00-05:00")
-        })),
-        ("not_permitted", "assigned_pack".to_owned(), Box::new(|tx: &mut Transaction<'_>| {
-            tx.put(ROOT, "assigned_pack", json!({"pack_id": "org.evil", "version": 42, "assigned_at": now()}).to_string())
-        })),
-        ("not_permitted", "s:0000000000000000000000000000000d/by".to_owned(), Box::new(|tx: &mut Transaction<'_>| {
-            let obj = tx.put_object(ROOT, "s:0000000000000000000000000000000d", ObjType::Map)?;
-            tx.put(&obj, "start", "2026-12-05T15:00:00-05:00")?;
-            tx.put(&obj, "tz", "America/New_York")?;
-            tx.put(&obj, "by", "clinic")
-        })),
-        ("invalid_value", "r:0000000000000000000000000000000c".to_owned(), Box::new({
-            let session = session.clone();
-            move |tx: &mut Transaction<'_>| {
-                let decision = json!({"session_id": session, "evaluated_at": now(), "pack_id": "org.example.default",
+    let cases: Vec<(&str, String, Edit)> = vec![
+        (
+            "not_permitted",
+            "n:0000000000000000000000000000000f".to_owned(),
+            Box::new(|tx: &mut Transaction<'_>| {
+                // A harmless vitals entry first: the whole request is refused, not just the note.
+                let vitals = json!({"taken_at": now(), "reading": {"systolic": 120, "diastolic": 80}, "session_id": null, "urgent": false});
+                tx.put(ROOT, "v:0000000000000000000000000000000e", vitals.to_string())?;
+                let note = json!({"written_at": now(), "author": "Dr. Rivera", "text": "Cleared for a double dose."});
+                tx.put(ROOT, "n:0000000000000000000000000000000f", note.to_string())
+            }),
+        ),
+        (
+            "not_permitted",
+            note_key.clone(),
+            Box::new({
+                let note_key = note_key.clone();
+                move |tx: &mut Transaction<'_>| {
+                    tx.put(
+                        ROOT,
+                        &note_key,
+                        json!({"written_at": now(), "author": "Dr. Rivera", "text": "Changed."}).to_string(),
+                    )
+                }
+            }),
+        ),
+        (
+            "delete_op",
+            note_key.clone(),
+            Box::new({
+                let note_key = note_key.clone();
+                move |tx: &mut Transaction<'_>| tx.delete(ROOT, &note_key)
+            }),
+        ),
+        (
+            "delete_op",
+            session_key.clone(),
+            Box::new({
+                let session_key = session_key.clone();
+                move |tx: &mut Transaction<'_>| tx.delete(ROOT, &session_key)
+            }),
+        ),
+        (
+            "not_permitted",
+            format!("{session_key}/start"),
+            Box::new({
+                let obj = session_obj.clone();
+                move |tx: &mut Transaction<'_>| tx.put(&obj, "start", "2026-12-01T09:00:00-05:00")
+            }),
+        ),
+        (
+            "not_permitted",
+            "assigned_pack".to_owned(),
+            Box::new(|tx: &mut Transaction<'_>| {
+                tx.put(
+                    ROOT,
+                    "assigned_pack",
+                    json!({"pack_id": "org.evil", "version": 42, "assigned_at": now()}).to_string(),
+                )
+            }),
+        ),
+        (
+            "not_permitted",
+            "s:0000000000000000000000000000000d/by".to_owned(),
+            Box::new(|tx: &mut Transaction<'_>| {
+                let obj = tx.put_object(ROOT, "s:0000000000000000000000000000000d", ObjType::Map)?;
+                tx.put(&obj, "start", "2026-12-05T15:00:00-05:00")?;
+                tx.put(&obj, "tz", "America/New_York")?;
+                tx.put(&obj, "by", "clinic")
+            }),
+        ),
+        (
+            "invalid_value",
+            "r:0000000000000000000000000000000c".to_owned(),
+            Box::new({
+                let session = session.clone();
+                move |tx: &mut Transaction<'_>| {
+                    let decision = json!({"session_id": session, "evaluated_at": now(), "pack_id": "org.example.default",
                     "pack_version": 1, "status": "ready", "ready_at": null, "urgent": false,
                     "items": [["monitor_present", "fail"]]});
-                tx.put(ROOT, "r:0000000000000000000000000000000c", decision.to_string())
-            }
-        })),
-        ("invalid_value", "j:0000000000000000000000000000000b/text".to_owned(), Box::new(|tx: &mut Transaction<'_>| {
-            let obj = tx.put_object(ROOT, "j:0000000000000000000000000000000b", ObjType::Map)?;
-            tx.put(&obj, "created_at", now())?;
-            tx.put(&obj, "text", "w".repeat(2_000_000))
-        })),
+                    tx.put(ROOT, "r:0000000000000000000000000000000c", decision.to_string())
+                }
+            }),
+        ),
+        (
+            "invalid_value",
+            "j:0000000000000000000000000000000b/text".to_owned(),
+            Box::new(|tx: &mut Transaction<'_>| {
+                let obj = tx.put_object(ROOT, "j:0000000000000000000000000000000b", ObjType::Map)?;
+                tx.put(&obj, "created_at", now())?;
+                tx.put(&obj, "text", "w".repeat(2_000_000))
+            }),
+        ),
     ];
     let count = cases.len();
     for (rule, key, edit) in cases {
@@ -127,7 +175,10 @@ async fn forged_clinic_writes_are_refused_whole_naming_key_and_rule() {
     }
     assert_eq!(server.record_json(&phone.client_id).await, before, "nothing of a refused request is stored");
     let metrics = server.metrics().await;
-    assert!(metrics.contains(&format!("katcore_clinic_syncs_total{{result=\"write_refused\"}} {count}\n")), "{metrics}");
+    assert!(
+        metrics.contains(&format!("katcore_clinic_syncs_total{{result=\"write_refused\"}} {count}\n")),
+        "{metrics}"
+    );
     assert!(metrics.contains("katcore_clinic_sync_writes_refused_total{rule=\"delete_op\"} 2\n"), "{metrics}");
     assert!(metrics.contains("katcore_clinic_sync_writes_refused_total{rule=\"not_permitted\"} 5\n"), "{metrics}");
 }
@@ -199,7 +250,10 @@ async fn actors_are_bound_to_their_writer() {
         tx.put(ROOT, "v:00000000000000000000000000000010", vitals.to_string())
     };
     let (status, body) = post_raw(&server, &tablet, phone_actor, vitals).await;
-    assert_eq!((status, body["rule"].as_str(), body["key"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("foreign_actor"), Some("(actor)")));
+    assert_eq!(
+        (status, body["rule"].as_str(), body["key"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("foreign_actor"), Some("(actor)"))
+    );
 
     // Under the clinic's actor (the one that wrote the note): refused.
     let own = [phone.record.actor().clone(), tablet.record.actor().clone()];

@@ -118,9 +118,9 @@ impl Answer {
                 const EXPECTED: &str = "expected {\"systolic\": integer, \"diastolic\": integer}";
                 // Only an object with exactly these keys: serde would also read a
                 // struct from an array, and would skip unknown keys.
-                let keys_ok = value.as_object().is_some_and(|map| {
-                    map.len() == 2 && map.contains_key("systolic") && map.contains_key("diastolic")
-                });
+                let keys_ok = value
+                    .as_object()
+                    .is_some_and(|map| map.len() == 2 && map.contains_key("systolic") && map.contains_key("diastolic"));
                 if !keys_ok {
                     return Err(invalid(EXPECTED));
                 }

@@ -85,12 +85,7 @@ impl Writer {
 /// move its own sessions, and may postpone (never bring forward) one the
 /// clinic scheduled, as a checklist's `ready_at` asks when a window has not
 /// closed yet.
-pub fn may_move(
-    writer: Party,
-    scheduled_by: Party,
-    from: DateTime<FixedOffset>,
-    to: DateTime<FixedOffset>,
-) -> bool {
+pub fn may_move(writer: Party, scheduled_by: Party, from: DateTime<FixedOffset>, to: DateTime<FixedOffset>) -> bool {
     writer == Party::Clinic || scheduled_by == Party::Client || to >= from
 }
 
@@ -396,7 +391,11 @@ impl Check<'_> {
         }
         let value = scalar_string(key, op)?;
         if kind != EntryKind::PackAssignment && (exists || !op.pred.is_empty()) {
-            return Err(violation(key, Rule::Immutable, format!("a {} is written once and never changed", kind.name())));
+            return Err(violation(
+                key,
+                Rule::Immutable,
+                format!("a {} is written once and never changed", kind.name()),
+            ));
         }
         check_entry_value(kind, key, value, self.writer)
     }
@@ -409,9 +408,9 @@ impl Check<'_> {
         path: &str,
         op: &automerge::legacy::Op,
     ) -> Result<(), Violation> {
-        let kind = EntryKind::of(entry).filter(|kind| kind.is_map()).ok_or_else(|| {
-            violation(entry, Rule::WrongShape, "only sessions and journal entries have fields")
-        })?;
+        let kind = EntryKind::of(entry)
+            .filter(|kind| kind.is_map())
+            .ok_or_else(|| violation(entry, Rule::WrongShape, "only sessions and journal entries have fields"))?;
         let value = scalar_string(path, op)?;
         let known = match kind {
             EntryKind::Session => SESSION_FIELDS.contains(&field) || field.starts_with("a:"),
@@ -423,7 +422,8 @@ impl Check<'_> {
         }
         let first_write = created_here && op.pred.is_empty() && self.written.insert(path.to_owned());
         let not_permitted = |who: &str| violation(path, Rule::NotPermitted, format!("only {who} may write this field"));
-        let devices_only = || if self.writer.is(Party::Client) { Ok(()) } else { Err(not_permitted("the client's devices")) };
+        let devices_only =
+            || if self.writer.is(Party::Client) { Ok(()) } else { Err(not_permitted("the client's devices")) };
         match (kind, field) {
             (EntryKind::Session, "tz" | "by") => {
                 if !first_write {
@@ -456,7 +456,8 @@ impl Check<'_> {
                 Ok(())
             }
             (EntryKind::Session, "cancelled") => {
-                if self.writer == Writer::Device && !created_here && !may_cancel(Party::Client, self.session_by(entry)) {
+                if self.writer == Writer::Device && !created_here && !may_cancel(Party::Client, self.session_by(entry))
+                {
                     return Err(not_permitted("the clinic, which scheduled the session,"));
                 }
                 let deletion: Deletion = decode(path, value, "a cancellation {\"at\", \"by\"}")?;
@@ -602,7 +603,11 @@ fn decode<T: DeserializeOwned>(path: &str, value: &str, expected: &str) -> Resul
 fn check_stored_answer(path: &str, value: &str) -> Result<(), Violation> {
     const EXPECTED: &str = "an answer {\"value\", \"at\"}";
     let json: Value = serde_json::from_str(value).map_err(|_| invalid(path, EXPECTED))?;
-    let at = json.as_object().and_then(|map| map.get("at")).and_then(Value::as_str).ok_or_else(|| invalid(path, EXPECTED))?;
+    let at = json
+        .as_object()
+        .and_then(|map| map.get("at"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid(path, EXPECTED))?;
     if json.get("value").is_none() {
         return Err(invalid(path, EXPECTED));
     }
@@ -653,7 +658,8 @@ fn check_entry_value(kind: EntryKind, key: &str, value: &str, writer: Writer) ->
             let check_in: CheckIn = entry(key, value, kind)?;
             match check_in.kind {
                 CheckInKind::Instrument { instrument, answers, total, band } => {
-                    let scored = score(instrument, &answers).map_err(|_| bad("the answers do not fit the questionnaire"))?;
+                    let scored =
+                        score(instrument, &answers).map_err(|_| bad("the answers do not fit the questionnaire"))?;
                     if scored.total != total || scored.band != band {
                         return Err(bad("the total or band does not match the answers"));
                     }

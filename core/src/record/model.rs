@@ -21,7 +21,7 @@ pub enum Party {
 }
 
 /// A dosing session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Session {
     /// Identifier.
     pub id: String,
@@ -166,7 +166,7 @@ pub struct Deletion {
 }
 
 /// A journal entry, shared or private.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct JournalEntry {
     /// Identifier.
     pub id: String,
@@ -222,7 +222,7 @@ pub struct PackAssignment {
 }
 
 /// Why an item is urgent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UrgentKind {
     /// A readiness decision was `blocked`.
@@ -236,7 +236,7 @@ pub enum UrgentKind {
 }
 
 /// An item the clinic must see first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UrgentItem {
     /// Stable key of the underlying entry (what an acknowledgement names).
     pub key: String,
@@ -270,4 +270,41 @@ pub struct DuePrompt {
     pub due_at: DateTime<FixedOffset>,
     /// The prompt text in the requested locale.
     pub text: String,
+}
+
+/// A session as the clinic's record view shows it: with its current answers
+/// and its readiness decisions.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct SessionView {
+    /// The session.
+    #[serde(flatten)]
+    pub session: Session,
+    /// Current answers by checklist item id (the latest of concurrent ones).
+    pub answers: serde_json::Map<String, serde_json::Value>,
+    /// Readiness decisions, oldest first.
+    pub readiness: Vec<ReadinessRecord>,
+}
+
+/// The whole record as the clinic shows it to clinicians
+/// (`GET /v1/clients/{client_id}/record`).
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct RecordView {
+    /// Every session, by scheduled start.
+    pub sessions: Vec<SessionView>,
+    /// Shared journal entries that are not deleted, newest first.
+    pub journal: Vec<JournalEntry>,
+    /// Blood-pressure readings, oldest first.
+    pub vitals: Vec<Vitals>,
+    /// Side-effect reports, oldest first.
+    pub side_effects: Vec<SideEffectReport>,
+    /// Check-ins, oldest first.
+    pub check_ins: Vec<CheckIn>,
+    /// Clinician notes, oldest first.
+    pub clinician_notes: Vec<ClinicianNote>,
+    /// The pack version the clinic assigned, if any.
+    pub assigned_pack: Option<PackAssignment>,
+    /// Urgent items under the pack the view was made with, newest first.
+    pub urgent_items: Vec<UrgentItem>,
+    /// Entries this version cannot read, with why (never silently left out).
+    pub unreadable_entries: Vec<crate::record::UnreadableEntry>,
 }

@@ -53,9 +53,7 @@ pub fn json_schema() -> Value {
     for (name, schema) in generator.take_definitions(true) {
         defs.insert(name, schema);
     }
-    let json_text = |def: &str| {
-        json!({"type": "string", "contentMediaType": "application/json", "contentSchema": {"$ref": format!("#/$defs/{def}")}})
-    };
+    let json_text = |def: &str| json!({"type": "string", "contentMediaType": "application/json", "contentSchema": {"$ref": format!("#/$defs/{def}")}});
     let instant = json!({"type": "string", "format": "date-time"});
     defs.insert(
         "StoredAnswer".into(),
@@ -122,6 +120,19 @@ pub fn json_schema() -> Value {
         "additionalProperties": false,
         "$defs": defs,
     })
+}
+
+/// The JSON Schema of the clinician's record view ([`super::RecordView`]),
+/// with its definitions under `#/components/schemas/` for an OpenAPI document.
+pub fn view_json_schema() -> Value {
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.definitions_path = "#/components/schemas/".into();
+    let mut root = settings.into_generator().root_schema_for::<super::RecordView>();
+    // The generator nests the definitions inside the root; an OpenAPI
+    // document keeps them beside it, under `components/schemas`.
+    root.remove("$schema");
+    let definitions = root.remove("components").and_then(|mut c| c.get_mut("schemas").map(Value::take));
+    json!({"root": root.to_value(), "definitions": definitions.unwrap_or_else(|| json!({}))})
 }
 
 #[cfg(test)]

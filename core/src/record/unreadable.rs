@@ -7,13 +7,14 @@
 //! its key and the reason, and the clinic shows that list to clinicians.
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValueRef, ValueRef, ROOT};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::authority::{decodes_as, EntryKind};
 use super::{read_journal, read_session, CareRecord};
 
 /// An entry of the record this version cannot read.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnreadableEntry {
     /// Its root key, e.g. `v:0a1b…`.
     pub key: String,
@@ -66,9 +67,7 @@ impl CareRecord {
                 Some(format!("{field}: a collaborative Text object where a string belongs"))
             }
             Some((automerge::Value::Object(_), _)) => Some(format!("{field}: an object where a string belongs")),
-            Some((automerge::Value::Scalar(s), _)) if s.as_str().is_none() => {
-                Some(format!("{field}: not a string"))
-            }
+            Some((automerge::Value::Scalar(s), _)) if s.as_str().is_none() => Some(format!("{field}: not a string")),
             Some(_) => None,
         });
         Some(problem.unwrap_or_else(|| format!("a field of this {} does not have its type", kind.name())))

@@ -24,7 +24,9 @@ use super::{CareRecord, Fields, ACK, CHECK_IN, READINESS, SESSION, SIDE_EFFECT, 
 use crate::checklist::{overall_status, BloodPressureReading, ReadinessStatus};
 use crate::instruments::score;
 use crate::pack::{Pack, Rule};
-use crate::record::{CheckIn, CheckInKind, ReadinessRecord, Severity, SideEffectReport, UrgentItem, UrgentKind, Vitals};
+use crate::record::{
+    CheckIn, CheckInKind, ReadinessRecord, Severity, SideEffectReport, UrgentItem, UrgentKind, Vitals,
+};
 
 impl CareRecord {
     /// Every urgent item under the built-in default pack, acknowledged or not, newest first.
@@ -96,7 +98,8 @@ impl CareRecord {
             let fields = self.fields(&obj);
             for item in &bp_items {
                 for (at, systolic, diastolic) in blood_pressure_answers(&fields, item) {
-                    let covered = readiness.iter().any(|r| r.session_id == session_id && r.urgent && r.evaluated_at >= at);
+                    let covered =
+                        readiness.iter().any(|r| r.session_id == session_id && r.urgent && r.evaluated_at >= at);
                     if urgent_bp(systolic, diastolic) && !covered {
                         let key = format!("{SESSION}{session_id}/a:{item}@{}", at.to_rfc3339());
                         push(key, UrgentKind::UrgentBloodPressure, at, Some(&session_id));

@@ -133,21 +133,19 @@ impl Payload {
     fn text(&self, session: &str) -> String {
         match self {
             Payload::Vitals(s, d, urgent) => json!({"taken_at": now(), "reading": {"systolic": s, "diastolic": d},
-                "session_id": null, "urgent": urgent}).to_string(),
-            Payload::Phq9(item9, urgent) => {
-                json!({"completed_at": now(), "kind": "instrument", "instrument": "phq9",
+                "session_id": null, "urgent": urgent})
+            .to_string(),
+            Payload::Phq9(item9, urgent) => json!({"completed_at": now(), "kind": "instrument", "instrument": "phq9",
                     "answers": [1, 1, 0, 0, 0, 0, 0, 0, item9], "total": 2 + item9,
                     "band": "minimal", "urgent": urgent})
-                .to_string()
-            }
+            .to_string(),
             Payload::SideEffect(severity, urgent) => json!({"reported_at": now(), "effect_id": "dizziness",
-                "severity": severity, "session_id": session, "urgent": urgent}).to_string(),
+                "severity": severity, "session_id": session, "urgent": urgent})
+            .to_string(),
             Payload::Note => json!({"written_at": now(), "author": "Dr. Rivera", "text": "forged"}).to_string(),
             Payload::Ack => json!({"at": now(), "by": "Dr. Rivera"}).to_string(),
             Payload::Assignment => json!({"pack_id": "org.evil", "version": 9, "assigned_at": now()}).to_string(),
-            Payload::Answer(s, d) => {
-                json!({"value": {"systolic": s, "diastolic": d}, "at": now()}).to_string()
-            }
+            Payload::Answer(s, d) => json!({"value": {"systolic": s, "diastolic": d}, "at": now()}).to_string(),
             Payload::Instant(hours) => (t("2026-05-03T15:00:00-04:00") + chrono::Duration::hours(*hours)).to_rfc3339(),
             Payload::Cancellation => json!({"at": now(), "by": "client"}).to_string(),
             Payload::Party(clinic) => (if *clinic { "clinic" } else { "client" }).to_owned(),

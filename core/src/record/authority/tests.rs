@@ -32,7 +32,9 @@ pub(super) struct Fixture {
 
 pub(super) fn fixture() -> Fixture {
     let mut phone = CareRecord::new(ActorId::from(&b"phone"[..]));
-    let crisis = phone.add_check_in(CheckInInput::Instrument(InstrumentKind::Phq9, vec![0, 0, 0, 0, 0, 0, 0, 0, 1]), now()).unwrap();
+    let crisis = phone
+        .add_check_in(CheckInInput::Instrument(InstrumentKind::Phq9, vec![0, 0, 0, 0, 0, 0, 0, 0, 1]), now())
+        .unwrap();
     let mut clinic = CareRecord::new(ActorId::from(&b"clinic"[..]));
     clinic.merge(&phone).unwrap();
     let session = clinic.schedule_session(t("2026-05-03T15:00:00-04:00"), "America/New_York", Party::Clinic).unwrap();
@@ -44,7 +46,11 @@ pub(super) fn fixture() -> Fixture {
 }
 
 /// The changes a replica with `actor` makes on top of `base` with raw Automerge calls.
-pub(super) fn raw(base: &CareRecord, actor: &str, edit: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>) -> Vec<Change> {
+pub(super) fn raw(
+    base: &CareRecord,
+    actor: &str,
+    edit: impl FnOnce(&mut Transaction<'_>) -> Result<(), AutomergeError>,
+) -> Vec<Change> {
     let mut doc: Automerge = base.document().clone().with_actor(ActorId::from(actor.as_bytes()));
     let before = doc.get_heads();
     doc.transact(|tx| edit(tx)).map_err(|failure| failure.error).unwrap();
@@ -147,7 +153,10 @@ fn nothing_is_ever_deleted_by_a_delete_op() {
     let f = fixture();
     let note_key = format!("n:{}", f.note);
     let session_key = format!("s:{}", f.session);
-    assert_eq!(refused(&f.clinic, &raw(&f.clinic, "thief", |tx| tx.delete(ROOT, &note_key))), (note_key, Rule::DeleteOp));
+    assert_eq!(
+        refused(&f.clinic, &raw(&f.clinic, "thief", |tx| tx.delete(ROOT, &note_key))),
+        (note_key, Rule::DeleteOp)
+    );
     assert_eq!(
         refused(&f.clinic, &raw(&f.clinic, "thief", |tx| tx.delete(ROOT, &session_key))),
         (session_key.clone(), Rule::DeleteOp)
@@ -159,7 +168,9 @@ fn nothing_is_ever_deleted_by_a_delete_op() {
     );
     // A device's own entry is no different.
     let mut phone = f.clinic.clone();
-    let vitals = phone.add_vitals(&Pack::default_pack(), BloodPressureReading { systolic: 120, diastolic: 80 }, now(), None).unwrap();
+    let vitals = phone
+        .add_vitals(&Pack::default_pack(), BloodPressureReading { systolic: 120, diastolic: 80 }, now(), None)
+        .unwrap();
     let key = format!("v:{vitals}");
     assert_eq!(refused(&phone, &raw(&phone, "phone2", |tx| tx.delete(ROOT, &key))), (key, Rule::DeleteOp));
 }
@@ -196,7 +207,8 @@ fn a_device_schedules_only_as_the_client_and_never_brings_a_clinic_session_forwa
     assert_eq!(refused(&f.clinic, &earlier), (format!("{key}/start"), Rule::NotPermitted));
     let later = raw(&f.clinic, "thief", |tx| tx.put(&obj, "start", "2026-05-03T16:00:00-04:00"));
     device_check(&f.clinic, &later).unwrap();
-    let cancel = raw(&f.clinic, "thief", |tx| tx.put(&obj, "cancelled", json!({"at": now(), "by": "client"}).to_string()));
+    let cancel =
+        raw(&f.clinic, "thief", |tx| tx.put(&obj, "cancelled", json!({"at": now(), "by": "client"}).to_string()));
     assert_eq!(refused(&f.clinic, &cancel), (format!("{key}/cancelled"), Rule::NotPermitted));
     let retag = raw(&f.clinic, "thief", |tx| tx.put(&obj, "by", "client"));
     assert_eq!(refused(&f.clinic, &retag), (format!("{key}/by"), Rule::Immutable));
@@ -215,7 +227,9 @@ fn a_device_schedules_only_as_the_client_and_never_brings_a_clinic_session_forwa
 #[test]
 fn immutable_entries_are_written_once() {
     let mut phone = fixture().clinic;
-    let id = phone.add_vitals(&Pack::default_pack(), BloodPressureReading { systolic: 185, diastolic: 95 }, now(), None).unwrap();
+    let id = phone
+        .add_vitals(&Pack::default_pack(), BloodPressureReading { systolic: 185, diastolic: 95 }, now(), None)
+        .unwrap();
     let key = format!("v:{id}");
     let lowered = raw(&phone, "phone2", |tx| {
         let vitals = json!({"taken_at": now(), "reading": {"systolic": 120, "diastolic": 80}, "session_id": null, "urgent": false});
@@ -233,8 +247,13 @@ fn values_are_scalar_strings_of_their_type() {
         let text = tx.put_object(&obj, "text", ObjType::Text)?;
         tx.splice_text(&text, 0, 0, "hello")
     });
-    assert_eq!(refused(&f.clinic, &journal_text_object), ("j:00000000000000000000000000000003/text".into(), Rule::TextObject));
-    let vitals_as_text = raw(&f.clinic, "js-app", |tx| tx.put_object(ROOT, "v:00000000000000000000000000000004", ObjType::Text).map(drop));
+    assert_eq!(
+        refused(&f.clinic, &journal_text_object),
+        ("j:00000000000000000000000000000003/text".into(), Rule::TextObject)
+    );
+    let vitals_as_text = raw(&f.clinic, "js-app", |tx| {
+        tx.put_object(ROOT, "v:00000000000000000000000000000004", ObjType::Text).map(drop)
+    });
     assert_eq!(refused(&f.clinic, &vitals_as_text).1, Rule::TextObject);
     let number = raw(&f.clinic, "js-app", |tx| tx.put(ROOT, "v:00000000000000000000000000000005", ScalarValue::Int(5)));
     assert_eq!(refused(&f.clinic, &number).1, Rule::NotAString);
@@ -268,7 +287,10 @@ fn text_limits_hold_on_synced_data() {
             tx.put(&obj, "created_at", now().to_rfc3339())?;
             tx.put(&obj, "text", text.as_str())
         });
-        assert_eq!(refused(&f.clinic, &changes), ("j:00000000000000000000000000000007/text".into(), Rule::InvalidValue));
+        assert_eq!(
+            refused(&f.clinic, &changes),
+            ("j:00000000000000000000000000000007/text".into(), Rule::InvalidValue)
+        );
     }
     let unknown = raw(&f.clinic, "js-app", |tx| {
         let obj = session_obj(&f.clinic, &f.session);
@@ -333,8 +355,10 @@ fn an_urgent_checklist_answer_is_urgent_without_a_readiness_decision() {
     let mut record = f.clinic.clone();
     record.apply_changes(answer).unwrap();
     let items = record.open_urgent_items();
-    assert!(items.iter().any(|item| item.kind == UrgentKind::UrgentBloodPressure
-        && item.session_id.as_deref() == Some(f.session.as_str())));
+    assert!(items
+        .iter()
+        .any(|item| item.kind == UrgentKind::UrgentBloodPressure
+            && item.session_id.as_deref() == Some(f.session.as_str())));
     // A stricter pack's limit is what counts at the clinic.
     let mut strict = (*Pack::default_pack()).clone();
     strict.thresholds.bp_urgent.systolic = 210;
