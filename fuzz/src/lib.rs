@@ -35,7 +35,7 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use ed25519_dalek::SigningKey;
 use katcore::checklist::{evaluate, Answers, BloodPressureReading};
 use katcore::pack::{sign_pack, verify_pack, InstrumentKind, Pack, TrustedKeys};
-use katcore::record::{CareRecord, CheckInInput, JournalLinks, Party, Severity};
+use katcore::record::{check_changes, CareRecord, CheckInInput, JournalLinks, Party, Severity, Writer};
 use katcore::sync::wire::{SyncRequest, SyncResponse};
 
 /// Source files whose panics `katcore` contains: Automerge 0.12 panics on
@@ -171,9 +171,12 @@ pub fn sync_body(data: &[u8]) -> bool {
     let response = SyncResponse::decode(data);
     if let Ok(response) = &response {
         assert_eq!(response.encode(), data, "a decoded response re-encodes to its bytes");
-        // What a device does with an answer.
+        // What a device does with an answer: check what the server relays, then apply it.
         let mut record = base_record().clone();
-        if record.merge_bytes(&response.changes).is_ok() && record.heads() != base_record().heads() {
+        let merged = record.new_changes(&response.changes).is_ok_and(|changes| {
+            check_changes(record.document(), &changes, Writer::Relayed).is_ok() && record.apply_changes(changes).is_ok()
+        });
+        if merged && record.heads() != base_record().heads() {
             read_everything(&record);
         }
     }
@@ -186,7 +189,9 @@ pub fn sync_body(data: &[u8]) -> bool {
     if !has_all(&record, &request.since) {
         return true;
     }
-    if record.merge_bytes(&request.changes).is_err() {
+    // What the server does: only changes a device may write are applied.
+    let Ok(changes) = record.new_changes(&request.changes) else { return true };
+    if check_changes(record.document(), &changes, Writer::Device).is_err() || record.apply_changes(changes).is_err() {
         return true;
     }
     if record.heads() != base_record().heads() {

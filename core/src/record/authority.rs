@@ -253,16 +253,22 @@ pub fn check_changes(doc: &Automerge, changes: &[Change], writer: Writer) -> Res
     let mut check = Check { doc, writer, created: HashMap::new(), new_by: HashMap::new(), written: HashSet::new() };
 
     // First the entries these changes create, so that a field written in a
-    // later change of the same request finds its entry whatever the order.
+    // later change of the same request finds its entry whatever the order,
+    // and how many root writes there are, before checking any one of them.
+    let mut root_writes = 0usize;
     for change in &expanded {
         for (i, op) in change.operations.iter().enumerate() {
-            if let (ObjectId::Root, Key::Map(key), OpType::Make(ObjType::Map)) = (&op.obj, &op.key, &op.action) {
+            if !matches!(op.obj, ObjectId::Root) {
+                continue;
+            }
+            root_writes += 1;
+            if let (Key::Map(key), OpType::Make(ObjType::Map)) = (&op.key, &op.action) {
                 let id = OpId(change.start_op.get() + i as u64, change.actor_id.clone());
                 check.created.insert(op_id_string(&id), key.to_string());
             }
         }
     }
-    if check.created.len() > MAX_NEW_ENTRIES_PER_CHECK {
+    if root_writes > MAX_NEW_ENTRIES_PER_CHECK {
         return Err(violation(
             "(changes)",
             Rule::TooManyEntries,
@@ -282,22 +288,10 @@ pub fn check_changes(doc: &Automerge, changes: &[Change], writer: Writer) -> Res
             }
         }
     }
-
-    let mut new_entries = 0usize;
     for change in &expanded {
         for op in &change.operations {
-            if matches!(op.obj, ObjectId::Root) {
-                new_entries += 1;
-            }
             check.op(op)?;
         }
-    }
-    if new_entries > MAX_NEW_ENTRIES_PER_CHECK {
-        return Err(violation(
-            "(changes)",
-            Rule::TooManyEntries,
-            format!("at most {MAX_NEW_ENTRIES_PER_CHECK} new entries per exchange"),
-        ));
     }
     Ok(())
 }
