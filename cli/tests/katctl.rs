@@ -221,7 +221,10 @@ fn the_published_schema_matches_the_code() {
     let out = json_out(&katctl(&["record", "schema"], None));
     let published: Value =
         serde_json::from_str(include_str!("../../docs/record.schema.json")).expect("docs/record.schema.json is JSON");
-    assert_eq!(out, published, "docs/record.schema.json is stale: run `katctl record schema > docs/record.schema.json`");
+    assert_eq!(
+        out, published,
+        "docs/record.schema.json is stale: run `katctl record schema > docs/record.schema.json`"
+    );
 }
 
 fn tempdir() -> std::path::PathBuf {
