@@ -121,7 +121,7 @@ impl From<AutomergeError> for RecordError {
 }
 
 /// Runs an Automerge load of bytes from outside (a peer, the disk), after
-/// [`refuse_bundles`], turning a panic into [`RecordError::Malformed`].
+/// [`chunks::refuse_bundles`], turning a panic into [`RecordError::Malformed`].
 ///
 /// Automerge 0.12 panics on some malformed chunks instead of answering an
 /// error: an `unwrap` in the column decoder of its `hexane` dependency
@@ -131,52 +131,11 @@ impl From<AutomergeError> for RecordError {
 /// target (`fuzz/regressions/record_load/`). Automerge parses every chunk
 /// before applying any, so such a panic leaves the document as it was.
 fn parse_untrusted<T>(bytes: &[u8], load: impl FnOnce() -> Result<T, AutomergeError>) -> Result<T, RecordError> {
-    refuse_bundles(bytes)?;
+    chunks::refuse_bundles(bytes)?;
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)) {
         Ok(result) => Ok(result?),
         Err(_) => Err(RecordError::Malformed { reason: "a chunk could not be decoded".into() }),
     }
-}
-
-/// The bytes that start every Automerge chunk.
-const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-/// The chunk type of a bundle: several changes column-encoded together.
-const BUNDLE_CHUNK: u8 = 3;
-
-/// Refuses bytes that contain a bundle chunk, walking the chunks' framing
-/// (magic, checksum, type, LEB128 length) as far as it is well formed;
-/// Automerge stops at the first chunk it cannot frame, and so does this.
-///
-/// A record is only ever saved as a document chunk (`save`) or change
-/// chunks (`save_after`); bundles come only from Automerge's explicit
-/// `bundle` API, which katcore never calls. Their decoder in Automerge 0.12
-/// panics on malformed columns and, worse, trusts run lengths: a 355-byte
-/// bundle made it allocate 4 GiB (found by the `record_load` fuzz target,
-/// `fuzz/regressions/record_load/`), which no `catch_unwind` can stop.
-fn refuse_bundles(mut bytes: &[u8]) -> Result<(), RecordError> {
-    while let Some((header, rest)) = bytes.split_first_chunk::<9>() {
-        if header[..4] != CHUNK_MAGIC {
-            return Ok(());
-        }
-        if header[8] == BUNDLE_CHUNK {
-            return Err(RecordError::Malformed { reason: "bundle chunks are not accepted".into() });
-        }
-        let mut length = 0u64;
-        let mut read = 0;
-        for (i, byte) in rest.iter().take(10).enumerate() {
-            length |= u64::from(byte & 0x7f).checked_shl(7 * i as u32).unwrap_or(0);
-            if byte & 0x80 == 0 {
-                read = i + 1;
-                break;
-            }
-        }
-        let Some(next) = usize::try_from(length).ok().and_then(|n| n.checked_add(read)).filter(|_| read > 0) else {
-            return Ok(());
-        };
-        let Some(rest) = rest.get(next..) else { return Ok(()) };
-        bytes = rest;
-    }
-    Ok(())
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> RecordError {

@@ -20,8 +20,25 @@ PRAGMA foreign_keys = ON;
 PRAGMA temp_store = MEMORY;
 ";
 
+/// The `record_actors` table (schema version 2), in [`CREATE_SQL`] and in
+/// the upgrade from version 1: one text for both.
+macro_rules! record_actors_table {
+    () => {
+        "
+CREATE TABLE record_actors (
+    client_id TEXT NOT NULL REFERENCES clients (id),
+    actor TEXT NOT NULL,
+    device_id TEXT REFERENCES devices (id),
+    first_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, actor)
+) STRICT;
+"
+    };
+}
+
 /// The whole current schema.
-pub(crate) const CREATE_SQL: &str = "
+pub(crate) const CREATE_SQL: &str = concat!(
+    "
 CREATE TABLE clinics (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -91,14 +108,9 @@ CREATE TABLE alerts (
     UNIQUE (client_id, urgent_key)
 ) STRICT;
 
-CREATE TABLE record_actors (
-    client_id TEXT NOT NULL REFERENCES clients (id),
-    actor TEXT NOT NULL,
-    device_id TEXT REFERENCES devices (id),
-    first_seen_at INTEGER NOT NULL,
-    PRIMARY KEY (client_id, actor)
-) STRICT;
-
+",
+    record_actors_table!(),
+    "
 CREATE TABLE packs (
     clinic_id TEXT NOT NULL REFERENCES clinics (id),
     version INTEGER NOT NULL,
@@ -108,19 +120,12 @@ CREATE TABLE packs (
     published_at INTEGER NOT NULL,
     PRIMARY KEY (clinic_id, version)
 ) STRICT;
-";
+"
+);
 
 /// Version 2's addition: which writer each Automerge actor of a record
 /// belongs to (`device_id` NULL: the clinic).
-const V2_ACTORS_SQL: &str = "
-CREATE TABLE record_actors (
-    client_id TEXT NOT NULL REFERENCES clients (id),
-    actor TEXT NOT NULL,
-    device_id TEXT REFERENCES devices (id),
-    first_seen_at INTEGER NOT NULL,
-    PRIMARY KEY (client_id, actor)
-) STRICT;
-";
+const V2_ACTORS_SQL: &str = record_actors_table!();
 
 /// The schema version recorded in the database.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32, StorageError> {

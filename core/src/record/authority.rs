@@ -406,6 +406,17 @@ impl Check<'_> {
             .filter(|kind| kind.is_map())
             .ok_or_else(|| violation(entry, Rule::WrongShape, "only sessions and journal entries have fields"))?;
         let value = scalar_string(path, op)?;
+        let devices_only = || {
+            if self.writer.is(Party::Client) {
+                Ok(())
+            } else {
+                Err(violation(path, Rule::NotPermitted, "only the client's devices may write this field"))
+            }
+        };
+        if kind == EntryKind::Journal {
+            // Every field of a journal entry, known or not, is the client's.
+            devices_only()?;
+        }
         let known = match kind {
             EntryKind::Session => SESSION_FIELDS.contains(&field) || field.starts_with("a:"),
             _ => JOURNAL_FIELDS.contains(&field),
@@ -416,8 +427,6 @@ impl Check<'_> {
         }
         let first_write = created_here && op.pred.is_empty() && self.written.insert(path.to_owned());
         let not_permitted = |who: &str| violation(path, Rule::NotPermitted, format!("only {who} may write this field"));
-        let devices_only =
-            || if self.writer.is(Party::Client) { Ok(()) } else { Err(not_permitted("the client's devices")) };
         match (kind, field) {
             (EntryKind::Session, "tz" | "by") => {
                 if !first_write {
@@ -468,19 +477,16 @@ impl Check<'_> {
                 }
                 check_stored_answer(path, value)
             }
-            (EntryKind::Journal, _) => {
-                devices_only()?;
-                match field {
-                    "created_at" | "edited_at" => instant(path, value),
-                    "text" => text(path, value),
-                    "prompt_id" | "session_id" => short_id(path, value),
-                    "deleted" => {
-                        let deletion: Deletion = decode(path, value, "a deletion {\"at\", \"by\"}")?;
-                        self.check_deletion_by(path, deletion.by)
-                    }
-                    _ => unknown_field(path, value),
+            (EntryKind::Journal, _) => match field {
+                "created_at" | "edited_at" => instant(path, value),
+                "text" => text(path, value),
+                "prompt_id" | "session_id" => short_id(path, value),
+                "deleted" => {
+                    let deletion: Deletion = decode(path, value, "a deletion {\"at\", \"by\"}")?;
+                    self.check_deletion_by(path, deletion.by)
                 }
-            }
+                _ => unknown_field(path, value),
+            },
             (_, _) => unknown_field(path, value),
         }
     }

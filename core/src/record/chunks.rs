@@ -43,11 +43,36 @@ fn malformed(reason: &str) -> RecordError {
     RecordError::Malformed { reason: reason.to_owned() }
 }
 
+/// One chunk's framing, as far as it could be read.
+struct Frame<'a> {
+    checksum: &'a [u8],
+    type_byte: u8,
+    length_bytes: &'a [u8],
+    data: &'a [u8],
+    whole: &'a [u8],
+    rest: &'a [u8],
+}
+
+/// The first chunk of `bytes`, if its framing (magic, checksum, type, LEB128
+/// length, data within the bytes) can be read.
+fn frame(bytes: &[u8]) -> Option<Frame<'_>> {
+    let (magic, rest) = bytes.split_at_checked(4)?;
+    let (checksum, rest) = rest.split_at_checked(4)?;
+    let (&type_byte, rest) = rest.split_first()?;
+    if magic != CHUNK_MAGIC {
+        return None;
+    }
+    let (length, length_size) = read_uleb128(rest)?;
+    let (length_bytes, rest) = rest.split_at(length_size);
+    let (data, rest) = rest.split_at_checked(usize::try_from(length).ok()?)?;
+    let whole = &bytes[..bytes.len() - rest.len()];
+    Some(Frame { checksum, type_byte, length_bytes, data, whole, rest })
+}
+
 /// Cuts `bytes` into chunks: each must be well framed (magic, known type,
 /// length within the bytes) and pass its checksum (compressed ones are
 /// checked when inflated). Bundle chunks are refused: katcore never writes
-/// them, and Automerge 0.12's decoder trusts their run lengths (see
-/// [`super::parse_untrusted`]).
+/// them, and Automerge 0.12's decoder trusts their run lengths (below).
 ///
 /// # Errors
 /// [`RecordError::Malformed`] naming what was wrong; no chunk is returned then.
@@ -55,36 +80,51 @@ pub fn split_chunks(mut bytes: &[u8]) -> Result<Vec<Chunk<'_>>, RecordError> {
     const MALFORMED: &str = "the changes are not well-formed Automerge chunks";
     let mut chunks = Vec::new();
     while !bytes.is_empty() {
-        let (magic, rest) = bytes.split_at_checked(4).ok_or_else(|| malformed(MALFORMED))?;
-        let (checksum, rest) = rest.split_at_checked(4).ok_or_else(|| malformed(MALFORMED))?;
-        let (&type_byte, rest) = rest.split_first().ok_or_else(|| malformed(MALFORMED))?;
-        if magic != CHUNK_MAGIC {
-            return Err(malformed(MALFORMED));
-        }
-        let kind = match type_byte {
+        let frame = frame(bytes).ok_or_else(|| malformed(MALFORMED))?;
+        let kind = match frame.type_byte {
             0 => ChunkKind::Document,
             1 => ChunkKind::Change,
             2 => ChunkKind::CompressedChange,
-            3 => return Err(malformed("bundle chunks are not accepted")),
+            BUNDLE_CHUNK => return Err(malformed("bundle chunks are not accepted")),
             _ => return Err(malformed(MALFORMED)),
         };
-        let (length, length_bytes) = read_uleb128(rest).ok_or_else(|| malformed(MALFORMED))?;
-        let length = usize::try_from(length).map_err(|_| malformed(MALFORMED))?;
-        let (data, after) = rest[length_bytes..].split_at_checked(length).ok_or_else(|| malformed(MALFORMED))?;
         if kind != ChunkKind::CompressedChange {
             let mut hasher = Sha256::new();
-            hasher.update([type_byte]);
-            hasher.update(&rest[..length_bytes]);
-            hasher.update(data);
-            if hasher.finalize()[..4] != *checksum {
+            hasher.update([frame.type_byte]);
+            hasher.update(frame.length_bytes);
+            hasher.update(frame.data);
+            if hasher.finalize()[..4] != *frame.checksum {
                 return Err(malformed("a chunk of the changes fails its checksum"));
             }
         }
-        let whole = 9 + length_bytes + length;
-        chunks.push(Chunk { kind, bytes: &bytes[..whole] });
-        bytes = after;
+        chunks.push(Chunk { kind, bytes: frame.whole });
+        bytes = frame.rest;
     }
     Ok(chunks)
+}
+
+/// The chunk type of a bundle: several changes column-encoded together.
+const BUNDLE_CHUNK: u8 = 3;
+
+/// Refuses bytes that contain a bundle chunk, walking the chunks' framing
+/// as far as it is well formed; Automerge stops at the first chunk it cannot
+/// frame, and so does this (stored bytes are read leniently, as Automerge
+/// reads them; bytes from a peer go through [`split_chunks`] first).
+///
+/// A record is only ever saved as a document chunk (`save`) or change
+/// chunks (`save_after`); bundles come only from Automerge's explicit
+/// `bundle` API, which katcore never calls. Their decoder in Automerge 0.12
+/// panics on malformed columns and, worse, trusts run lengths: a 355-byte
+/// bundle made it allocate 4 GiB (found by the `record_load` fuzz target,
+/// `fuzz/regressions/record_load/`), which no `catch_unwind` can stop.
+pub(crate) fn refuse_bundles(mut bytes: &[u8]) -> Result<(), RecordError> {
+    while let Some(frame) = frame(bytes) {
+        if frame.type_byte == BUNDLE_CHUNK {
+            return Err(malformed("bundle chunks are not accepted"));
+        }
+        bytes = frame.rest;
+    }
+    Ok(())
 }
 
 /// Every change in `bytes` (a saved document, change chunks, or both) that
@@ -115,7 +155,8 @@ pub(crate) fn new_changes(known: &Automerge, bytes: &[u8]) -> Result<Vec<Change>
 }
 
 /// Runs a decoder on bytes from outside, turning an error or a panic of
-/// Automerge's into [`RecordError::Malformed`] (see [`super::parse_untrusted`]).
+/// Automerge's into [`RecordError::Malformed`] (Automerge 0.12 panics on
+/// some malformed chunks instead of answering an error).
 pub(crate) fn contained<T>(decode: impl FnOnce() -> Result<T, String>) -> Result<T, RecordError> {
     match catch_unwind(AssertUnwindSafe(decode)) {
         Ok(Ok(value)) => Ok(value),

@@ -403,3 +403,17 @@ fn too_many_new_entries_in_one_exchange_are_refused() {
     assert_eq!(refused(&f.clinic, &flood).1, Rule::TooManyEntries);
     let _ = Duration::zero();
 }
+
+#[test]
+fn the_clinic_writes_no_journal_field_known_or_not() {
+    let mut phone = fixture().clinic;
+    let id = phone.write_journal_entry("Mine.", &JournalLinks::default(), now()).unwrap();
+    let obj = phone.document().get(ROOT, format!("j:{id}")).unwrap().unwrap().1;
+    for field in ["text", "clinic_tag"] {
+        let changes = raw(&phone, "clinic2", |tx| tx.put(&obj, field, "edited by the clinic"));
+        let violation = check_changes(phone.document(), &changes, Writer::Clinic).unwrap_err();
+        assert_eq!((violation.key, violation.rule), (format!("j:{id}/{field}"), Rule::NotPermitted));
+        // From a device, the same write is the client's own: an edit, or a field kept for a newer reader.
+        device_check(&phone, &changes).unwrap();
+    }
+}
