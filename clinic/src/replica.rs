@@ -23,11 +23,9 @@
 //! protocol document), so a restarted server never reuses an
 //! (actor, sequence number) pair; each is bound to the clinic when first stored.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
-
-use std::collections::BTreeSet;
 
 use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 use chrono::{DateTime, Utc};
@@ -211,23 +209,25 @@ impl Replica {
         device_id: &str,
     ) -> Result<Vec<String>, ApiError> {
         let actors: BTreeSet<String> = changes.iter().map(|c| c.actor_id().to_hex_string()).collect();
+        let own = self.record.actor().to_hex_string();
         let mut new_actors = Vec::new();
         for actor in actors {
-            let refused = |rule: &'static str, reason: &str| ApiError::write_refused("(actor)", rule, reason);
-            if actor == self.record.actor().to_hex_string() {
-                return Err(refused(
-                    "clinic_actor",
-                    "changes under the clinic's Automerge actor come only from the clinic",
-                ));
-            }
-            match storage.actor_owner(&self.client_id, &actor)? {
+            // This process's actor counts as the clinic's before it is stored.
+            let owner =
+                if actor == own { Some(ActorOwner::Clinic) } else { storage.actor_owner(&self.client_id, &actor)? };
+            match owner {
                 None => new_actors.push(actor),
                 Some(ActorOwner::Device(owner)) if owner == device_id => {}
                 Some(ActorOwner::Device(_)) => {
-                    return Err(refused("foreign_actor", "this Automerge actor belongs to another device"));
+                    return Err(ApiError::write_refused(
+                        "(actor)",
+                        "foreign_actor",
+                        "this Automerge actor belongs to another device",
+                    ));
                 }
                 Some(ActorOwner::Clinic) => {
-                    return Err(refused(
+                    return Err(ApiError::write_refused(
+                        "(actor)",
                         "clinic_actor",
                         "changes under the clinic's Automerge actor come only from the clinic",
                     ));
