@@ -71,8 +71,8 @@ pub use packs::{PackPublished, MAX_PACK_BODY};
 pub use server::{install_crypto_provider, serve, serve_app, Health, ServeError, ServerHandle};
 pub use state::AppState;
 pub use storage::{
-    Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device, NewAlert, NewDevice, PlannedSession,
-    PublishOutcome, RecordUpdate, SecretHash, SqliteStorage, StorageError, StoredPack, StoredRecord,
+    ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device, NewAlert, NewDevice,
+    PlannedSession, PublishOutcome, RecordUpdate, SecretHash, SqliteStorage, StorageError, StoredPack, StoredRecord,
 };
 pub use sync::MAX_SYNC_BODY;
 

@@ -52,6 +52,7 @@ use katcore::record::JournalLinks;
 use katcore::store::StoreKey;
 use katcore::sync::wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
 use katcore::sync::{enroll, http_client, saved_credentials, SyncClient, SyncReport, SyncTrigger};
+use katcore_clinic::{ClinicStorage, RecordUpdate, SqliteStorage};
 use katcore_e2e::Clinic;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -146,6 +147,24 @@ fn describe(label: &str, t: &Traffic) {
     );
 }
 
+/// Stores `record` as `client_id`'s record on the server, as if each of its
+/// changes had reached the server earlier: the built record mixes the
+/// clinic's sessions and notes (made on a stand-in replica, see `two_year`)
+/// with the phone's entries, and a device may not upload the clinic's
+/// (docs/record-format.md). The server loads it on the client's first sync.
+fn seed_server_record(db: &std::path::Path, client_id: &str, record: &[u8]) {
+    let storage = SqliteStorage::open(db).expect("open the clinic's database");
+    let update = RecordUpdate {
+        change: record,
+        planned_sessions: &[],
+        urgent: &[],
+        at: Utc::now(),
+        synced_device: None,
+        new_actors: &[],
+    };
+    storage.append_record_change(client_id, &update).expect("seed the record");
+}
+
 async fn run() {
     let years: f64 = std::env::var(YEARS_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(two_year::DEFAULT_YEARS);
     eprintln!("== sync_wire: building a {years}-year record (two_year::build_record) …");
@@ -173,6 +192,7 @@ async fn run() {
     enroll(&phone_store, &fresh_http(), &proxy.url(), &code, "phone").await.expect("enroll the phone");
     let enrollment = proxy.take();
     describe("enrollment", &enrollment);
+    seed_server_record(&clinic.db, &client_a, &phone_store.read(|r| r.save()));
     let first = SyncClient::new(phone_store.clone(), fresh_http(), packs())
         .sync_now(SyncTrigger::User)
         .await
@@ -192,6 +212,7 @@ async fn run() {
         enroll(&throwaway, &fresh_http(), &clinic.url(), &code, "naive").await.expect("enroll (c)");
         let token = saved_credentials(&throwaway).expect("credentials").expect("enrolled").device_token;
         let whole = phone_store.read(|r| r.save());
+        seed_server_record(&clinic.db, &client_c, &whole);
         let status = naive_sync(&fresh_http(), &clinic.url(), &token, &before_heads, whole).await.0;
         assert_eq!(status, 200, "(c) initial upload");
         token
