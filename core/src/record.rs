@@ -50,8 +50,8 @@ use crate::checklist::{evaluate, Answers, BloodPressureReading, Evaluation};
 use crate::instruments::score;
 use crate::pack::Pack;
 pub use authority::{
-    check_changes, may_cancel, may_move, Rule, Violation, Writer, MAX_NEW_ENTRIES_PER_CHECK, MAX_UNKNOWN_FIELD_BYTES,
-    MAX_VALUE_BYTES,
+    check_changes, may_cancel, may_move, Rule, Violation, Writer, MAX_NEW_ENTRIES_PER_CHECK, MAX_OPS_PER_CHECK,
+    MAX_UNKNOWN_FIELD_BYTES, MAX_VALUE_BYTES,
 };
 pub use chunks::{split_chunks, Chunk, ChunkKind};
 pub use model::*;

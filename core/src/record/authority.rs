@@ -22,7 +22,8 @@
 //! - known fields must decode as their type; unknown fields inside a known
 //!   entry are kept (a newer writer's additions) within a size limit; an
 //!   unknown kind of entry is refused (new kinds reach the server first);
-//! - at most [`MAX_NEW_ENTRIES_PER_CHECK`] new entries in one exchange.
+//! - at most [`MAX_NEW_ENTRIES_PER_CHECK`] new entries and
+//!   [`MAX_OPS_PER_CHECK`] operations in one exchange.
 //!
 //! The check reads each change's operations ([`automerge::ExpandedChange`])
 //! against the receiver's record before anything is merged, so a refused
@@ -49,6 +50,11 @@ use crate::instruments::score;
 /// Most new entries one exchange may create (a device back from months
 /// offline, or a whole record resent after a server restore, stays far below).
 pub const MAX_NEW_ENTRIES_PER_CHECK: usize = 20_000;
+/// Most operations one exchange may carry. Checking expands each change's
+/// operations (about 100 bytes each, against a few bytes on the wire), so
+/// this bounds the check's memory before anything is expanded; a two-year
+/// record is about 20,000 operations.
+pub const MAX_OPS_PER_CHECK: usize = 250_000;
 /// Longest scalar string accepted in any field, in bytes (a journal text of
 /// [`MAX_TEXT_CHARS`] characters fits).
 pub const MAX_VALUE_BYTES: usize = 4 * MAX_TEXT_CHARS + 4096;
@@ -245,6 +251,13 @@ impl EntryKind {
 /// # Errors
 /// The first [`Violation`] found; the caller then applies none of the changes.
 pub fn check_changes(doc: &Automerge, changes: &[Change], writer: Writer) -> Result<(), Violation> {
+    if changes.iter().map(Change::len).sum::<usize>() > MAX_OPS_PER_CHECK {
+        return Err(violation(
+            "(changes)",
+            Rule::TooManyEntries,
+            format!("at most {MAX_OPS_PER_CHECK} operations per exchange"),
+        ));
+    }
     let expanded: Vec<_> = changes
         .iter()
         .map(|change| contained(|| Ok(change.decode())))

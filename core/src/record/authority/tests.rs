@@ -417,3 +417,17 @@ fn the_clinic_writes_no_journal_field_known_or_not() {
         device_check(&phone, &changes).unwrap();
     }
 }
+
+#[test]
+fn too_many_operations_in_one_exchange_are_refused_before_they_are_expanded() {
+    let f = fixture();
+    let obj = session_obj(&f.clinic, &f.session);
+    let flood = raw(&f.clinic, "flood", |tx| {
+        for i in 0..=MAX_OPS_PER_CHECK {
+            tx.put(&obj, format!("x{i}"), "")?;
+        }
+        Ok(())
+    });
+    let violation = device_check(&f.clinic, &flood).unwrap_err();
+    assert_eq!((violation.rule, violation.reason.contains("operations")), (Rule::TooManyEntries, true));
+}
