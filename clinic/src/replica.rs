@@ -242,12 +242,15 @@ impl Replica {
     /// default; parsed again only when it changed.
     pub(crate) fn pack(&mut self, storage: &dyn ClinicStorage) -> Result<Arc<Pack>, ApiError> {
         let assigned = self.record.assigned_pack().map(|a| a.version);
-        let Some(stored) = storage.client_pack(&self.client_id, assigned)? else { return Ok(Pack::default_pack()) };
-        if let Some((etag, pack)) = &self.pack {
-            if *etag == stored.etag {
+        let Some(etag) = storage.client_pack_etag(&self.client_id, assigned)? else {
+            return Ok(Pack::default_pack());
+        };
+        if let Some((cached, pack)) = &self.pack {
+            if *cached == etag {
                 return Ok(Arc::clone(pack));
             }
         }
+        let Some(stored) = storage.client_pack(&self.client_id, assigned)? else { return Ok(Pack::default_pack()) };
         let envelope: SignedPack = serde_json::from_str(&stored.signed_json)
             .map_err(|_| ApiError::internal("a stored pack is not a signed pack"))?;
         let pack = Pack::from_json(envelope.pack.to_string().as_bytes())

@@ -388,6 +388,13 @@ pub trait ClinicStorage: Send + Sync + 'static {
     /// [`StorageError`] on failure.
     fn client_pack(&self, client_id: &str, version: Option<u32>) -> Result<Option<StoredPack>, StorageError>;
 
+    /// The ETag of [`ClinicStorage::client_pack`]'s pack, without loading it
+    /// (every sync asks; the pack is loaded only when it changed).
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn client_pack_etag(&self, client_id: &str, version: Option<u32>) -> Result<Option<String>, StorageError>;
+
     /// Replaces the record's snapshot with one covering every change up to
     /// `through_seq` and deletes those changes.
     ///

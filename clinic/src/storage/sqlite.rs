@@ -21,6 +21,11 @@ use super::{
     StoredRecord,
 };
 
+/// The pack a client's record is read with (`?1` the client, `?2` the
+/// assigned version or NULL): that version if published, else the newest.
+const CLIENT_PACK: &str = "FROM packs p JOIN clients c ON c.clinic_id = p.clinic_id WHERE c.id = ?1
+     ORDER BY p.version = ?2 DESC, p.version DESC LIMIT 1";
+
 /// How long a call waits for another process holding the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -488,14 +493,17 @@ impl ClinicStorage for SqliteStorage {
 
     fn client_pack(&self, client_id: &str, version: Option<u32>) -> Result<Option<StoredPack>, StorageError> {
         self.read(|tx| {
+            let sql = format!("SELECT p.pack_id, p.version, p.signed_json, p.etag {CLIENT_PACK}");
+            Ok(tx.prepare_cached(&sql)?.query_row(params![client_id, version.map(i64::from)], pack_row).optional()?)
+        })
+    }
+
+    fn client_pack_etag(&self, client_id: &str, version: Option<u32>) -> Result<Option<String>, StorageError> {
+        self.read(|tx| {
+            let sql = format!("SELECT p.etag {CLIENT_PACK}");
             Ok(tx
-                .prepare_cached(
-                    "SELECT p.pack_id, p.version, p.signed_json, p.etag FROM packs p
-                     JOIN clients c ON c.clinic_id = p.clinic_id
-                     WHERE c.id = ?1
-                     ORDER BY p.version = ?2 DESC, p.version DESC LIMIT 1",
-                )?
-                .query_row(params![client_id, version.map(i64::from)], pack_row)
+                .prepare_cached(&sql)?
+                .query_row(params![client_id, version.map(i64::from)], |row| row.get(0))
                 .optional()?)
         })
     }

@@ -293,3 +293,34 @@ async fn a_third_party_client_gets_a_clear_refusal_for_a_text_object() {
     assert!(body["message"].as_str().unwrap().contains("ImmutableString"), "{body}");
     assert!(!body["message"].as_str().unwrap().contains("190"));
 }
+
+#[tokio::test]
+async fn alerts_follow_the_clinics_pack_and_its_changes() {
+    let server = TestServer::start("hostile-pack").await;
+    let mut phone = server.client_with_device("client-h5").await;
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let vitals = |n: u8, systolic: u16| {
+        move |tx: &mut Transaction<'_>| {
+            let vitals = json!({"taken_at": now(), "reading": {"systolic": systolic, "diastolic": 90},
+                "session_id": null, "urgent": false});
+            tx.put(ROOT, format!("v:{n:032x}"), vitals.to_string())
+        }
+    };
+    // 165/90 is below the default pack's urgent limit (180/120): no alert.
+    let (status, _) = post_raw(&server, &phone, phone.record.actor().clone(), vitals(1, 165)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(open_alerts(&server).await.is_empty());
+
+    // The clinic publishes a pack whose urgent limit is 160/100: the next reading at 165 is urgent.
+    let mut pack: Value = serde_json::from_str(katcore::pack::Pack::default_pack_json()).unwrap();
+    pack["version"] = json!(2);
+    pack["thresholds"]["bp_urgent"] = json!({"systolic": 160, "diastolic": 100});
+    let response = server.clinician(Method::PUT, "/v1/pack").body(pack.to_string()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    phone.server_heads.clear();
+    assert_eq!(phone.sync_with_retry(&server).await, StatusCode::OK);
+    let (status, _) = post_raw(&server, &phone, phone.record.actor().clone(), vitals(2, 165)).await;
+    assert_eq!(status, StatusCode::OK);
+    let keys: Vec<String> = open_alerts(&server).await.iter().map(|a| a["key"].as_str().unwrap().to_owned()).collect();
+    assert!(keys.contains(&format!("v:{:032x}", 2)), "{keys:?}");
+}
