@@ -53,7 +53,7 @@ pub use authority::{
     check_changes, may_cancel, may_move, Rule, Violation, Writer, MAX_NEW_ENTRIES_PER_CHECK, MAX_OPS_PER_CHECK,
     MAX_UNKNOWN_FIELD_BYTES, MAX_VALUE_BYTES,
 };
-pub use chunks::{split_chunks, Chunk, ChunkKind};
+pub use chunks::{split_chunks, Chunk, ChunkKind, MAX_INFLATED_BYTES};
 pub use model::*;
 pub use schema::{json_schema, view_json_schema, RECORD_FORMAT_VERSION};
 pub use unreadable::UnreadableEntry;

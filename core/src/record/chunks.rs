@@ -7,7 +7,14 @@
 //! the data length as unsigned LEB128. Automerge itself silently skips a chunk
 //! it cannot frame after the first one, so bytes from a peer are framed here
 //! first: a corrupted upload is an error, never a partial `200`.
+//!
+//! Deflated parts (a compressed change chunk, a document's compressed
+//! columns) are inflated here into a counter first, a few kilobytes of
+//! memory at a time, and refused once one peer's bytes would inflate past
+//! [`MAX_INFLATED_BYTES`]: Automerge inflates them whole, so a 1 MiB bomb
+//! would otherwise become gigabytes before anything else is checked.
 
+use std::io::Read as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use automerge::{Automerge, Change};
@@ -69,16 +76,25 @@ fn frame(bytes: &[u8]) -> Option<Frame<'_>> {
     Some(Frame { checksum, type_byte, length_bytes, data, whole, rest })
 }
 
+/// Most bytes the deflated parts of one call's chunks may inflate to.
+///
+/// A two-year record saves to well under 4 MiB (BENCHMARKS.md), and a sync
+/// body is at most 16 MiB before inflation; 64 MiB leaves room for both
+/// while keeping a bomb's cost to counting 64 MiB.
+pub const MAX_INFLATED_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Cuts `bytes` into chunks: each must be well framed (magic, known type,
 /// length within the bytes) and pass its checksum (compressed ones are
-/// checked when inflated). Bundle chunks are refused: katcore never writes
-/// them, and Automerge 0.12's decoder trusts their run lengths (below).
+/// checked when inflated), and all deflated parts together must inflate to
+/// at most [`MAX_INFLATED_BYTES`]. Bundle chunks are refused: katcore never
+/// writes them, and Automerge 0.12's decoder trusts their run lengths (below).
 ///
 /// # Errors
 /// [`RecordError::Malformed`] naming what was wrong; no chunk is returned then.
 pub fn split_chunks(mut bytes: &[u8]) -> Result<Vec<Chunk<'_>>, RecordError> {
     const MALFORMED: &str = "the changes are not well-formed Automerge chunks";
     let mut chunks = Vec::new();
+    let mut inflate_budget = MAX_INFLATED_BYTES;
     while !bytes.is_empty() {
         let frame = frame(bytes).ok_or_else(|| malformed(MALFORMED))?;
         let kind = match frame.type_byte {
@@ -97,10 +113,77 @@ pub fn split_chunks(mut bytes: &[u8]) -> Result<Vec<Chunk<'_>>, RecordError> {
                 return Err(malformed("a chunk of the changes fails its checksum"));
             }
         }
+        match kind {
+            ChunkKind::CompressedChange => spend_inflating(frame.data, &mut inflate_budget)?,
+            ChunkKind::Document => {
+                for column in deflated_columns(frame.data).ok_or_else(|| malformed(MALFORMED))? {
+                    spend_inflating(column, &mut inflate_budget)?;
+                }
+            }
+            ChunkKind::Change => {}
+        }
         chunks.push(Chunk { kind, bytes: frame.whole });
         bytes = frame.rest;
     }
     Ok(chunks)
+}
+
+/// Inflates `deflated` into a counter, taking what it inflates to from
+/// `budget`; refuses it once the budget is spent or when it is not DEFLATE.
+fn spend_inflating(deflated: &[u8], budget: &mut u64) -> Result<(), RecordError> {
+    let mut inflater = flate2::read::DeflateDecoder::new(deflated).take(budget.saturating_add(1));
+    let inflated = std::io::copy(&mut inflater, &mut std::io::sink())
+        .map_err(|_| malformed("a compressed part of the changes does not inflate"))?;
+    if inflated > *budget {
+        return Err(malformed(&format!(
+            "the compressed parts of the changes inflate past {} MiB",
+            MAX_INFLATED_BYTES / (1024 * 1024)
+        )));
+    }
+    *budget -= inflated;
+    Ok(())
+}
+
+/// The data of every deflated column of a document chunk's `data`, or
+/// `None` when its prefix does not parse (Automerge refuses it then too).
+///
+/// The layout (Automerge's binary format): actors (count, then each
+/// length-prefixed), heads (count × 32 bytes), change column metadata and op
+/// column metadata (each: count, then (spec, length) pairs; bit 3 of a spec
+/// marks a deflated column), then the change columns' data and the op
+/// columns' data in metadata order.
+fn deflated_columns(data: &[u8]) -> Option<Vec<&[u8]>> {
+    const DEFLATE_BIT: u64 = 0b1000;
+    fn number(rest: &mut &[u8]) -> Option<u64> {
+        let (value, size) = read_uleb128(rest)?;
+        *rest = &rest[size..];
+        Some(value)
+    }
+    let mut rest = data;
+    for _ in 0..number(&mut rest)? {
+        let length = usize::try_from(number(&mut rest)?).ok()?;
+        rest = rest.get(length..)?;
+    }
+    let heads = usize::try_from(number(&mut rest)?).ok()?;
+    rest = rest.get(heads.checked_mul(32)?..)?;
+    let mut columns = Vec::new();
+    for _ in 0..2 {
+        let count = number(&mut rest)?;
+        for _ in 0..count {
+            let spec = number(&mut rest)?;
+            let length = usize::try_from(number(&mut rest)?).ok()?;
+            columns.push((spec & DEFLATE_BIT != 0, length));
+        }
+    }
+    let mut deflated = Vec::new();
+    for (is_deflated, length) in columns {
+        let (column, after) = rest.split_at_checked(length)?;
+        if is_deflated {
+            deflated.push(column);
+        }
+        rest = after;
+    }
+    Some(deflated)
 }
 
 /// The chunk type of a bundle: several changes column-encoded together.
