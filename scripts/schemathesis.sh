@@ -135,7 +135,7 @@ import schemathesis
 
 TOKENS = json.load(open(os.environ["KATCORE_ST_TOKENS"]))
 DEVICE_OPERATIONS = {("POST", "/v1/sync"), ("GET", "/v1/pack")}
-PUBLIC_OPERATIONS = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("POST", "/v1/enroll")}
+PUBLIC_OPERATIONS = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("POST", "/v1/enroll")}
 
 
 @schemathesis.serializer("application/vnd.katcore.sync.v1")

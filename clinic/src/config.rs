@@ -6,13 +6,18 @@
 //! | `--listen ADDR` | `KATCORE_CLINIC_LISTEN` | `127.0.0.1:8443` |
 //! | `--tls-cert PEM` | `KATCORE_CLINIC_TLS_CERT` | none |
 //! | `--tls-key PEM` | `KATCORE_CLINIC_TLS_KEY` | none |
+//! | `--trusted-proxy IP[,IP…]` | `KATCORE_CLINIC_TRUSTED_PROXIES` | none |
+//! | `--metrics-token TOKEN` | `KATCORE_CLINIC_METRICS_TOKEN` | none (`/metrics` open) |
+//! | `--max-connections N` | `KATCORE_CLINIC_MAX_CONNECTIONS` | 1000 |
 //!
 //! Flags win over variables. Without a certificate and key the server
 //! speaks plain HTTP, which is refused unless the listen address is
 //! loopback (development only).
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+
+use crate::limits::Limits;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8443);
@@ -29,6 +34,15 @@ OPTIONS:
     --listen ADDR    IP:port to listen on (default 127.0.0.1:8443)  [env: KATCORE_CLINIC_LISTEN]
     --tls-cert PEM   TLS certificate chain (PEM)               [env: KATCORE_CLINIC_TLS_CERT]
     --tls-key PEM    TLS private key (PEM)                     [env: KATCORE_CLINIC_TLS_KEY]
+    --trusted-proxy IP[,IP...]
+                     reverse proxies whose X-Forwarded-For names the client
+                                                               [env: KATCORE_CLINIC_TRUSTED_PROXIES]
+    --metrics-token TOKEN
+                     require `Authorization: Bearer TOKEN` on /metrics
+                                                               [env: KATCORE_CLINIC_METRICS_TOKEN]
+    --max-connections N
+                     open connections in all (default 1000; keep under `ulimit -n`)
+                                                               [env: KATCORE_CLINIC_MAX_CONNECTIONS]
     -h, --help       Show this text
 
 Without --tls-cert and --tls-key the server speaks plain HTTP, allowed only on a loopback address.
@@ -67,12 +81,26 @@ pub struct Config {
     pub listen: SocketAddr,
     /// TLS files; `None` for plain HTTP (loopback only).
     pub tls: Option<TlsFiles>,
+    /// Reverse proxies trusted to name the client in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The bearer token `/metrics` requires; `None` leaves it open (bind
+    /// the server to a private address then).
+    pub metrics_token: Option<String>,
+    /// Connection, time and body bounds.
+    pub limits: Limits,
 }
 
 impl Config {
     /// Plain HTTP on `127.0.0.1` with a free port: what tests and demos use.
     pub fn local(db: impl Into<PathBuf>) -> Config {
-        Config { db: db.into(), listen: SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0), tls: None }
+        Config {
+            db: db.into(),
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            tls: None,
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
+            limits: Limits::default(),
+        }
     }
 
     /// Reads flags (without the program name) and environment variables
@@ -89,6 +117,9 @@ impl Config {
         let mut listen = env("KATCORE_CLINIC_LISTEN");
         let mut cert = env("KATCORE_CLINIC_TLS_CERT");
         let mut key = env("KATCORE_CLINIC_TLS_KEY");
+        let mut proxies = env("KATCORE_CLINIC_TRUSTED_PROXIES");
+        let mut metrics_token = env("KATCORE_CLINIC_METRICS_TOKEN");
+        let mut max_connections = env("KATCORE_CLINIC_MAX_CONNECTIONS");
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -101,6 +132,9 @@ impl Config {
                 "--listen" => &mut listen,
                 "--tls-cert" => &mut cert,
                 "--tls-key" => &mut key,
+                "--trusted-proxy" => &mut proxies,
+                "--metrics-token" => &mut metrics_token,
+                "--max-connections" => &mut max_connections,
                 other => return Err(ConfigError::Usage(format!("unknown argument `{other}`"))),
             };
             let value =
@@ -121,7 +155,23 @@ impl Config {
             (None, None) => None,
             _ => return Err(ConfigError::Invalid("TLS needs both --tls-cert and --tls-key".into())),
         };
-        let config = Config { db: db.into(), listen, tls };
+        let trusted_proxies = proxies
+            .iter()
+            .flat_map(|list| list.split(','))
+            .map(str::trim)
+            .filter(|ip| !ip.is_empty())
+            .map(|ip| {
+                ip.parse().map_err(|_| ConfigError::Invalid(format!("trusted proxy `{ip}` is not an IP address")))
+            })
+            .collect::<Result<Vec<IpAddr>, ConfigError>>()?;
+        let metrics_token = metrics_token.filter(|token| !token.is_empty());
+        let mut limits = Limits::default();
+        if let Some(text) = max_connections {
+            limits.max_connections = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError::Invalid(format!("--max-connections `{text}` is not a positive whole number"))
+            })?;
+        }
+        let config = Config { db: db.into(), listen, tls, trusted_proxies, metrics_token, limits };
         config.validate()?;
         Ok(config)
     }
@@ -183,6 +233,20 @@ mod tests {
                 .unwrap();
         assert_eq!(config.scheme(), "https");
         assert!(parse(&["--db", "a.db", "--listen", "[::1]:8443"], &[]).is_ok());
+    }
+
+    #[test]
+    fn proxies_metrics_token_and_connection_bound() {
+        let config = parse(
+            &["--db", "a.db", "--trusted-proxy", "10.0.0.1, ::1", "--max-connections", "50"],
+            &[("KATCORE_CLINIC_METRICS_TOKEN", "scrape-secret")],
+        )
+        .unwrap();
+        assert_eq!(config.trusted_proxies, vec!["10.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
+        assert_eq!(config.metrics_token.as_deref(), Some("scrape-secret"));
+        assert_eq!(config.limits.max_connections, 50);
+        assert!(matches!(parse(&["--db", "a", "--trusted-proxy", "proxy.local"], &[]), Err(ConfigError::Invalid(_))));
+        assert!(matches!(parse(&["--db", "a", "--max-connections", "0"], &[]), Err(ConfigError::Invalid(_))));
     }
 
     #[test]

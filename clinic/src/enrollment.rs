@@ -21,7 +21,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{hash_secret, new_token, peer_ip, ClinicianAuth, TokenKind};
+use crate::auth::{client_ip, hash_secret, new_token, ClinicianAuth, TokenKind};
 use crate::clinician::client_of_clinic;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
@@ -105,14 +105,14 @@ pub struct EnrollmentCode {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The peer address, for the rate limit.
+/// The client's address, for the rate limit (see [`client_ip`]).
 pub(crate) struct Peer(std::net::IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl FromRequestParts<AppState> for Peer {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(peer_ip(parts)))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Peer(client_ip(parts, state.trusted_proxies())))
     }
 }
 

@@ -111,6 +111,15 @@ impl ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body exceeds {limit} bytes"))
     }
 
+    /// `503` with a `Retry-After` of `seconds`: the server or its database
+    /// is busy (or cannot write); devices back off and retry.
+    pub fn busy(seconds: u64) -> Self {
+        let mut error =
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", format!("the server is busy; retry in {seconds} s"));
+        error.retry_after = Some(seconds);
+        error
+    }
+
     /// `429` with a `Retry-After` of `seconds`.
     pub fn rate_limited(seconds: u64) -> Self {
         let mut error = ApiError::new(
@@ -166,9 +175,18 @@ impl IntoResponse for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
-        ApiError::internal(e)
+        match e {
+            StorageError::Unavailable(cause) => {
+                tracing::warn!(cause, "the database cannot write now");
+                ApiError::busy(DATABASE_RETRY_AFTER)
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
+
+/// Seconds a client is asked to wait when the database cannot write.
+pub const DATABASE_RETRY_AFTER: u64 = 5;
 
 impl From<RecordError> for ApiError {
     fn from(e: RecordError) -> Self {

@@ -35,6 +35,7 @@ mod config;
 mod enrollment;
 mod error;
 mod extract;
+mod limits;
 mod metrics;
 mod openapi;
 mod packs;
@@ -65,6 +66,7 @@ pub use clinician::{
 pub use config::{Config, ConfigError, TlsFiles, DEFAULT_LISTEN, USAGE};
 pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentCode, CODE_VALIDITY};
 pub use error::{ApiError, ErrorBody};
+pub use limits::Limits;
 pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use packs::{PackPublished, MAX_PACK_BODY};

@@ -14,19 +14,21 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use crate::auth::hash_secret;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Upper bounds of the sync latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// The outcomes a sync is counted under.
-const SYNC_RESULTS: [&str; 10] = [
+const SYNC_RESULTS: [&str; 12] = [
     "ok",
     "history_missing",
     "malformed",
@@ -36,6 +38,8 @@ const SYNC_RESULTS: [&str; 10] = [
     "forbidden",
     "revoked",
     "rate_limited",
+    "busy",
+    "timeout",
     "error",
 ];
 
@@ -65,6 +69,8 @@ impl Metrics {
             403 => "forbidden",
             410 => "revoked",
             429 => "rate_limited",
+            503 => "busy",
+            408 => "timeout",
             _ => "error",
         };
         if let Some(index) = SYNC_RESULTS.iter().position(|r| *r == result) {
@@ -147,10 +153,26 @@ pub(crate) fn router() -> Router<AppState> {
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"))
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"),
+        (status = 401, description = "The server requires its metrics token (`--metrics-token`) and it was \
+                       missing or wrong", body = crate::error::ErrorBody),
+    )
 )]
-pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().render())
+pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = state.metrics_token() {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Compared by hash: the time taken says nothing about the token.
+        if hash_secret(presented.trim()) != hash_secret(expected) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().render()).into_response()
 }
 
 /// Middleware counting every error response by status.

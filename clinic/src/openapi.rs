@@ -20,6 +20,7 @@ use crate::state::AppState;
     ),
     paths(
         crate::server::healthz,
+        crate::server::readyz,
         crate::metrics::metrics,
         openapi_json,
         crate::enrollment::enroll,
@@ -53,7 +54,7 @@ struct BearerTokens;
 impl Modify for BearerTokens {
     fn modify(&self, openapi: &mut OpenApiDoc) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        for name in ["device_token", "clinician_token"] {
+        for name in ["device_token", "clinician_token", "metrics_token"] {
             components.add_security_scheme(name, SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
         }
     }

@@ -1,4 +1,5 @@
-//! Binding, TLS and the running server's handle; `GET /healthz`.
+//! Binding, TLS and the running server's handle; `GET /healthz` (liveness)
+//! and `GET /readyz` (readiness: the database takes a write).
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::DefaultAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -16,6 +18,7 @@ use utoipa::ToSchema;
 
 use crate::config::{Config, ConfigError};
 use crate::error::{ApiError, ErrorBody};
+use crate::limits::{Guarded, Limits};
 use crate::state::AppState;
 use crate::storage::{SqliteStorage, StorageError};
 
@@ -101,11 +104,12 @@ pub async fn serve(config: Config) -> Result<ServerHandle, ServeError> {
     let storage = tokio::task::spawn_blocking(move || SqliteStorage::open(&db))
         .await
         .map_err(|e| ServeError::Storage(StorageError::Database(e.to_string())))??;
-    serve_app(crate::app(AppState::new(Arc::new(storage))), &config).await
+    serve_app(crate::app(AppState::configured(Arc::new(storage), &config)), &config).await
 }
 
 /// Binds `config.listen` (TLS when configured) and serves `router` in a
-/// background task.
+/// background task, with the connection bounds of `config.limits`
+/// ([`crate::Limits`]).
 ///
 /// # Errors
 /// See [`ServeError`].
@@ -117,20 +121,39 @@ pub async fn serve_app(router: Router, config: &Config) -> Result<ServerHandle, 
     let addr = listener.local_addr().map_err(bind_error)?;
     let handle = Handle::new();
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let limits = config.limits.clone();
     let task = match &config.tls {
         Some(files) => {
             install_crypto_provider();
             let tls = RustlsConfig::from_pem_file(&files.cert, &files.key).await.map_err(ServeError::Tls)?;
-            let server = axum_server::from_tcp_rustls(listener, tls).map_err(bind_error)?.handle(handle.clone());
-            tokio::spawn(server.serve(service))
+            let tls = RustlsAcceptor::new(tls).handshake_timeout(limits.header_read_timeout);
+            let acceptor = Guarded::new(tls, limits.clone(), &config.trusted_proxies);
+            let mut server = axum_server::from_tcp(listener).map_err(bind_error)?.acceptor(acceptor);
+            bound_headers(server.http_builder(), &limits);
+            tokio::spawn(server.handle(handle.clone()).serve(service))
         }
         None => {
-            let server = axum_server::from_tcp(listener).map_err(bind_error)?.handle(handle.clone());
-            tokio::spawn(server.serve(service))
+            let mut server = axum_server::from_tcp(listener).map_err(bind_error)?.acceptor(Guarded::new(
+                DefaultAcceptor,
+                limits.clone(),
+                &config.trusted_proxies,
+            ));
+            bound_headers(server.http_builder(), &limits);
+            tokio::spawn(server.handle(handle.clone()).serve(service))
         }
     };
     tracing::info!(%addr, tls = config.tls.is_some(), "listening");
     Ok(ServerHandle { addr, scheme: config.scheme(), handle, task })
+}
+
+/// Gives hyper its timer and the header-read timeout (HTTP/1; it also
+/// bounds how long an idle keep-alive connection waits for a request).
+fn bound_headers(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &Limits,
+) {
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(hyper_util::rt::TokioTimer::new());
 }
 
 /// Installs rustls' `ring` provider as the process default, once.
@@ -139,27 +162,39 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// What `/healthz` answers.
+/// What `/healthz` and `/readyz` answer.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// `ok`.
     pub status: String,
 }
 
-/// `GET /healthz`.
+/// `GET /healthz` and `GET /readyz`.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
-/// Liveness and database check.
+/// Liveness: the process serves requests. It does not touch the database,
+/// so a busy or read-only database does not get a live server restarted.
 #[utoipa::path(
     get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Serving", body = Health))
+)]
+pub(crate) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into() })
+}
+
+/// Readiness: the database takes a write now. A load balancer sends no
+/// traffic to an instance answering `503`.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "Serving, database reachable", body = Health),
+        (status = 200, description = "Ready: the database takes a write", body = Health),
+        (status = 503, description = "The database is busy, read-only or full; see Retry-After", body = ErrorBody),
         (status = 500, description = "The database does not answer", body = ErrorBody),
     )
 )]
-pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.db(|s| s.ping()).await?;
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.db(|s| s.check_writable()).await?;
     Ok(Json(Health { status: "ok".into() }))
 }

@@ -1,10 +1,15 @@
 //! The state every handler shares: storage, the record cache, metrics and
 //! the failed-attempt limiter.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use crate::auth::FailureLimiter;
+use crate::config::Config;
 use crate::error::ApiError;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::replica::{Replica, Replicas};
 use crate::storage::{ClinicStorage, StorageError};
@@ -20,20 +25,56 @@ struct Shared {
     replicas: Replicas,
     metrics: Metrics,
     limiter: FailureLimiter,
+    limits: Limits,
+    trusted_proxies: Vec<IpAddr>,
+    metrics_token: Option<String>,
+    /// Bytes of sync bodies being read, in KiB permits.
+    body_budget: Semaphore,
 }
 
 impl AppState {
     /// State over `storage`, with an empty record cache and a fresh random
     /// Automerge actor for the server's edits (one per process start).
     pub fn new(storage: Arc<dyn ClinicStorage>) -> AppState {
+        AppState::configured(storage, &Config::local(""))
+    }
+
+    /// State over `storage` with `config`'s limits, trusted proxies and
+    /// metrics token.
+    pub fn configured(storage: Arc<dyn ClinicStorage>, config: &Config) -> AppState {
+        let body_kib = config.limits.body_bytes_in_flight.div_ceil(1024).min(Semaphore::MAX_PERMITS);
         AppState {
             inner: Arc::new(Shared {
                 storage,
                 replicas: Replicas::new(),
                 metrics: Metrics::default(),
                 limiter: FailureLimiter::default(),
+                limits: config.limits.clone(),
+                trusted_proxies: config.trusted_proxies.clone(),
+                metrics_token: config.metrics_token.clone(),
+                body_budget: Semaphore::new(body_kib),
             }),
         }
+    }
+
+    /// The server's bounds.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub(crate) fn trusted_proxies(&self) -> &[IpAddr] {
+        &self.inner.trusted_proxies
+    }
+
+    /// The token `/metrics` requires, if any.
+    pub(crate) fn metrics_token(&self) -> Option<&str> {
+        self.inner.metrics_token.as_deref()
+    }
+
+    /// The shared budget of sync body bytes being read (KiB permits).
+    pub(crate) fn body_budget(&self) -> &Semaphore {
+        &self.inner.body_budget
     }
 
     /// The server's counters.

@@ -30,6 +30,11 @@ pub enum StorageError {
     /// The database or file system failed.
     #[error("database error: {0}")]
     Database(String),
+    /// The database cannot take a write now: another writer holds its lock
+    /// past the busy timeout, or it is read-only or full. Answered `503`
+    /// with `Retry-After`.
+    #[error("the database cannot write now: {0}")]
+    Unavailable(String),
     /// A stored value is not what this version wrote.
     #[error("stored data is damaged: {0}")]
     Corrupt(&'static str),
@@ -45,7 +50,11 @@ pub enum StorageError {
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        StorageError::Database(e.to_string())
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull, ReadOnly};
+        match e.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked | ReadOnly | DiskFull) => StorageError::Unavailable(e.to_string()),
+            _ => StorageError::Database(e.to_string()),
+        }
     }
 }
 
@@ -261,6 +270,13 @@ pub trait ClinicStorage: Send + Sync + 'static {
     /// # Errors
     /// [`StorageError::Database`] when it does not.
     fn ping(&self) -> Result<(), StorageError>;
+
+    /// Checks that the database takes a write now (a committed write that
+    /// changes nothing): what `/readyz` answers.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when it is locked, read-only or full.
+    fn check_writable(&self) -> Result<(), StorageError>;
 
     /// Creates a clinic.
     ///

@@ -3,12 +3,15 @@
 //! The body is the binary [`SyncRequest`]; the answer the binary
 //! [`SyncResponse`] with `Content-Type: application/vnd.katcore.sync.v1`.
 //! Every request, whatever its outcome, is counted in the metrics.
+//!
+//! The token is checked before a byte of the body is read: a stranger's
+//! body is never buffered. The body is then read within the server's body
+//! timeout and shared byte budget ([`crate::Limits`]).
 
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -19,7 +22,6 @@ use utoipa::ToSchema;
 
 use crate::auth::DeviceAuth;
 use crate::error::ApiError;
-use crate::extract::bytes_rejection;
 use crate::state::AppState;
 
 /// Largest sync body accepted.
@@ -27,7 +29,7 @@ pub const MAX_SYNC_BODY: usize = 16 * 1024 * 1024;
 
 /// `POST /v1/sync`.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/v1/sync", post(sync)).layer(DefaultBodyLimit::max(MAX_SYNC_BODY))
+    Router::new().route("/v1/sync", post(sync))
 }
 
 /// A binary sync body (wire format v1, see `docs/sync-protocol.md`).
@@ -60,7 +62,10 @@ pub(crate) struct SyncBody(Vec<u8>);
         (status = 422, description = "`write_refused`: the changes make a write this device may not make; \
                        `key` and `rule` name it (docs/record-format.md). Nothing of the request is stored",
          body = crate::error::ErrorBody),
+        (status = 408, description = "The body did not arrive within the body timeout", body = crate::error::ErrorBody),
         (status = 413, description = "Body over 16 MiB", body = crate::error::ErrorBody),
+        (status = 503, description = "The server is reading too many bodies, or the database is busy; see Retry-After",
+         body = crate::error::ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = crate::error::ErrorBody),
     )
 )]
@@ -68,14 +73,19 @@ pub(crate) async fn sync(
     State(state): State<AppState>,
     auth: Result<DeviceAuth, ApiError>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
-    let received = body.as_ref().map_or(0, Bytes::len);
-    let outcome = match (auth, body) {
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(rejection)) => Err(bytes_rejection(&rejection, MAX_SYNC_BODY)),
-        (Ok(device), Ok(body)) => exchange(&state, device, &headers, body).await,
+    let mut received = 0;
+    let outcome = match auth {
+        Err(e) => Err(e),
+        Ok(device) => match read_body(&state, &headers, body).await {
+            Err(e) => Err(e),
+            Ok(body) => {
+                received = body.len();
+                exchange(&state, device, body).await
+            }
+        },
     };
     let (response, sent) = match outcome {
         Ok((body, pack_etag)) => {
@@ -100,15 +110,10 @@ pub(crate) async fn sync(
     response
 }
 
-/// Runs one exchange; returns the response body and the ETag of the
-/// clinic's current pack, which the response advertises (`Katcore-Pack-ETag`)
-/// so devices fetch the pack only when it changed.
-async fn exchange(
-    state: &AppState,
-    device: DeviceAuth,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<(Vec<u8>, Option<String>), ApiError> {
+/// Reads an authenticated device's body: the right media type, at most
+/// [`MAX_SYNC_BODY`] bytes, within the body timeout, and only while the
+/// shared budget of bodies being read has room for it.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         if content_type.to_str().map_or(true, |value| !value.trim().starts_with(CONTENT_TYPE)) {
             return Err(ApiError::new(
@@ -118,6 +123,41 @@ async fn exchange(
             ));
         }
     }
+    let announced = headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    if announced.is_some_and(|length| length > MAX_SYNC_BODY) {
+        return Err(ApiError::too_large(MAX_SYNC_BODY));
+    }
+    // Without a length, the most the body may be is set aside.
+    let kib = u32::try_from(announced.unwrap_or(MAX_SYNC_BODY).div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let _reserved = state.body_budget().try_acquire_many(kib).map_err(|_| ApiError::busy(1))?;
+    match tokio::time::timeout(state.limits().body_read_timeout, axum::body::to_bytes(body, MAX_SYNC_BODY)).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the body did not arrive within {} s", state.limits().body_read_timeout.as_secs()),
+        )),
+        Ok(Err(error)) if is_length_limit(&error) => Err(ApiError::too_large(MAX_SYNC_BODY)),
+        Ok(Err(_)) => Err(ApiError::bad_request("invalid_body", "the request body could not be read")),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+/// Whether reading a body failed because it passed its limit.
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// Runs one exchange; returns the response body and the ETag of the
+/// clinic's current pack, which the response advertises (`Katcore-Pack-ETag`)
+/// so devices fetch the pack only when it changed.
+async fn exchange(state: &AppState, device: DeviceAuth, body: Bytes) -> Result<(Vec<u8>, Option<String>), ApiError> {
     let request = SyncRequest::decode(&body).map_err(|e| ApiError::bad_request("malformed_request", e.to_string()))?;
     drop(body);
     let DeviceAuth { device_id, client_id } = device;

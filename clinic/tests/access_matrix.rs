@@ -130,6 +130,7 @@ fn operations() -> Vec<Operation> {
     let op = |method: Method, template, access| Operation { method, template, access };
     vec![
         op(Method::GET, "/healthz", Public),
+        op(Method::GET, "/readyz", Public),
         op(Method::GET, "/metrics", Public),
         op(Method::GET, "/openapi.json", Public),
         op(Method::POST, "/v1/enroll", Enroll),

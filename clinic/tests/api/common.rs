@@ -47,10 +47,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(name: &str) -> TestServer {
+        TestServer::start_with(name, |_| {}).await
+    }
+
+    /// A server whose configuration `configure` adjusts first.
+    pub async fn start_with(name: &str, configure: impl FnOnce(&mut Config)) -> TestServer {
         let dir = TempDir::new(name);
         let db = dir.path().join("clinic.db");
         let clinic = init_clinic(&db, "Riverside Clinic", "Dr. Rivera").unwrap();
-        let server = serve(Config::local(&db)).await.unwrap();
+        let mut config = Config::local(&db);
+        configure(&mut config);
+        let server = serve(config).await.unwrap();
         TestServer { url: server.url(), server: Some(server), db, clinic, http: reqwest::Client::new(), _dir: dir }
     }
 

@@ -12,3 +12,4 @@ mod operations;
 mod packs;
 mod sync;
 mod tls;
+mod traffic;

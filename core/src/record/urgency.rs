@@ -15,7 +15,9 @@
 //! A checklist answer is urgent on its own only when no readiness decision
 //! of its session, evaluated at or after the answer, already raised it: an
 //! honest device records that decision when the client tries to start, and
-//! one alert per reading is enough.
+//! one alert per reading is enough. An answer a clinician already
+//! acknowledged stays listed (with its acknowledgement) when a later
+//! decision covers it: an acknowledged item never drops out of the list.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -98,10 +100,11 @@ impl CareRecord {
             let fields = self.fields(&obj);
             for item in &bp_items {
                 for (at, systolic, diastolic) in blood_pressure_answers(&fields, item) {
+                    let key = format!("{SESSION}{session_id}/a:{item}@{}", at.to_rfc3339());
                     let covered =
                         readiness.iter().any(|r| r.session_id == session_id && r.urgent && r.evaluated_at >= at);
-                    if urgent_bp(systolic, diastolic) && !covered {
-                        let key = format!("{SESSION}{session_id}/a:{item}@{}", at.to_rfc3339());
+                    let acknowledged = self.get_string(&super::ROOT, &format!("{ACK}{key}")).is_some();
+                    if urgent_bp(systolic, diastolic) && (!covered || acknowledged) {
                         push(key, UrgentKind::UrgentBloodPressure, at, Some(&session_id));
                     }
                 }
