@@ -85,10 +85,10 @@ compile_cp="$jna_jar:$coroutines_jar:$junit_jar"
 # ---- a clinic on loopback -------------------------------------------------------
 echo "==> starting a clinic server on loopback"
 $target/debug/katctl clinic init --db "$work/clinic.db" --name "Kotlin Test Clinic" --clinician "Test Clinician" \
-  >"$work/init.json"
+  --signing-key-out "$work/pack-signing.pem" --record-key-out "$work/record.key" >"$work/init.json"
 json_field() { tr -d '\n' <"$2" | sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }
 token="$(json_field clinician_token "$work/init.json")"
-$target/debug/katcore-clinic --db "$work/clinic.db" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
+$target/debug/katcore-clinic --db "$work/clinic.db" --record-key "$work/record.key" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 url=""
 for _ in $(seq 1 100); do

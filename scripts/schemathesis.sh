@@ -50,12 +50,14 @@ cleanup() {
 trap cleanup EXIT
 
 db="$work/clinic.db"
-target/debug/katctl clinic init --db "$db" --name "Schemathesis Clinic" --clinician "Dr. Fuzz" >"$work/init.json"
+target/debug/katctl clinic init --db "$db" --name "Schemathesis Clinic" --clinician "Dr. Fuzz" \
+  --signing-key-out "$work/pack-signing.pem" --record-key-out "$work/record.key" >"$work/init.json"
+target/debug/katctl pack sign core/src/pack/default.json --key "$work/pack-signing.pem" --out "$work/pack.signed.json" >/dev/null
 port="${ST_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 base="http://127.0.0.1:$port"
 
 echo "==> starting katcore-clinic on $base"
-RUST_LOG=info target/debug/katcore-clinic --db "$db" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+RUST_LOG=info target/debug/katcore-clinic --db "$db" --record-key "$work/record.key" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
   if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "$base/healthz" 2>/dev/null; then
@@ -94,7 +96,7 @@ session_id = call(
 )["session_id"]
 # An empty first sync: version 1, no `since`, no heads, no changes.
 call("POST", "/v1/sync", devices[0]["device_token"], b"\x01\x00\x00\x00\x00", "application/vnd.katcore.sync.v1")
-call("PUT", "/v1/pack", clinician, open("core/src/pack/default.json", "rb").read())
+call("PUT", "/v1/pack", clinician, open(f"{work}/pack.signed.json", "rb").read())
 
 json.dump({"device": devices[0]["device_token"], "clinician": clinician}, open(f"{work}/tokens.json", "w"))
 ids = {"client": client_id, "session": session_id, "device": devices[1]["device_id"]}

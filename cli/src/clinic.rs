@@ -1,11 +1,18 @@
-//! `katctl clinic …`: bootstrap a clinic server's database.
+//! `katctl clinic …`: bootstrap, upgrade and re-key a clinic server's database.
 //!
 //! Tokens are printed once, in the JSON output; the database keeps only
-//! their SHA-256.
+//! their SHA-256. Keys are never printed: the record key and a generated
+//! pack-signing key are written to new files readable only by their owner.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
+
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::SigningKey;
+use katcore::pack::parse_verifying_key;
+use katcore_clinic::{init_clinic_in, upgrade, RecordKey, SqliteStorage};
 
 use crate::input::to_json;
 
@@ -23,6 +30,45 @@ pub enum ClinicCommand {
         /// The first clinician's display name.
         #[arg(long)]
         clinician: String,
+        /// The clinic's pack-signing public key (from `katctl pack keygen`); the private key stays offline.
+        #[arg(long, value_name = "FILE", conflicts_with = "signing_key_out")]
+        pack_public_key: Option<PathBuf>,
+        /// Or: generate the pack-signing pair and write the private key here (PKCS#8 PEM, mode 0600).
+        #[arg(long, value_name = "FILE", required_unless_present = "pack_public_key")]
+        signing_key_out: Option<PathBuf>,
+        /// Create a record key here for the server (`katcore-clinic --record-key`), unless the file exists.
+        #[arg(long, value_name = "FILE")]
+        record_key_out: Option<PathBuf>,
+    },
+    /// Upgrade a database of an older server: seal its records and take out its private pack-signing keys.
+    Upgrade {
+        /// The clinic server's SQLite database (stop the server first).
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// The record key to seal with (created if the file does not exist).
+        #[arg(long, value_name = "FILE")]
+        record_key: PathBuf,
+        /// Where each clinic's private pack-signing key is written; take them offline afterwards.
+        #[arg(long, value_name = "DIR")]
+        signing_keys_out: PathBuf,
+    },
+    /// Finish a record-key rotation: seal every record blob again under the new key.
+    Reseal {
+        /// The clinic server's SQLite database.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// The new record key.
+        #[arg(long, value_name = "FILE")]
+        record_key: PathBuf,
+        /// The key (or keys) being retired.
+        #[arg(long, value_name = "FILE", required = true)]
+        old_record_key: Vec<PathBuf>,
+    },
+    /// Create a new record key file (mode 0600), e.g. to rotate keys.
+    RecordKey {
+        /// The file to create; never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Add a clinician to an existing clinic.
     AddClinician {
@@ -41,9 +87,57 @@ pub enum ClinicCommand {
 /// Runs a clinic subcommand.
 pub fn run(command: ClinicCommand) -> Result<String, String> {
     match command {
-        ClinicCommand::Init { db, name, clinician } => katcore_clinic::init_clinic(&db, &name, &clinician)
-            .map_err(|e| format!("{}: {e}", db.display()))
-            .and_then(|created| to_json(&created)),
+        ClinicCommand::Init { db, name, clinician, pack_public_key, signing_key_out, record_key_out } => {
+            if let Some(path) = &record_key_out {
+                if !path.exists() {
+                    RecordKey::generate().write_new(path).map_err(|e| e.to_string())?;
+                }
+            }
+            let created = match (pack_public_key, signing_key_out) {
+                (Some(public), _) => {
+                    let text = std::fs::read_to_string(&public)
+                        .map_err(|e| format!("{}: cannot read: {e}", public.display()))?;
+                    let key = parse_verifying_key(&text).map_err(|e| format!("{}: {e}", public.display()))?;
+                    let storage = SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+                    init_clinic_in(&storage, &name, &clinician, &key)
+                }
+                (None, Some(out)) => {
+                    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+                    let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| format!("cannot encode the key: {e}"))?;
+                    crate::packs::write_private(&out, pem.as_bytes())?;
+                    let storage = SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+                    init_clinic_in(&storage, &name, &clinician, &key.verifying_key())
+                }
+                (None, None) => return Err("give --pack-public-key FILE or --signing-key-out FILE".into()),
+            };
+            created.map_err(|e| format!("{}: {e}", db.display())).and_then(|created| to_json(&created))
+        }
+        ClinicCommand::Upgrade { db, record_key, signing_keys_out } => {
+            if !record_key.exists() {
+                RecordKey::generate().write_new(&record_key).map_err(|e| e.to_string())?;
+            }
+            let key = RecordKey::from_file(&record_key).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(&signing_keys_out)
+                .map_err(|e| format!("{}: cannot create: {e}", signing_keys_out.display()))?;
+            let report = upgrade(&db, &key, &signing_keys_out).map_err(|e| format!("{}: {e}", db.display()))?;
+            to_json(&report)
+        }
+        ClinicCommand::Reseal { db, record_key, old_record_key } => {
+            let key = RecordKey::from_file(&record_key).map_err(|e| e.to_string())?;
+            let old = old_record_key
+                .iter()
+                .map(|path| RecordKey::from_file(path))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let storage = SqliteStorage::open_sealed(&db, &key, &old).map_err(|e| format!("{}: {e}", db.display()))?;
+            let resealed = storage.reseal_records().map_err(|e| format!("{}: {e}", db.display()))?;
+            to_json(&serde_json::json!({"resealed": resealed, "record_key_id": key.id()}))
+        }
+        ClinicCommand::RecordKey { out } => {
+            let key = RecordKey::generate();
+            key.write_new(&out).map_err(|e| e.to_string())?;
+            to_json(&serde_json::json!({"record_key_id": key.id(), "file": out.display().to_string()}))
+        }
         ClinicCommand::AddClinician { db, clinic, name } => katcore_clinic::add_clinician(&db, &clinic, &name)
             .map_err(|e| format!("{}: {e}", db.display()))
             .and_then(|created| to_json(&created)),
@@ -59,17 +153,40 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("katctl-clinic-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("clinic.db");
-        let init = ClinicCommand::Init { db: db.clone(), name: "Riverside".into(), clinician: "Dr. R".into() };
-        let created: serde_json::Value = serde_json::from_str(&run(init).unwrap()).unwrap();
+        let _ = std::fs::remove_file(dir.join("signing.pem"));
+        let _ = std::fs::remove_file(dir.join("record.key"));
+        let init = ClinicCommand::Init {
+            db: db.clone(),
+            name: "Riverside".into(),
+            clinician: "Dr. R".into(),
+            pack_public_key: None,
+            signing_key_out: Some(dir.join("signing.pem")),
+            record_key_out: Some(dir.join("record.key")),
+        };
+        let output = run(init).unwrap();
+        let created: serde_json::Value = serde_json::from_str(&output).unwrap();
         assert!(created["clinician_token"].as_str().unwrap().starts_with("kc_"));
         assert_eq!(created["key_id"].as_str().unwrap().len(), 16);
+        // The private key went to its file, not to the output.
+        let private = std::fs::read_to_string(dir.join("signing.pem")).unwrap();
+        let signing = katcore::pack::parse_signing_key(&private).unwrap();
+        assert_eq!(katcore::pack::key_id(&signing.verifying_key()), created["key_id"].as_str().unwrap());
+        assert!(!output.contains("PRIVATE KEY"));
+        assert!(RecordKey::from_file(&dir.join("record.key")).is_ok());
 
         let clinic = created["clinic_id"].as_str().unwrap().to_owned();
         let added = run(ClinicCommand::AddClinician { db: db.clone(), clinic, name: "Nurse N".into() }).unwrap();
         assert!(added.contains("\"clinician_token\": \"kc_"));
         let unknown = run(ClinicCommand::AddClinician { db: db.clone(), clinic: "nope".into(), name: "X".into() });
         assert!(unknown.unwrap_err().contains("no clinic with id nope"));
-        let empty = run(ClinicCommand::Init { db, name: " ".into(), clinician: "Dr. R".into() });
+        let empty = run(ClinicCommand::Init {
+            db,
+            name: " ".into(),
+            clinician: "Dr. R".into(),
+            pack_public_key: None,
+            signing_key_out: Some(dir.join("other.pem")),
+            record_key_out: None,
+        });
         assert!(empty.unwrap_err().contains("clinic name"));
         std::fs::remove_dir_all(&dir).unwrap();
     }

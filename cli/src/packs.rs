@@ -134,7 +134,7 @@ fn keygen(prefix: &Path) -> Result<String, String> {
 }
 
 /// Creates a new file readable only by its owner; refuses to overwrite.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

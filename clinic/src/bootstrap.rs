@@ -9,7 +9,7 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chrono::Utc;
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use katcore::pack::key_id;
 use katcore::record::new_id;
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,11 @@ pub struct InitOutput {
     pub pack_public_key: String,
     /// Id of that key, as in signed packs.
     pub key_id: String,
+    /// The private half, when [`init_clinic`] generated the pair: sign packs
+    /// with it offline (`katctl pack sign`) and keep it out of the server's
+    /// reach. Never serialized, never stored.
+    #[serde(skip)]
+    pub pack_signing_key: Option<SigningKey>,
 }
 
 /// Shows no token.
@@ -81,16 +86,23 @@ fn check(field: &'static str, value: &str) -> Result<String, BootstrapError> {
 }
 
 /// Creates the database at `db_path` if needed, a clinic with a fresh pack
-/// signing key, and its first clinician.
+/// signing key pair, and its first clinician. The database keeps only the
+/// public key; the private one is returned in
+/// [`InitOutput::pack_signing_key`] for the caller to keep offline.
 ///
 /// # Errors
 /// [`BootstrapError::InvalidName`] or a storage failure.
 pub fn init_clinic(db_path: &Path, clinic_name: &str, clinician_name: &str) -> Result<InitOutput, BootstrapError> {
     let storage = SqliteStorage::open(db_path)?;
-    init_clinic_in(&storage, clinic_name, clinician_name)
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let mut output = init_clinic_in(&storage, clinic_name, clinician_name, &key.verifying_key())?;
+    output.pack_signing_key = Some(key);
+    Ok(output)
 }
 
-/// [`init_clinic`] on an open storage.
+/// Creates a clinic whose packs must be signed for `pack_public_key` (made
+/// offline, e.g. with `katctl pack keygen`), and its first clinician, in an
+/// open storage.
 ///
 /// # Errors
 /// [`BootstrapError::InvalidName`] or a storage failure.
@@ -98,20 +110,20 @@ pub fn init_clinic_in(
     storage: &dyn ClinicStorage,
     clinic_name: &str,
     clinician_name: &str,
+    pack_public_key: &VerifyingKey,
 ) -> Result<InitOutput, BootstrapError> {
     let clinic_name = check("clinic name", clinic_name)?;
     let clinician_name = check("clinician name", clinician_name)?;
-    let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let clinic = Clinic { id: new_id(), name: clinic_name, signing_key: key.to_bytes() };
+    let clinic = Clinic { id: new_id(), name: clinic_name, pack_public_key: pack_public_key.to_bytes() };
     storage.insert_clinic(&clinic, Utc::now())?;
     let created = add_clinician_in(storage, &clinic.id, &clinician_name)?;
-    let public = key.verifying_key();
     Ok(InitOutput {
         clinic_id: clinic.id,
         clinician_id: created.clinician_id,
         clinician_token: created.clinician_token,
-        pack_public_key: BASE64.encode(public.as_bytes()),
-        key_id: key_id(&public),
+        pack_public_key: BASE64.encode(pack_public_key.as_bytes()),
+        key_id: key_id(pack_public_key),
+        pack_signing_key: None,
     })
 }
 

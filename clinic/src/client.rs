@@ -174,7 +174,9 @@ impl ClinicianClient {
         self.ok(reqwest::Method::POST, &format!("/v1/devices/{device_id}/revoke"), None).await.map(|_| ())
     }
 
-    /// Publishes a bare pack; the server signs it with the clinic's key.
+    /// Publishes a signed pack envelope (`katctl pack sign`, or
+    /// [`katcore::pack::sign_pack`] with the clinic's private key, offline);
+    /// the server verifies it against the clinic's public key.
     ///
     /// # Errors
     /// A [`ClinicianClientError`].

@@ -3,6 +3,8 @@
 //! | flag | variable | default |
 //! |---|---|---|
 //! | `--db PATH` | `KATCORE_CLINIC_DB` | required |
+//! | `--record-key FILE` | `KATCORE_CLINIC_RECORD_KEY` | required |
+//! | `--old-record-key FILE[,FILE…]` | `KATCORE_CLINIC_OLD_RECORD_KEYS` | none |
 //! | `--listen ADDR` | `KATCORE_CLINIC_LISTEN` | `127.0.0.1:8443` |
 //! | `--tls-cert PEM` | `KATCORE_CLINIC_TLS_CERT` | none |
 //! | `--tls-key PEM` | `KATCORE_CLINIC_TLS_KEY` | none |
@@ -27,10 +29,15 @@ pub const USAGE: &str = "\
 katcore-clinic: the katcore reference clinic server
 
 USAGE:
-    katcore-clinic --db PATH [--listen ADDR] [--tls-cert PEM --tls-key PEM]
+    katcore-clinic --db PATH --record-key FILE [--listen ADDR] [--tls-cert PEM --tls-key PEM]
 
 OPTIONS:
     --db PATH        SQLite database (created if missing)      [env: KATCORE_CLINIC_DB]
+    --record-key FILE
+                     the key record blobs are sealed with (`katctl clinic init` writes one;
+                     keep it out of the database's backups)    [env: KATCORE_CLINIC_RECORD_KEY]
+    --old-record-key FILE[,FILE...]
+                     keys still to read during a rotation      [env: KATCORE_CLINIC_OLD_RECORD_KEYS]
     --listen ADDR    IP:port to listen on (default 127.0.0.1:8443)  [env: KATCORE_CLINIC_LISTEN]
     --tls-cert PEM   TLS certificate chain (PEM)               [env: KATCORE_CLINIC_TLS_CERT]
     --tls-key PEM    TLS private key (PEM)                     [env: KATCORE_CLINIC_TLS_KEY]
@@ -77,6 +84,13 @@ pub struct TlsFiles {
 pub struct Config {
     /// The SQLite database.
     pub db: PathBuf,
+    /// The file of the key record blobs are sealed with.
+    pub record_key: PathBuf,
+    /// Keys of a rotation in progress: read, never written with.
+    pub old_record_keys: Vec<PathBuf>,
+    /// Create the record key file when it is missing: local development
+    /// only ([`Config::local`]); the server's command line never does.
+    pub create_record_key: bool,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
     /// TLS files; `None` for plain HTTP (loopback only).
@@ -91,10 +105,18 @@ pub struct Config {
 }
 
 impl Config {
-    /// Plain HTTP on `127.0.0.1` with a free port: what tests and demos use.
+    /// Plain HTTP on `127.0.0.1` with a free port, and a record key kept
+    /// next to the database (`<db>.record-key`, created if missing): what
+    /// tests and demos use, never a deployment.
     pub fn local(db: impl Into<PathBuf>) -> Config {
+        let db: PathBuf = db.into();
+        let mut record_key = db.clone().into_os_string();
+        record_key.push(".record-key");
         Config {
-            db: db.into(),
+            record_key: record_key.into(),
+            old_record_keys: Vec::new(),
+            create_record_key: true,
+            db,
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             tls: None,
             trusted_proxies: Vec::new(),
@@ -114,6 +136,8 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let mut db = env("KATCORE_CLINIC_DB");
+        let mut record_key = env("KATCORE_CLINIC_RECORD_KEY");
+        let mut old_record_keys = env("KATCORE_CLINIC_OLD_RECORD_KEYS");
         let mut listen = env("KATCORE_CLINIC_LISTEN");
         let mut cert = env("KATCORE_CLINIC_TLS_CERT");
         let mut key = env("KATCORE_CLINIC_TLS_KEY");
@@ -129,6 +153,8 @@ impl Config {
             let slot = match flag.as_str() {
                 "-h" | "--help" => return Err(ConfigError::Help),
                 "--db" => &mut db,
+                "--record-key" => &mut record_key,
+                "--old-record-key" => &mut old_record_keys,
                 "--listen" => &mut listen,
                 "--tls-cert" => &mut cert,
                 "--tls-key" => &mut key,
@@ -171,7 +197,31 @@ impl Config {
                 ConfigError::Invalid(format!("--max-connections `{text}` is not a positive whole number"))
             })?;
         }
-        let config = Config { db: db.into(), listen, tls, trusted_proxies, metrics_token, limits };
+        let record_key = record_key.filter(|path| !path.is_empty()).ok_or_else(|| {
+            ConfigError::Usage(
+                "the record key is required: --record-key FILE or KATCORE_CLINIC_RECORD_KEY \
+                 (`katctl clinic init` writes one)"
+                    .into(),
+            )
+        })?;
+        let old_record_keys = old_record_keys
+            .iter()
+            .flat_map(|list| list.split(','))
+            .map(str::trim)
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        let config = Config {
+            db: db.into(),
+            record_key: record_key.into(),
+            old_record_keys,
+            create_record_key: false,
+            listen,
+            tls,
+            trusted_proxies,
+            metrics_token,
+            limits,
+        };
         config.validate()?;
         Ok(config)
     }
@@ -206,7 +256,10 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        if !args.contains(&"--record-key") && !env.iter().any(|(k, _)| k == "KATCORE_CLINIC_RECORD_KEY") {
+            env.push(("KATCORE_CLINIC_RECORD_KEY".into(), "record.key".into()));
+        }
         Config::from_args(args.iter().map(|a| (*a).to_owned()), |name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
@@ -214,7 +267,9 @@ mod tests {
 
     #[test]
     fn flags_env_and_defaults() {
-        let config = parse(&["--db", "a.db"], &[]).unwrap();
+        let config = parse(&["--db", "a.db", "--record-key", "r.key"], &[]).unwrap();
+        assert_eq!(config.record_key, PathBuf::from("r.key"));
+        assert!(!config.create_record_key);
         assert_eq!(config.listen, DEFAULT_LISTEN);
         assert_eq!(config.tls, None);
         let config = parse(&["--listen=127.0.0.1:9000"], &[("KATCORE_CLINIC_DB", "b.db")]).unwrap();
@@ -257,5 +312,9 @@ mod tests {
         assert!(matches!(parse(&["--db", "a", "--what"], &[]), Err(ConfigError::Usage(_))));
         assert!(matches!(parse(&["--db", "a", "--listen", "localhost"], &[]), Err(ConfigError::Invalid(_))));
         assert!(matches!(parse(&["--db", "a", "--tls-cert", "c.pem"], &[]), Err(ConfigError::Invalid(_))));
+        let no_key = Config::from_args(["--db".to_owned(), "a".to_owned()], |_| None).unwrap_err();
+        assert!(no_key.to_string().contains("the record key is required"), "{no_key}");
+        let rotating = parse(&["--db", "a", "--old-record-key", "one.key, two.key"], &[]).unwrap();
+        assert_eq!(rotating.old_record_keys, vec![PathBuf::from("one.key"), PathBuf::from("two.key")]);
     }
 }

@@ -16,7 +16,6 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
-use ed25519_dalek::SigningKey;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -171,14 +170,13 @@ pub(crate) async fn enroll(
         state.limiter().fail(peer);
         return Err(invalid_code());
     };
-    let public_key = SigningKey::from_bytes(&clinic.signing_key).verifying_key();
     tracing::info!(%client_id, %device_id, "device enrolled");
     Ok(Json(EnrollResponse {
         client_id,
         device_id,
         device_token,
         clinic_name: clinic.name,
-        pack_public_key: BASE64.encode(public_key.as_bytes()),
+        pack_public_key: BASE64.encode(clinic.pack_public_key),
     }))
 }
 

@@ -70,11 +70,12 @@ pub use limits::Limits;
 pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use packs::{PackPublished, MAX_PACK_BODY};
-pub use server::{install_crypto_provider, serve, serve_app, Health, ServeError, ServerHandle};
+pub use server::{install_crypto_provider, open_storage, serve, serve_app, Health, ServeError, ServerHandle};
 pub use state::AppState;
 pub use storage::{
-    ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device, NewAlert, NewDevice,
-    PlannedSession, PublishOutcome, RecordUpdate, SecretHash, SqliteStorage, StorageError, StoredPack, StoredRecord,
+    upgrade, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device, ExportedKey, NewAlert,
+    NewDevice, PlannedSession, PublishOutcome, RecordKey, RecordUpdate, SecretHash, SqliteStorage, StorageError,
+    StoredPack, StoredRecord, UpgradeReport,
 };
 pub use sync::MAX_SYNC_BODY;
 

@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use katcore_clinic::{app, serve_app, AppState, Config, ConfigError, SqliteStorage};
+use katcore_clinic::{app, open_storage, serve_app, AppState, Config, ConfigError};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -26,14 +26,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let storage = match SqliteStorage::open(&config.db) {
+    let storage = match open_storage(&config) {
         Ok(storage) => storage,
         Err(e) => {
             eprintln!("katcore-clinic: {}: {e}", config.db.display());
             return ExitCode::FAILURE;
         }
     };
-    let server = match serve_app(app(AppState::new(Arc::new(storage))), &config).await {
+    let server = match serve_app(app(AppState::configured(Arc::new(storage), &config)), &config).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("katcore-clinic: {e}");

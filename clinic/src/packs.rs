@@ -1,5 +1,8 @@
-//! Content packs: clinicians publish a bare pack, the server signs it with
-//! the clinic's key, devices fetch it with `ETag` / `If-None-Match`.
+//! Content packs: the clinic signs a pack offline with its private key
+//! (`katctl pack sign`), a clinician publishes the signed pack, the server
+//! verifies it against the clinic's public key and serves it; devices fetch
+//! it with `ETag` / `If-None-Match`. The server never holds a private key,
+//! so a copy of its database cannot sign packs.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -9,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use ed25519_dalek::SigningKey;
-use katcore::pack::{sign_pack, Pack};
+use ed25519_dalek::VerifyingKey;
+use katcore::pack::{verify_pack, PackError, SignedPack, TrustedKeys};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -84,13 +87,15 @@ pub(crate) async fn current_pack(
     Ok((StatusCode::OK, cache, [content_type], pack.signed_json).into_response())
 }
 
-/// Validates a bare pack, signs it with the clinic's key and makes it current.
+/// Verifies a signed pack against the clinic's public key and makes it current.
 #[utoipa::path(
     put, path = "/v1/pack", tag = "clinician", security(("clinician_token" = [])),
-    request_body(content = Object, description = "A bare pack (see docs/pack-format.md)"),
+    request_body(content = Object, description = "A signed pack envelope (`katcore.signed-pack/1`, from \
+                 `katctl pack sign`; see docs/pack-format.md)"),
     responses(
-        (status = 201, description = "Signed and published", body = PackPublished),
-        (status = 400, description = "`invalid_pack`: the pack is malformed or breaks a rule", body = ErrorBody),
+        (status = 201, description = "Verified and published", body = PackPublished),
+        (status = 400, description = "`unsigned_pack`: a bare pack; `bad_signature`: not signed by the clinic's key, \
+                       or altered; `invalid_pack`: malformed or breaks a rule", body = ErrorBody),
         (status = 409, description = "`version_not_newer`: the current pack's version is not lower", body = ErrorBody),
         (status = 413, description = "Over 4 MiB", body = ErrorBody),
     )
@@ -101,12 +106,23 @@ pub(crate) async fn publish_pack(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<PackPublished>), ApiError> {
     let body = body.map_err(|rejection| bytes_rejection(&rejection, MAX_PACK_BODY))?;
-    let pack = Pack::from_json(&body).map_err(|e| ApiError::bad_request("invalid_pack", e.to_string()))?;
     let clinic_id = clinician.clinic_id;
     let id = clinic_id.clone();
     let clinic = state.db(move |s| s.clinic(&id)).await?.ok_or_else(|| ApiError::internal("the clinic is missing"))?;
-    let signed = sign_pack(&pack, &SigningKey::from_bytes(&clinic.signing_key))
-        .map_err(|e| ApiError::bad_request("invalid_pack", e.to_string()))?;
+    let public = VerifyingKey::from_bytes(&clinic.pack_public_key)
+        .map_err(|_| ApiError::internal("the clinic's public key is not a valid Ed25519 key"))?;
+    let pack = verify_pack(&body, &TrustedKeys::new([public])).map_err(|e| match e {
+        PackError::Unsigned => ApiError::bad_request(
+            "unsigned_pack",
+            "the pack is not signed: sign it offline with the clinic's key (`katctl pack sign`)",
+        ),
+        PackError::UntrustedKey { .. } | PackError::BadSignature => {
+            ApiError::bad_request("bad_signature", e.to_string())
+        }
+        other => ApiError::bad_request("invalid_pack", other.to_string()),
+    })?;
+    let signed: SignedPack =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_pack", e.to_string()))?;
     let signed_json = serde_json::to_string(&signed).map_err(ApiError::internal)?;
     let digest = Sha256::digest(signed_json.as_bytes());
     let etag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());

@@ -20,7 +20,7 @@ use crate::config::{Config, ConfigError};
 use crate::error::{ApiError, ErrorBody};
 use crate::limits::{Guarded, Limits};
 use crate::state::AppState;
-use crate::storage::{SqliteStorage, StorageError};
+use crate::storage::{RecordKey, SqliteStorage, StorageError};
 
 /// How long a graceful shutdown waits for open requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -100,11 +100,26 @@ impl ServerHandle {
 /// # Errors
 /// See [`ServeError`].
 pub async fn serve(config: Config) -> Result<ServerHandle, ServeError> {
-    let db = config.db.clone();
-    let storage = tokio::task::spawn_blocking(move || SqliteStorage::open(&db))
+    let opening = config.clone();
+    let storage = tokio::task::spawn_blocking(move || open_storage(&opening))
         .await
         .map_err(|e| ServeError::Storage(StorageError::Database(e.to_string())))??;
     serve_app(crate::app(AppState::configured(Arc::new(storage), &config)), &config).await
+}
+
+/// Reads `config`'s record keys (creating the key file first when
+/// [`Config::create_record_key`] says so) and opens its database, sealed.
+///
+/// # Errors
+/// [`StorageError::RecordKey`] for a missing or unreadable key file, and
+/// the errors of [`SqliteStorage::open_sealed`].
+pub fn open_storage(config: &Config) -> Result<SqliteStorage, StorageError> {
+    if config.create_record_key && !config.record_key.exists() {
+        RecordKey::generate().write_new(&config.record_key)?;
+    }
+    let key = RecordKey::from_file(&config.record_key)?;
+    let old = config.old_record_keys.iter().map(|file| RecordKey::from_file(file)).collect::<Result<Vec<_>, _>>()?;
+    SqliteStorage::open_sealed(&config.db, &key, &old)
 }
 
 /// Binds `config.listen` (TLS when configured) and serves `router` in a

@@ -11,7 +11,9 @@
 //! incremental changes appended after it, compacted from time to time.
 
 mod schema;
+mod sealing;
 mod sqlite;
+mod upgrade;
 
 use std::fmt;
 
@@ -19,7 +21,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use katcore::record::UrgentKind;
 use serde::{Deserialize, Serialize};
 
+pub use sealing::RecordKey;
 pub use sqlite::SqliteStorage;
+pub use upgrade::{upgrade, ExportedKey, UpgradeReport};
 
 /// SHA-256 of a token or enrollment code.
 pub type SecretHash = [u8; 32];
@@ -35,6 +39,21 @@ pub enum StorageError {
     /// with `Retry-After`.
     #[error("the database cannot write now: {0}")]
     Unavailable(String),
+    /// The record key is missing, unreadable, or not the one a blob was
+    /// sealed under.
+    #[error("record key: {0}")]
+    RecordKey(String),
+    /// The database is of an older schema that only `katctl clinic upgrade`
+    /// brings up to date (it needs the record key and takes the clinics'
+    /// private pack-signing keys out of the database).
+    #[error(
+        "the database is of schema version {found}: upgrade it with `katctl clinic upgrade --db PATH --record-key FILE \
+         --signing-keys-out DIR` (README, \"Upgrading a clinic database\")"
+    )]
+    UpgradeRequired {
+        /// Version found in the file.
+        found: u32,
+    },
     /// A stored value is not what this version wrote.
     #[error("stored data is damaged: {0}")]
     Corrupt(&'static str),
@@ -58,18 +77,20 @@ impl From<rusqlite::Error> for StorageError {
     }
 }
 
-/// A clinic and its pack-signing key.
+/// A clinic and the public half of its pack-signing key. The private half
+/// stays with the clinic, offline (`katctl pack sign`); the server only
+/// verifies what it is given to publish.
 #[derive(Clone)]
 pub struct Clinic {
     /// Identifier.
     pub id: String,
     /// Display name, sent to devices at enrollment.
     pub name: String,
-    /// Ed25519 seed of the key that signs the clinic's packs.
-    pub signing_key: [u8; 32],
+    /// The Ed25519 public key the clinic's packs must be signed for.
+    pub pack_public_key: [u8; 32],
 }
 
-/// Shows no key material.
+/// Names the clinic only.
 impl fmt::Debug for Clinic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Clinic").field("id", &self.id).field("name", &self.name).finish_non_exhaustive()

@@ -172,6 +172,10 @@ fn expected(op: &Operation, principal: Principal) -> Option<Expect> {
         (Access::Device, OtherClinic | WrongKind) => Expect::Refused(403),
         (_, OtherClient | WrongKind) => Expect::Refused(403),
         (Access::ClinicianResource, OtherClinic) => Expect::Refused(404),
+        // A pack signed by this clinic's key is not the other clinic's to publish.
+        (Access::ClinicianClinic, OtherClinic) if op.method == Method::PUT && op.template == "/v1/pack" => {
+            Expect::Refused(400)
+        }
         (_, OtherClinic) => Expect::OwnClinicOnly,
         (_, Right) => Expect::Success,
     })
@@ -267,7 +271,9 @@ impl World {
     fn next_pack(&self) -> Vec<u8> {
         let mut pack: Value = serde_json::from_str(Pack::default_pack_json()).unwrap();
         pack["version"] = json!(self.pack_version + 1);
-        serde_json::to_vec(&pack).unwrap()
+        let pack = Pack::from_json(pack.to_string().as_bytes()).unwrap();
+        let key = self.clinic.pack_signing_key.as_ref().unwrap();
+        serde_json::to_vec(&katcore::pack::sign_pack(&pack, key).unwrap()).unwrap()
     }
 
     /// Builds the world on a fresh server at `url` over `db`.
@@ -598,8 +604,12 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(db: &Path) -> ServerProcess {
+        let key = db.with_extension("record-key");
+        if !key.exists() {
+            katcore_clinic::RecordKey::generate().write_new(&key).unwrap();
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_katcore-clinic"))
-            .args(["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["--db", db.to_str().unwrap(), "--record-key", key.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -678,7 +688,8 @@ async fn tokens_and_codes_never_reach_the_logs() {
             .body(body.clone())
     };
     assert_eq!(sync(&token).send().await.unwrap().status(), StatusCode::OK);
-    let response = clinician(Method::PUT, "/v1/pack").body(Pack::default_pack_json()).send().await.unwrap();
+    let signed = katcore::pack::sign_pack(&Pack::default_pack(), clinic.pack_signing_key.as_ref().unwrap()).unwrap();
+    let response = clinician(Method::PUT, "/v1/pack").json(&signed).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(http.get(url("/v1/pack")).bearer_auth(&token).send().await.unwrap().status(), StatusCode::OK);
     let path = format!("/v1/clients/{client_id}/notes");

@@ -33,9 +33,14 @@ fn free_port() -> u16 {
 
 /// Starts the real server binary and waits until it answers `/healthz`.
 async fn start_server(db: &Path, port: u16) -> Child {
+    let key = db.with_extension("record-key");
+    if !key.exists() {
+        katcore_clinic::RecordKey::generate().write_new(&key).unwrap();
+    }
     for _ in 0..50 {
         let child = Command::new(env!("CARGO_BIN_EXE_katcore-clinic"))
-            .args(["--db", db.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--db", db.to_str().unwrap(), "--record-key", key.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

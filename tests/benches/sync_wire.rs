@@ -52,7 +52,7 @@ use katcore::record::JournalLinks;
 use katcore::store::StoreKey;
 use katcore::sync::wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
 use katcore::sync::{enroll, http_client, saved_credentials, SyncClient, SyncReport, SyncTrigger};
-use katcore_clinic::{ClinicStorage, RecordUpdate, SqliteStorage};
+use katcore_clinic::{open_storage, ClinicStorage, Config, RecordUpdate};
 use katcore_e2e::Clinic;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -153,7 +153,8 @@ fn describe(label: &str, t: &Traffic) {
 /// with the phone's entries, and a device may not upload the clinic's
 /// (docs/record-format.md). The server loads it on the client's first sync.
 fn seed_server_record(db: &std::path::Path, client_id: &str, record: &[u8]) {
-    let storage = SqliteStorage::open(db).expect("open the clinic's database");
+    // The server's own record key (`Config::local` keeps it beside the database).
+    let storage = open_storage(&Config::local(db)).expect("open the clinic's database");
     let update = RecordUpdate {
         change: record,
         planned_sessions: &[],

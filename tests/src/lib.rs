@@ -43,6 +43,13 @@ impl Clinic {
         Clinic { server, init, api, db }
     }
 
+    /// `pack` signed offline with the clinic's private key, ready to publish.
+    pub fn sign(&self, pack: &Value) -> Value {
+        let pack = katcore::pack::Pack::from_json(pack.to_string().as_bytes()).expect("a valid pack");
+        let key = self.init.pack_signing_key.as_ref().expect("init_clinic returns the private key");
+        serde_json::to_value(katcore::pack::sign_pack(&pack, key).expect("signed")).expect("JSON")
+    }
+
     /// The server's base URL.
     pub fn url(&self) -> String {
         self.server.url()

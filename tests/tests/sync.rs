@@ -169,14 +169,14 @@ async fn a_published_pack_arrives_once_and_a_tampered_one_is_refused() {
     let proxy = FaultProxy::start(clinic.server.addr(), |_| Fault::Pass).await;
     let phone = Device::enroll(&proxy.url(), &clinic.api.enrollment_code(&client).await, "phone").await;
 
-    clinic.api.publish_pack(&stricter_pack(2)).await;
+    clinic.api.publish_pack(&clinic.sign(&stricter_pack(2))).await;
     let report = sync(&phone).await;
     assert_eq!(report.pack_activated, Some(("org.example.clinic".to_owned(), 2)));
     assert_eq!(phone.packs.read().unwrap().active().thresholds.bp_limit.systolic, 130);
     let report = sync(&phone).await;
     assert!(!report.pack_fetched, "an unchanged pack is not downloaded again");
 
-    clinic.api.publish_pack(&stricter_pack(3)).await;
+    clinic.api.publish_pack(&clinic.sign(&stricter_pack(3))).await;
     fn tamper(response: Vec<u8>) -> Vec<u8> {
         // Only pack downloads (JSON); sync bodies pass untouched.
         if !response.windows(11).any(|w| w == b"signed-pack") {

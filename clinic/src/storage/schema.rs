@@ -10,7 +10,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::StorageError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 
 /// Connection settings, applied to every connection.
 pub(crate) const PRAGMAS: &str = "
@@ -18,6 +18,7 @@ PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
 PRAGMA foreign_keys = ON;
 PRAGMA temp_store = MEMORY;
+PRAGMA secure_delete = ON;
 ";
 
 /// The `record_actors` table (schema version 2), in [`CREATE_SQL`] and in
@@ -36,15 +37,28 @@ CREATE TABLE record_actors (
     };
 }
 
-/// The whole current schema.
-pub(crate) const CREATE_SQL: &str = concat!(
-    "
+/// The `clinics` table (schema version 3: the public key only), in
+/// [`CREATE_SQL`] and in the upgrade from version 2.
+macro_rules! clinics_table {
+    () => {
+        "
 CREATE TABLE clinics (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
-    signing_key BLOB NOT NULL CHECK (length(signing_key) = 32),
+    pack_public_key BLOB NOT NULL CHECK (length(pack_public_key) = 32),
     created_at INTEGER NOT NULL
 ) STRICT;
+"
+    };
+}
+pub(crate) use clinics_table;
+
+/// The whole current schema.
+pub(crate) const CREATE_SQL: &str = concat!(
+    "
+",
+    clinics_table!(),
+    "
 
 CREATE TABLE clinicians (
     id TEXT PRIMARY KEY,
@@ -125,7 +139,7 @@ CREATE TABLE packs (
 
 /// Version 2's addition: which writer each Automerge actor of a record
 /// belongs to (`device_id` NULL: the clinic).
-const V2_ACTORS_SQL: &str = record_actors_table!();
+pub(crate) const V2_ACTORS_SQL: &str = record_actors_table!();
 
 /// The schema version recorded in the database.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32, StorageError> {
@@ -133,49 +147,44 @@ pub(crate) fn user_version(conn: &Connection) -> Result<u32, StorageError> {
     u32::try_from(version).map_err(|_| StorageError::Corrupt("the schema version is invalid"))
 }
 
-/// Creates or upgrades the schema to [`VERSION`] in one `IMMEDIATE` transaction.
+/// Creates the schema, or refuses a database that is too old or too new.
+///
+/// Versions 1 and 2 kept record blobs in clear and the clinics' private
+/// pack-signing keys: only [`crate::upgrade`] (`katctl clinic upgrade`),
+/// which has the record key, brings them to version 3.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version = user_version(&tx)?;
     if version > VERSION {
         return Err(StorageError::TooNew { found: version, supported: VERSION });
     }
-    if version < VERSION {
-        upgrade_from(&tx, version)?;
+    if (1..VERSION).contains(&version) {
+        return Err(StorageError::UpgradeRequired { found: version });
+    }
+    if version == 0 {
+        create(&tx)?;
     }
     tx.commit()?;
     Ok(())
 }
 
-/// Upgrades a schema of `version` to [`VERSION`], one step at a time.
-fn upgrade_from(tx: &Transaction<'_>, version: u32) -> Result<(), StorageError> {
-    for from in version..VERSION {
-        match from {
-            0 => {
-                let tables: i64 = tx.query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-                    [],
-                    |row| row.get(0),
-                )?;
-                if tables != 0 {
-                    return Err(StorageError::Corrupt("the database is not a katcore clinic database"));
-                }
-                tx.execute_batch(CREATE_SQL)?;
-                // The whole current schema: nothing left to upgrade.
-                break;
-            }
-            // 1 → 2: the Automerge actors of each record and who wrote with
-            // them (a device, or the clinic when `device_id` is NULL).
-            1 => tx.execute_batch(V2_ACTORS_SQL)?,
-            _ => return Err(StorageError::Corrupt("unknown schema version")),
-        }
+/// Creates the whole current schema in an empty database.
+fn create(tx: &Transaction<'_>) -> Result<(), StorageError> {
+    let tables: i64 = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        [],
+        |row| row.get(0),
+    )?;
+    if tables != 0 {
+        return Err(StorageError::Corrupt("the database is not a katcore clinic database"));
     }
+    tx.execute_batch(CREATE_SQL)?;
     tx.pragma_update(None, "user_version", VERSION)?;
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -187,23 +196,46 @@ mod tests {
         assert_eq!(user_version(&conn).unwrap(), VERSION);
     }
 
+    /// The `clinics` table of versions 1 and 2, with the private key.
+    pub(crate) const V2_CLINICS_SQL: &str = "
+CREATE TABLE clinics (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    signing_key BLOB NOT NULL CHECK (length(signing_key) = 32),
+    created_at INTEGER NOT NULL
+) STRICT;
+";
+
+    /// The schema of `version` (1 or 2), as those versions created it.
+    pub(crate) fn old_schema(version: u32) -> String {
+        let v2 = CREATE_SQL.replace(clinics_table!().trim(), V2_CLINICS_SQL.trim());
+        if version == 1 {
+            v2.replace(V2_ACTORS_SQL.trim(), "")
+        } else {
+            v2
+        }
+    }
+
+    /// The schema as `sqlite_master` holds it, whitespace and quotes
+    /// normalised (a renamed table's name is stored quoted).
+    pub(crate) fn schema_of(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").unwrap();
+        stmt.query_map([], |row| row.get::<_, String>(0))
+            .unwrap()
+            .map(|s| s.unwrap().replace('"', "").split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
     #[test]
-    fn a_version_1_database_upgrades_to_the_current_schema() {
-        let mut old = Connection::open_in_memory().unwrap();
-        old.execute_batch(&CREATE_SQL.replace(V2_ACTORS_SQL.trim(), "")).unwrap();
-        old.pragma_update(None, "user_version", 1).unwrap();
-        migrate(&mut old).unwrap();
-        let mut fresh = Connection::open_in_memory().unwrap();
-        migrate(&mut fresh).unwrap();
-        let schema = |conn: &Connection| -> Vec<String> {
-            let mut stmt = conn.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").unwrap();
-            stmt.query_map([], |row| row.get::<_, String>(0))
-                .unwrap()
-                .map(|s| s.unwrap().split_whitespace().collect::<Vec<_>>().join(" "))
-                .collect()
-        };
-        assert_eq!(user_version(&old).unwrap(), VERSION);
-        assert_eq!(schema(&old), schema(&fresh));
+    fn older_databases_need_the_upgrade_command() {
+        for version in [1, 2] {
+            let mut old = Connection::open_in_memory().unwrap();
+            old.execute_batch(&old_schema(version)).unwrap();
+            old.pragma_update(None, "user_version", version).unwrap();
+            let error = migrate(&mut old).unwrap_err();
+            assert!(matches!(error, StorageError::UpgradeRequired { found } if found == version));
+            assert!(error.to_string().contains("katctl clinic upgrade"), "{error}");
+        }
     }
 
     #[test]

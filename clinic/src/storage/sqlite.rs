@@ -15,6 +15,7 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use super::schema;
+use super::sealing::{RecordKey, Sealed, Sealer};
 use super::{
     urgent_kind_from_name, urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage,
     Clinician, Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredPack,
@@ -35,6 +36,15 @@ pub struct SqliteStorage {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
     path: PathBuf,
+    /// Seals and opens record blobs; `None` when opened without a record key
+    /// (bootstrap commands), and then records can be neither read nor written.
+    sealer: Option<Sealer>,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(…)")
+    }
 }
 
 impl SqliteStorage {
@@ -46,11 +56,67 @@ impl SqliteStorage {
     /// [`StorageError::Corrupt`] for a file that is not ours, and
     /// [`StorageError::Database`] when SQLite or the file system fails.
     pub fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
+        SqliteStorage::open_inner(path, None)
+    }
+
+    /// [`SqliteStorage::open`] with the record key (and, during a rotation,
+    /// the previous keys whose blobs are still to be read): what the server
+    /// runs with. Records are sealed under `key` (see `sealing`).
+    ///
+    /// # Errors
+    /// As [`SqliteStorage::open`].
+    pub fn open_sealed(path: &Path, key: &RecordKey, previous: &[RecordKey]) -> Result<SqliteStorage, StorageError> {
+        SqliteStorage::open_inner(path, Some(Sealer::new(key, previous)))
+    }
+
+    fn open_inner(path: &Path, sealer: Option<Sealer>) -> Result<SqliteStorage, StorageError> {
         let mut writer = connect(path)?;
         schema::migrate(&mut writer)?;
         let reader = connect(path)?;
         reader.execute_batch("PRAGMA query_only = ON;")?;
-        Ok(SqliteStorage { writer: Mutex::new(writer), reader: Mutex::new(reader), path: path.to_path_buf() })
+        Ok(SqliteStorage { writer: Mutex::new(writer), reader: Mutex::new(reader), path: path.to_path_buf(), sealer })
+    }
+
+    fn sealer(&self) -> Result<&Sealer, StorageError> {
+        self.sealer.as_ref().ok_or_else(|| {
+            StorageError::RecordKey("records need the record key; this storage was opened without one".into())
+        })
+    }
+
+    /// Seals again, under the current key, every record blob sealed under a
+    /// previous one (the last step of a key rotation); returns how many.
+    ///
+    /// # Errors
+    /// [`StorageError::RecordKey`] when a blob's key was not given.
+    pub fn reseal_records(&self) -> Result<u64, StorageError> {
+        let sealer = self.sealer()?;
+        self.write(|tx| {
+            let mut resealed = 0;
+            for (table, select, update) in [
+                (
+                    Sealed::Change,
+                    "SELECT client_id, seq, blob FROM record_changes",
+                    "UPDATE record_changes SET blob = ?3 WHERE client_id = ?1 AND seq = ?2",
+                ),
+                (
+                    Sealed::Snapshot,
+                    "SELECT client_id, through_seq, blob FROM record_snapshots",
+                    "UPDATE record_snapshots SET blob = ?3 WHERE client_id = ?1 AND through_seq = ?2",
+                ),
+            ] {
+                let rows: Vec<(String, i64, Vec<u8>)> = {
+                    let mut stmt = tx.prepare(select)?;
+                    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+                    collect(rows)?
+                };
+                for (client_id, row, blob) in rows.into_iter().filter(|(_, _, blob)| !sealer.is_current(blob)) {
+                    let plain = sealer.open(table, &client_id, row, &blob)?;
+                    tx.execute(update, params![client_id, row, sealer.seal(table, &client_id, row, &plain)?])?;
+                    resealed += 1;
+                }
+            }
+            Ok(resealed)
+        })
     }
 
     /// The database path.
@@ -111,9 +177,9 @@ fn bad_column(idx: usize, what: &'static str) -> rusqlite::Error {
 
 fn clinic_row(row: &Row<'_>) -> rusqlite::Result<Clinic> {
     let key: Vec<u8> = row.get(2)?;
-    let signing_key =
-        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| bad_column(2, "the signing key is not 32 bytes"))?;
-    Ok(Clinic { id: row.get(0)?, name: row.get(1)?, signing_key })
+    let pack_public_key =
+        <[u8; 32]>::try_from(key.as_slice()).map_err(|_| bad_column(2, "the public key is not 32 bytes"))?;
+    Ok(Clinic { id: row.get(0)?, name: row.get(1)?, pack_public_key })
 }
 
 fn device_row(row: &Row<'_>) -> rusqlite::Result<Device> {
@@ -188,8 +254,8 @@ impl ClinicStorage for SqliteStorage {
     fn insert_clinic(&self, clinic: &Clinic, at: DateTime<Utc>) -> Result<(), StorageError> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO clinics (id, name, signing_key, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![clinic.id, clinic.name, clinic.signing_key.as_slice(), ms(at)],
+                "INSERT INTO clinics (id, name, pack_public_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![clinic.id, clinic.name, clinic.pack_public_key.as_slice(), ms(at)],
             )?;
             Ok(())
         })
@@ -198,7 +264,7 @@ impl ClinicStorage for SqliteStorage {
     fn clinic(&self, id: &str) -> Result<Option<Clinic>, StorageError> {
         self.read(|tx| {
             Ok(tx
-                .prepare_cached("SELECT id, name, signing_key FROM clinics WHERE id = ?1")?
+                .prepare_cached("SELECT id, name, pack_public_key FROM clinics WHERE id = ?1")?
                 .query_row([id], clinic_row)
                 .optional()?)
         })
@@ -367,13 +433,14 @@ impl ClinicStorage for SqliteStorage {
     }
 
     fn load_record(&self, client_id: &str) -> Result<StoredRecord, StorageError> {
+        let sealer = self.sealer()?;
         self.read(|tx| {
             let snapshot: Option<(i64, Vec<u8>)> = tx
                 .prepare_cached("SELECT through_seq, blob FROM record_snapshots WHERE client_id = ?1")?
                 .query_row([client_id], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
             let (snapshot_through_seq, snapshot) = match snapshot {
-                Some((seq, blob)) => (seq, Some(blob)),
+                Some((seq, blob)) => (seq, Some(sealer.open(Sealed::Snapshot, client_id, seq, &blob)?)),
                 None => (0, None),
             };
             let mut stmt = tx.prepare_cached(
@@ -381,19 +448,25 @@ impl ClinicStorage for SqliteStorage {
             )?;
             let rows =
                 stmt.query_map(params![client_id, snapshot_through_seq], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            Ok(StoredRecord { snapshot, snapshot_through_seq, changes: collect(rows)? })
+            let changes = collect::<(i64, Vec<u8>)>(rows)?
+                .into_iter()
+                .map(|(seq, blob)| Ok((seq, sealer.open(Sealed::Change, client_id, seq, &blob)?)))
+                .collect::<Result<_, StorageError>>()?;
+            Ok(StoredRecord { snapshot, snapshot_through_seq, changes })
         })
     }
 
     fn append_record_change(&self, client_id: &str, update: &RecordUpdate<'_>) -> Result<i64, StorageError> {
         let planned = serde_json::to_string(update.planned_sessions)
             .map_err(|e| StorageError::Database(format!("cannot encode planned sessions: {e}")))?;
+        let sealer = self.sealer()?;
         self.write(|tx| {
             let seq = last_seq(tx, client_id)?
                 .checked_add(1)
                 .ok_or(StorageError::Corrupt("record change numbers are exhausted"))?;
+            let blob = sealer.seal(Sealed::Change, client_id, seq, update.change)?;
             tx.prepare_cached("INSERT INTO record_changes (client_id, seq, blob) VALUES (?1, ?2, ?3)")?
-                .execute(params![client_id, seq, update.change])?;
+                .execute(params![client_id, seq, blob])?;
             tx.prepare_cached("UPDATE clients SET planned_sessions = ?2 WHERE id = ?1")?
                 .execute(params![client_id, planned])?;
             if let Some(device_id) = update.synced_device {
@@ -432,6 +505,7 @@ impl ClinicStorage for SqliteStorage {
     }
 
     fn compact_record(&self, client_id: &str, snapshot: &[u8], through_seq: i64) -> Result<(), StorageError> {
+        let sealed = self.sealer()?.seal(Sealed::Snapshot, client_id, through_seq, snapshot)?;
         self.write(|tx| {
             let stored: i64 = tx.query_row(
                 "SELECT COALESCE((SELECT through_seq FROM record_snapshots WHERE client_id = ?1), 0)",
@@ -446,7 +520,7 @@ impl ClinicStorage for SqliteStorage {
             tx.execute(
                 "INSERT INTO record_snapshots (client_id, through_seq, blob) VALUES (?1, ?2, ?3)
                  ON CONFLICT (client_id) DO UPDATE SET through_seq = excluded.through_seq, blob = excluded.blob",
-                params![client_id, through_seq, snapshot],
+                params![client_id, through_seq, sealed],
             )?;
             tx.execute(
                 "DELETE FROM record_changes WHERE client_id = ?1 AND seq <= ?2",

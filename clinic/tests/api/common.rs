@@ -72,6 +72,11 @@ impl TestServer {
         self.server = Some(server);
     }
 
+    /// `bare` (a pack's JSON) signed offline with the clinic's private key.
+    pub fn sign(&self, bare: &str) -> String {
+        sign_with(bare, self.clinic.pack_signing_key.as_ref().expect("init_clinic returns the private key"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
@@ -139,6 +144,12 @@ impl TestServer {
     pub async fn metrics(&self) -> String {
         self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
     }
+}
+
+/// `bare` signed with `key`, as `katctl pack sign` writes it.
+pub fn sign_with(bare: &str, key: &ed25519_dalek::SigningKey) -> String {
+    let pack = katcore::pack::Pack::from_json(bare.as_bytes()).expect("a valid pack");
+    serde_json::to_string(&katcore::pack::sign_pack(&pack, key).expect("signed")).unwrap()
 }
 
 /// A minimal device: its own replica and the server heads it last saw.

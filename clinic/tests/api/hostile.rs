@@ -315,7 +315,7 @@ async fn alerts_follow_the_clinics_pack_and_its_changes() {
     let mut pack: Value = serde_json::from_str(katcore::pack::Pack::default_pack_json()).unwrap();
     pack["version"] = json!(2);
     pack["thresholds"]["bp_urgent"] = json!({"systolic": 160, "diastolic": 100});
-    let response = server.clinician(Method::PUT, "/v1/pack").body(pack.to_string()).send().await.unwrap();
+    let response = server.clinician(Method::PUT, "/v1/pack").body(server.sign(&pack.to_string())).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     phone.server_heads.clear();
     assert_eq!(phone.sync_with_retry(&server).await, StatusCode::OK);

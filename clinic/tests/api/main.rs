@@ -5,6 +5,7 @@
 mod common;
 
 mod access;
+mod at_rest;
 mod clinician;
 mod enrollment;
 mod hostile;

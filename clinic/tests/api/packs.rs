@@ -4,7 +4,7 @@ use katcore::pack::{parse_verifying_key, verify_pack, Pack, TrustedKeys};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::common::TestServer;
+use crate::common::{sign_with, TestServer};
 
 #[tokio::test]
 async fn packs_are_signed_published_and_cached_by_etag() {
@@ -23,7 +23,24 @@ async fn packs_are_signed_published_and_cached_by_etag() {
     assert_eq!(response.json::<Value>().await.unwrap()["error"], "no_pack");
 
     let bare = Pack::default_pack_json();
+    // The server holds no private key: a bare pack, one signed by another
+    // key, and one altered after signing are refused.
     let response = server.clinician(Method::PUT, "/v1/pack").body(bare).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "unsigned_pack");
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let response = server.clinician(Method::PUT, "/v1/pack").body(sign_with(bare, &stranger)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "bad_signature");
+    let mut altered: Value = serde_json::from_str(&server.sign(bare)).unwrap();
+    altered["pack"]["thresholds"]["bp_urgent"]["systolic"] = serde_json::json!(250);
+    let response = server.clinician(Method::PUT, "/v1/pack").body(altered.to_string()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "bad_signature");
+    assert_eq!(get(None).await.unwrap().status(), StatusCode::NOT_FOUND, "nothing was published");
+
+    let signed = server.sign(bare);
+    let response = server.clinician(Method::PUT, "/v1/pack").body(signed.clone()).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["pack_id"], "org.katcore.default");
@@ -44,10 +61,10 @@ async fn packs_are_signed_published_and_cached_by_etag() {
     assert_eq!(get(Some("\"stale\"")).await.unwrap().status(), StatusCode::OK);
 
     // The same version again, or an invalid pack: refused, nothing changes.
-    let response = server.clinician(Method::PUT, "/v1/pack").body(bare).send().await.unwrap();
+    let response = server.clinician(Method::PUT, "/v1/pack").body(signed).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(response.json::<Value>().await.unwrap()["error"], "version_not_newer");
-    for invalid in ["not json", "{}", &bare.replace("\"version\": 1", "\"version\": \"two\"")] {
+    for invalid in ["not json", "{}", "{\"format\": \"katcore.signed-pack/1\"}"] {
         let response = server.clinician(Method::PUT, "/v1/pack").body(invalid.to_owned()).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_pack");
@@ -56,7 +73,7 @@ async fn packs_are_signed_published_and_cached_by_etag() {
 
     // A newer version replaces it.
     let newer = bare.replace("\"version\": 1", "\"version\": 2");
-    let response = server.clinician(Method::PUT, "/v1/pack").body(newer).send().await.unwrap();
+    let response = server.clinician(Method::PUT, "/v1/pack").body(server.sign(&newer)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let response = get(Some(&etag)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
