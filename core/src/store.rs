@@ -47,10 +47,11 @@
 //! cross-compiles to Android and iOS like any other Rust code, and per-blob
 //! authentication turns any damaged byte into a typed error instead of
 //! garbage. The cost: SQLite's own structure — table names, row counts, blob
-//! sizes, and the row keys themselves (meta keys, private entry ids, peer
-//! names, change numbers) — is visible to whoever holds the file; no content
-//! is. Callers therefore use opaque identifiers (random ids, server ids) as
-//! keys, never health data. Per-blob authentication does not notice a whole
+//! sizes and change numbers — is visible to whoever holds the file; no
+//! content is. Caller-chosen row keys (meta keys, private entry ids, sync
+//! peers such as the clinic's URL) are stored blinded, as a keyed hash
+//! ([`crypto`]'s `Cipher::blind`), with the clear key sealed inside the
+//! blob (`frame`). Per-blob authentication does not notice a whole
 //! row being deleted or the file being replaced by an older copy of itself.
 //!
 //! A key-check row in `meta` lets [`Store::open`] tell a wrong key
@@ -202,6 +203,26 @@ pub struct StoreSizes {
     pub change_bytes: u64,
     /// Number of stored changes.
     pub change_count: u64,
+}
+
+/// A keyed value as it is sealed: the clear key (its length as 4 bytes big
+/// endian, then its UTF-8) followed by the value, so that the row key can
+/// be a blind hash and the key still be read back.
+pub(crate) fn frame(key: &str, value: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(key.len()).unwrap_or(u32::MAX);
+    let mut framed = Vec::with_capacity(4 + key.len() + value.len());
+    framed.extend_from_slice(&length.to_be_bytes());
+    framed.extend_from_slice(key.as_bytes());
+    framed.extend_from_slice(value);
+    framed
+}
+
+/// The key and value of a [`frame`]d blob, if it is one.
+pub(crate) fn unframe(framed: &[u8]) -> Option<(String, &[u8])> {
+    let (length, rest) = framed.split_at_checked(4)?;
+    let length = usize::try_from(u32::from_be_bytes(length.try_into().ok()?)).ok()?;
+    let (key, value) = rest.split_at_checked(length)?;
+    Some((String::from_utf8(key.to_vec()).ok()?, value))
 }
 
 /// A table of small values addressed by a caller-chosen key.
@@ -396,7 +417,7 @@ impl Store {
     }
 
     /// Stores a private (never synced) entry under `id`, replacing any entry
-    /// with that id. The id is stored in clear: use an opaque one.
+    /// with that id. The file shows neither the id nor the entry.
     ///
     /// # Errors
     /// [`StoreError::Storage`] when SQLite fails.
@@ -410,7 +431,7 @@ impl Store {
     /// [`StoreError::Storage`] when SQLite fails.
     pub fn delete_private(&self, id: &str) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute("DELETE FROM private_entries WHERE id = ?1", [id])?;
+            tx.execute("DELETE FROM private_entries WHERE id = ?1", [self.cipher.blind(Table::PrivateEntries, id)])?;
             Ok(())
         })
     }
@@ -422,15 +443,20 @@ impl Store {
     /// [`StoreError::Storage`] when SQLite fails.
     pub fn private_entries(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.read(|tx| {
-            let mut stmt = tx.prepare_cached("SELECT id, blob FROM private_entries ORDER BY id")?;
+            let mut stmt = tx.prepare_cached("SELECT id, blob FROM private_entries")?;
             let mut rows = stmt.query([])?;
             let mut entries = Vec::new();
             while let Some(row) = rows.next()? {
-                let id: String = row.get(0)?;
+                let row_key: String = row.get(0)?;
                 let blob: Vec<u8> = row.get(1)?;
-                let bytes = self.decrypt(PRIVATE_ENTRIES.table, &id, &blob, PRIVATE_ENTRIES.damaged)?;
-                entries.push((id, bytes));
+                let framed = self.decrypt(PRIVATE_ENTRIES.table, &row_key, &blob, PRIVATE_ENTRIES.damaged)?;
+                let (id, bytes) = unframe(&framed).ok_or(StoreError::Corrupt { what: PRIVATE_ENTRIES.damaged })?;
+                if self.cipher.blind(PRIVATE_ENTRIES.table, &id) != row_key {
+                    return Err(StoreError::Corrupt { what: PRIVATE_ENTRIES.damaged });
+                }
+                entries.push((id, bytes.to_vec()));
             }
+            entries.sort();
             Ok(entries)
         })
     }
@@ -474,17 +500,24 @@ impl Store {
     }
 
     fn put_keyed(&self, keyed: &KeyedTable, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let blob = self.cipher.seal(keyed.table, key, value)?;
+        let row_key = self.cipher.blind(keyed.table, key);
+        let blob = self.cipher.seal(keyed.table, &row_key, &frame(key, value))?;
         self.write(|tx| {
-            tx.prepare_cached(keyed.upsert)?.execute((key, &blob))?;
+            tx.prepare_cached(keyed.upsert)?.execute((&row_key, &blob))?;
             Ok(())
         })
     }
 
     fn get_keyed(&self, keyed: &KeyedTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row_key = self.cipher.blind(keyed.table, key);
         let blob: Option<Vec<u8>> =
-            self.read(|tx| Ok(tx.prepare_cached(keyed.select)?.query_row([key], |row| row.get(0)).optional()?))?;
-        blob.map(|blob| self.decrypt(keyed.table, key, &blob, keyed.damaged)).transpose()
+            self.read(|tx| Ok(tx.prepare_cached(keyed.select)?.query_row([&row_key], |row| row.get(0)).optional()?))?;
+        let Some(blob) = blob else { return Ok(None) };
+        let framed = self.decrypt(keyed.table, &row_key, &blob, keyed.damaged)?;
+        match unframe(&framed) {
+            Some((stored, value)) if stored == key => Ok(Some(value.to_vec())),
+            _ => Err(StoreError::Corrupt { what: keyed.damaged }),
+        }
     }
 
     fn decrypt(&self, table: Table, row: &str, blob: &[u8], damaged: &'static str) -> Result<Vec<u8>, StoreError> {
@@ -632,7 +665,7 @@ fn open_existing(path: &Path, cipher: &Cipher) -> Result<Connection, StoreError>
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
     conn.execute_batch(schema::PRAGMAS)?;
     if version < VERSION {
-        schema::migrate(&mut conn)?;
+        schema::migrate(&mut conn, cipher)?;
     }
     Ok(conn)
 }

@@ -12,13 +12,22 @@
 //! moved or swapped into another row does not authenticate there. Table names
 //! are fixed and contain no NUL, and the row key comes last, so no two places
 //! share associated data.
+//!
+//! Caller-chosen row keys (meta keys, private entry ids, sync peers such as
+//! the clinic's URL) are blinded before SQLite sees them: the row key is
+//! [`Cipher::blind`], the hex of the first 16 bytes of
+//! HMAC-SHA256(row-id key, table || 0 || key), where the row-id key is
+//! HMAC-SHA256(store key, `b"katcore-store/row-ids/v1"`). The clear key
+//! travels inside the sealed blob (see `store::frame`).
 
 use std::fmt;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
+use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::StoreError;
@@ -107,11 +116,27 @@ pub(crate) enum OpenError {
 /// The cipher keeps its own copy of the key and wipes it on drop.
 pub(crate) struct Cipher {
     aead: XChaCha20Poly1305,
+    row_ids: Hmac<Sha256>,
 }
 
 impl Cipher {
     pub(crate) fn new(key: &StoreKey) -> Cipher {
-        Cipher { aead: XChaCha20Poly1305::new((&key.0).into()) }
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes any key length");
+        derive.update(b"katcore-store/row-ids/v1");
+        let mut row_id_key = derive.finalize().into_bytes();
+        let row_ids = <Hmac<Sha256> as Mac>::new_from_slice(&row_id_key).expect("HMAC takes any key length");
+        row_id_key.as_mut_slice().zeroize();
+        Cipher { aead: XChaCha20Poly1305::new((&key.0).into()), row_ids }
+    }
+
+    /// The row key `key` is stored under in `table`: a keyed hash, so the
+    /// file shows no caller-chosen key (see the module documentation).
+    pub(crate) fn blind(&self, table: Table, key: &str) -> String {
+        let mut mac = self.row_ids.clone();
+        mac.update(table.name().as_bytes());
+        mac.update(&[0]);
+        mac.update(key.as_bytes());
+        mac.finalize().into_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Encrypts `plaintext` for the row `row` of `table`.

@@ -10,17 +10,21 @@
 //! History:
 //! - v1: `meta`, `snapshot`, `changes`, `private_entries`.
 //! - v2: `sync_state`, per-server sync state of the sync client.
+//! - v3: the row keys of `meta`, `private_entries` and `sync_state` are
+//!   blinded (`Cipher::blind`) and their clear keys sealed in the blobs;
+//!   deleted content is overwritten (`secure_delete`).
 //!
-//! Every value column holds a sealed blob (see the `crypto` module); keys are
-//! in clear text.
+//! Every value column holds a sealed blob (see the `crypto` module); the
+//! caller-chosen keys are blinded.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::crypto::{Cipher, KEY_CHECK_ROW};
+use super::crypto::{Cipher, Table, KEY_CHECK_ROW};
+use super::frame;
 use super::StoreError;
 
 /// The schema version this library writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The full current schema, as a new store is created.
 pub const CREATE_SQL: &str = "
@@ -91,6 +95,7 @@ PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
 PRAGMA foreign_keys = ON;
 PRAGMA temp_store = MEMORY;
+PRAGMA secure_delete = ON;
 ";
 
 /// Settings for building a new store in its temporary file.
@@ -126,30 +131,60 @@ pub(crate) fn create(tx: &Transaction<'_>, cipher: &Cipher) -> Result<(), StoreE
 ///
 /// The version is read again under the write lock, so two processes opening
 /// the same old store upgrade it once.
-pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &mut Connection, cipher: &Cipher) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version = user_version(&tx)?;
     if version > VERSION {
         return Err(StoreError::TooNew { found: version, supported: VERSION });
     }
     if version < VERSION {
-        upgrade_from(&tx, version)?;
+        upgrade_from(&tx, version, cipher)?;
     }
     tx.commit()?;
     Ok(())
 }
 
 /// Upgrades a schema of `version` to [`VERSION`], one step at a time.
-pub(crate) fn upgrade_from(tx: &Transaction<'_>, version: u32) -> Result<(), StoreError> {
+pub(crate) fn upgrade_from(tx: &Transaction<'_>, version: u32, cipher: &Cipher) -> Result<(), StoreError> {
     for from in version..VERSION {
         match from {
             1 => tx.execute_batch(UPGRADE_V1_TO_V2_SQL)?,
+            2 => blind_row_keys(tx, cipher)?,
             // Version 0 is an empty database: stores are created complete,
             // so it was never one of ours.
             _ => return Err(StoreError::Corrupt { what: "the file is not a katcore store" }),
         }
     }
     tx.pragma_update(None, "user_version", VERSION)?;
+    Ok(())
+}
+
+/// Version 2 → 3: every caller-chosen row key is replaced by its blind
+/// hash, and its clear key is sealed in the blob with the value.
+fn blind_row_keys(tx: &Transaction<'_>, cipher: &Cipher) -> Result<(), StoreError> {
+    for (table, name, key_column, value_column) in [
+        (Table::Meta, "meta", "key", "value"),
+        (Table::PrivateEntries, "private_entries", "id", "blob"),
+        (Table::SyncState, "sync_state", "peer", "blob"),
+    ] {
+        let rows: Vec<(String, Vec<u8>)> = {
+            let mut stmt = tx.prepare(&format!("SELECT {key_column}, {value_column} FROM {name}"))?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (key, blob) in rows.into_iter().filter(|(key, _)| !(table == Table::Meta && key == KEY_CHECK_ROW)) {
+            let value = cipher
+                .open(table, &key, &blob)
+                .map_err(|_| StoreError::Corrupt { what: "a value does not authenticate while upgrading" })?;
+            let row_key = cipher.blind(table, &key);
+            let sealed = cipher.seal(table, &row_key, &frame(&key, &value))?;
+            tx.execute(&format!("DELETE FROM {name} WHERE {key_column} = ?1"), [&key])?;
+            tx.execute(
+                &format!("INSERT INTO {name} ({key_column}, {value_column}) VALUES (?1, ?2)"),
+                (&row_key, &sealed),
+            )?;
+        }
+    }
     Ok(())
 }
 
@@ -206,6 +241,9 @@ mod tests {
         assert_eq!(store.get_sync_state("clinic").unwrap(), Some(b"state".to_vec()));
         assert_eq!(store.append_change(b"second").unwrap(), 2);
         drop(store);
+        // The private entry's id is no longer in the file in clear.
+        let bytes = std::fs::read(&old).unwrap();
+        assert!(!bytes.windows(9).any(|w| w == b"journal-1"));
 
         let fresh = dir.path().join("fresh.db");
         drop(Store::open(&fresh, &key).unwrap());
@@ -220,6 +258,7 @@ mod tests {
     fn unknown_versions_are_not_upgraded() {
         let mut conn = Connection::open_in_memory().unwrap();
         let tx = conn.transaction().unwrap();
-        assert!(matches!(upgrade_from(&tx, 0), Err(StoreError::Corrupt { .. })));
+        let cipher = Cipher::new(&StoreKey::from_bytes(&[1; 32]).unwrap());
+        assert!(matches!(upgrade_from(&tx, 0, &cipher), Err(StoreError::Corrupt { .. })));
     }
 }

@@ -284,6 +284,37 @@ fn wrong_key_after_a_crash_leaves_the_unapplied_log_alone() {
 }
 
 #[test]
+fn caller_chosen_keys_are_blinded_in_the_file() {
+    let dir = TempDir::new("blinded");
+    let path = dir.path().join("client.db");
+    let store = Store::open(&path, &key(1)).unwrap();
+    let clinic = "https://riverside-clinic.example/katcore";
+    store.put_sync_state(clinic, b"state").unwrap();
+    store.put_private("journal-9f2c41", b"private words").unwrap();
+    store.put_meta("pack-etag-meta", b"etag").unwrap();
+    assert_eq!(store.get_sync_state(clinic).unwrap(), Some(b"state".to_vec()));
+    assert_eq!(store.private_entries().unwrap(), vec![("journal-9f2c41".to_owned(), b"private words".to_vec())]);
+    store.delete_private("journal-9f2c41").unwrap();
+    assert!(store.private_entries().unwrap().is_empty());
+    store.put_private("journal-9f2c41", b"private words").unwrap();
+    drop(store);
+    for file in std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        for clear in ["riverside-clinic", "journal-9f2c41", "pack-etag-meta"] {
+            assert!(!bytes.windows(clear.len()).any(|w| w == clear.as_bytes()), "{clear} in {}", file.display());
+        }
+    }
+    // A value moved to another key's row does not open there.
+    let store = Store::open(&path, &key(1)).unwrap();
+    store.put_meta("other", b"x").unwrap();
+    drop(store);
+    let blob = raw_blob(&path, "SELECT blob FROM sync_state");
+    tamper(&path, "UPDATE meta SET value = ?1 WHERE key != 'key_check'", [blob]);
+    let store = Store::open(&path, &key(1)).unwrap();
+    assert!(matches!(store.get_meta("other"), Err(StoreError::Corrupt { .. })));
+}
+
+#[test]
 fn a_key_of_31_bytes_is_invalid() {
     assert!(matches!(StoreKey::from_bytes(&[1; 31]), Err(StoreError::InvalidKey)));
 }
@@ -294,7 +325,11 @@ fn a_flipped_byte_in_any_blob_is_corrupt_and_the_file_is_untouched() {
         ("changes", "SELECT blob FROM changes WHERE seq = 4", "UPDATE changes SET blob = ?1 WHERE seq = 4"),
         ("snapshot", "SELECT blob FROM snapshot", "UPDATE snapshot SET blob = ?1"),
         ("private", "SELECT blob FROM private_entries", "UPDATE private_entries SET blob = ?1"),
-        ("meta", "SELECT value FROM meta WHERE key = 'actor'", "UPDATE meta SET value = ?1 WHERE key = 'actor'"),
+        (
+            "meta",
+            "SELECT value FROM meta WHERE key != 'key_check'",
+            "UPDATE meta SET value = ?1 WHERE key != 'key_check'",
+        ),
         ("sync", "SELECT blob FROM sync_state", "UPDATE sync_state SET blob = ?1"),
     ] {
         let dir = TempDir::new("flipped");
