@@ -8,17 +8,18 @@
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, FixedOffset, Utc};
 use katcore::record::{Party, RecordView};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::ClinicianAuth;
 use crate::enrollment::check_name;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::replica::next_session;
 use crate::state::AppState;
 use crate::storage::Client;
@@ -201,14 +202,38 @@ pub(crate) async fn list_clients(
     ))
 }
 
-/// A client's whole care record as clinicians see it (`CareRecord::view`).
+/// Most items of each list one record answer holds, and the default.
+pub const MAX_RECORD_PAGE: usize = 10_000;
+
+/// The window of a record answer (`GET /v1/clients/{client_id}/record`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RecordQuery {
+    /// Only what happened at or after this instant (RFC 3339).
+    pub since: Option<DateTime<FixedOffset>>,
+    /// Only what happened before this instant (RFC 3339).
+    pub until: Option<DateTime<FixedOffset>>,
+    /// Most items per list, the most recent kept (1 to 10,000; default 10,000).
+    pub limit: Option<usize>,
+}
+
+/// The header naming the lists a record answer cut to its limit.
+pub const TRUNCATED_HEADER: &str = "katcore-truncated";
+
+/// A client's care record as clinicians see it (`CareRecord::view`), in a
+/// time window.
 #[utoipa::path(
     get, path = "/v1/clients/{client_id}/record", tag = "clinician", security(("clinician_token" = [])),
-    params(("client_id" = String, Path, description = "The client")),
+    params(("client_id" = String, Path, description = "The client"), RecordQuery),
     responses(
         (status = 200, description = "The record as clinicians see it, urgent items derived with the client's pack \
-                                      (schema `CareRecordView`; the stored format is docs/record-format.md)",
-         body = Object),
+                                      (schema `CareRecordView`; the stored format is docs/record-format.md). \
+                                      Lists with more items in the window than `limit` keep the most recent and are \
+                                      named in `Katcore-Truncated`: ask again with a narrower window",
+         body = Object,
+         headers(("Katcore-Truncated" = String, description = "Comma-separated lists cut to `limit`, if any"))),
+        (status = 400, description = "A bad window or limit", body = ErrorBody),
         (status = 404, description = "No such client in this clinic", body = ErrorBody),
     )
 )]
@@ -216,15 +241,34 @@ pub(crate) async fn record(
     State(state): State<AppState>,
     clinician: ClinicianAuth,
     ApiPath(client_id): ApiPath<String>,
-) -> Result<Json<RecordView>, ApiError> {
+    ApiQuery(query): ApiQuery<RecordQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let limit = query.limit.unwrap_or(MAX_RECORD_PAGE);
+    if !(1..=MAX_RECORD_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {MAX_RECORD_PAGE}")));
+    }
+    let (since, until) = (query.since.map(|t| t.with_timezone(&Utc)), query.until.map(|t| t.with_timezone(&Utc)));
+    if let (Some(since), Some(until)) = (since, until) {
+        if since >= until {
+            return Err(ApiError::bad_request("invalid_query", "since must be before until"));
+        }
+    }
     client_of_clinic(&state, &clinician, &client_id).await?;
-    let view = state
-        .with_replica(&client_id, |replica, storage| {
+    let (view, truncated) = state
+        .with_replica(&client_id, move |replica, storage| {
             let pack = replica.pack(storage)?;
-            Ok(replica.record().view(&pack))
+            let mut view: RecordView = replica.record().view(&pack);
+            let truncated = view.window(since, until, limit);
+            Ok((view, truncated))
         })
         .await?;
-    Ok(Json(view))
+    let mut response = Json(view).into_response();
+    if !truncated.is_empty() {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&truncated.join(",")) {
+            response.headers_mut().insert(TRUNCATED_HEADER, value);
+        }
+    }
+    Ok(response)
 }
 
 /// A client's devices, by enrollment.

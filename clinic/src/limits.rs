@@ -42,6 +42,13 @@ pub struct Limits {
     pub max_connections_per_ip: usize,
     /// Bytes of sync bodies being read at once, in all.
     pub body_bytes_in_flight: usize,
+    /// Estimated memory of the records kept loaded between requests; the
+    /// least recently used are dropped past it (and load again when needed).
+    pub record_cache_bytes: u64,
+    /// Most stored bytes (snapshot and appended changes) one client's record
+    /// may reach: 32 MiB by default, about 70 times a two-year record. A
+    /// sync that would pass it is refused with `413 record_full`.
+    pub max_record_bytes: u64,
 }
 
 impl Default for Limits {
@@ -53,6 +60,8 @@ impl Default for Limits {
             max_connections: 1000,
             max_connections_per_ip: 128,
             body_bytes_in_flight: 256 * 1024 * 1024,
+            record_cache_bytes: 1024 * 1024 * 1024,
+            max_record_bytes: 32 * 1024 * 1024,
         }
     }
 }

@@ -5,7 +5,9 @@
 //! - `katcore_clinic_http_errors_total{status}`: every `4xx`/`5xx` answer;
 //! - `katcore_clinic_sync_duration_seconds`: a latency histogram of syncs;
 //! - `katcore_clinic_sync_writes_refused_total{rule}`: syncs refused because
-//!   their changes broke a write rule (docs/record-format.md), by rule.
+//!   their changes broke a write rule (docs/record-format.md), by rule;
+//! - `katcore_clinic_record_cache_records` / `_bytes`: care records loaded in
+//!   memory and their estimated size (bounded by `Limits::record_cache_bytes`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -172,7 +174,15 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
             return ApiError::unauthorized().into_response();
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().render()).into_response()
+    let mut text = state.metrics().render();
+    let cache = state.cache_size();
+    for (name, help, value) in [
+        ("katcore_clinic_record_cache_records", "Care records loaded in memory.", cache.records),
+        ("katcore_clinic_record_cache_bytes", "Estimated memory of the loaded care records.", cache.bytes),
+    ] {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 /// Middleware counting every error response by status.

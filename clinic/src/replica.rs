@@ -23,14 +23,15 @@
 //! protocol document), so a restarted server never reuses an
 //! (actor, sequence number) pair; each is bound to the clinic when first stored.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 use chrono::{DateTime, Utc};
 use katcore::pack::{Pack, SignedPack};
-use katcore::record::{check_changes, CareRecord, RecordError, Writer};
+use katcore::record::{check_changes, touched_entries, CareRecord, RecordError, Writer};
 use katcore::sync::wire::{SyncRequest, SyncResponse};
 
 use crate::error::ApiError;
@@ -40,23 +41,100 @@ use crate::storage::{ActorOwner, ClinicStorage, NewAlert, PlannedSession, Record
 /// and this many bytes.
 const MIN_COMPACTION_BYTES: u64 = 64 * 1024;
 
-type Slot = Arc<tokio::sync::Mutex<Option<Replica>>>;
+/// How many bytes of memory a loaded record takes per stored byte, as
+/// measured (BENCHMARKS.md: the 2-year record's 454 KB snapshot opens in
+/// about 7.9 MiB of heap): what the cache budget counts.
+const MEMORY_PER_STORED_BYTE: u64 = 17;
 
-/// The cache: one slot per client, each behind its own lock.
+/// One client's place in the cache.
+#[derive(Default)]
+struct Slot {
+    replica: Arc<tokio::sync::Mutex<Option<Replica>>>,
+    /// The estimated memory of the loaded replica; 0 when empty.
+    bytes: AtomicU64,
+    /// When it was last used, on the cache's own clock.
+    last_used: AtomicU64,
+}
+
+/// The cache: one slot per client, each behind its own lock, with a memory
+/// budget: after each use, the least recently used idle replicas are
+/// dropped until the estimate is within it (they load again when needed).
 pub(crate) struct Replicas {
     actor: ActorId,
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    budget: u64,
+    total: AtomicU64,
+    clock: AtomicU64,
+}
+
+/// The cache's size, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CacheSize {
+    /// Records loaded.
+    pub(crate) records: u64,
+    /// Their estimated memory.
+    pub(crate) bytes: u64,
 }
 
 impl Replicas {
-    /// An empty cache whose edits use a fresh random actor.
-    pub(crate) fn new() -> Replicas {
-        Replicas { actor: ActorId::random(), slots: Mutex::new(HashMap::new()) }
+    /// An empty cache of at most `budget` estimated bytes, whose edits use a
+    /// fresh random actor.
+    pub(crate) fn new(budget: u64) -> Replicas {
+        Replicas {
+            actor: ActorId::random(),
+            slots: Mutex::new(HashMap::new()),
+            budget,
+            total: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
+        }
     }
 
-    fn slot(&self, client_id: &str) -> Slot {
+    fn slot(&self, client_id: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(slots.entry(client_id.to_owned()).or_default())
+    }
+
+    /// How many records are loaded and their estimated memory.
+    pub(crate) fn size(&self) -> CacheSize {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let records = slots.values().filter(|slot| slot.bytes.load(Ordering::Relaxed) > 0).count() as u64;
+        CacheSize { records, bytes: self.total.load(Ordering::Relaxed) }
+    }
+
+    /// Records that `slot` now holds `bytes` (0: empty).
+    fn account(&self, slot: &Slot, bytes: u64) {
+        let before = slot.bytes.swap(bytes, Ordering::Relaxed);
+        if bytes >= before {
+            self.total.fetch_add(bytes - before, Ordering::Relaxed);
+        } else {
+            self.total.fetch_sub(before - bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops least recently used idle replicas (never `keep`'s) until the
+    /// estimate is within the budget; a replica in use is skipped.
+    fn evict(&self, keep: &str) {
+        if self.total.load(Ordering::Relaxed) <= self.budget {
+            return;
+        }
+        let mut candidates: Vec<(u64, Arc<Slot>)> = {
+            let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            slots
+                .iter()
+                .filter(|(client_id, slot)| client_id.as_str() != keep && slot.bytes.load(Ordering::Relaxed) > 0)
+                .map(|(_, slot)| (slot.last_used.load(Ordering::Relaxed), Arc::clone(slot)))
+                .collect()
+        };
+        candidates.sort_by_key(|(last_used, _)| *last_used);
+        for (_, slot) in candidates {
+            if self.total.load(Ordering::Relaxed) <= self.budget {
+                break;
+            }
+            if let Ok(mut replica) = slot.replica.try_lock() {
+                *replica = None;
+                self.account(&slot, 0);
+            }
+        }
     }
 
     /// See [`crate::state::AppState::with_replica`].
@@ -66,12 +144,35 @@ impl Replicas {
         storage: Arc<dyn ClinicStorage>,
         f: impl FnOnce(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let mut slot = self.slot(client_id).lock_owned().await;
+        let slot = self.slot(client_id);
+        let mut guard = Arc::clone(&slot.replica).lock_owned().await;
         let actor = self.actor.clone();
-        let client_id = client_id.to_owned();
-        tokio::task::spawn_blocking(move || {
+        let owned_id = client_id.to_owned();
+        let (outcome, bytes) = tokio::task::spawn_blocking(move || {
+            let slot = &mut *guard;
+            let client_id = owned_id;
+            let outcome = Self::run_locked(slot, &client_id, actor, storage, f);
+            (outcome, slot.as_ref().map_or(0, Replica::memory_estimate))
+        })
+        .await?;
+        self.account(&slot, bytes);
+        slot.last_used.store(self.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        self.evict(client_id);
+        outcome
+    }
+
+    /// Loads `client_id`'s record into `slot` if needed and runs `f` on it;
+    /// empties the slot when memory may differ from storage.
+    fn run_locked<T>(
+        slot: &mut Option<Replica>,
+        client_id: &str,
+        actor: ActorId,
+        storage: Arc<dyn ClinicStorage>,
+        f: impl FnOnce(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        {
             if slot.is_none() {
-                *slot = Some(Replica::load(storage.as_ref(), &client_id, actor)?);
+                *slot = Some(Replica::load(storage.as_ref(), client_id, actor)?);
             }
             let Some(replica) = slot.as_mut() else { return Err(ApiError::internal("the replica vanished")) };
             let outcome = catch_unwind(AssertUnwindSafe(|| f(replica, storage.as_ref())));
@@ -88,8 +189,7 @@ impl Replicas {
                 }
             };
             outcome
-        })
-        .await?
+        }
     }
 }
 
@@ -128,6 +228,11 @@ impl Replica {
         })
     }
 
+    /// The estimated memory the loaded record takes.
+    fn memory_estimate(&self) -> u64 {
+        (self.snapshot_bytes + self.change_bytes).max(1) * MEMORY_PER_STORED_BYTE
+    }
+
     /// The record, for reading.
     pub(crate) fn record(&self) -> &CareRecord {
         &self.record
@@ -154,6 +259,7 @@ impl Replica {
         storage: &dyn ClinicStorage,
         request: &SyncRequest,
         device_id: &str,
+        max_record_bytes: u64,
     ) -> Result<SyncResponse, ApiError> {
         if !self.has_all(&request.since) {
             return Err(ApiError::history_missing());
@@ -162,6 +268,23 @@ impl Replica {
             .record
             .new_changes(&request.changes)
             .map_err(|e| ApiError::bad_request("malformed_changes", e.to_string()))?;
+        // Changes whose dependencies neither the record nor the request
+        // holds are answered `409` before anything is applied: nothing
+        // waits inside Automerge, and the cached record stays as it is.
+        let brought: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+        if changes.iter().flat_map(Change::deps).any(|dep| !brought.contains(dep) && !self.has_all(&[*dep])) {
+            return Err(ApiError::history_missing());
+        }
+        let adding: u64 = changes.iter().map(|change| change.raw_bytes().len() as u64).sum();
+        if self.snapshot_bytes + self.change_bytes + adding > max_record_bytes {
+            return Err(ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "record_full",
+                format!(
+                    "the record would pass its limit of {max_record_bytes} stored bytes; the clinic must review it"
+                ),
+            ));
+        }
         let mut new_actors = self.check_actors(storage, &changes, device_id)?;
         if request.since.is_empty() {
             // A whole-document upload (a new device, or the 409 recovery
@@ -282,7 +405,9 @@ impl Replica {
         let change = self.record.save_after(&self.saved_heads);
         let planned_sessions = planned_sessions(&self.record);
         let pack = self.pack(storage)?;
-        let urgent = urgent_items(&self.record, &pack);
+        // Only the entries these changes wrote can raise a new alert.
+        let touched = touched_entries(self.record.document(), &self.record.document().get_changes(&self.saved_heads));
+        let urgent = urgent_items(&self.record, &pack, &touched);
         let update = RecordUpdate {
             change: &change,
             planned_sessions: &planned_sessions,
@@ -324,11 +449,11 @@ fn planned_sessions(record: &CareRecord) -> Vec<PlannedSession> {
         .collect()
 }
 
-/// Every urgent item of the record under `pack`, derived from its values,
-/// as alerts to raise if new.
-fn urgent_items(record: &CareRecord, pack: &Pack) -> Vec<NewAlert> {
+/// The urgent items of the entries at `touched` under `pack`, derived from
+/// their values, as alerts to raise if new.
+fn urgent_items(record: &CareRecord, pack: &Pack, touched: &BTreeSet<String>) -> Vec<NewAlert> {
     record
-        .urgent_items_with(pack)
+        .urgent_items_among(pack, touched)
         .into_iter()
         .map(|item| NewAlert { key: item.key, kind: item.kind, at: item.at })
         .collect()

@@ -46,7 +46,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Shared {
                 storage,
-                replicas: Replicas::new(),
+                replicas: Replicas::new(config.limits.record_cache_bytes),
                 metrics: Metrics::default(),
                 limiter: FailureLimiter::default(),
                 limits: config.limits.clone(),
@@ -55,6 +55,11 @@ impl AppState {
                 body_budget: Semaphore::new(body_kib),
             }),
         }
+    }
+
+    /// How many records the cache holds and their estimated memory.
+    pub(crate) fn cache_size(&self) -> crate::replica::CacheSize {
+        self.inner.replicas.size()
     }
 
     /// The server's bounds.

@@ -63,7 +63,8 @@ pub(crate) struct SyncBody(Vec<u8>);
                        `key` and `rule` name it (docs/record-format.md). Nothing of the request is stored",
          body = crate::error::ErrorBody),
         (status = 408, description = "The body did not arrive within the body timeout", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over 16 MiB", body = crate::error::ErrorBody),
+        (status = 413, description = "`too_large`: body over 16 MiB; `record_full`: the record would pass its \
+                       stored-size limit (32 MiB by default)", body = crate::error::ErrorBody),
         (status = 503, description = "The server is reading too many bodies, or the database is busy; see Retry-After",
          body = crate::error::ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = crate::error::ErrorBody),
@@ -162,9 +163,10 @@ async fn exchange(state: &AppState, device: DeviceAuth, body: Bytes) -> Result<(
     drop(body);
     let DeviceAuth { device_id, client_id } = device;
     let replica_client_id = client_id.clone();
+    let max_record_bytes = state.limits().max_record_bytes;
     let (response, pack_etag) = state
         .with_replica(&client_id, move |replica, storage| {
-            let response = replica.sync(storage, &request, &device_id)?;
+            let response = replica.sync(storage, &request, &device_id, max_record_bytes)?;
             let pack_etag = storage.current_pack_etag_for_client(&replica_client_id)?;
             Ok((response, pack_etag))
         })

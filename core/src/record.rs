@@ -34,6 +34,7 @@ mod schema;
 mod unreadable;
 mod urgency;
 
+use std::collections::BTreeSet;
 use std::collections::HashSet;
 use std::ops::Range;
 
@@ -57,6 +58,7 @@ pub use chunks::{split_chunks, Chunk, ChunkKind, MAX_INFLATED_BYTES};
 pub use model::*;
 pub use schema::{json_schema, view_json_schema, RECORD_FORMAT_VERSION};
 pub use unreadable::UnreadableEntry;
+pub use urgency::touched_entries;
 
 /// Longest journal entry or note accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 100_000;
@@ -805,10 +807,16 @@ impl CareRecord {
         let prefix_len = prefix.len();
         self.doc.map_range(ROOT, prefix_range(prefix)).filter_map(move |item| {
             let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value else { return None };
-            let mut value: Value = serde_json::from_str(text).ok()?;
-            value.as_object_mut()?.insert("id".into(), Value::from(&item.key[prefix_len..]));
-            serde_json::from_value(value).ok()
+            parse_entry(text, &item.key[prefix_len..])
         })
+    }
+
+    /// The entries of kind `prefix` among `keys` (root keys), parsed as
+    /// [`CareRecord::entries`] parses them, without scanning the others.
+    fn entries_among<T: DeserializeOwned>(&self, prefix: &str, keys: &BTreeSet<String>) -> Vec<T> {
+        keys.range(prefix_range(prefix))
+            .filter_map(|key| parse_entry(&self.get_string(&ROOT, key)?, &key[prefix.len()..]))
+            .collect()
     }
 
     fn objects<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (String, ObjId)> + 'a {
@@ -987,6 +995,13 @@ fn sorted<T, K: Ord>(mut items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
 /// A new random 128-bit id, as 32 hex digits.
 pub fn new_id() -> String {
     rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An entry's stored JSON with its `id` (the root key after the kind prefix) added.
+fn parse_entry<T: DeserializeOwned>(text: &str, id: &str) -> Option<T> {
+    let mut value: Value = serde_json::from_str(text).ok()?;
+    value.as_object_mut()?.insert("id".into(), Value::from(id));
+    serde_json::from_value(value).ok()
 }
 
 fn prefix_range(prefix: &str) -> Range<String> {

@@ -8,6 +8,7 @@ mod access;
 mod at_rest;
 mod clinician;
 mod enrollment;
+mod growth;
 mod hostile;
 mod operations;
 mod packs;

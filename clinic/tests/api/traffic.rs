@@ -24,6 +24,7 @@ fn short_limits() -> Limits {
         max_connections: 64,
         max_connections_per_ip: 8,
         body_bytes_in_flight: 1024 * 1024,
+        ..Limits::default()
     }
 }
 

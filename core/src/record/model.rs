@@ -308,3 +308,60 @@ pub struct RecordView {
     /// Entries this version cannot read, with why (never silently left out).
     pub unreadable_entries: Vec<crate::record::UnreadableEntry>,
 }
+
+impl RecordView {
+    /// Keeps only what happened in `[since, until)` (either bound may be
+    /// open) and, of each list, the `limit` most recent items; returns the
+    /// names of the lists that had more than `limit` in the window, so that a
+    /// reader asks again for a narrower window and nothing is silently left
+    /// out. Sessions are placed by their scheduled start; unreadable entries,
+    /// which carry no time, are always kept whole.
+    pub fn window(
+        &mut self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Vec<&'static str> {
+        let inside = |at: DateTime<Utc>| since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u);
+        let mut truncated = Vec::new();
+        fn keep<T>(
+            name: &'static str,
+            list: &mut Vec<T>,
+            at: impl Fn(&T) -> DateTime<Utc>,
+            inside: &impl Fn(DateTime<Utc>) -> bool,
+            limit: usize,
+            truncated: &mut Vec<&'static str>,
+        ) {
+            list.retain(|item| inside(at(item)));
+            if list.len() > limit {
+                // Keep the newest `limit`, in the list's own order.
+                let mut times: Vec<DateTime<Utc>> = list.iter().map(&at).collect();
+                times.sort_unstable();
+                let cutoff = times[times.len() - limit];
+                let mut ties = limit - times.iter().filter(|t| **t > cutoff).count();
+                list.retain(|item| {
+                    let at = at(item);
+                    let tie = at == cutoff && ties > 0;
+                    ties -= usize::from(tie);
+                    at > cutoff || tie
+                });
+                truncated.push(name);
+            }
+        }
+        keep(
+            "sessions",
+            &mut self.sessions,
+            |s| s.session.scheduled_start.with_timezone(&Utc),
+            &inside,
+            limit,
+            &mut truncated,
+        );
+        keep("journal", &mut self.journal, |e| e.created_at, &inside, limit, &mut truncated);
+        keep("vitals", &mut self.vitals, |v| v.taken_at, &inside, limit, &mut truncated);
+        keep("side_effects", &mut self.side_effects, |e| e.reported_at, &inside, limit, &mut truncated);
+        keep("check_ins", &mut self.check_ins, |c| c.completed_at, &inside, limit, &mut truncated);
+        keep("clinician_notes", &mut self.clinician_notes, |n| n.written_at, &inside, limit, &mut truncated);
+        keep("urgent_items", &mut self.urgent_items, |i| i.at, &inside, limit, &mut truncated);
+        truncated
+    }
+}

@@ -512,6 +512,35 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(convergence_cases()))]
+
+    /// What the clinic raises change by change (the urgent items of the
+    /// entries each change touched) covers every urgent item of the whole
+    /// record at the end: alerts are never missed by looking only at what
+    /// changed.
+    #[test]
+    fn urgent_items_of_each_change_cover_the_whole_record(
+        ops in proptest::collection::vec((0usize..2, op()), 1..40),
+    ) {
+        let pack = pack();
+        let mut replicas = [replica("phone"), replica("clinic")];
+        let mut server = CareRecord::default();
+        let mut raised = std::collections::BTreeSet::new();
+        for (step, (who, op)) in ops.iter().enumerate() {
+            apply(&mut replicas[*who], op, step);
+            let before = server.heads();
+            server.merge(&replicas[*who]).unwrap();
+            let changes = server.document().get_changes(&before);
+            let touched = crate::record::touched_entries(server.document(), &changes);
+            raised.extend(server.urgent_items_among(&pack, &touched).into_iter().map(|item| item.key));
+        }
+        for item in server.urgent_items_with(&pack) {
+            prop_assert!(raised.contains(&item.key), "{} was never raised", item.key);
+        }
+    }
+}
+
 /// A bundle chunk that makes Automerge 0.12 panic while decoding it (found
 /// by the `record_load` fuzz target): every way bytes enter a record answers
 /// `Malformed` instead (bundles are refused before Automerge sees them), and

@@ -17,8 +17,13 @@
 //! honest device records that decision when the client tries to start, and
 //! one alert per reading is enough. An answer a clinician already
 //! acknowledged stays listed (with its acknowledgement) when a later
-//! decision covers it: an acknowledged item never drops out of the list.
+//! decision covers it, or once the client answered again: an acknowledged
+//! item never drops out of the list.
 
+use std::collections::BTreeSet;
+
+use automerge::legacy::{Key, ObjectId};
+use automerge::{Automerge, Change, ObjType, Prop, ReadDoc, ROOT};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -44,6 +49,31 @@ impl CareRecord {
     /// Every urgent item under `pack`'s thresholds, acknowledged or not,
     /// newest first (see the module documentation for the rules).
     pub fn urgent_items_with(&self, pack: &Pack) -> Vec<UrgentItem> {
+        self.urgent_items_scoped(pack, None)
+    }
+
+    /// The urgent items of the entries at `keys` (root keys, e.g. from
+    /// [`touched_entries`]) under `pack`, by the same rules as
+    /// [`CareRecord::urgent_items_with`] without reading the other entries
+    /// (but for the readiness decisions of a touched session, which decide
+    /// whether its answers are already covered). The clinic raises alerts
+    /// from these after each change, so its work follows the change, not
+    /// the record's size.
+    pub fn urgent_items_among(&self, pack: &Pack, keys: &BTreeSet<String>) -> Vec<UrgentItem> {
+        self.urgent_items_scoped(pack, Some(keys))
+    }
+
+    fn urgent_items_scoped(&self, pack: &Pack, only: Option<&BTreeSet<String>>) -> Vec<UrgentItem> {
+        fn scoped<T: serde::de::DeserializeOwned>(
+            record: &CareRecord,
+            prefix: &str,
+            only: Option<&BTreeSet<String>>,
+        ) -> Vec<T> {
+            match only {
+                None => record.entries(prefix).collect(),
+                Some(keys) => record.entries_among(prefix, keys),
+            }
+        }
         let limit = pack.thresholds.bp_urgent;
         let urgent_bp = |systolic: u64, diastolic: u64| {
             systolic >= u64::from(limit.systolic) || diastolic >= u64::from(limit.diastolic)
@@ -55,7 +85,7 @@ impl CareRecord {
             items.push(UrgentItem { key, kind, at, session_id: session_id.cloned(), acknowledged });
         };
 
-        let readiness: Vec<ReadinessRecord> = self.entries(READINESS).collect();
+        let readiness: Vec<ReadinessRecord> = scoped(self, READINESS, only);
         for r in &readiness {
             let key = format!("{READINESS}{}", r.id);
             let blocked = r.status == ReadinessStatus::Blocked
@@ -66,20 +96,20 @@ impl CareRecord {
                 push(key, UrgentKind::ChecklistBlocked, r.evaluated_at, Some(&r.session_id));
             }
         }
-        for v in self.entries::<Vitals>(VITALS) {
+        for v in scoped::<Vitals>(self, VITALS, only) {
             let BloodPressureReading { systolic, diastolic } = v.reading;
             if v.urgent || urgent_bp(systolic.into(), diastolic.into()) {
                 let key = format!("{VITALS}{}", v.id);
                 push(key, UrgentKind::UrgentBloodPressure, v.taken_at, v.session_id.as_ref());
             }
         }
-        for e in self.entries::<SideEffectReport>(SIDE_EFFECT) {
+        for e in scoped::<SideEffectReport>(self, SIDE_EFFECT, only) {
             let always = pack.side_effects.iter().any(|s| s.id == e.effect_id && s.always_report);
             if e.urgent || e.severity == Severity::Severe || always {
                 push(format!("{SIDE_EFFECT}{}", e.id), UrgentKind::SideEffect, e.reported_at, e.session_id.as_ref());
             }
         }
-        for c in self.entries::<CheckIn>(CHECK_IN) {
+        for c in scoped::<CheckIn>(self, CHECK_IN, only) {
             let rescored = match &c.kind {
                 CheckInKind::Instrument { instrument, answers, .. } => {
                     score(*instrument, answers).is_ok_and(|s| s.urgent)
@@ -96,7 +126,20 @@ impl CareRecord {
             .filter(|item| matches!(item.rule, Rule::BloodPressure))
             .map(|item| item.id.as_str())
             .collect();
-        for (session_id, obj) in self.objects(SESSION) {
+        let sessions: Vec<(String, automerge::ObjId)> = match only {
+            None => self.objects(SESSION).collect(),
+            Some(keys) => keys
+                .range(super::prefix_range(SESSION))
+                .filter_map(|key| Some((key[SESSION.len()..].to_owned(), self.map_obj(key)?)))
+                .collect(),
+        };
+        // Whether an answer is covered depends on every decision of its session.
+        let all_readiness: Vec<ReadinessRecord> = match only {
+            Some(_) if !sessions.is_empty() => self.entries(READINESS).collect(),
+            _ => Vec::new(),
+        };
+        let readiness = if only.is_some() { &all_readiness } else { &readiness };
+        for (session_id, obj) in sessions {
             let fields = self.fields(&obj);
             for item in &bp_items {
                 for (at, systolic, diastolic) in blood_pressure_answers(&fields, item) {
@@ -108,6 +151,36 @@ impl CareRecord {
                         push(key, UrgentKind::UrgentBloodPressure, at, Some(&session_id));
                     }
                 }
+            }
+        }
+        if only.is_none() {
+            // An acknowledged answer stays listed even once the client
+            // answered again (the reading it named is then no longer the
+            // answer's value): an acknowledged item never drops out.
+            let listed: BTreeSet<String> = items.iter().map(|item| item.key.clone()).collect();
+            let acknowledged: Vec<(String, String)> = self
+                .doc
+                .map_range(ROOT, super::prefix_range(ACK))
+                .map(|item| item.key[ACK.len()..].to_owned())
+                .filter(|key| !listed.contains(key))
+                .filter_map(|key| Some((key.clone(), self.get_string(&ROOT, &format!("{ACK}{key}"))?)))
+                .collect();
+            for (key, ack) in acknowledged {
+                let Some((session, rest)) = key.strip_prefix(SESSION).and_then(|k| k.split_once("/a:")) else {
+                    continue;
+                };
+                let Some((item, at)) = rest.split_once('@') else { continue };
+                let Ok(at) = DateTime::parse_from_rfc3339(at) else { continue };
+                if !bp_items.contains(&item) {
+                    continue;
+                }
+                items.push(UrgentItem {
+                    key: key.clone(),
+                    kind: UrgentKind::UrgentBloodPressure,
+                    at: at.with_timezone(&Utc),
+                    session_id: Some(session.to_owned()),
+                    acknowledged: serde_json::from_str(&ack).ok(),
+                });
             }
         }
         items.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.key.cmp(&b.key)));
@@ -130,4 +203,33 @@ fn blood_pressure_answers(fields: &Fields, item: &str) -> Vec<(DateTime<Utc>, u6
             Some((at, value.get("systolic")?.as_u64()?, value.get("diastolic")?.as_u64()?))
         })
         .collect()
+}
+
+/// The root keys of the entries `changes` write, read from their operations
+/// against `doc`, the record they were applied to: a root write names its
+/// key, a write into an entry's map names that entry. Changes that do not
+/// decode, and objects `doc` does not hold, are skipped (the write rules
+/// checked them before they were applied).
+pub fn touched_entries(doc: &Automerge, changes: &[Change]) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for change in changes {
+        for op in change.decode().operations {
+            match (&op.obj, &op.key) {
+                (ObjectId::Root, Key::Map(key)) => {
+                    keys.insert(key.to_string());
+                }
+                (ObjectId::Id(id), _) => {
+                    let Ok((obj, ObjType::Map)) = doc.import(&format!("{}@{}", id.0, id.1)) else { continue };
+                    let parent = doc.parents(&obj).ok().and_then(|mut parents| parents.next());
+                    if let Some(automerge::Parent { obj, prop: Prop::Map(key), .. }) = parent {
+                        if obj == ROOT {
+                            keys.insert(key);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    keys
 }
