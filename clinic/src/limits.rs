@@ -66,6 +66,48 @@ impl Default for Limits {
     }
 }
 
+/// Most sync bodies one device may have being read at once: a device syncs
+/// one at a time, so a token opening many slow uploads gets `503` past this.
+pub const MAX_BODIES_PER_DEVICE: u32 = 2;
+
+/// Sync bodies being read, per device.
+#[derive(Debug, Default)]
+pub(crate) struct BodyTurns {
+    reading: Mutex<HashMap<String, u32>>,
+}
+
+/// One body being read; the count drops with it.
+pub(crate) struct Turn<'a> {
+    turns: &'a BodyTurns,
+    device_id: String,
+}
+
+impl BodyTurns {
+    /// A turn for `device_id`, or `None` when it already has
+    /// [`MAX_BODIES_PER_DEVICE`] bodies being read.
+    pub(crate) fn enter(&self, device_id: &str) -> Option<Turn<'_>> {
+        let mut reading = self.reading.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = reading.entry(device_id.to_owned()).or_default();
+        if *count >= MAX_BODIES_PER_DEVICE {
+            return None;
+        }
+        *count += 1;
+        Some(Turn { turns: self, device_id: device_id.to_owned() })
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut reading = self.turns.reading.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = reading.get_mut(&self.device_id) {
+            *count -= 1;
+            if *count == 0 {
+                reading.remove(&self.device_id);
+            }
+        }
+    }
+}
+
 /// Counts open connections, in all and per address.
 #[derive(Debug, Default)]
 struct Counts {
@@ -209,6 +251,17 @@ mod tests {
 
     fn addr(last: u8) -> Option<SocketAddr> {
         Some(SocketAddr::from(([127, 0, 0, last], 40000)))
+    }
+
+    #[test]
+    fn a_device_has_at_most_two_bodies_read_at_once() {
+        let turns = BodyTurns::default();
+        let first = turns.enter("phone").expect("first");
+        let _second = turns.enter("phone").expect("second");
+        assert!(turns.enter("phone").is_none());
+        assert!(turns.enter("tablet").is_some());
+        drop(first);
+        assert!(turns.enter("phone").is_some());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 use crate::auth::FailureLimiter;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::limits::Limits;
+use crate::limits::{BodyTurns, Limits};
 use crate::metrics::Metrics;
 use crate::replica::{Replica, Replicas};
 use crate::storage::{ClinicStorage, StorageError};
@@ -30,6 +30,8 @@ struct Shared {
     metrics_token: Option<String>,
     /// Bytes of sync bodies being read, in KiB permits.
     body_budget: Semaphore,
+    /// Sync bodies being read, per device.
+    body_turns: BodyTurns,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
                 trusted_proxies: config.trusted_proxies.clone(),
                 metrics_token: config.metrics_token.clone(),
                 body_budget: Semaphore::new(body_kib),
+                body_turns: BodyTurns::default(),
             }),
         }
     }
@@ -75,6 +78,11 @@ impl AppState {
     /// The token `/metrics` requires, if any.
     pub(crate) fn metrics_token(&self) -> Option<&str> {
         self.inner.metrics_token.as_deref()
+    }
+
+    /// Sync bodies being read, per device.
+    pub(crate) fn body_turns(&self) -> &BodyTurns {
+        &self.inner.body_turns
     }
 
     /// The shared budget of sync body bytes being read (KiB permits).

@@ -16,6 +16,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use http_body_util::BodyExt as _;
 use katcore::sync::wire::{SyncRequest, CONTENT_TYPE};
 use katcore::sync::PACK_ETAG_HEADER;
 use utoipa::ToSchema;
@@ -80,9 +81,9 @@ pub(crate) async fn sync(
     let mut received = 0;
     let outcome = match auth {
         Err(e) => Err(e),
-        Ok(device) => match read_body(&state, &headers, body).await {
+        Ok(device) => match read_body(&state, &device.device_id, &headers, body).await {
             Err(e) => Err(e),
-            Ok(body) => {
+            Ok((body, _budget)) => {
                 received = body.len();
                 exchange(&state, device, body).await
             }
@@ -112,9 +113,17 @@ pub(crate) async fn sync(
 }
 
 /// Reads an authenticated device's body: the right media type, at most
-/// [`MAX_SYNC_BODY`] bytes, within the body timeout, and only while the
-/// shared budget of bodies being read has room for it.
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+/// [`MAX_SYNC_BODY`] bytes, within the body timeout, while the device has
+/// no more than [`crate::limits::MAX_BODIES_PER_DEVICE`] bodies being read,
+/// and only while the shared budget of buffered body bytes has room for
+/// each chunk as it arrives (a slow body holds only what it sent). The
+/// returned permit holds the body's share of the budget until dropped.
+async fn read_body<'s>(
+    state: &'s AppState,
+    device_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, Option<tokio::sync::SemaphorePermit<'s>>), ApiError> {
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         if content_type.to_str().map_or(true, |value| !value.trim().starts_with(CONTENT_TYPE)) {
             return Err(ApiError::new(
@@ -128,31 +137,40 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     if announced.is_some_and(|length| length > MAX_SYNC_BODY) {
         return Err(ApiError::too_large(MAX_SYNC_BODY));
     }
-    // Without a length, the most the body may be is set aside.
-    let kib = u32::try_from(announced.unwrap_or(MAX_SYNC_BODY).div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let _reserved = state.body_budget().try_acquire_many(kib).map_err(|_| ApiError::busy(1))?;
-    match tokio::time::timeout(state.limits().body_read_timeout, axum::body::to_bytes(body, MAX_SYNC_BODY)).await {
+    let _turn = state.body_turns().enter(device_id).ok_or_else(|| ApiError::busy(1))?;
+    let read = async {
+        let mut body = body;
+        let mut bytes = Vec::with_capacity(announced.unwrap_or(0).min(64 * 1024));
+        let mut held: Option<tokio::sync::SemaphorePermit<'s>> = None;
+        let mut held_kib = 0u32;
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
+            let Ok(data) = frame.into_data() else { continue };
+            if bytes.len() + data.len() > MAX_SYNC_BODY {
+                return Err(ApiError::too_large(MAX_SYNC_BODY));
+            }
+            let needed = u32::try_from((bytes.len() + data.len()).div_ceil(1024)).unwrap_or(u32::MAX);
+            if needed > held_kib {
+                let more = state.body_budget().try_acquire_many(needed - held_kib).map_err(|_| ApiError::busy(1))?;
+                match &mut held {
+                    Some(permit) => permit.merge(more),
+                    None => held = Some(more),
+                }
+                held_kib = needed;
+            }
+            bytes.extend_from_slice(&data);
+        }
+        Ok((Bytes::from(bytes), held))
+    };
+    match tokio::time::timeout(state.limits().body_read_timeout, read).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
             format!("the body did not arrive within {} s", state.limits().body_read_timeout.as_secs()),
         )),
-        Ok(Err(error)) if is_length_limit(&error) => Err(ApiError::too_large(MAX_SYNC_BODY)),
-        Ok(Err(_)) => Err(ApiError::bad_request("invalid_body", "the request body could not be read")),
-        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(result) => result,
     }
-}
-
-/// Whether reading a body failed because it passed its limit.
-fn is_length_limit(error: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = source {
-        if error.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
 }
 
 /// Runs one exchange; returns the response body and the ETag of the

@@ -105,30 +105,46 @@ async fn slowloris_connections_are_capped_and_dropped_while_a_device_syncs() {
 async fn a_stalled_body_gets_408_and_bodies_share_a_byte_budget() {
     let server = TestServer::start_with("stalled-body", |config| config.limits = short_limits()).await;
     let device = server.client_with_device("Client A").await;
-    let stalled = |length: usize| {
+    let other = server.client_with_device("Client B").await;
+    let head = |token: &str, length: usize| {
         format!(
-            "POST /v1/sync HTTP/1.1\r\nHost: clinic\r\nAuthorization: Bearer {}\r\nContent-Type: {CONTENT_TYPE}\r\n\
-             Content-Length: {length}\r\n\r\n\x01",
-            device.token
+            "POST /v1/sync HTTP/1.1\r\nHost: clinic\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: {CONTENT_TYPE}\r\nContent-Length: {length}\r\n\r\n"
         )
     };
-    // A body announced at 900 KiB takes most of the 1 MiB budget while it stalls…
-    let mut first = connect_from(&server, [127, 0, 0, 1]).await;
-    first.write_all(stalled(900 * 1024).as_bytes()).await.unwrap();
+    // A body announcing 16 MB but sending one byte holds one KiB of the budget, not 16 MB…
+    let mut slow = connect_from(&server, [127, 0, 0, 1]).await;
+    slow.write_all(format!("{}\x01", head(&device.token, 16_000_000)).as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    // …so another of 200 KiB is turned away with 503 and Retry-After…
-    let response = device.post(&server, vec![1u8; 200 * 1024]).await;
+    let response = other.post(&server, vec![1u8; 200 * 1024]).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT, "read (it names heads the server lacks)");
+    // …while one that sent 900 KiB of its 1000 holds 900 KiB of the 1 MiB budget,
+    let mut large = connect_from(&server, [127, 0, 0, 1]).await;
+    large.write_all(head(&other.token, 1000 * 1024).as_bytes()).await.unwrap();
+    large.write_all(&vec![1u8; 900 * 1024]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // so another of 200 KiB is turned away with 503 and Retry-After.
+    let response = other.post(&server, vec![1u8; 200 * 1024]).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key(reqwest::header::RETRY_AFTER));
-    // …and the stalled one is answered 408 at the body timeout, freeing the budget.
-    let (answer, _) = read_until_closed(&mut first, Duration::from_secs(5)).await;
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    let response = device.post(&server, vec![1u8; 200 * 1024]).await;
-    // Read this time: it names 257 heads the server lacks, hence `409`.
+    // A device has at most two bodies being read: a third is turned away.
+    let mut second = connect_from(&server, [127, 0, 0, 1]).await;
+    second.write_all(format!("{}\x01", head(&device.token, 1000)).as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let response = device.post(&server, vec![1u8; 16]).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The stalled ones are answered 408 at the body timeout, freeing everything.
+    for stream in [&mut slow, &mut large, &mut second] {
+        let (answer, _) = read_until_closed(stream, Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    let response = other.post(&server, vec![1u8; 200 * 1024]).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
+    let response = device.post(&server, vec![1u8; 16]).await;
+    assert_ne!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let metrics = server.metrics().await;
-    assert!(metrics.contains("katcore_clinic_syncs_total{result=\"timeout\"} 1"), "{metrics}");
-    assert!(metrics.contains("katcore_clinic_syncs_total{result=\"busy\"} 1"), "{metrics}");
+    assert!(metrics.contains("katcore_clinic_syncs_total{result=\"timeout\"} 3"), "{metrics}");
+    assert!(metrics.contains("katcore_clinic_syncs_total{result=\"busy\"} 2"), "{metrics}");
 }
 
 #[tokio::test]
