@@ -22,9 +22,15 @@
 //!
 //! Routes (JSON unless noted; errors are `{"error", "message"}`):
 //!
-//! - operations: `GET /healthz`, `GET /metrics` (Prometheus text), `GET /openapi.json`;
+//! - operations: `GET /healthz` (liveness), `GET /readyz` (the database takes a
+//!   write), `GET /metrics` (Prometheus text), `GET /openapi.json`;
 //! - devices: `POST /v1/enroll`, `POST /v1/sync` (binary), `GET /v1/pack`;
-//! - clinicians: `/v1/clients…`, `/v1/devices/{id}/revoke`, `/v1/alerts…`, `PUT /v1/pack`.
+//! - clinicians: `/v1/clients…`, `/v1/devices/{id}/revoke`, `/v1/alerts…`, `PUT /v1/pack`
+//!   (a pack signed offline with the clinic's key).
+//!
+//! Record blobs are sealed at rest under the record key ([`RecordKey`],
+//! `--record-key`); every connection, body, decompression and cache is
+//! bounded ([`Limits`]); see `docs/operations.md`.
 
 mod alerts;
 mod auth;

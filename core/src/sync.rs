@@ -7,7 +7,7 @@
 //! keeps a status the app can show: pending changes, last success, next
 //! attempt and the last error in plain words.
 //!
-//! Transient failures (no network, 429, 5xx) back off exponentially with
+//! Transient failures (no network, 408, 429, 5xx) back off exponentially with
 //! jitter and never retry sooner than the server's `Retry-After`; permanent
 //! ones (401, 403, 410) stop automatic syncing and say why. A sync the user
 //! asks for ignores the backoff.
@@ -96,7 +96,8 @@ pub enum SyncError {
         /// What failed, without request content.
         reason: String,
     },
-    /// The server is busy or failing (429, 5xx); retried later.
+    /// The server is busy or failing, or the body arrived too slowly (408,
+    /// 429, 5xx); retried later.
     #[error("the clinic server answered {status}; retrying later")]
     ServerBusy {
         /// HTTP status.
@@ -623,7 +624,8 @@ fn check_status(response: HttpResponse) -> Result<HttpResponse, SyncError> {
         401 => SyncError::Unauthorized,
         403 => SyncError::Forbidden,
         410 => SyncError::Revoked,
-        429 | 500..=599 => SyncError::ServerBusy { status, retry_after },
+        // 408: the body did not arrive in time (a slow network): try again later.
+        408 | 429 | 500..=599 => SyncError::ServerBusy { status, retry_after },
         _ => SyncError::Rejected { status, message },
     })
 }
@@ -662,6 +664,20 @@ pub fn http_client(extra_root_pem: Option<&[u8]>) -> Result<reqwest::Client, Syn
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn slow_busy_and_failing_answers_are_retried_later_and_others_are_not() {
+        let answer = |status| super::HttpResponse { status, headers: Vec::new(), body: Vec::new() };
+        for status in [408, 429, 500, 503] {
+            assert!(
+                matches!(super::check_status(answer(status)), Err(super::SyncError::ServerBusy { .. })),
+                "{status}"
+            );
+        }
+        for status in [400, 413, 422] {
+            assert!(matches!(super::check_status(answer(status)), Err(super::SyncError::Rejected { .. })), "{status}");
+        }
+    }
+
     use super::*;
 
     fn at(s: &str) -> DateTime<Utc> {
