@@ -131,7 +131,7 @@ pub fn split_chunks(mut bytes: &[u8]) -> Result<Vec<Chunk<'_>>, RecordError> {
 /// Inflates `deflated` into a counter, taking what it inflates to from
 /// `budget`; refuses it once the budget is spent or when it is not DEFLATE.
 fn spend_inflating(deflated: &[u8], budget: &mut u64) -> Result<(), RecordError> {
-    let mut inflater = flate2::read::DeflateDecoder::new(deflated).take(budget.saturating_add(1));
+    let mut inflater = flate2::bufread::DeflateDecoder::new(deflated).take(budget.saturating_add(1));
     let inflated = std::io::copy(&mut inflater, &mut std::io::sink())
         .map_err(|_| malformed("a compressed part of the changes does not inflate"))?;
     if inflated > *budget {
