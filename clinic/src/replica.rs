@@ -403,14 +403,16 @@ impl Replica {
             return Ok(false);
         }
         let change = self.record.save_after(&self.saved_heads);
-        let planned_sessions = planned_sessions(&self.record);
         let pack = self.pack(storage)?;
-        // Only the entries these changes wrote can raise a new alert.
+        // Only the entries these changes wrote can raise a new alert or
+        // change the planned sessions.
         let touched = touched_entries(self.record.document(), &self.record.document().get_changes(&self.saved_heads));
         let urgent = urgent_items(&self.record, &pack, &touched);
+        let wrote_a_session = touched.iter().any(|key| key.starts_with(katcore::record::SESSION_PREFIX));
+        let planned_sessions = wrote_a_session.then(|| planned_sessions(&self.record));
         let update = RecordUpdate {
             change: &change,
-            planned_sessions: &planned_sessions,
+            planned_sessions: planned_sessions.as_deref(),
             urgent: &urgent,
             at: Utc::now(),
             synced_device,

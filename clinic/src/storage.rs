@@ -220,9 +220,10 @@ pub enum ActorOwner {
 pub struct RecordUpdate<'a> {
     /// The Automerge changes since the last stored ones.
     pub change: &'a [u8],
-    /// The record's planned sessions after the change.
-    pub planned_sessions: &'a [PlannedSession],
-    /// Every urgent item of the record; new ones become alerts.
+    /// The record's planned sessions after the change, when the change
+    /// wrote a session (`None` leaves the stored ones as they are).
+    pub planned_sessions: Option<&'a [PlannedSession]>,
+    /// The urgent items of what the change wrote; new ones become alerts.
     pub urgent: &'a [NewAlert],
     /// Now.
     pub at: DateTime<Utc>,

@@ -68,6 +68,9 @@ pub const DUE_PROMPT_WINDOW: Duration = Duration::days(7);
 pub const UPCOMING_GRACE: Duration = Duration::hours(6);
 
 const SESSION: &str = "s:";
+/// The prefix of a session's root key (`s:<id>`), for readers of
+/// [`touched_entries`].
+pub const SESSION_PREFIX: &str = SESSION;
 const JOURNAL: &str = "j:";
 const VITALS: &str = "v:";
 const SIDE_EFFECT: &str = "e:";

@@ -157,7 +157,7 @@ fn seed_server_record(db: &std::path::Path, client_id: &str, record: &[u8]) {
     let storage = open_storage(&Config::local(db)).expect("open the clinic's database");
     let update = RecordUpdate {
         change: record,
-        planned_sessions: &[],
+        planned_sessions: None,
         urgent: &[],
         at: Utc::now(),
         synced_device: None,

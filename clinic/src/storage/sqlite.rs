@@ -457,7 +457,10 @@ impl ClinicStorage for SqliteStorage {
     }
 
     fn append_record_change(&self, client_id: &str, update: &RecordUpdate<'_>) -> Result<i64, StorageError> {
-        let planned = serde_json::to_string(update.planned_sessions)
+        let planned = update
+            .planned_sessions
+            .map(serde_json::to_string)
+            .transpose()
             .map_err(|e| StorageError::Database(format!("cannot encode planned sessions: {e}")))?;
         let sealer = self.sealer()?;
         self.write(|tx| {
@@ -467,8 +470,10 @@ impl ClinicStorage for SqliteStorage {
             let blob = sealer.seal(Sealed::Change, client_id, seq, update.change)?;
             tx.prepare_cached("INSERT INTO record_changes (client_id, seq, blob) VALUES (?1, ?2, ?3)")?
                 .execute(params![client_id, seq, blob])?;
-            tx.prepare_cached("UPDATE clients SET planned_sessions = ?2 WHERE id = ?1")?
-                .execute(params![client_id, planned])?;
+            if let Some(planned) = &planned {
+                tx.prepare_cached("UPDATE clients SET planned_sessions = ?2 WHERE id = ?1")?
+                    .execute(params![client_id, planned])?;
+            }
             if let Some(device_id) = update.synced_device {
                 set_last_sync(tx, device_id, update.at)?;
             }

@@ -188,7 +188,12 @@ fn main() {
             };
             let db = dir.join("clinic.db");
             let init = init_clinic(&db, "Load Test Clinic", "Dr. Load").expect("init clinic");
-            let server = server_runtime.block_on(serve(Config::local(&db))).expect("start the clinic server");
+            // Every simulated device connects from 127.0.0.1: the per-address
+            // connection bound, meant for strangers, is lifted to the total.
+            let mut config = Config::local(&db);
+            config.limits.max_connections = 4096;
+            config.limits.max_connections_per_ip = 4096;
+            let server = server_runtime.block_on(serve(config)).expect("start the clinic server");
             eprintln!("clinic server on {} (database {}, removed at exit)", server.url(), db.display());
             let url = server.url();
             local_server = Some(server);
