@@ -104,9 +104,18 @@ pub fn run(command: ClinicCommand) -> Result<String, String> {
                 (None, Some(out)) => {
                     let key = SigningKey::generate(&mut rand::rngs::OsRng);
                     let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| format!("cannot encode the key: {e}"))?;
+                    // The key file first (never overwritten), so a clinic never
+                    // exists without its private key; removed if the clinic is not created.
                     crate::packs::write_private(&out, pem.as_bytes())?;
-                    let storage = SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
-                    init_clinic_in(&storage, &name, &clinician, &key.verifying_key())
+                    let created =
+                        SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display())).and_then(|storage| {
+                            init_clinic_in(&storage, &name, &clinician, &key.verifying_key())
+                                .map_err(|e| format!("{}: {e}", db.display()))
+                        });
+                    if created.is_err() {
+                        let _ = std::fs::remove_file(&out);
+                    }
+                    return created.and_then(|created| to_json(&created));
                 }
                 (None, None) => return Err("give --pack-public-key FILE or --signing-key-out FILE".into()),
             };
@@ -188,6 +197,7 @@ mod tests {
             record_key_out: None,
         });
         assert!(empty.unwrap_err().contains("clinic name"));
+        assert!(!dir.join("other.pem").exists(), "no key file for a clinic that was not created");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

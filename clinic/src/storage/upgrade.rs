@@ -131,10 +131,18 @@ pub fn upgrade(db: &Path, key: &RecordKey, signing_keys_out: &Path) -> Result<Up
     Ok(report)
 }
 
-/// Writes `key` as PKCS#8 PEM to a new file readable only by its owner.
+/// Writes `key` as PKCS#8 PEM to a new file readable only by its owner. A
+/// file already holding this very key (an earlier attempt that failed after
+/// writing it) is kept; any other existing file is an error.
 fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), StorageError> {
     use std::io::Write as _;
     let problem = |e: &dyn std::fmt::Display| StorageError::Database(format!("{}: {e}", path.display()));
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        return match katcore::pack::parse_signing_key(&existing) {
+            Ok(found) if found.to_bytes() == key.to_bytes() => Ok(()),
+            _ => Err(problem(&"the file exists and holds another key; move it away first")),
+        };
+    }
     let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| problem(&e))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -196,6 +204,10 @@ mod tests {
         }
         // Upgrading again changes nothing.
         assert_eq!(upgrade(&db, &key, &dir).unwrap().records_sealed, 0);
+        // A key file left by an earlier attempt is kept when it holds the same key.
+        assert!(write_private_key(&report.signing_keys[0].file, &signing).is_ok());
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        assert!(write_private_key(&report.signing_keys[0].file, &other).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
