@@ -63,7 +63,7 @@ pub(crate) struct Replicas {
     actor: ActorId,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     budget: u64,
-    total: AtomicU64,
+    total: Arc<AtomicU64>,
     clock: AtomicU64,
 }
 
@@ -84,7 +84,7 @@ impl Replicas {
             actor: ActorId::random(),
             slots: Mutex::new(HashMap::new()),
             budget,
-            total: AtomicU64::new(0),
+            total: Arc::new(AtomicU64::new(0)),
             clock: AtomicU64::new(0),
         }
     }
@@ -101,13 +101,14 @@ impl Replicas {
         CacheSize { records, bytes: self.total.load(Ordering::Relaxed) }
     }
 
-    /// Records that `slot` now holds `bytes` (0: empty).
-    fn account(&self, slot: &Slot, bytes: u64) {
+    /// Records that `slot` now holds `bytes` (0: empty) in `total`; called
+    /// with the slot's lock held, so the figure never runs behind the slot.
+    fn account(total: &AtomicU64, slot: &Slot, bytes: u64) {
         let before = slot.bytes.swap(bytes, Ordering::Relaxed);
         if bytes >= before {
-            self.total.fetch_add(bytes - before, Ordering::Relaxed);
+            total.fetch_add(bytes - before, Ordering::Relaxed);
         } else {
-            self.total.fetch_sub(before - bytes, Ordering::Relaxed);
+            total.fetch_sub(before - bytes, Ordering::Relaxed);
         }
     }
 
@@ -132,7 +133,7 @@ impl Replicas {
             }
             if let Ok(mut replica) = slot.replica.try_lock() {
                 *replica = None;
-                self.account(&slot, 0);
+                Self::account(&self.total, &slot, 0);
             }
         }
     }
@@ -148,14 +149,14 @@ impl Replicas {
         let mut guard = Arc::clone(&slot.replica).lock_owned().await;
         let actor = self.actor.clone();
         let owned_id = client_id.to_owned();
-        let (outcome, bytes) = tokio::task::spawn_blocking(move || {
-            let slot = &mut *guard;
-            let client_id = owned_id;
-            let outcome = Self::run_locked(slot, &client_id, actor, storage, f);
-            (outcome, slot.as_ref().map_or(0, Replica::memory_estimate))
+        let (total, accounted) = (Arc::clone(&self.total), Arc::clone(&slot));
+        let outcome = tokio::task::spawn_blocking(move || {
+            let replica = &mut *guard;
+            let outcome = Self::run_locked(replica, &owned_id, actor, storage, f);
+            Self::account(&total, &accounted, replica.as_ref().map_or(0, Replica::memory_estimate));
+            outcome
         })
         .await?;
-        self.account(&slot, bytes);
         slot.last_used.store(self.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
         self.evict(client_id);
         outcome

@@ -171,6 +171,7 @@ impl CareRecord {
     /// [`RecordError::Malformed`] when the bytes are not an Automerge document
     /// or lack changes they depend on.
     pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, RecordError> {
+        chunks::refuse_bombs(bytes)?;
         let mut record = CareRecord { doc: parse_untrusted(bytes, || Automerge::load(bytes))?.with_actor(actor) };
         record.check_complete()?;
         Ok(record)
@@ -237,6 +238,7 @@ impl CareRecord {
     /// # Errors
     /// [`RecordError::Malformed`] when the bytes cannot be read; the record is unchanged.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
+        chunks::refuse_bombs(bytes)?;
         parse_untrusted(bytes, || self.doc.load_incremental(bytes))?;
         Ok(())
     }

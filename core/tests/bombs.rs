@@ -126,6 +126,18 @@ fn a_document_column_bomb_is_refused_within_a_bounded_allocation() {
 }
 
 #[test]
+fn loading_or_merging_a_bomb_is_refused_within_a_bounded_allocation() {
+    let bomb = chunk(2, &deflated_zeros(256 * 1024 * 1024));
+    let (loaded, peak) = peak_during(|| CareRecord::load(&bomb, automerge::ActorId::random()).map(|_| ()));
+    assert_refused_as_a_bomb(loaded);
+    assert!(peak < BOUND, "loading the bomb allocated {peak} bytes");
+    let mut record = CareRecord::default();
+    let (merged, peak) = peak_during(|| record.merge_bytes(&bomb));
+    assert_refused_as_a_bomb(merged);
+    assert!(peak < BOUND, "merging the bomb allocated {peak} bytes");
+}
+
+#[test]
 fn many_small_bombs_share_one_budget() {
     // Each inflates to 16 MiB, under the cap alone; five in one body are not.
     let one = chunk(2, &deflated_zeros(16 * 1024 * 1024));

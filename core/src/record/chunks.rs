@@ -186,6 +186,27 @@ fn deflated_columns(data: &[u8]) -> Option<Vec<&[u8]>> {
     Some(deflated)
 }
 
+/// Refuses bytes whose deflated parts would inflate past
+/// [`MAX_INFLATED_BYTES`], walking the chunks' framing leniently as
+/// [`refuse_bundles`] does: for entry points that hand peers' bytes straight
+/// to Automerge (`CareRecord::load`, `CareRecord::merge_bytes`).
+pub(crate) fn refuse_bombs(mut bytes: &[u8]) -> Result<(), RecordError> {
+    let mut budget = MAX_INFLATED_BYTES;
+    while let Some(frame) = frame(bytes) {
+        match frame.type_byte {
+            0 => {
+                for column in deflated_columns(frame.data).unwrap_or_default() {
+                    spend_inflating(column, &mut budget)?;
+                }
+            }
+            2 => spend_inflating(frame.data, &mut budget)?,
+            _ => {}
+        }
+        bytes = frame.rest;
+    }
+    Ok(())
+}
+
 /// The chunk type of a bundle: several changes column-encoded together.
 const BUNDLE_CHUNK: u8 = 3;
 
