@@ -35,25 +35,35 @@ struct Shared {
 }
 
 impl AppState {
-    /// State over `storage`, with an empty record cache and a fresh random
+    /// State over `storage` with the default [`Limits`], no trusted proxy
+    /// and an open `/metrics`; an empty record cache and a fresh random
     /// Automerge actor for the server's edits (one per process start).
     pub fn new(storage: Arc<dyn ClinicStorage>) -> AppState {
-        AppState::configured(storage, &Config::local(""))
+        AppState::with(storage, Limits::default(), Vec::new(), None)
     }
 
     /// State over `storage` with `config`'s limits, trusted proxies and
     /// metrics token.
     pub fn configured(storage: Arc<dyn ClinicStorage>, config: &Config) -> AppState {
-        let body_kib = config.limits.body_bytes_in_flight.div_ceil(1024).min(Semaphore::MAX_PERMITS);
+        AppState::with(storage, config.limits.clone(), config.trusted_proxies.clone(), config.metrics_token.clone())
+    }
+
+    fn with(
+        storage: Arc<dyn ClinicStorage>,
+        limits: Limits,
+        trusted_proxies: Vec<IpAddr>,
+        metrics_token: Option<String>,
+    ) -> AppState {
+        let body_kib = limits.body_bytes_in_flight.div_ceil(1024).min(Semaphore::MAX_PERMITS);
         AppState {
             inner: Arc::new(Shared {
                 storage,
-                replicas: Replicas::new(config.limits.record_cache_bytes),
+                replicas: Replicas::new(limits.record_cache_bytes),
                 metrics: Metrics::default(),
                 limiter: FailureLimiter::default(),
-                limits: config.limits.clone(),
-                trusted_proxies: config.trusted_proxies.clone(),
-                metrics_token: config.metrics_token.clone(),
+                limits,
+                trusted_proxies,
+                metrics_token,
                 body_budget: Semaphore::new(body_kib),
                 body_turns: BodyTurns::default(),
             }),

@@ -203,6 +203,41 @@ impl Sealer {
     }
 }
 
+/// Rewrites every record blob for which `f` (given its table, client, row
+/// and stored bytes) returns new bytes; returns how many it rewrote. What
+/// key rotation (reseal) and the upgrade (seal clear blobs) share.
+pub(crate) fn rewrite_record_blobs(
+    tx: &rusqlite::Transaction<'_>,
+    mut f: impl FnMut(Sealed, &str, i64, &[u8]) -> Result<Option<Vec<u8>>, StorageError>,
+) -> Result<u64, StorageError> {
+    let mut rewritten = 0;
+    for (table, select, update) in [
+        (
+            Sealed::Change,
+            "SELECT client_id, seq, blob FROM record_changes",
+            "UPDATE record_changes SET blob = ?3 WHERE client_id = ?1 AND seq = ?2",
+        ),
+        (
+            Sealed::Snapshot,
+            "SELECT client_id, through_seq, blob FROM record_snapshots",
+            "UPDATE record_snapshots SET blob = ?3 WHERE client_id = ?1 AND through_seq = ?2",
+        ),
+    ] {
+        let rows: Vec<(String, i64, Vec<u8>)> = {
+            let mut stmt = tx.prepare(select)?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (client_id, row, blob) in rows {
+            if let Some(new) = f(table, &client_id, row, &blob)? {
+                tx.execute(update, rusqlite::params![client_id, row, new])?;
+                rewritten += 1;
+            }
+        }
+    }
+    Ok(rewritten)
+}
+
 fn associated_data(table: Sealed, client_id: &str, row: i64) -> Vec<u8> {
     let row = row.to_string();
     let mut aad = Vec::with_capacity(AD_PREFIX.len() + 20 + client_id.len() + row.len());

@@ -15,7 +15,7 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use super::schema;
-use super::sealing::{RecordKey, Sealed, Sealer};
+use super::sealing::{rewrite_record_blobs, RecordKey, Sealed, Sealer};
 use super::{
     urgent_kind_from_name, urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage,
     Clinician, Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredPack,
@@ -91,31 +91,13 @@ impl SqliteStorage {
     pub fn reseal_records(&self) -> Result<u64, StorageError> {
         let sealer = self.sealer()?;
         self.write(|tx| {
-            let mut resealed = 0;
-            for (table, select, update) in [
-                (
-                    Sealed::Change,
-                    "SELECT client_id, seq, blob FROM record_changes",
-                    "UPDATE record_changes SET blob = ?3 WHERE client_id = ?1 AND seq = ?2",
-                ),
-                (
-                    Sealed::Snapshot,
-                    "SELECT client_id, through_seq, blob FROM record_snapshots",
-                    "UPDATE record_snapshots SET blob = ?3 WHERE client_id = ?1 AND through_seq = ?2",
-                ),
-            ] {
-                let rows: Vec<(String, i64, Vec<u8>)> = {
-                    let mut stmt = tx.prepare(select)?;
-                    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-                    collect(rows)?
-                };
-                for (client_id, row, blob) in rows.into_iter().filter(|(_, _, blob)| !sealer.is_current(blob)) {
-                    let plain = sealer.open(table, &client_id, row, &blob)?;
-                    tx.execute(update, params![client_id, row, sealer.seal(table, &client_id, row, &plain)?])?;
-                    resealed += 1;
+            rewrite_record_blobs(tx, |table, client_id, row, blob| {
+                if sealer.is_current(blob) {
+                    return Ok(None);
                 }
-            }
-            Ok(resealed)
+                let plain = sealer.open(table, client_id, row, blob)?;
+                sealer.seal(table, client_id, row, &plain).map(Some)
+            })
         })
     }
 

@@ -23,7 +23,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use serde::Serialize;
 
 use super::schema::{self, clinics_table, VERSION};
-use super::sealing::{RecordKey, Sealed, Sealer};
+use super::sealing::{rewrite_record_blobs, RecordKey, Sealer};
 use super::StorageError;
 
 /// What [`upgrade`] did.
@@ -99,28 +99,8 @@ pub fn upgrade(db: &Path, key: &RecordKey, signing_keys_out: &Path) -> Result<Up
     }
     tx.execute_batch("DROP TABLE clinics; ALTER TABLE clinics_v3 RENAME TO clinics;")?;
     let sealer = Sealer::new(key, &[]);
-    for (table, select, update) in [
-        (
-            Sealed::Change,
-            "SELECT client_id, seq, blob FROM record_changes",
-            "UPDATE record_changes SET blob = ?3 WHERE client_id = ?1 AND seq = ?2",
-        ),
-        (
-            Sealed::Snapshot,
-            "SELECT client_id, through_seq, blob FROM record_snapshots",
-            "UPDATE record_snapshots SET blob = ?3 WHERE client_id = ?1 AND through_seq = ?2",
-        ),
-    ] {
-        let rows: Vec<(String, i64, Vec<u8>)> = {
-            let mut stmt = tx.prepare(select)?;
-            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for (client_id, row, plain) in rows {
-            tx.execute(update, params![client_id, row, sealer.seal(table, &client_id, row, &plain)?])?;
-            report.records_sealed += 1;
-        }
-    }
+    report.records_sealed =
+        rewrite_record_blobs(&tx, |table, client_id, row, plain| sealer.seal(table, client_id, row, plain).map(Some))?;
     let dangling: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| row.get(0))?;
     if dangling != 0 {
         return Err(StorageError::Corrupt("the upgrade would leave rows without their parents"));
@@ -157,6 +137,14 @@ mod tests {
     use super::*;
     use crate::storage::schema::tests::{old_schema, schema_of};
     use crate::storage::{ClinicStorage, SqliteStorage};
+
+    /// `key` written to a file in `dir`, as an operator keeps it.
+    fn write_key(dir: &Path, key: &RecordKey) -> PathBuf {
+        let path = dir.join(format!("{}.key", key.id()));
+        let _ = std::fs::remove_file(&path);
+        key.write_new(&path).unwrap();
+        path
+    }
 
     #[test]
     fn a_version_2_database_is_sealed_and_loses_its_private_keys() {
@@ -202,6 +190,22 @@ mod tests {
                 assert!(!bytes.windows(32).any(|w| w == seed), "{}", file.display());
             }
         }
+        // A key rotation: the new key reads old blobs only when given the
+        // old one, reseals them, and then needs it no more.
+        let new_key = RecordKey::generate();
+        let storage = SqliteStorage::open_sealed(&db, &new_key, &[]).unwrap();
+        assert!(matches!(storage.load_record("k1"), Err(StorageError::RecordKey(_))));
+        drop(storage);
+        let old_key = RecordKey::from_file(&write_key(&dir, &key)).unwrap();
+        let rotating = SqliteStorage::open_sealed(&db, &new_key, &[old_key]).unwrap();
+        assert_eq!(rotating.load_record("k1").unwrap().changes, vec![(1, change.clone())]);
+        assert_eq!(rotating.reseal_records().unwrap(), 1);
+        assert_eq!(rotating.reseal_records().unwrap(), 0, "nothing left under the old key");
+        drop(rotating);
+        let storage = SqliteStorage::open_sealed(&db, &new_key, &[]).unwrap();
+        assert_eq!(storage.load_record("k1").unwrap().changes, vec![(1, change.clone())]);
+        drop(storage);
+        let key = new_key;
         // Upgrading again changes nothing.
         assert_eq!(upgrade(&db, &key, &dir).unwrap().records_sealed, 0);
         // A key file left by an earlier attempt is kept when it holds the same key.

@@ -193,6 +193,20 @@ where
     (last, open)
 }
 
+/// Creates a client and enrolls one device for it; returns the device token.
+async fn enroll_device(http: &reqwest::Client, url: &str, clinician: &str, label: &str) -> String {
+    let call = |request: reqwest::RequestBuilder| async move {
+        request.send().await.expect("the server answers").json::<Value>().await.expect("a JSON answer")
+    };
+    let client =
+        call(http.post(format!("{url}/v1/clients")).bearer_auth(clinician).json(&json!({"label": label}))).await;
+    let client_id = client["client_id"].as_str().expect("a client id");
+    let code = call(http.post(format!("{url}/v1/clients/{client_id}/enrollment-codes")).bearer_auth(clinician)).await;
+    let body = json!({"code": code["code"], "device_label": label});
+    let enrolled = call(http.post(format!("{url}/v1/enroll")).json(&body)).await;
+    enrolled["device_token"].as_str().expect("a device token").to_owned()
+}
+
 /// A compressed change chunk (type 2) whose data inflates to `size` zeros.
 fn bomb(size: usize) -> Vec<u8> {
     let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
@@ -227,66 +241,9 @@ async fn main() {
     let url = server.url();
     let http = reqwest::Client::new();
     let clinician = init["clinician_token"].as_str().expect("a clinician token").to_owned();
-    let client: Value = http
-        .post(format!("{url}/v1/clients"))
-        .bearer_auth(&clinician)
-        .json(&json!({"label": "hostile-run"}))
-        .send()
-        .await
-        .expect("create a client")
-        .json()
-        .await
-        .expect("client JSON");
-    let client_id = client["client_id"].as_str().expect("a client id");
-    let code: Value = http
-        .post(format!("{url}/v1/clients/{client_id}/enrollment-codes"))
-        .bearer_auth(&clinician)
-        .send()
-        .await
-        .expect("a code")
-        .json()
-        .await
-        .expect("code JSON");
-    let enrolled: Value = http
-        .post(format!("{url}/v1/enroll"))
-        .json(&json!({"code": code["code"], "device_label": "honest phone"}))
-        .send()
-        .await
-        .expect("enroll")
-        .json()
-        .await
-        .expect("enrollment JSON");
-    let token = enrolled["device_token"].as_str().expect("a device token").to_owned();
+    let token = enroll_device(&http, &url, &clinician, "hostile-run").await;
     // The attacker: another client's device token, in hostile hands.
-    let attacker_client: Value = http
-        .post(format!("{url}/v1/clients"))
-        .bearer_auth(&clinician)
-        .json(&json!({"label": "stolen-phone"}))
-        .send()
-        .await
-        .expect("create a client")
-        .json()
-        .await
-        .expect("client JSON");
-    let attacker_code: Value = http
-        .post(format!("{url}/v1/clients/{}/enrollment-codes", attacker_client["client_id"].as_str().expect("an id")))
-        .bearer_auth(&clinician)
-        .send()
-        .await
-        .expect("a code")
-        .json()
-        .await
-        .expect("code JSON");
-    let attacker: Value = http
-        .post(format!("{url}/v1/enroll"))
-        .json(&json!({"code": attacker_code["code"], "device_label": "stolen phone"}))
-        .send()
-        .await
-        .expect("enroll")
-        .json()
-        .await
-        .expect("enrollment JSON");
-    let attacker_token = attacker["device_token"].as_str().expect("a device token").to_owned();
+    let attacker_token = enroll_device(&http, &url, &clinician, "stolen-phone").await;
     let mut honest = Honest { token: token.clone(), record: CareRecord::default(), server_heads: Vec::new() };
     honest.record.write_journal_entry(MARKER, &JournalLinks::default(), chrono::Utc::now()).expect("an entry");
     honest.sync(&http, &url).await.expect("the first honest sync");
