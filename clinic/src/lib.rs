@@ -53,6 +53,7 @@ mod sync;
 
 use axum::http::Request;
 use axum::Router;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -88,15 +89,19 @@ pub use sync::MAX_SYNC_BODY;
 /// The whole HTTP API over `state`, testable without a socket
 /// (`tower::ServiceExt::oneshot`). Unknown routes answer `404` JSON.
 pub fn app(state: AppState) -> Router {
+    // Every body but the sync's (which the sync reads itself, against its
+    // budget, after the token) must arrive within the body timeout.
+    let body_deadline = RequestBodyDeadlineLayer::new(state.limits().body_read_timeout);
     Router::new()
         .merge(server::router())
         .merge(metrics::router())
         .merge(openapi::router())
         .merge(enrollment::router())
-        .merge(sync::router())
         .merge(packs::router())
         .merge(clinician::router())
         .merge(alerts::router())
+        .layer(body_deadline)
+        .merge(sync::router())
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_errors))

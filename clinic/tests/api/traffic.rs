@@ -148,6 +148,30 @@ async fn a_stalled_body_gets_408_and_bodies_share_a_byte_budget() {
 }
 
 #[tokio::test]
+async fn a_slow_json_body_is_cut_at_the_body_timeout() {
+    let server = TestServer::start_with("slow-json", |config| config.limits = short_limits()).await;
+    let mut stream = connect_from(&server, [127, 0, 0, 1]).await;
+    let head =
+        "POST /v1/enroll HTTP/1.1\r\nHost: clinic\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A byte every 0.5 s: never idle long enough for the idle timeout, but
+    // the whole body is due within 1 s.
+    let started = Instant::now();
+    let mut answer = String::new();
+    for _ in 0..10 {
+        if stream.write_all(b" ").await.is_err() {
+            break;
+        }
+        let mut buffer = [0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buffer)).await {
+            answer.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            break;
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 400"), "after {:?}: {answer}", started.elapsed());
+}
+
+#[tokio::test]
 async fn an_idle_connection_is_closed() {
     let server = TestServer::start_with("idle", |config| config.limits = short_limits()).await;
     let mut stream = connect_from(&server, [127, 0, 0, 1]).await;
