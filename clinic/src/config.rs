@@ -11,6 +11,7 @@
 //! | `--trusted-proxy IP[,IP…]` | `KATCORE_CLINIC_TRUSTED_PROXIES` | none |
 //! | `--metrics-token TOKEN` | `KATCORE_CLINIC_METRICS_TOKEN` | none (`/metrics` open) |
 //! | `--max-connections N` | `KATCORE_CLINIC_MAX_CONNECTIONS` | 1000 |
+//! | `--max-connections-per-ip N` | `KATCORE_CLINIC_MAX_CONNECTIONS_PER_IP` | 128 |
 //!
 //! Flags win over variables. Without a certificate and key the server
 //! speaks plain HTTP, which is refused unless the listen address is
@@ -50,6 +51,9 @@ OPTIONS:
     --max-connections N
                      open connections in all (default 1000; keep under `ulimit -n`)
                                                                [env: KATCORE_CLINIC_MAX_CONNECTIONS]
+    --max-connections-per-ip N
+                     open connections from one address (default 128; raise it when many
+                     phones share one NAT address)             [env: KATCORE_CLINIC_MAX_CONNECTIONS_PER_IP]
     -h, --help       Show this text
 
 Without --tls-cert and --tls-key the server speaks plain HTTP, allowed only on a loopback address.
@@ -144,6 +148,7 @@ impl Config {
         let mut proxies = env("KATCORE_CLINIC_TRUSTED_PROXIES");
         let mut metrics_token = env("KATCORE_CLINIC_METRICS_TOKEN");
         let mut max_connections = env("KATCORE_CLINIC_MAX_CONNECTIONS");
+        let mut max_per_ip = env("KATCORE_CLINIC_MAX_CONNECTIONS_PER_IP");
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -161,6 +166,7 @@ impl Config {
                 "--trusted-proxy" => &mut proxies,
                 "--metrics-token" => &mut metrics_token,
                 "--max-connections" => &mut max_connections,
+                "--max-connections-per-ip" => &mut max_per_ip,
                 other => return Err(ConfigError::Usage(format!("unknown argument `{other}`"))),
             };
             let value =
@@ -191,12 +197,20 @@ impl Config {
             })
             .collect::<Result<Vec<IpAddr>, ConfigError>>()?;
         let metrics_token = metrics_token.filter(|token| !token.is_empty());
+        let positive = |flag: &str, text: Option<String>, default: usize| -> Result<usize, ConfigError> {
+            match text {
+                None => Ok(default),
+                Some(text) => text
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError::Invalid(format!("{flag} `{text}` is not a positive whole number"))),
+            }
+        };
         let mut limits = Limits::default();
-        if let Some(text) = max_connections {
-            limits.max_connections = text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                ConfigError::Invalid(format!("--max-connections `{text}` is not a positive whole number"))
-            })?;
-        }
+        limits.max_connections = positive("--max-connections", max_connections, limits.max_connections)?;
+        limits.max_connections_per_ip =
+            positive("--max-connections-per-ip", max_per_ip, limits.max_connections_per_ip)?;
         let record_key = record_key.filter(|path| !path.is_empty()).ok_or_else(|| {
             ConfigError::Usage(
                 "the record key is required: --record-key FILE or KATCORE_CLINIC_RECORD_KEY \
@@ -293,13 +307,23 @@ mod tests {
     #[test]
     fn proxies_metrics_token_and_connection_bound() {
         let config = parse(
-            &["--db", "a.db", "--trusted-proxy", "10.0.0.1, ::1", "--max-connections", "50"],
+            &[
+                "--db",
+                "a.db",
+                "--trusted-proxy",
+                "10.0.0.1, ::1",
+                "--max-connections",
+                "50",
+                "--max-connections-per-ip=500",
+            ],
             &[("KATCORE_CLINIC_METRICS_TOKEN", "scrape-secret")],
         )
         .unwrap();
         assert_eq!(config.trusted_proxies, vec!["10.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
         assert_eq!(config.metrics_token.as_deref(), Some("scrape-secret"));
         assert_eq!(config.limits.max_connections, 50);
+        assert_eq!(config.limits.max_connections_per_ip, 500);
+        assert!(matches!(parse(&["--db", "a", "--max-connections-per-ip", "x"], &[]), Err(ConfigError::Invalid(_))));
         assert!(matches!(parse(&["--db", "a", "--trusted-proxy", "proxy.local"], &[]), Err(ConfigError::Invalid(_))));
         assert!(matches!(parse(&["--db", "a", "--max-connections", "0"], &[]), Err(ConfigError::Invalid(_))));
     }
