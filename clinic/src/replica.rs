@@ -403,11 +403,13 @@ impl Replica {
         if heads == self.saved_heads {
             return Ok(false);
         }
-        let change = self.record.save_after(&self.saved_heads);
+        // The new changes once: stored as their bytes (what `save_after`
+        // writes), and read for the entries they wrote, which alone can
+        // raise a new alert or change the planned sessions.
+        let changes = self.record.document().get_changes(&self.saved_heads);
+        let change: Vec<u8> = changes.iter().flat_map(|c| c.raw_bytes().iter().copied()).collect();
         let pack = self.pack(storage)?;
-        // Only the entries these changes wrote can raise a new alert or
-        // change the planned sessions.
-        let touched = touched_entries(self.record.document(), &self.record.document().get_changes(&self.saved_heads));
+        let touched = touched_entries(self.record.document(), &changes);
         let urgent = urgent_items(&self.record, &pack, &touched);
         let wrote_a_session = touched.iter().any(|key| key.starts_with(katcore::record::SESSION_PREFIX));
         let planned_sessions = wrote_a_session.then(|| planned_sessions(&self.record));

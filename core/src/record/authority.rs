@@ -309,8 +309,16 @@ pub fn check_changes(doc: &Automerge, changes: &[Change], writer: Writer) -> Res
     Ok(())
 }
 
-fn op_id_string(id: &OpId) -> String {
+pub(crate) fn op_id_string(id: &OpId) -> String {
     format!("{}@{}", id.0, id.1)
+}
+
+/// The object `id` (`counter@actor`) of `doc`: its type and where it hangs
+/// (its parent object and key), if `doc` holds it.
+pub(crate) fn locate(doc: &Automerge, id: &str) -> Option<(ObjType, automerge::Parent)> {
+    let (obj, obj_type) = contained(|| doc.import(id).map_err(|e| e.to_string())).ok()?;
+    let parent = doc.parents(&obj).ok()?.next()?;
+    Some((obj_type, parent))
 }
 
 struct Check<'a> {
@@ -365,9 +373,7 @@ impl Check<'_> {
     /// The root key of an entry that exists in the record before these changes.
     fn existing_entry(&self, id: &str) -> Result<String, Violation> {
         let unknown = || violation("(changes)", Rule::WrongShape, "a change writes into an object the record lacks");
-        // `import` parses `counter@actor`; its actor is valid hex, made above.
-        let (obj, obj_type) = contained(|| self.doc.import(id).map_err(|e| e.to_string())).map_err(|_| unknown())?;
-        let parent = self.doc.parents(&obj).ok().and_then(|mut parents| parents.next()).ok_or_else(unknown)?;
+        let (obj_type, parent) = locate(self.doc, id).ok_or_else(unknown)?;
         match (parent.obj == ROOT, parent.prop, obj_type) {
             (true, Prop::Map(key), ObjType::Map) => Ok(key),
             (_, Prop::Map(key), _) if parent.obj == ROOT => {

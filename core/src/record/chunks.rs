@@ -113,19 +113,24 @@ pub fn split_chunks(mut bytes: &[u8]) -> Result<Vec<Chunk<'_>>, RecordError> {
                 return Err(malformed("a chunk of the changes fails its checksum"));
             }
         }
-        match kind {
-            ChunkKind::CompressedChange => spend_inflating(frame.data, &mut inflate_budget)?,
-            ChunkKind::Document => {
-                for column in deflated_columns(frame.data).ok_or_else(|| malformed(MALFORMED))? {
-                    spend_inflating(column, &mut inflate_budget)?;
-                }
-            }
-            ChunkKind::Change => {}
+        for part in deflated_parts(frame.type_byte, frame.data).ok_or_else(|| malformed(MALFORMED))? {
+            spend_inflating(part, &mut inflate_budget)?;
         }
         chunks.push(Chunk { kind, bytes: frame.whole });
         bytes = frame.rest;
     }
     Ok(chunks)
+}
+
+/// The deflated parts of a chunk of `type_byte` with `data`: a compressed
+/// change is one, a document has one per deflated column, others none;
+/// `None` when a document's prefix does not parse.
+fn deflated_parts(type_byte: u8, data: &[u8]) -> Option<Vec<&[u8]>> {
+    match type_byte {
+        0 => deflated_columns(data),
+        2 => Some(vec![data]),
+        _ => Some(Vec::new()),
+    }
 }
 
 /// Inflates `deflated` into a counter, taking what it inflates to from
@@ -193,14 +198,8 @@ fn deflated_columns(data: &[u8]) -> Option<Vec<&[u8]>> {
 pub(crate) fn refuse_bombs(mut bytes: &[u8]) -> Result<(), RecordError> {
     let mut budget = MAX_INFLATED_BYTES;
     while let Some(frame) = frame(bytes) {
-        match frame.type_byte {
-            0 => {
-                for column in deflated_columns(frame.data).unwrap_or_default() {
-                    spend_inflating(column, &mut budget)?;
-                }
-            }
-            2 => spend_inflating(frame.data, &mut budget)?,
-            _ => {}
+        for part in deflated_parts(frame.type_byte, frame.data).unwrap_or_default() {
+            spend_inflating(part, &mut budget)?;
         }
         bytes = frame.rest;
     }

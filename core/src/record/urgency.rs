@@ -27,6 +27,7 @@ use automerge::{Automerge, Change, ObjType, Prop, ReadDoc, ROOT};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::authority::{locate, op_id_string};
 use super::{CareRecord, Fields, ACK, CHECK_IN, READINESS, SESSION, SIDE_EFFECT, VITALS};
 use crate::checklist::{overall_status, BloodPressureReading, ReadinessStatus};
 use crate::instruments::score;
@@ -219,9 +220,9 @@ pub fn touched_entries(doc: &Automerge, changes: &[Change]) -> BTreeSet<String> 
                     keys.insert(key.to_string());
                 }
                 (ObjectId::Id(id), _) => {
-                    let Ok((obj, ObjType::Map)) = doc.import(&format!("{}@{}", id.0, id.1)) else { continue };
-                    let parent = doc.parents(&obj).ok().and_then(|mut parents| parents.next());
-                    if let Some(automerge::Parent { obj, prop: Prop::Map(key), .. }) = parent {
+                    if let Some((ObjType::Map, automerge::Parent { obj, prop: Prop::Map(key), .. })) =
+                        locate(doc, &op_id_string(id))
+                    {
                         if obj == ROOT {
                             keys.insert(key);
                         }
