@@ -4,30 +4,23 @@
 //! activates the clinic's signed pack). `locale` is a BCP 47 tag such as `en`
 //! or `es-MX`; the pack's best match is used, falling back to its default.
 
-use std::sync::Arc;
-
-use katcore::instruments::InstrumentKind;
+use katcore::device::Device;
+use katcore::instruments::{InstrumentKind, LocalizedContact};
 use katcore::pack::{Rule, Section};
 
-use crate::store::Inner;
+
 
 /// The clinic's content pack, localized. Reads from memory; never blocks on storage.
 #[derive(uniffi::Object)]
 pub struct Content {
-    inner: Arc<Inner>,
-}
-
-impl Content {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        Content { inner }
-    }
+    pub(crate) device: Device,
 }
 
 #[uniffi::export]
 impl Content {
     /// Which pack is in force.
     pub fn pack_info(&self, locale: String) -> PackInfo {
-        let pack = self.inner.pack();
+        let pack = self.device.pack();
         PackInfo {
             id: pack.id.clone(),
             version: pack.version,
@@ -38,20 +31,20 @@ impl Content {
 
     /// The at-home guidelines, in reading order.
     pub fn guidelines(&self, locale: String) -> Vec<GuideSection> {
-        let pack = self.inner.pack();
+        let pack = self.device.pack();
         pack.guidelines.iter().map(|s| GuideSection::new(&pack, s, &locale)).collect()
     }
 
     /// Safety guidance for after a session.
     pub fn post_session_guidance(&self, locale: String) -> Vec<GuideSection> {
-        let pack = self.inner.pack();
+        let pack = self.device.pack();
         pack.post_session.iter().map(|s| GuideSection::new(&pack, s, &locale)).collect()
     }
 
     /// The pre-session checklist, then the screening questions, in the order to ask them
     /// (the same order as `Evaluation.items`).
     pub fn checklist(&self, locale: String) -> Vec<ChecklistQuestion> {
-        let pack = self.inner.pack();
+        let pack = self.device.pack();
         let text = |t| pack.text(t, &locale).to_owned();
         let items = pack.checklist.iter().map(|item| ChecklistQuestion {
             id: item.id.clone(),
@@ -81,7 +74,7 @@ impl Content {
 
     /// The side effects a client can report.
     pub fn side_effects(&self, locale: String) -> Vec<SideEffectOption> {
-        let pack = self.inner.pack();
+        let pack = self.device.pack();
         pack.side_effects
             .iter()
             .map(|e| SideEffectOption {
@@ -94,7 +87,7 @@ impl Content {
 
     /// The wording of a check-in questionnaire, if the pack has it.
     pub fn questionnaire(&self, instrument: InstrumentKind, locale: String) -> Option<Questionnaire> {
-        let pack = self.inner.pack();
+        let pack = self.device.pack();
         let text = |t| pack.text(t, &locale).to_owned();
         pack.instrument(instrument).map(|i| Questionnaire {
             instrument,
@@ -107,7 +100,7 @@ impl Content {
 
     /// Who to reach in a crisis, and what to say above the contacts.
     pub fn crisis_support(&self, locale: String) -> CrisisSupport {
-        let pack = self.inner.pack();
+        let pack = self.device.pack();
         CrisisSupport {
             message: pack.text(&pack.crisis.message, &locale).to_owned(),
             contacts: pack
@@ -251,6 +244,12 @@ pub struct CrisisContact {
     pub phone: Option<String>,
     /// Number to text.
     pub sms: Option<String>,
+}
+
+impl From<LocalizedContact> for CrisisContact {
+    fn from(c: LocalizedContact) -> Self {
+        CrisisContact { id: c.id, label: c.label, phone: c.phone, sms: c.sms }
+    }
 }
 
 /// Which check-in questionnaire.

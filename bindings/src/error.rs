@@ -8,13 +8,12 @@
 
 use std::time::SystemTime;
 
-use katcore::care_store::CareStoreError;
 use katcore::checklist::ReadinessStatus;
+use katcore::device::DeviceError;
 use katcore::record::RecordError;
 use katcore::store::StoreError;
 use katcore::sync::SyncError;
 
-use crate::time::to_system_time;
 
 /// Why a katcore call failed.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -138,11 +137,14 @@ impl From<RecordError> for KatcoreError {
     }
 }
 
-impl From<CareStoreError> for KatcoreError {
-    fn from(error: CareStoreError) -> Self {
+impl From<DeviceError> for KatcoreError {
+    fn from(error: DeviceError) -> Self {
         match error {
-            CareStoreError::Store(error) => error.into(),
-            CareStoreError::Record(error) => error.into(),
+            DeviceError::Store(error) => error.into(),
+            DeviceError::Record(error) => error.into(),
+            DeviceError::Sync(error) => error.into(),
+            DeviceError::NotReady { status, .. } => KatcoreError::NotReady { status },
+            DeviceError::InvalidInput { field, reason } => KatcoreError::InvalidInput { field, reason },
         }
     }
 }
@@ -153,16 +155,16 @@ impl From<SyncError> for KatcoreError {
             SyncError::NotEnrolled => KatcoreError::NotEnrolled,
             SyncError::InvalidCode => KatcoreError::InvalidCode,
             SyncError::Offline => KatcoreError::Offline,
-            SyncError::BackingOff { until } => KatcoreError::RetryLater { retry_at: Some(to_system_time(until)) },
+            SyncError::BackingOff { until } => KatcoreError::RetryLater { retry_at: Some(until.into()) },
             SyncError::ServerBusy { retry_after, .. } => {
-                KatcoreError::RetryLater { retry_at: retry_after.map(to_system_time) }
+                KatcoreError::RetryLater { retry_at: retry_after.map(SystemTime::from) }
             }
             SyncError::Network { reason } => KatcoreError::Network { reason },
             SyncError::Unauthorized | SyncError::Forbidden => KatcoreError::Unauthorized,
             SyncError::Revoked => KatcoreError::Revoked,
             SyncError::Rejected { status, message } => KatcoreError::Server { reason: format!("{status} {message}") },
             SyncError::Protocol { reason } => KatcoreError::Server { reason },
-            SyncError::Store(error) => error.into(),
+            SyncError::Store(error) => DeviceError::from(error).into(),
         }
     }
 }
@@ -175,7 +177,7 @@ mod tests {
     fn store_errors_keep_their_actionable_case() {
         assert!(matches!(KatcoreError::from(StoreError::WrongKey), KatcoreError::WrongKey));
         assert!(matches!(
-            KatcoreError::from(CareStoreError::Store(StoreError::Corrupt { what: "x" })),
+            KatcoreError::from(DeviceError::Store(StoreError::Corrupt { what: "x" })),
             KatcoreError::Corrupt { what } if what == "x"
         ));
     }

@@ -1,66 +1,35 @@
 //! `Sessions`: scheduling, the pre-session checklist, start and end, aftercare.
 //!
-//! The checklist is judged by the core engine against the session's scheduled
-//! start; it fails closed (missing or unreadable answers never give `READY`).
-//! `start` records the engine's decision (the audit trail the clinic sees)
-//! and starts the session only when it is `READY`.
+//! Every call is one call of core's [`Device`]: the checklist is judged by
+//! the core engine against the session's scheduled start and fails closed,
+//! and `start` goes through core's gate (the decision is recorded; the
+//! session starts only when it is `READY`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use katcore::aftercare::{self, Aftercare as CoreAftercare, ScheduledPrompt as CoreScheduledPrompt};
+use katcore::aftercare::{Aftercare, ScheduledPrompt};
 use katcore::checklist::{
-    Answer, BloodPressureReading, Evaluation as CoreEvaluation, ItemResult as CoreItemResult, ItemState, LastTaken,
-    ReadinessStatus, Reminder as CoreReminder,
+    Answer, BloodPressureReading, Evaluation, ItemResult, ItemState, LastTaken, ReadinessStatus, Reminder,
 };
+use katcore::device::Device;
 use katcore::record::{Party, Session as CoreSession};
-use serde_json::{json, Value};
 
-use crate::error::{KatcoreError, Result};
-use crate::listeners::CareChange;
-use crate::store::Inner;
-use crate::time::{in_zone, or_now, to_system_time, to_utc};
+use crate::error::Result;
+use crate::time::{or_now, to_utc, Timestamp, ZonedTimestamp};
 
 /// The client's dosing sessions. Calls block briefly: reads are in memory, writes are
 /// durable (on disk) when they return.
 #[derive(uniffi::Object)]
 pub struct Sessions {
-    inner: Arc<Inner>,
-}
-
-impl Sessions {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        Sessions { inner }
-    }
-
-    fn session(&self, session_id: &str) -> Result<CoreSession> {
-        self.inner
-            .read(|record| record.session(session_id))
-            .ok_or_else(|| KatcoreError::NotFound { what: format!("session {session_id}") })
-    }
-
-    fn record_answer(&self, session_id: &str, item_id: &str, value: &Value, at: Option<SystemTime>) -> Result<()> {
-        record_answer(&self.inner, session_id, item_id, value, at)
-    }
-}
-
-/// Records one answer (a durable write) and tells the listeners.
-fn record_answer(inner: &Inner, session_id: &str, item_id: &str, value: &Value, at: Option<SystemTime>) -> Result<()> {
-    let (pack, at) = (inner.pack(), or_now("at", at)?);
-    inner.update(CareChange::Sessions, |r| r.record_answer(&pack, session_id, item_id, value, at))
-}
-
-/// Evaluates a session's checklist with the pack in force (reusing the answers
-/// decoded last time while nothing changed: `katcore::care_store`).
-fn evaluate(inner: &Inner, session_id: &str, locale: &str) -> Result<Evaluation> {
-    Ok(inner.store.evaluate_session(&inner.pack(), session_id, locale)?.into())
+    pub(crate) device: Device,
 }
 
 /// One session's pre-session checklist in one locale, from `Sessions.checklist`.
 #[derive(uniffi::Object)]
 pub struct SessionChecklist {
-    inner: Arc<Inner>,
+    device: Device,
     session_id: String,
     locale: String,
 }
@@ -77,7 +46,7 @@ impl SessionChecklist {
     /// # Errors
     /// `NotFound` if the session is gone.
     pub fn evaluate(&self) -> Result<Evaluation> {
-        evaluate(&self.inner, &self.session_id, &self.locale)
+        Ok(self.device.evaluate(&self.session_id, &self.locale)?)
     }
 
     /// Records the answer to one item, as `Sessions.answer`. Blocking (a durable write).
@@ -86,7 +55,7 @@ impl SessionChecklist {
     /// As `Sessions.answer`.
     #[uniffi::method(default(at = None))]
     pub fn answer(&self, item_id: String, answer: ChecklistAnswer, at: Option<SystemTime>) -> Result<()> {
-        record_answer(&self.inner, &self.session_id, &item_id, &answer.to_json()?, at)
+        Ok(self.device.answer(&self.session_id, &item_id, Some(&answer.into_core()?), or_now("at", at)?)?)
     }
 }
 
@@ -98,9 +67,7 @@ impl Sessions {
     /// # Errors
     /// `InvalidInput` for an unknown time zone.
     pub fn schedule(&self, start: SystemTime, time_zone: String) -> Result<Session> {
-        let start = in_zone("start", Some(start), &time_zone)?;
-        let id = self.inner.update(CareChange::Sessions, |r| r.schedule_session(start, &time_zone, Party::Client))?;
-        self.session(&id).map(Session::from)
+        Ok(self.device.schedule(to_utc("start", start)?, &time_zone)?.into())
     }
 
     /// Moves a session to a new start.
@@ -108,8 +75,7 @@ impl Sessions {
     /// # Errors
     /// `NotFound`.
     pub fn reschedule(&self, session_id: String, start: SystemTime) -> Result<()> {
-        let start = in_zone("start", Some(start), &self.session(&session_id)?.time_zone)?;
-        self.inner.update(CareChange::Sessions, |r| r.move_session(&session_id, start, Party::Client))
+        Ok(self.device.reschedule(&session_id, to_utc("start", start)?)?)
     }
 
     /// Cancels a session (recorded, never removed).
@@ -118,20 +84,18 @@ impl Sessions {
     /// `NotFound`.
     #[uniffi::method(default(at = None))]
     pub fn cancel(&self, session_id: String, at: Option<SystemTime>) -> Result<()> {
-        let at = or_now("at", at)?;
-        self.inner.update(CareChange::Sessions, |r| r.cancel_session(&session_id, Party::Client, at))
+        Ok(self.device.cancel(&session_id, or_now("at", at)?)?)
     }
 
     /// Sessions still ahead at `now` (default: the current time), soonest first.
     #[uniffi::method(default(now = None))]
     pub fn upcoming(&self, now: Option<SystemTime>) -> Result<Vec<Session>> {
-        let now = or_now("now", now)?;
-        Ok(self.inner.read(|r| r.upcoming_sessions(now)).into_iter().map(Session::from).collect())
+        Ok(self.device.upcoming(or_now("now", now)?).into_iter().map(Session::from).collect())
     }
 
     /// Every session, cancelled and past ones included, by scheduled start.
     pub fn all(&self) -> Vec<Session> {
-        self.inner.read(|r| r.sessions()).into_iter().map(Session::from).collect()
+        self.device.sessions().into_iter().map(Session::from).collect()
     }
 
     /// One session.
@@ -139,7 +103,7 @@ impl Sessions {
     /// # Errors
     /// `NotFound`.
     pub fn get(&self, session_id: String) -> Result<Session> {
-        self.session(&session_id).map(Session::from)
+        Ok(self.device.session(&session_id)?.into())
     }
 
     /// Records the answer to one checklist or screening item. Blocking (a durable write).
@@ -155,7 +119,7 @@ impl Sessions {
         answer: ChecklistAnswer,
         at: Option<SystemTime>,
     ) -> Result<()> {
-        self.record_answer(&session_id, &item_id, &answer.to_json()?, at)
+        Ok(self.device.answer(&session_id, &item_id, Some(&answer.into_core()?), or_now("at", at)?)?)
     }
 
     /// Clears the answer to one item.
@@ -164,7 +128,7 @@ impl Sessions {
     /// As `answer`.
     #[uniffi::method(default(at = None))]
     pub fn clear_answer(&self, session_id: String, item_id: String, at: Option<SystemTime>) -> Result<()> {
-        self.record_answer(&session_id, &item_id, &Value::Null, at)
+        Ok(self.device.answer(&session_id, &item_id, None, or_now("at", at)?)?)
     }
 
     /// The session's current answers by item id. Answers that no longer fit the pack in
@@ -173,10 +137,8 @@ impl Sessions {
     /// # Errors
     /// `NotFound`.
     pub fn answers(&self, session_id: String) -> Result<HashMap<String, ChecklistAnswer>> {
-        let pack = self.inner.pack();
-        // The answers the engine evaluates: those that do not fit the pack are left out.
-        let (_, answers) = self.inner.read(|r| r.checklist_inputs(&pack, &session_id))?;
-        Ok(answers.iter().map(|(id, answer)| (id.to_owned(), ChecklistAnswer::from(answer))).collect())
+        let answers = self.device.answers(&session_id)?;
+        Ok(answers.into_iter().map(|(id, answer)| (id, ChecklistAnswer::from(answer))).collect())
     }
 
     /// Evaluates the checklist: overall readiness, every item's state with a message in
@@ -185,7 +147,7 @@ impl Sessions {
     /// # Errors
     /// `NotFound`.
     pub fn evaluate(&self, session_id: String, locale: String) -> Result<Evaluation> {
-        evaluate(&self.inner, &session_id, &locale)
+        Ok(self.device.evaluate(&session_id, &locale)?)
     }
 
     /// One session's checklist in `locale`, for the screen that shows it: its `evaluate()`
@@ -194,8 +156,8 @@ impl Sessions {
     /// # Errors
     /// `NotFound`.
     pub fn checklist(&self, session_id: String, locale: String) -> Result<Arc<SessionChecklist>> {
-        self.session(&session_id)?;
-        Ok(Arc::new(SessionChecklist { inner: Arc::clone(&self.inner), session_id, locale }))
+        self.device.session(&session_id)?;
+        Ok(Arc::new(SessionChecklist { device: self.device.clone(), session_id, locale }))
     }
 
     /// Starts the session if its checklist is `READY`. The evaluation is recorded either
@@ -206,21 +168,7 @@ impl Sessions {
     /// `NotFound`, or `InvalidInput` for a cancelled session.
     #[uniffi::method(default(at = None))]
     pub fn start(&self, session_id: String, locale: String, at: Option<SystemTime>) -> Result<Evaluation> {
-        let pack = self.inner.pack();
-        let session = self.session(&session_id)?;
-        let started_at = in_zone("at", at, &session.time_zone)?;
-        let evaluation = self.inner.update(CareChange::Sessions, |r| {
-            let evaluation = r.evaluate_session(&pack, &session_id, &locale)?;
-            r.record_readiness(&session_id, &evaluation, &pack, started_at.to_utc())?;
-            if evaluation.status == ReadinessStatus::Ready {
-                r.start_session(&session_id, started_at)?;
-            }
-            Ok(evaluation)
-        })?;
-        match evaluation.status {
-            ReadinessStatus::Ready => Ok(evaluation.into()),
-            status => Err(KatcoreError::NotReady { status }),
-        }
+        Ok(self.device.start(&session_id, &locale, or_now("at", at)?)?)
     }
 
     /// Ends a started session.
@@ -229,8 +177,7 @@ impl Sessions {
     /// `NotFound`, or `InvalidInput` when it never started or `at` is before its start.
     #[uniffi::method(default(at = None))]
     pub fn end(&self, session_id: String, at: Option<SystemTime>) -> Result<()> {
-        let ended_at = in_zone("at", at, &self.session(&session_id)?.time_zone)?;
-        self.inner.update(CareChange::Sessions, |r| r.end_session(&session_id, ended_at))
+        Ok(self.device.end(&session_id, or_now("at", at)?)?)
     }
 
     /// The plan after an ended session: when driving is acceptable again, the
@@ -239,11 +186,7 @@ impl Sessions {
     /// # Errors
     /// `NotFound`, or `InvalidInput` when the session has not ended.
     pub fn aftercare(&self, session_id: String, locale: String) -> Result<Aftercare> {
-        let session = self.session(&session_id)?;
-        let ended = session.ended_at.ok_or_else(|| KatcoreError::invalid("session_id", "the session has not ended"))?;
-        let zone = aftercare::parse_time_zone(&session.time_zone)
-            .map_err(|_| KatcoreError::invalid("time_zone", "is not a known IANA time zone name"))?;
-        Ok(aftercare::plan(&self.inner.pack(), ended.to_utc(), &zone, &locale).into())
+        Ok(self.device.aftercare(&session_id, &locale)?)
     }
 }
 
@@ -282,79 +225,82 @@ pub enum ChecklistAnswer {
 }
 
 impl ChecklistAnswer {
-    /// The JSON form the core engine reads.
-    fn to_json(&self) -> Result<Value> {
+    /// Core's typed answer. Its shape is the app's (flat cases rather than
+    /// core's nested `Answer::Time(LastTaken)`), so it is converted here.
+    fn into_core(self) -> Result<Answer> {
         Ok(match self {
-            ChecklistAnswer::LastTaken { at } => Value::from(to_utc("answer.at", *at)?.to_rfc3339()),
-            ChecklistAnswer::NotRecently => Value::from("none"),
+            ChecklistAnswer::LastTaken { at } => Answer::Time(LastTaken::At(to_utc("answer.at", at)?.fixed_offset())),
+            ChecklistAnswer::NotRecently => Answer::Time(LastTaken::NotRecently),
             ChecklistAnswer::BloodPressure { systolic, diastolic } => {
-                json!({"systolic": systolic, "diastolic": diastolic})
+                Answer::BloodPressure(BloodPressureReading { systolic, diastolic })
             }
-            ChecklistAnswer::YesNo { value } => Value::from(*value),
-            ChecklistAnswer::Choice { value } | ChecklistAnswer::Text { value } => Value::from(value.as_str()),
+            ChecklistAnswer::YesNo { value } => Answer::YesNo(value),
+            ChecklistAnswer::Choice { value } => Answer::Choice(value),
+            ChecklistAnswer::Text { value } => Answer::Text(value),
         })
     }
 }
 
-impl From<&Answer> for ChecklistAnswer {
-    fn from(answer: &Answer) -> Self {
+impl From<Answer> for ChecklistAnswer {
+    fn from(answer: Answer) -> Self {
         match answer {
-            Answer::Time(LastTaken::At(at)) => ChecklistAnswer::LastTaken { at: to_system_time(*at) },
+            Answer::Time(LastTaken::At(at)) => ChecklistAnswer::LastTaken { at: at.into() },
             Answer::Time(LastTaken::NotRecently) => ChecklistAnswer::NotRecently,
             Answer::BloodPressure(BloodPressureReading { systolic, diastolic }) => {
-                ChecklistAnswer::BloodPressure { systolic: *systolic, diastolic: *diastolic }
+                ChecklistAnswer::BloodPressure { systolic, diastolic }
             }
-            Answer::YesNo(value) => ChecklistAnswer::YesNo { value: *value },
-            Answer::Choice(value) => ChecklistAnswer::Choice { value: value.clone() },
-            Answer::Text(value) => ChecklistAnswer::Text { value: value.clone() },
+            Answer::YesNo(value) => ChecklistAnswer::YesNo { value },
+            Answer::Choice(value) => ChecklistAnswer::Choice { value },
+            Answer::Text(value) => ChecklistAnswer::Text { value },
         }
     }
 }
 
-/// A dosing session.
+/// A dosing session. The app's shape of core's `Session`: a cancellation is
+/// its instant (`cancelledAt`), as the app shows it.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct Session {
     /// Id.
     pub id: String,
     /// Scheduled start.
-    pub scheduled_start: SystemTime,
+    pub scheduled_start: ZonedTimestamp,
     /// The client's IANA time zone for this session.
     pub time_zone: String,
     /// Who scheduled it.
     pub scheduled_by: Party,
     /// When it started, once started.
-    pub started_at: Option<SystemTime>,
+    pub started_at: Option<ZonedTimestamp>,
     /// When it ended, once ended.
-    pub ended_at: Option<SystemTime>,
+    pub ended_at: Option<ZonedTimestamp>,
     /// When it was cancelled, if it was.
-    pub cancelled_at: Option<SystemTime>,
+    pub cancelled_at: Option<Timestamp>,
     /// Other starts written concurrently (e.g. the clinic moved it while this phone was
     /// offline and also moved it): show them so someone settles it.
-    pub conflicting_starts: Vec<SystemTime>,
+    pub conflicting_starts: Vec<ZonedTimestamp>,
 }
 
 impl From<CoreSession> for Session {
     fn from(s: CoreSession) -> Self {
         Session {
             id: s.id,
-            scheduled_start: to_system_time(s.scheduled_start),
+            scheduled_start: s.scheduled_start,
             time_zone: s.time_zone,
             scheduled_by: s.scheduled_by,
-            started_at: s.started_at.map(to_system_time),
-            ended_at: s.ended_at.map(to_system_time),
-            cancelled_at: s.cancelled.map(|c| to_system_time(c.at)),
-            conflicting_starts: s.conflicting_starts.into_iter().map(to_system_time).collect(),
+            started_at: s.started_at,
+            ended_at: s.ended_at,
+            cancelled_at: s.cancelled.map(|c| c.at),
+            conflicting_starts: s.conflicting_starts,
         }
     }
 }
 
 /// The checklist's verdict for a session.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Evaluation {
     /// Overall status.
     pub status: ReadinessStatus,
     /// For `WAIT`: the earliest start at which every window is met.
-    pub ready_at: Option<SystemTime>,
+    pub ready_at: Option<ZonedTimestamp>,
     /// An item needs the clinic now (a blood pressure at or above the urgent threshold).
     pub urgent: bool,
     /// Every checklist item, then every screening question, in the order of `Content.checklist`.
@@ -363,20 +309,8 @@ pub struct Evaluation {
     pub reminders: Vec<Reminder>,
 }
 
-impl From<CoreEvaluation> for Evaluation {
-    fn from(e: CoreEvaluation) -> Self {
-        Evaluation {
-            status: e.status,
-            ready_at: e.ready_at.map(to_system_time),
-            urgent: e.urgent,
-            items: e.items.into_iter().map(ItemResult::from).collect(),
-            reminders: e.reminders.into_iter().map(Reminder::from).collect(),
-        }
-    }
-}
-
 /// The judgement of one item.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct ItemResult {
     /// Item id.
     pub id: String,
@@ -385,79 +319,44 @@ pub struct ItemResult {
     /// Why, for the client, in the requested locale.
     pub message: String,
     /// For `WAIT`: the instant from which the item is met.
-    pub until: Option<SystemTime>,
+    pub until: Option<ZonedTimestamp>,
     /// The answer needs the clinic's attention now.
     pub urgent: bool,
 }
 
-impl From<CoreItemResult> for ItemResult {
-    fn from(i: CoreItemResult) -> Self {
-        ItemResult {
-            id: i.id,
-            state: i.state,
-            message: i.message,
-            until: i.until.map(to_system_time),
-            urgent: i.urgent,
-        }
-    }
-}
-
 /// A moment to remind the client of, as a local notification.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Reminder {
     /// The time-window item it belongs to.
     pub id: String,
     /// When the window closes: the client must stop by then.
-    pub at: SystemTime,
+    pub at: ZonedTimestamp,
     /// Notification text.
     pub message: String,
 }
 
-impl From<CoreReminder> for Reminder {
-    fn from(r: CoreReminder) -> Self {
-        Reminder { id: r.id, at: to_system_time(r.at), message: r.message }
-    }
-}
-
 /// The plan for the time after a session.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Aftercare {
     /// When the session ended.
-    pub session_end: SystemTime,
+    pub session_end: ZonedTimestamp,
     /// The earliest time driving (or cycling, or machinery) is acceptable.
-    pub driving_ok_from: SystemTime,
+    pub driving_ok_from: ZonedTimestamp,
     /// Side-effect check-ins, in time order.
     pub side_effect_check_ins: Vec<ScheduledPrompt>,
     /// Integration prompts, in time order.
     pub integration: Vec<ScheduledPrompt>,
 }
 
-impl From<CoreAftercare> for Aftercare {
-    fn from(a: CoreAftercare) -> Self {
-        Aftercare {
-            session_end: to_system_time(a.session_end),
-            driving_ok_from: to_system_time(a.driving_ok_from),
-            side_effect_check_ins: a.side_effect_check_ins.into_iter().map(ScheduledPrompt::from).collect(),
-            integration: a.integration.into_iter().map(ScheduledPrompt::from).collect(),
-        }
-    }
-}
-
 /// A prompt due at an instant.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct ScheduledPrompt {
     /// The pack's prompt id.
     pub id: String,
     /// When it is due.
-    pub at: SystemTime,
+    pub at: ZonedTimestamp,
     /// The prompt, localized.
     pub text: String,
-}
-
-impl From<CoreScheduledPrompt> for ScheduledPrompt {
-    fn from(p: CoreScheduledPrompt) -> Self {
-        ScheduledPrompt { id: p.id, at: to_system_time(p.at), text: p.text }
-    }
 }
 
 /// Whether the session can start.

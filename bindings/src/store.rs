@@ -1,27 +1,22 @@
-//! `CareStore`: the entry point. Opens the encrypted store and hands out one
-//! façade per concept (content, sessions, journal, wellbeing, sync).
-//!
-//! Every façade shares one [`Inner`]: the core store, the pack registry, the
-//! sync client and the listeners. Writes go through [`Inner::update`], which
-//! persists the change and then tells the listeners.
+//! `CareStore`: the entry point. Opens the client's device (core's
+//! [`katcore::device::Device`]: the encrypted store, the pack in force, the
+//! sync client and the observers) and hands out one façade per concept.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use katcore::care_store::CareStore as CoreCareStore;
-use katcore::pack::{Pack, PackRegistry, TrustedKeys};
-use katcore::record::{CareRecord, RecordError};
+use katcore::device::Device;
 use katcore::store::StoreKey;
-use katcore::sync::{restore_saved_pack, SyncClient};
+use katcore::sync::transport::Transport;
 use zeroize::Zeroize;
 
 use crate::content::Content;
 use crate::error::Result;
 use crate::journal::Journal;
-use crate::listeners::{CareChange, CareListener, ListenerHandle, Listeners};
+use crate::listeners::{CareListener, ListenerHandle};
 use crate::sessions::Sessions;
 use crate::sync::ClinicSync;
-use crate::transport::{ForeignTransport, HttpTransport, NoTransport};
+use crate::transport::{ForeignTransport, HttpTransport};
 use crate::wellbeing::Wellbeing;
 
 /// One client's care record in its encrypted file: open it once and share it.
@@ -32,7 +27,7 @@ use crate::wellbeing::Wellbeing;
 /// main actor when the UI must never wait on storage.
 #[derive(uniffi::Object)]
 pub struct CareStore {
-    inner: Arc<Inner>,
+    device: Device,
 }
 
 #[uniffi::export]
@@ -53,93 +48,39 @@ impl CareStore {
         let mut key = key;
         let store_key = StoreKey::from_bytes(&key);
         key.zeroize();
-        let store = CoreCareStore::open(Path::new(&path), &store_key?)?;
-        let packs = Arc::new(RwLock::new(PackRegistry::new(TrustedKeys::default())));
-        restore_saved_pack(&store, &packs)?;
-        let transport = transport.map(ForeignTransport);
-        let sync = match &transport {
-            Some(transport) => SyncClient::new(store.clone(), transport.clone(), Arc::clone(&packs)),
-            None => SyncClient::new(store.clone(), NoTransport, Arc::clone(&packs)),
-        };
-        let inner = Inner { store, packs, transport, sync, listeners: Arc::default() };
-        Ok(Arc::new(CareStore { inner: Arc::new(inner) }))
+        let transport = transport.map(|t| Arc::new(ForeignTransport(t)) as Arc<dyn Transport>);
+        let device = Device::open(Path::new(&path), &store_key?, transport)?;
+        Ok(Arc::new(CareStore { device }))
     }
 
     /// The clinic's content: guidelines, checklist questions, side effects, questionnaires, crisis contacts.
     pub fn content(&self) -> Arc<Content> {
-        Arc::new(Content::new(Arc::clone(&self.inner)))
+        Arc::new(Content { device: self.device.clone() })
     }
 
     /// Sessions: scheduling, the pre-session checklist, start and end, aftercare.
     pub fn sessions(&self) -> Arc<Sessions> {
-        Arc::new(Sessions::new(Arc::clone(&self.inner)))
+        Arc::new(Sessions { device: self.device.clone() })
     }
 
     /// The journal, shared and private, and the integration prompts due.
     pub fn journal(&self) -> Arc<Journal> {
-        Arc::new(Journal::new(Arc::clone(&self.inner)))
+        Arc::new(Journal { device: self.device.clone() })
     }
 
     /// Vitals, side effects and check-ins.
     pub fn wellbeing(&self) -> Arc<Wellbeing> {
-        Arc::new(Wellbeing::new(Arc::clone(&self.inner)))
+        Arc::new(Wellbeing { device: self.device.clone() })
     }
 
     /// Enrollment with the clinic and sync.
     pub fn sync(&self) -> Arc<ClinicSync> {
-        Arc::new(ClinicSync::new(Arc::clone(&self.inner)))
+        Arc::new(ClinicSync { device: self.device.clone() })
     }
 
     /// Registers `listener` for record and sync-status changes until the returned handle
     /// is cancelled or dropped.
     pub fn add_listener(&self, listener: Arc<dyn CareListener>) -> Arc<ListenerHandle> {
-        Arc::new(self.inner.listeners.add(listener))
-    }
-}
-
-/// What every façade of one store shares.
-pub(crate) struct Inner {
-    pub(crate) store: CoreCareStore,
-    pub(crate) packs: Arc<RwLock<PackRegistry>>,
-    /// The app's HTTP transport, if it gave one.
-    pub(crate) transport: Option<ForeignTransport>,
-    pub(crate) sync: SyncClient,
-    pub(crate) listeners: Arc<Listeners>,
-}
-
-impl Inner {
-    /// The pack in force.
-    pub(crate) fn pack(&self) -> Arc<Pack> {
-        self.packs.read().unwrap_or_else(|poisoned| poisoned.into_inner()).active()
-    }
-
-    /// Reads the record.
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&CareRecord) -> R) -> R {
-        self.store.read(f)
-    }
-
-    /// Applies and persists one change, then tells the listeners what changed.
-    pub(crate) fn update<R>(
-        &self,
-        change: CareChange,
-        f: impl FnOnce(&mut CareRecord) -> std::result::Result<R, RecordError>,
-    ) -> Result<R> {
-        let result = self.store.update(f)?;
-        self.changed(change);
-        Ok(result)
-    }
-
-    /// Tells the listeners that `change` happened; the pending count of the sync status moved too.
-    pub(crate) fn changed(&self, change: CareChange) {
-        self.listeners.each(|listener| listener.on_record_changed(change));
-        self.sync_status_changed();
-    }
-
-    /// Tells the listeners the current sync status.
-    pub(crate) fn sync_status_changed(&self) {
-        if !self.listeners.is_empty() {
-            let status = crate::sync::SyncStatus::from(self.sync.status());
-            self.listeners.each(|listener| listener.on_sync_status_changed(status.clone()));
-        }
+        Arc::new(crate::listeners::register(&self.device, listener))
     }
 }

@@ -1,20 +1,36 @@
 //! Instants across the FFI.
 //!
 //! Every instant crosses as a `SystemTime` (Kotlin `java.time.Instant`, Swift
-//! `Date`); time zones travel separately as IANA names. The core keeps the
-//! session's UTC offset where it matters, so it is recomputed here from the
-//! session's zone.
+//! `Date`): core's `DateTime<Utc>` and `DateTime<FixedOffset>` are declared
+//! here as custom types over it, so core's records cross as they are. Time
+//! zones travel separately as IANA names; an offset does not cross (the
+//! core keeps the session's zone, and `Session.timeZone` names it).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::error::{KatcoreError, Result};
 
-/// The instant as a `SystemTime`.
-pub(crate) fn to_system_time<Tz: TimeZone>(at: DateTime<Tz>) -> SystemTime {
-    at.into()
-}
+/// A UTC instant of core's; `Timestamp` in Kotlin and Swift is an alias of
+/// `java.time.Instant` / `Date`.
+pub type Timestamp = DateTime<Utc>;
+
+/// An instant with the offset core keeps for it (the session's zone); it
+/// crosses as the instant alone.
+pub type ZonedTimestamp = DateTime<FixedOffset>;
+
+uniffi::custom_type!(Timestamp, SystemTime, {
+    remote,
+    lower: |at| at.into(),
+    try_lift: |at| Ok(to_utc("instant", at)?),
+});
+
+uniffi::custom_type!(ZonedTimestamp, SystemTime, {
+    remote,
+    lower: |at| at.into(),
+    try_lift: |at| Ok(to_utc("instant", at)?.fixed_offset()),
+});
 
 /// A `SystemTime` from the host as a UTC date-time; `field` names it in errors.
 pub(crate) fn to_utc(field: &str, at: SystemTime) -> Result<DateTime<Utc>> {
@@ -33,13 +49,6 @@ pub(crate) fn to_utc(field: &str, at: SystemTime) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp(seconds, nanos).ok_or_else(out_of_range)
 }
 
-/// `at` (or now) in the IANA `time_zone`, with that zone's offset at that instant.
-pub(crate) fn in_zone(field: &str, at: Option<SystemTime>, time_zone: &str) -> Result<DateTime<FixedOffset>> {
-    let zone = katcore::aftercare::parse_time_zone(time_zone)
-        .map_err(|_| KatcoreError::invalid("time_zone", "is not a known IANA time zone name"))?;
-    Ok(or_now(field, at)?.with_timezone(&zone).fixed_offset())
-}
-
 /// `at` as UTC, or the current time when the host passed none.
 pub(crate) fn or_now(field: &str, at: Option<SystemTime>) -> Result<DateTime<Utc>> {
     at.map_or_else(|| Ok(Utc::now()), |at| to_utc(field, at))
@@ -53,15 +62,13 @@ mod tests {
     #[test]
     fn instants_round_trip_on_both_sides_of_the_epoch() {
         for at in [UNIX_EPOCH + Duration::new(1_777_000_000, 5), UNIX_EPOCH - Duration::new(10, 250)] {
-            assert_eq!(to_system_time(to_utc("at", at).unwrap()), at);
+            assert_eq!(SystemTime::from(to_utc("at", at).unwrap()), at);
         }
     }
 
     #[test]
-    fn zones_give_the_local_offset() {
-        let at = UNIX_EPOCH + Duration::from_secs(1_777_651_200); // 2026-05-01T16:00:00Z
-        let local = in_zone("start", Some(at), "America/New_York").unwrap();
-        assert_eq!(local.to_rfc3339(), "2026-05-01T12:00:00-04:00");
-        assert!(matches!(in_zone("start", Some(at), "Mars/Base"), Err(KatcoreError::InvalidInput { .. })));
+    fn an_instant_outside_the_range_of_dates_is_invalid_input() {
+        let far = UNIX_EPOCH + Duration::from_secs(u64::MAX / 2);
+        assert!(matches!(to_utc("at", far), Err(KatcoreError::InvalidInput { .. })));
     }
 }

@@ -107,12 +107,3 @@ impl Transport for ForeignTransport {
     }
 }
 
-/// Stands in when the app gave no transport: sync refuses before reaching it.
-#[derive(Debug)]
-pub(crate) struct NoTransport;
-
-impl Transport for NoTransport {
-    fn send(&self, _: CoreRequest) -> BoxFuture<'_, Result<CoreResponse, TransportError>> {
-        Box::pin(async { Err(TransportError { reason: "no HTTP transport was given to CareStore.open".into() }) })
-    }
-}

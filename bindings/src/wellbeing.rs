@@ -5,33 +5,23 @@
 //! returned and raised with the clinic on the next sync. A check-in that is
 //! urgent comes back with the pack's crisis message and contacts: show them at once.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use katcore::checklist::BloodPressureReading;
-use katcore::instruments::{self, Band, InstrumentKind};
-use katcore::record::{
-    CheckIn as CoreCheckIn, CheckInInput, CheckInKind as CoreCheckInKind, Severity, SideEffectReport as CoreSideEffect,
-    Vitals as CoreVitals,
-};
+use katcore::device::Device;
+use katcore::instruments::{Band, InstrumentKind};
+use katcore::record::{CheckIn as CoreCheckIn, CheckInKind as CoreCheckInKind, Severity, SideEffectReport};
+use katcore::record::Vitals as CoreVitals;
 
 use crate::content::CrisisContact;
-use crate::error::{KatcoreError, Result};
-use crate::listeners::CareChange;
-use crate::store::Inner;
-use crate::time::{or_now, to_system_time};
+use crate::error::Result;
+use crate::time::{or_now, Timestamp};
 
 /// Vitals, side effects and check-ins. Calls block briefly: writes are durable (on disk)
 /// when they return.
 #[derive(uniffi::Object)]
 pub struct Wellbeing {
-    inner: Arc<Inner>,
-}
-
-impl Wellbeing {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        Wellbeing { inner }
-    }
+    pub(crate) device: Device,
 }
 
 #[uniffi::export]
@@ -49,17 +39,13 @@ impl Wellbeing {
         session_id: Option<String>,
         at: Option<SystemTime>,
     ) -> Result<Vitals> {
-        let (pack, at) = (self.inner.pack(), or_now("at", at)?);
         let reading = BloodPressureReading { systolic, diastolic };
-        let id =
-            self.inner.update(CareChange::Wellbeing, |r| r.add_vitals(&pack, reading, at, session_id.as_deref()))?;
-        let saved = self.inner.read(|r| r.vitals().into_iter().find(|v| v.id == id));
-        saved.map(Vitals::from).ok_or_else(|| KatcoreError::NotFound { what: format!("vitals {id}") })
+        Ok(self.device.record_blood_pressure(reading, session_id.as_deref(), or_now("at", at)?)?.into())
     }
 
     /// Blood-pressure readings, oldest first.
     pub fn vitals(&self) -> Vec<Vitals> {
-        self.inner.read(|r| r.vitals()).into_iter().map(Vitals::from).collect()
+        self.device.vitals().into_iter().map(Vitals::from).collect()
     }
 
     /// Reports a side effect from `Content.sideEffects` and returns the report, flagged
@@ -75,17 +61,12 @@ impl Wellbeing {
         session_id: Option<String>,
         at: Option<SystemTime>,
     ) -> Result<SideEffectReport> {
-        let (pack, at) = (self.inner.pack(), or_now("at", at)?);
-        let id = self.inner.update(CareChange::Wellbeing, |r| {
-            r.report_side_effect(&pack, &effect_id, severity, at, session_id.as_deref())
-        })?;
-        let saved = self.inner.read(|r| r.side_effects().into_iter().find(|e| e.id == id));
-        saved.map(SideEffectReport::from).ok_or_else(|| KatcoreError::NotFound { what: format!("side effect {id}") })
+        Ok(self.device.report_side_effect(&effect_id, severity, session_id.as_deref(), or_now("at", at)?)?)
     }
 
     /// Side-effect reports, oldest first.
     pub fn side_effects(&self) -> Vec<SideEffectReport> {
-        self.inner.read(|r| r.side_effects()).into_iter().map(SideEffectReport::from).collect()
+        self.device.side_effects()
     }
 
     /// Scores and records a questionnaire (answers 0–3, one per item). When the result is
@@ -101,23 +82,15 @@ impl Wellbeing {
         locale: String,
         at: Option<SystemTime>,
     ) -> Result<CheckInResult> {
-        let (pack, at) = (self.inner.pack(), or_now("at", at)?);
-        let outcome = instruments::check_in(&pack, instrument, &answers, &locale)
-            .map_err(|e| KatcoreError::invalid("answers", e.to_string()))?;
-        let check_in = self
-            .inner
-            .update(CareChange::Wellbeing, |r| r.add_check_in(CheckInInput::Instrument(instrument, answers), at))?;
+        let result = self.device.check_in(instrument, answers, &locale, or_now("at", at)?)?;
+        let outcome = result.outcome;
         Ok(CheckInResult {
-            check_in_id: check_in.id,
+            check_in_id: result.check_in_id,
             total: outcome.score.total,
             band: outcome.score.band,
             urgent: outcome.score.urgent,
             crisis_message: outcome.crisis_message,
-            crisis_contacts: outcome
-                .crisis_contacts
-                .into_iter()
-                .map(|c| CrisisContact { id: c.id, label: c.label, phone: c.phone, sms: c.sms })
-                .collect(),
+            crisis_contacts: outcome.crisis_contacts.into_iter().map(CrisisContact::from).collect(),
         })
     }
 
@@ -127,23 +100,22 @@ impl Wellbeing {
     /// `InvalidInput` for a score above 10.
     #[uniffi::method(default(at = None))]
     pub fn record_mood(&self, score: u8, at: Option<SystemTime>) -> Result<String> {
-        let at = or_now("at", at)?;
-        Ok(self.inner.update(CareChange::Wellbeing, |r| r.add_check_in(CheckInInput::Mood(score), at))?.id)
+        Ok(self.device.record_mood(score, or_now("at", at)?)?)
     }
 
     /// Check-ins, oldest first.
     pub fn check_ins(&self) -> Vec<CheckIn> {
-        self.inner.read(|r| r.check_ins()).into_iter().map(CheckIn::from).collect()
+        self.device.check_ins().into_iter().map(CheckIn::from).collect()
     }
 }
 
-/// A blood-pressure reading.
+/// A blood-pressure reading: core's `Vitals` with the reading's two numbers inline.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct Vitals {
     /// Id.
     pub id: String,
     /// When it was taken.
-    pub taken_at: SystemTime,
+    pub taken_at: Timestamp,
     /// Systolic, mmHg.
     pub systolic: u16,
     /// Diastolic, mmHg.
@@ -156,24 +128,18 @@ pub struct Vitals {
 
 impl From<CoreVitals> for Vitals {
     fn from(v: CoreVitals) -> Self {
-        Vitals {
-            id: v.id,
-            taken_at: to_system_time(v.taken_at),
-            systolic: v.reading.systolic,
-            diastolic: v.reading.diastolic,
-            session_id: v.session_id,
-            urgent: v.urgent,
-        }
+        let BloodPressureReading { systolic, diastolic } = v.reading;
+        Vitals { id: v.id, taken_at: v.taken_at, systolic, diastolic, session_id: v.session_id, urgent: v.urgent }
     }
 }
 
 /// A reported side effect.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct SideEffectReport {
     /// Id.
     pub id: String,
     /// When it was reported.
-    pub reported_at: SystemTime,
+    pub reported_at: Timestamp,
     /// The pack's side-effect id.
     pub effect_id: String,
     /// How bad.
@@ -184,20 +150,7 @@ pub struct SideEffectReport {
     pub urgent: bool,
 }
 
-impl From<CoreSideEffect> for SideEffectReport {
-    fn from(e: CoreSideEffect) -> Self {
-        SideEffectReport {
-            id: e.id,
-            reported_at: to_system_time(e.reported_at),
-            effect_id: e.effect_id,
-            severity: e.severity,
-            session_id: e.session_id,
-            urgent: e.urgent,
-        }
-    }
-}
-
-/// A scored questionnaire, with what to show the client.
+/// A scored questionnaire, with what to show the client (core's `CheckInResult`, flattened).
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct CheckInResult {
     /// The recorded check-in's id.
@@ -220,14 +173,14 @@ pub struct CheckIn {
     /// Id.
     pub id: String,
     /// When it was completed.
-    pub completed_at: SystemTime,
+    pub completed_at: Timestamp,
     /// What was recorded.
     pub kind: CheckInKind,
     /// Needs prompt clinical review.
     pub urgent: bool,
 }
 
-/// What a check-in recorded.
+/// What a check-in recorded (core's `CheckInKind`; `Questionnaire` is the app's name for `Instrument`).
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum CheckInKind {
     /// A questionnaire.
@@ -256,7 +209,7 @@ impl From<CoreCheckIn> for CheckIn {
             }
             CoreCheckInKind::Mood { score } => CheckInKind::Mood { score },
         };
-        CheckIn { id: c.id, completed_at: to_system_time(c.completed_at), kind, urgent: c.urgent }
+        CheckIn { id: c.id, completed_at: c.completed_at, kind, urgent: c.urgent }
     }
 }
 

@@ -9,15 +9,15 @@
 //! comes from the real core, server and sync.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Utc};
-use katcore::care_store::CareStore;
-use katcore::checklist::{Evaluation, ItemState};
-use katcore::pack::{Pack, PackRegistry, TrustedKeys};
-use katcore::record::{JournalLinks, Party, Severity};
+use katcore::checklist::{Answer, Evaluation, ItemState};
+use katcore::device::DeviceError;
+use katcore::pack::Pack;
+use katcore::record::{JournalLinks, Severity};
 use katcore::store::StoreKey;
-use katcore::sync::{enroll, http_client, SyncClient, SyncReport, SyncTrigger};
+use katcore::sync::{http_client, SyncReport, SyncTrigger};
 use katcore::zone::Zone;
 use katcore_clinic::{init_clinic, serve, ClinicianClient, Config, ServerHandle};
 use serde_json::{json, Value};
@@ -48,12 +48,10 @@ fn parse_tz(name: &str) -> Result<Zone> {
     katcore::aftercare::parse_time_zone(name).map_err(|e| e.to_string())
 }
 
-/// A device in the demo: its store, packs and sync client.
+/// A device in the demo: core's device (the same aggregate the apps use), named.
 struct Device {
     name: &'static str,
-    store: CareStore,
-    packs: Arc<RwLock<PackRegistry>>,
-    sync: SyncClient,
+    device: katcore::device::Device,
     path: PathBuf,
 }
 
@@ -109,7 +107,7 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
         api.schedule_session(&client_id, &next_start.to_rfc3339(), tz.name()).await.map_err(|e| e.to_string())?;
     let report = sync(&ui, phone).await?;
     ui.good(&format!("Phone synced: {}", describe(&report)));
-    let upcoming = phone.store.read(|r| r.upcoming_sessions(Utc::now()));
+    let upcoming = phone.device.upcoming(Utc::now());
     let rows: Vec<Vec<String>> = upcoming
         .iter()
         .map(|s| vec![when(&s.scheduled_start), format!("{:?}", s.scheduled_by).to_lowercase(), s.time_zone.clone()])
@@ -125,60 +123,49 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     // 3. Offline checklist.
     ui.step(3, "Offline, on the day: the pre-session checklist");
     for device in &devices {
-        device.sync.set_online(false);
+        device.device.set_online(false);
     }
     let mut clock = start - Duration::minutes(100);
     ui.say(&format!("The phone is in airplane mode. It is {} and the client answers the checklist.", when(&clock)));
     let mut answers = good_answers(start);
     answers["last_solid_food"] = json!((start - Duration::minutes(120)).to_rfc3339());
     for (item, value) in answers.as_object().into_iter().flatten() {
-        phone
-            .store
-            .update(|r| r.record_answer(&pack, &session, item, value, clock.to_utc()))
-            .map_err(|e| e.to_string())?;
+        answer(phone, &session, item, value, clock)?;
     }
-    let e = evaluate(phone, &pack, &session, clock)?;
-    show_evaluation(&ui, &e);
+    let e = try_start(&ui, phone, &session, clock)?;
     let ready_at = e.ready_at.ok_or("the checklist should have said when the session can start")?;
-    phone.store.update(|r| r.move_session(&session, ready_at, Party::Client)).map_err(|e| e.to_string())?;
+    phone.device.reschedule(&session, ready_at.to_utc()).map_err(|e| e.to_string())?;
     ui.say(&format!("The client moves the start to {}, as the checklist suggests.", when(&ready_at)));
 
     clock += Duration::minutes(25);
     let high = json!({"systolic": 182, "diastolic": 114});
-    phone
-        .store
-        .update(|r| r.record_answer(&pack, &session, "blood_pressure", &high, clock.to_utc()))
-        .map_err(|e| e.to_string())?;
+    answer(phone, &session, "blood_pressure", &high, clock)?;
     ui.say(&format!("{}: blood pressure 182/114.", when(&clock)));
-    let e = evaluate(phone, &pack, &session, clock)?;
-    show_evaluation(&ui, &e);
+    try_start(&ui, phone, &session, clock)?;
 
     clock += Duration::minutes(15);
     let calm = json!({"systolic": 128, "diastolic": 82});
-    phone
-        .store
-        .update(|r| r.record_answer(&pack, &session, "blood_pressure", &calm, clock.to_utc()))
-        .map_err(|e| e.to_string())?;
+    answer(phone, &session, "blood_pressure", &calm, clock)?;
     ui.say(&format!("{}: after resting, a second reading of 128/82.", when(&clock)));
-    let e = evaluate(phone, &pack, &session, clock)?;
-    show_evaluation(&ui, &e);
+    show_evaluation(&ui, &phone.device.evaluate(&session, "en").map_err(|e| e.to_string())?);
 
     // 4. The session and after, still offline.
     ui.step(4, "The session and the evening after (still offline)");
     let started = ready_at;
     let ended = started + Duration::minutes(130);
-    phone.store.update(|r| r.start_session(&session, started)).map_err(|e| e.to_string())?;
-    phone.store.update(|r| r.end_session(&session, ended)).map_err(|e| e.to_string())?;
+    let e = try_start(&ui, phone, &session, started)?;
+    if e.status != katcore::checklist::ReadinessStatus::Ready {
+        return Err("the session should have started once the checklist was ready".into());
+    }
+    phone.device.end(&session, ended.to_utc()).map_err(|e| e.to_string())?;
     ui.say(&format!("Session from {} to {}.", when(&started), when(&ended)));
     let reported = ended + Duration::minutes(20);
     phone
-        .store
-        .update(|r| {
-            r.report_side_effect(&pack, "nausea_vomiting", Severity::Moderate, reported.to_utc(), Some(&session))
-        })
+        .device
+        .report_side_effect("nausea_vomiting", Severity::Moderate, Some(&session), reported.to_utc())
         .map_err(|e| e.to_string())?;
     ui.warn(&format!("{}: side effect reported — nausea, moderate.", when(&reported)));
-    let aftercare = katcore::aftercare::plan(&pack, ended.to_utc(), &tz, "en");
+    let aftercare = phone.device.aftercare(&session, "en").map_err(|e| e.to_string())?;
     ui.say(&format!("No driving until {} (after a full night's sleep).", when(&aftercare.driving_ok_from)));
     let rows: Vec<Vec<String>> =
         aftercare.integration.iter().map(|p| vec![when(&p.at), shorten(&p.text, 72)]).collect();
@@ -188,11 +175,11 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     let first_prompt = aftercare.integration.first().map(|p| p.id.clone());
     let links = JournalLinks { prompt_id: first_prompt, session_id: Some(session.clone()) };
     let private_text = "Something I am not ready to share yet: I felt my father's voice in the music.";
-    phone.store.write_journal_entry(private_text, &links, true, evening.to_utc()).map_err(|e| e.to_string())?;
+    phone.device.write_journal(private_text, &links, true, evening.to_utc()).map_err(|e| e.to_string())?;
     let shared_text = "The colours came back to the room slowly. I want to keep the calm of the last hour.";
     tablet
-        .store
-        .write_journal_entry(shared_text, &JournalLinks::default(), false, (evening + Duration::minutes(5)).to_utc())
+        .device
+        .write_journal(shared_text, &JournalLinks::default(), false, (evening + Duration::minutes(5)).to_utc())
         .map_err(|e| e.to_string())?;
     ui.good("Journal: a private entry on the phone, a shared one written at the same time on the tablet.");
 
@@ -207,7 +194,7 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     ui.step(6, "Connectivity returns");
     let mut rows = Vec::new();
     for device in [phone, tablet, phone] {
-        device.sync.set_online(true);
+        device.device.set_online(true);
         let report = sync(&ui, device).await?;
         rows.push(vec![
             device.name.to_owned(),
@@ -229,7 +216,7 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
         ui.stop(&format!("Clinic alert: {kind} at {at} — listed first for the care team"));
     }
     let clinic_view = api.record(&client_id).await.map_err(|e| e.to_string())?;
-    let (phone_view, tablet_view) = (phone.store.read(|r| r.to_json()), tablet.store.read(|r| r.to_json()));
+    let (phone_view, tablet_view) = (phone.device.read(|r| r.to_json()), tablet.device.read(|r| r.to_json()));
     if phone_view == clinic_view && tablet_view == clinic_view {
         let decisions =
             clinic_view["sessions"].as_array().map_or(0, |s| s.iter().map(|s| count(s, "readiness")).sum::<usize>());
@@ -244,20 +231,20 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     } else {
         return Err("the phone, the tablet and the clinic disagree after syncing".into());
     }
-    let private_on_phone = phone.store.journal().iter().any(|e| e.private && e.text == private_text);
+    let private_on_phone = phone.device.journal().iter().any(|e| e.private && e.text == private_text);
     let private_at_clinic = clinic_view.to_string().contains(private_text);
     if private_on_phone && !private_at_clinic {
         ui.good("The private entry is on the phone only; the clinic never received it.");
     } else {
         return Err("the private entry leaked or was lost".into());
     }
-    let next = tablet.store.read(|r| r.session(&next_session)).map(|s| when(&s.scheduled_start)).unwrap_or_default();
+    let next = tablet.device.session(&next_session).map(|s| when(&s.scheduled_start)).unwrap_or_default();
     ui.good(&format!("The tablet shows the moved session: {next}."));
 
     // 7. Summary.
     ui.step(7, "Summary");
     ui.say(&format!(
-        "Checklist: wait → blocked (urgent) → ready; {}; {} converged with the clinic.",
+        "Checklist: wait → blocked (urgent) → ready, every start through the gate; {}; {} converged with the clinic.",
         plural(alerts.len(), "open clinic alert", "open clinic alerts"),
         plural(devices.len(), "device", "devices"),
     ));
@@ -305,24 +292,38 @@ async fn enroll_device(name: &'static str, url: &str, code: &str, dir: &Path, ke
         std::fs::write(dir.join(format!("{name}.key")), hex).map_err(|e| format!("{name}.key: {e}"))?;
     }
     let store_key = StoreKey::from_bytes(&key).map_err(|e| e.to_string())?;
-    let store = CareStore::open(&path, &store_key).map_err(|e| e.to_string())?;
     let http = http_client(None).map_err(|e| e.to_string())?;
-    enroll(&store, &http, url, code, name).await.map_err(|e| format!("{name}: {e}"))?;
-    let packs = Arc::new(RwLock::new(PackRegistry::new(TrustedKeys::default())));
-    let sync = SyncClient::new(store.clone(), http, Arc::clone(&packs));
-    Ok(Device { name, store, packs, sync, path })
+    let device = katcore::device::Device::open(&path, &store_key, Some(Arc::new(http))).map_err(|e| e.to_string())?;
+    device.enroll(url, code, name).await.map_err(|e| format!("{name}: {e}"))?;
+    Ok(Device { name, device, path })
 }
 
 async fn sync(ui: &Ui, device: &Device) -> Result<SyncReport> {
-    ui.busy(&format!("{} syncing", device.name), device.sync.sync_now(SyncTrigger::User))
+    ui.busy(&format!("{} syncing", device.name), device.device.sync(SyncTrigger::User))
         .await
         .map_err(|e| format!("{}: {e}", device.name))
 }
 
-fn evaluate(device: &Device, pack: &Pack, session: &str, at: DateTime<FixedOffset>) -> Result<Evaluation> {
-    let pack = device.packs.read().map(|p| p.active()).unwrap_or_else(|_| Arc::new(pack.clone()));
-    let evaluation = device.store.read(|r| r.evaluate_session(&pack, session, "en")).map_err(|e| e.to_string())?;
-    device.store.update(|r| r.record_readiness(session, &evaluation, &pack, at.to_utc())).map_err(|e| e.to_string())?;
+/// Records one answer given in the checklist's JSON form, typed against the pack in force.
+fn answer(device: &Device, session: &str, item: &str, value: &Value, at: DateTime<FixedOffset>) -> Result<()> {
+    let answer = Answer::parse_for(&device.device.pack(), item, value).map_err(|e| e.to_string())?;
+    device.device.answer(session, item, answer.as_ref(), at.to_utc()).map_err(|e| e.to_string())
+}
+
+/// The client taps "start" at `at`: the device's gate evaluates afresh, records
+/// the decision (the clinic sees it) and starts the session only when ready.
+fn try_start(ui: &Ui, device: &Device, session: &str, at: DateTime<FixedOffset>) -> Result<Evaluation> {
+    let evaluation = match device.device.start(session, "en", at.to_utc()) {
+        Ok(evaluation) => evaluation,
+        Err(DeviceError::NotReady { evaluation, .. }) => *evaluation,
+        Err(other) => return Err(other.to_string()),
+    };
+    ui.say(&format!(
+        "{}: the client taps Start — {}.",
+        when(&at),
+        if evaluation.status.as_str() == "ready" { "the session starts" } else { "refused, and the decision is recorded" }
+    ));
+    show_evaluation(ui, &evaluation);
     Ok(evaluation)
 }
 
@@ -382,7 +383,7 @@ fn describe(report: &SyncReport) -> String {
         plural(report.round_trips as usize, "round trip", "round trips"),
         report.bytes_sent,
         report.bytes_received,
-        report.pack_activated.as_ref().map(|(id, v)| format!(", pack {id} v{v} activated")).unwrap_or_default()
+        report.pack_activated.as_ref().map(|p| format!(", pack {} v{} activated", p.id, p.version)).unwrap_or_default()
     )
 }
 

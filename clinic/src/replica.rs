@@ -31,15 +31,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 use chrono::{DateTime, Utc};
 use katcore::pack::{Pack, SignedPack};
+use katcore::persist::{PersistedRecord, CLINIC_COMPACTION_BYTES};
 use katcore::record::{check_changes, touched_entries, CareRecord, RecordError, Writer};
 use katcore::sync::wire::{SyncRequest, SyncResponse};
 
 use crate::error::ApiError;
 use crate::storage::{ActorOwner, ClinicStorage, NewAlert, PlannedSession, RecordUpdate};
-
-/// Appended changes are compacted once they exceed both the snapshot's size
-/// and this many bytes.
-const MIN_COMPACTION_BYTES: u64 = 64 * 1024;
 
 /// How many bytes of memory a loaded record takes per stored byte, as
 /// measured (BENCHMARKS.md: the 2-year record's 454 KB snapshot opens in
@@ -197,11 +194,8 @@ impl Replicas {
 /// One client's record with what is known to be stored.
 pub(crate) struct Replica {
     client_id: String,
-    record: CareRecord,
-    saved_heads: Vec<ChangeHash>,
-    last_seq: i64,
-    snapshot_bytes: u64,
-    change_bytes: u64,
+    /// The record and what of it is stored (`katcore::persist`, the engine devices use too).
+    stored: PersistedRecord,
     /// Set when memory may differ from storage: the slot is then reloaded.
     discard: bool,
     /// The pack urgent items were last derived with, by ETag.
@@ -210,33 +204,20 @@ pub(crate) struct Replica {
 
 impl Replica {
     fn load(storage: &dyn ClinicStorage, client_id: &str, actor: ActorId) -> Result<Replica, ApiError> {
-        let stored = storage.load_record(client_id)?;
-        let record = CareRecord::load_parts(
-            stored.snapshot.as_deref(),
-            stored.changes.iter().map(|(_, bytes)| bytes.as_slice()),
-            actor,
-        )
-        .map_err(|e| ApiError::internal(format!("client {client_id}: the stored record does not load: {e}")))?;
-        Ok(Replica {
-            client_id: client_id.to_owned(),
-            saved_heads: record.heads(),
-            record,
-            last_seq: stored.changes.last().map_or(stored.snapshot_through_seq, |(seq, _)| *seq),
-            snapshot_bytes: stored.snapshot.as_ref().map_or(0, |s| s.len() as u64),
-            change_bytes: stored.changes.iter().map(|(_, c)| c.len() as u64).sum(),
-            discard: false,
-            pack: None,
-        })
+        let stored = PersistedRecord::load(&storage.load_record(client_id)?, actor, CLINIC_COMPACTION_BYTES)
+            .map_err(|e| ApiError::internal(format!("client {client_id}: the stored record does not load: {e}")))?;
+        Ok(Replica { client_id: client_id.to_owned(), stored, discard: false, pack: None })
     }
 
     /// The estimated memory the loaded record takes.
     fn memory_estimate(&self) -> u64 {
-        (self.snapshot_bytes + self.change_bytes).max(1) * MEMORY_PER_STORED_BYTE
+        let (snapshot, changes) = self.stored.sizes();
+        (snapshot + changes).max(1) * MEMORY_PER_STORED_BYTE
     }
 
     /// The record, for reading.
     pub(crate) fn record(&self) -> &CareRecord {
-        &self.record
+        self.stored.record()
     }
 
     /// Applies a clinician's edit and persists it before returning.
@@ -245,8 +226,8 @@ impl Replica {
         storage: &dyn ClinicStorage,
         f: impl FnOnce(&mut CareRecord) -> Result<T, RecordError>,
     ) -> Result<T, ApiError> {
-        let value = f(&mut self.record)?;
-        let server_actor = self.record.actor().to_hex_string();
+        let value = f(self.stored.record_mut())?;
+        let server_actor = self.record().actor().to_hex_string();
         self.persist(storage, None, std::slice::from_ref(&server_actor))?;
         Ok(value)
     }
@@ -262,22 +243,23 @@ impl Replica {
         device_id: &str,
         max_record_bytes: u64,
     ) -> Result<SyncResponse, ApiError> {
-        if !self.has_all(&request.since) {
+        if !self.stored.has_all(&request.since) {
             return Err(ApiError::history_missing());
         }
         let changes = self
-            .record
+            .record()
             .new_changes(&request.changes)
             .map_err(|e| ApiError::bad_request("malformed_changes", e.to_string()))?;
         // Changes whose dependencies neither the record nor the request
         // holds are answered `409` before anything is applied: nothing
         // waits inside Automerge, and the cached record stays as it is.
         let brought: HashSet<ChangeHash> = changes.iter().map(Change::hash).collect();
-        if changes.iter().flat_map(Change::deps).any(|dep| !brought.contains(dep) && !self.has_all(&[*dep])) {
+        if changes.iter().flat_map(Change::deps).any(|dep| !brought.contains(dep) && !self.stored.has_all(&[*dep])) {
             return Err(ApiError::history_missing());
         }
         let adding: u64 = changes.iter().map(|change| change.raw_bytes().len() as u64).sum();
-        if self.snapshot_bytes + self.change_bytes + adding > max_record_bytes {
+        let (snapshot_bytes, change_bytes) = self.stored.sizes();
+        if snapshot_bytes + change_bytes + adding > max_record_bytes {
             return Err(ApiError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                 "record_full",
@@ -294,17 +276,17 @@ impl Replica {
             // bound on its next incremental sync.
             new_actors.clear();
         }
-        check_changes(self.record.document(), &changes, Writer::Device)
+        check_changes(self.record().document(), &changes, Writer::Device)
             .map_err(|violation| ApiError::write_refused(&violation.key, violation.rule.code(), &violation.reason))?;
         if !changes.is_empty() {
-            self.record.apply_changes(changes).map_err(|e| {
+            self.stored.record_mut().apply_changes(changes).map_err(|e| {
                 // Whatever Automerge did before failing is not trusted.
                 self.discard = true;
                 ApiError::bad_request("malformed_changes", e.to_string())
             })?;
         }
-        let waiting = !self.record.document().get_missing_deps(&[]).is_empty();
-        let heads_known = self.has_all(&request.heads);
+        let waiting = !self.record().document().get_missing_deps(&[]).is_empty();
+        let heads_known = self.stored.has_all(&request.heads);
         // What could be applied is consistent: keep it either way.
         let persisted = self.persist(storage, Some(device_id), &new_actors)?;
         if waiting {
@@ -318,9 +300,9 @@ impl Replica {
         if !persisted {
             storage.record_device_sync(device_id, Utc::now())?;
         }
-        let changes =
-            if request.heads.is_empty() { self.record.save() } else { self.record.save_after(&request.heads) };
-        Ok(SyncResponse { heads: self.record.heads(), changes })
+        let record = self.record();
+        let changes = if request.heads.is_empty() { record.save() } else { record.save_after(&request.heads) };
+        Ok(SyncResponse { heads: record.heads(), changes })
     }
 
     /// Checks that every actor of `changes` is `device_id`'s (or new, and so
@@ -333,7 +315,7 @@ impl Replica {
         device_id: &str,
     ) -> Result<Vec<String>, ApiError> {
         let actors: BTreeSet<String> = changes.iter().map(|c| c.actor_id().to_hex_string()).collect();
-        let own = self.record.actor().to_hex_string();
+        let own = self.record().actor().to_hex_string();
         let mut new_actors = Vec::new();
         for actor in actors {
             // This process's actor counts as the clinic's before it is stored.
@@ -365,7 +347,7 @@ impl Replica {
     /// assigned version, else the clinic's current pack, else the built-in
     /// default; parsed again only when it changed.
     pub(crate) fn pack(&mut self, storage: &dyn ClinicStorage) -> Result<Arc<Pack>, ApiError> {
-        let assigned = self.record.assigned_pack().map(|a| a.version);
+        let assigned = self.record().assigned_pack().map(|a| a.version);
         let Some(etag) = storage.client_pack_etag(&self.client_id, assigned)? else {
             return Ok(Pack::default_pack());
         };
@@ -384,11 +366,6 @@ impl Replica {
         Ok(pack)
     }
 
-    fn has_all(&self, hashes: &[ChangeHash]) -> bool {
-        let doc = self.record.document();
-        hashes.iter().all(|hash| doc.get_change_meta_by_hash(hash).is_some())
-    }
-
     /// Appends everything after the stored heads, with the planned sessions
     /// and alerts it implies, the actors it brings (bound to `synced_device`,
     /// or to the clinic) and the sync of `synced_device`, then compacts if
@@ -399,48 +376,35 @@ impl Replica {
         synced_device: Option<&str>,
         new_actors: &[String],
     ) -> Result<bool, ApiError> {
-        let heads = self.record.heads();
-        if heads == self.saved_heads {
-            return Ok(false);
-        }
-        // The new changes once: stored as their bytes (what `save_after`
-        // writes), and read for the entries they wrote, which alone can
-        // raise a new alert or change the planned sessions.
-        let changes = self.record.document().get_changes(&self.saved_heads);
-        let change: Vec<u8> = changes.iter().flat_map(|c| c.raw_bytes().iter().copied()).collect();
         let pack = self.pack(storage)?;
-        let touched = touched_entries(self.record.document(), &changes);
-        let urgent = urgent_items(&self.record, &pack, &touched);
-        let wrote_a_session = touched.iter().any(|key| key.starts_with(katcore::record::SESSION_PREFIX));
-        let planned_sessions = wrote_a_session.then(|| planned_sessions(&self.record));
-        let update = RecordUpdate {
-            change: &change,
-            planned_sessions: planned_sessions.as_deref(),
-            urgent: &urgent,
-            at: Utc::now(),
-            synced_device,
-            new_actors,
-        };
-        let seq = storage.append_record_change(&self.client_id, &update).inspect_err(|_| self.discard = true)?;
-        self.saved_heads = heads;
-        self.last_seq = seq;
-        self.change_bytes += change.len() as u64;
-        if self.change_bytes > self.snapshot_bytes.max(MIN_COMPACTION_BYTES) {
-            self.compact(storage);
-        }
-        Ok(true)
-    }
-
-    fn compact(&mut self, storage: &dyn ClinicStorage) {
-        let snapshot = self.record.save();
-        match storage.compact_record(&self.client_id, &snapshot, self.last_seq) {
-            Ok(()) => {
-                self.snapshot_bytes = snapshot.len() as u64;
-                self.change_bytes = 0;
+        let client_id = &self.client_id;
+        let appended = self.stored.persist(|record, unsaved| {
+            // Only the entries the new changes wrote can raise a new alert
+            // or change the planned sessions.
+            let touched = touched_entries(record.document(), &unsaved.changes);
+            let urgent = urgent_items(record, &pack, &touched);
+            let wrote_a_session = touched.iter().any(|key| key.starts_with(katcore::record::SESSION_PREFIX));
+            let planned_sessions = wrote_a_session.then(|| planned_sessions(record));
+            let update = RecordUpdate {
+                change: &unsaved.bytes,
+                planned_sessions: planned_sessions.as_deref(),
+                urgent: &urgent,
+                at: Utc::now(),
+                synced_device,
+                new_actors,
+            };
+            storage.append_record_change(client_id, &update)
+        });
+        let appended = appended.inspect_err(|_| self.discard = true)?.is_some();
+        if appended && self.stored.compaction_due() {
+            let snapshot = self.stored.snapshot();
+            match storage.compact_record(&self.client_id, &snapshot.bytes, snapshot.through_seq) {
+                Ok(()) => self.stored.compacted(&snapshot),
+                // The stored changes stay as they were; the next change retries.
+                Err(e) => tracing::warn!(client_id = %self.client_id, error = %e, "record compaction failed"),
             }
-            // The stored changes stay as they were; the next change retries.
-            Err(e) => tracing::warn!(client_id = %self.client_id, error = %e, "record compaction failed"),
         }
+        Ok(appended)
     }
 }
 

@@ -173,27 +173,7 @@ pub struct NewDevice {
     pub token_hash: SecretHash,
 }
 
-/// A client's stored care record: the latest snapshot and the changes after it.
-#[derive(Clone, Default)]
-pub struct StoredRecord {
-    /// The latest snapshot, if any.
-    pub snapshot: Option<Vec<u8>>,
-    /// The last change seq the snapshot includes; 0 without one.
-    pub snapshot_through_seq: i64,
-    /// Changes after the snapshot, by ascending seq.
-    pub changes: Vec<(i64, Vec<u8>)>,
-}
-
-/// Shows sizes only.
-impl fmt::Debug for StoredRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoredRecord")
-            .field("snapshot_bytes", &self.snapshot.as_ref().map(Vec::len))
-            .field("snapshot_through_seq", &self.snapshot_through_seq)
-            .field("changes", &self.changes.len())
-            .finish()
-    }
-}
+pub use katcore::persist::StoredDocument;
 
 /// An urgent item of the record, to be raised as an alert if it is new.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -401,7 +381,7 @@ pub trait ClinicStorage: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StorageError`] on failure.
-    fn load_record(&self, client_id: &str) -> Result<StoredRecord, StorageError>;
+    fn load_record(&self, client_id: &str) -> Result<StoredDocument, StorageError>;
 
     /// Appends a record change and returns its seq; in the same transaction
     /// stores the planned sessions, raises alerts for urgent items not yet

@@ -9,14 +9,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use katcore::care_store::CareStore;
-use katcore::pack::{PackRegistry, TrustedKeys};
+use katcore::device::Device as CoreDevice;
 use katcore::record::JournalLinks;
 use katcore::store::StoreKey;
-use katcore::sync::{enroll, SyncClient, SyncTrigger};
+use katcore::sync::SyncTrigger;
 use katcore_clinic::{init_clinic, ClinicianClient};
 
 const DEVICES: usize = 4;
@@ -63,8 +62,7 @@ async fn start_server(db: &Path, port: u16) -> Child {
 }
 
 struct Device {
-    store: CareStore,
-    sync: SyncClient,
+    device: CoreDevice,
     /// Entries written and acknowledged by a successful sync.
     acknowledged: Mutex<usize>,
     written: Mutex<usize>,
@@ -86,14 +84,11 @@ async fn acknowledged_changes_survive_server_kills() {
     for i in 0..DEVICES {
         let client = api.create_client(&format!("client-{i}")).await.unwrap();
         let code = api.enrollment_code(&client).await.unwrap();
-        let store =
-            CareStore::open(&dir.join(format!("device-{i}.db")), &StoreKey::from_bytes(&[i as u8; 32]).unwrap())
-                .unwrap();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-        enroll(&store, &http, &url, &code, "phone").await.unwrap();
-        let packs = Arc::new(RwLock::new(PackRegistry::new(TrustedKeys::default())));
-        let sync = SyncClient::new(store.clone(), http, packs);
-        devices.push(Arc::new(Device { store, sync, acknowledged: Mutex::new(0), written: Mutex::new(0) }));
+        let key = StoreKey::from_bytes(&[i as u8; 32]).unwrap();
+        let device = CoreDevice::open(&dir.join(format!("device-{i}.db")), &key, Some(Arc::new(http))).unwrap();
+        device.enroll(&url, &code, "phone").await.unwrap();
+        devices.push(Arc::new(Device { device, acknowledged: Mutex::new(0), written: Mutex::new(0) }));
         clients.push(client);
     }
 
@@ -113,13 +108,13 @@ async fn acknowledged_changes_survive_server_kills() {
                             let mut written = device.written.lock().unwrap();
                             let text = format!("device {i} entry {}", *written);
                             device
-                                .store
-                                .write_journal_entry(&text, &JournalLinks::default(), false, chrono::Utc::now())
+                                .device
+                                .write_journal(&text, &JournalLinks::default(), false, chrono::Utc::now())
                                 .unwrap();
                             *written += 1;
                             *written
                         };
-                        if device.sync.sync_now(SyncTrigger::User).await.is_ok() {
+                        if device.device.sync(SyncTrigger::User).await.is_ok() {
                             // Everything written before this sync started is acknowledged.
                             let mut acknowledged = device.acknowledged.lock().unwrap();
                             *acknowledged = (*acknowledged).max(n);
@@ -157,9 +152,9 @@ async fn acknowledged_changes_survive_server_kills() {
 
     // The devices converge with the restarted server, nothing duplicated.
     for (i, (device, client)) in devices.iter().zip(&clients).enumerate() {
-        device.sync.sync_now(SyncTrigger::User).await.unwrap();
+        device.device.sync(SyncTrigger::User).await.unwrap();
         let server_view = api.record(client).await.unwrap();
-        assert_eq!(device.store.read(|r| r.to_json()), server_view, "device {i} converges");
+        assert_eq!(device.device.read(|r| r.to_json()), server_view, "device {i} converges");
         let written = *device.written.lock().unwrap();
         assert_eq!(server_view["journal"].as_array().unwrap().len(), written, "device {i}: every entry exactly once");
     }

@@ -30,14 +30,11 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::checklist::{evaluate, Answers, Evaluation};
 use crate::pack::Pack;
+use crate::persist::{PersistedRecord, DEVICE_COMPACTION_BYTES};
 use crate::record::{
     check_changes, sort_journal, CareRecord, DuePrompt, JournalEntry, JournalLinks, RecordError, Writer,
 };
 use crate::store::{Store, StoreError, StoreKey};
-
-/// Appended changes are compacted into a snapshot once they exceed both the
-/// snapshot's size and this many bytes.
-pub const MIN_COMPACTION_BYTES: u64 = 32 * 1024;
 
 /// Why a care-store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +76,8 @@ struct ChecklistInputs {
 
 #[derive(Debug)]
 struct State {
-    record: CareRecord,
-    /// Heads of everything already in the store.
-    saved_heads: Vec<ChangeHash>,
-    last_seq: i64,
-    snapshot_bytes: u64,
-    change_bytes: u64,
+    /// The record and what of it is stored (`crate::persist`).
+    persisted: PersistedRecord,
     private: BTreeMap<String, JournalEntry>,
 }
 
@@ -112,7 +105,7 @@ impl CareStore {
 
     /// Reads the record.
     pub fn read<R>(&self, f: impl FnOnce(&CareRecord) -> R) -> R {
-        f(&self.inner.read().record)
+        f(self.inner.read().persisted.record())
     }
 
     /// Applies one change to the record and persists it before returning.
@@ -124,7 +117,7 @@ impl CareStore {
     /// The error of `f`, or the [`StoreError`] of persisting.
     pub fn update<R>(&self, f: impl FnOnce(&mut CareRecord) -> Result<R, RecordError>) -> Result<R, CareStoreError> {
         let mut state = self.inner.write();
-        let result = f(&mut state.record)?;
+        let result = f(state.persisted.record_mut())?;
         self.inner.persist(&mut state)?;
         drop(state);
         self.inner.maybe_compact_in_background();
@@ -149,7 +142,7 @@ impl CareStore {
         let mut slot = self.inner.checklist.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let inputs = {
             let state = self.inner.read();
-            let heads = state.record.heads();
+            let heads = state.persisted.record().heads();
             match slot.take() {
                 Some(inputs)
                     if inputs.heads == heads && inputs.session_id == session_id && Arc::ptr_eq(&inputs.pack, pack) =>
@@ -157,7 +150,7 @@ impl CareStore {
                     inputs
                 }
                 _ => {
-                    let (start, answers) = state.record.checklist_inputs(pack, session_id)?;
+                    let (start, answers) = state.persisted.record().checklist_inputs(pack, session_id)?;
                     ChecklistInputs { heads, session_id: session_id.to_owned(), pack: Arc::clone(pack), start, answers }
                 }
             }
@@ -250,7 +243,7 @@ impl CareStore {
     /// Shared and private journal entries, newest first.
     pub fn journal(&self) -> Vec<JournalEntry> {
         let state = self.inner.read();
-        let mut entries = state.record.journal();
+        let mut entries = state.persisted.record().journal();
         entries.extend(state.private.values().cloned());
         sort_journal(&mut entries);
         entries
@@ -261,7 +254,7 @@ impl CareStore {
     pub fn due_integration_prompts(&self, pack: &Pack, now: DateTime<Utc>, locale: &str) -> Vec<DuePrompt> {
         let state = self.inner.read();
         let private: Vec<JournalEntry> = state.private.values().cloned().collect();
-        state.record.due_integration_prompts(pack, now, locale, &private)
+        state.persisted.record().due_integration_prompts(pack, now, locale, &private)
     }
 
     /// Writes a snapshot now and drops the changes it covers.
@@ -279,8 +272,7 @@ impl CareStore {
 
     /// Bytes of the snapshot and of the changes appended after it.
     pub fn stored_bytes(&self) -> (u64, u64) {
-        let state = self.inner.read();
-        (state.snapshot_bytes, state.change_bytes)
+        self.inner.read().persisted.sizes()
     }
 }
 
@@ -294,23 +286,13 @@ impl Inner {
         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends everything after the saved heads as one change blob.
+    /// Appends everything after the stored heads as one change blob.
     fn persist(&self, state: &mut State) -> Result<(), CareStoreError> {
-        let heads = state.record.heads();
-        if heads == state.saved_heads {
-            return Ok(());
-        }
-        let bytes = state.record.save_after(&state.saved_heads);
-        match self.store.append_change(&bytes) {
-            Ok(seq) => {
-                state.saved_heads = heads;
-                state.last_seq = seq;
-                state.change_bytes += bytes.len() as u64;
-                Ok(())
-            }
+        match state.persisted.persist(|_, unsaved| self.store.append_change(&unsaved.bytes)) {
+            Ok(_) => Ok(()),
             Err(error) => {
                 // Memory must not run ahead of the file: go back to what is stored.
-                let actor = state.record.actor().clone();
+                let actor = state.persisted.record().actor().clone();
                 *state = load_state(&self.store, actor)?;
                 Err(error.into())
             }
@@ -327,8 +309,7 @@ impl Inner {
     }
 
     fn compaction_due(&self) -> bool {
-        let state = self.read();
-        state.change_bytes > state.snapshot_bytes.max(MIN_COMPACTION_BYTES)
+        self.read().persisted.compaction_due()
     }
 
     fn maybe_compact_in_background(self: &Arc<Self>) {
@@ -349,41 +330,23 @@ impl Inner {
     }
 
     fn compact(&self) -> Result<(), CareStoreError> {
-        let (snapshot, through_seq) = {
-            let state = self.read();
-            (state.record.save(), state.last_seq)
-        };
-        self.store.compact(&snapshot, through_seq)?;
-        let sizes = self.store.sizes()?;
-        let mut state = self.write();
-        state.snapshot_bytes = sizes.snapshot_bytes;
-        state.change_bytes = sizes.change_bytes;
+        // The snapshot is taken under the read lock and written without it;
+        // writes meanwhile append after the seq it covers.
+        let snapshot = self.read().persisted.snapshot();
+        self.store.compact(&snapshot.bytes, snapshot.through_seq)?;
+        self.write().persisted.compacted(&snapshot);
         Ok(())
     }
 }
 
 fn load_state(store: &Store, actor: ActorId) -> Result<State, CareStoreError> {
-    let stored = store.load_document()?;
-    let record = CareRecord::load_parts(
-        stored.snapshot.as_deref(),
-        stored.changes.iter().map(|(_, bytes)| bytes.as_slice()),
-        actor,
-    )
-    .map_err(|_| StoreError::Corrupt { what: "the care record's changes do not load" })?;
-    let last_seq = stored.changes.last().map_or(stored.snapshot_through_seq, |(seq, _)| *seq);
+    let persisted = PersistedRecord::load(&store.load_document()?, actor, DEVICE_COMPACTION_BYTES)
+        .map_err(|_| StoreError::Corrupt { what: "the care record's changes do not load" })?;
     let mut private = BTreeMap::new();
     for (id, bytes) in store.private_entries()? {
         let entry: JournalEntry =
             serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt { what: "a private journal entry" })?;
         private.insert(id, entry);
     }
-    let sizes = store.sizes()?;
-    Ok(State {
-        saved_heads: record.heads(),
-        record,
-        last_seq,
-        snapshot_bytes: sizes.snapshot_bytes,
-        change_bytes: sizes.change_bytes,
-        private,
-    })
+    Ok(State { persisted, private })
 }

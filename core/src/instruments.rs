@@ -164,7 +164,12 @@ pub fn check_in(
     answers: &[u8],
     locale: &str,
 ) -> Result<CheckInOutcome, InstrumentError> {
-    let score = score(instrument, answers)?;
+    Ok(outcome(pack, score(instrument, answers)?, locale))
+}
+
+/// What to show the client for `score`: for an urgent one, the pack's
+/// crisis message and contacts in `locale`.
+pub fn outcome(pack: &Pack, score: Score, locale: &str) -> CheckInOutcome {
     let (crisis_message, crisis_contacts) = if score.urgent {
         (
             Some(pack.text(&pack.crisis.message, locale).to_owned()),
@@ -173,7 +178,7 @@ pub fn check_in(
     } else {
         (None, Vec::new())
     };
-    Ok(CheckInOutcome { score, crisis_message, crisis_contacts })
+    CheckInOutcome { score, crisis_message, crisis_contacts }
 }
 
 #[cfg(test)]

@@ -31,10 +31,13 @@
 pub mod aftercare;
 pub mod care_store;
 pub mod checklist;
+pub mod device;
 pub mod instruments;
 pub mod locale;
 pub mod pack;
+pub mod persist;
 pub mod record;
+pub mod sqlite;
 pub mod store;
 pub mod sync;
 pub mod zone;

@@ -47,7 +47,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::checklist::{evaluate, Answers, BloodPressureReading, Evaluation};
+use crate::checklist::{evaluate, Answers, BloodPressureReading, Evaluation, ReadinessStatus};
 use crate::instruments::score;
 use crate::pack::Pack;
 pub use authority::{
@@ -400,15 +400,49 @@ impl CareRecord {
         self.put_entry(READINESS, &record.id.clone(), &record)
     }
 
-    /// Marks a session started.
+    /// The safety gate: evaluates the session's checklist with `pack`
+    /// afresh, records the decision (the audit trail the clinic sees; a
+    /// `blocked` one raises an alert there) and starts the session at `at`
+    /// only when the decision is `ready`. Returns the decision either way:
+    /// a caller reports any other status as "not ready" (the device does,
+    /// with `DeviceError::NotReady`). Nothing else in the crate starts a
+    /// session.
     ///
     /// # Errors
-    /// [`RecordError::NotFound`], or [`RecordError::InvalidInput`] when it was cancelled.
-    pub fn start_session(&mut self, session_id: &str, at: DateTime<FixedOffset>) -> Result<(), RecordError> {
+    /// [`RecordError::NotFound`], or [`RecordError::InvalidInput`] when the
+    /// session was cancelled (then nothing is recorded).
+    pub fn try_start_session(
+        &mut self,
+        pack: &Pack,
+        session_id: &str,
+        locale: &str,
+        at: DateTime<FixedOffset>,
+    ) -> Result<Evaluation, RecordError> {
+        // Checked before the decision is recorded, so a refusal writes nothing.
+        self.check_startable(session_id)?;
+        let evaluation = self.evaluate_session(pack, session_id, locale)?;
+        self.record_readiness(session_id, &evaluation, pack, at.to_utc())?;
+        if evaluation.status == ReadinessStatus::Ready {
+            self.start_session(session_id, at)?;
+        }
+        Ok(evaluation)
+    }
+
+    fn check_startable(&self, session_id: &str) -> Result<(), RecordError> {
         let session = self.session(session_id).ok_or_else(|| not_found("session", session_id))?;
         if session.cancelled.is_some() {
             return Err(invalid("session_id", "the session was cancelled"));
         }
+        Ok(())
+    }
+
+    /// Marks a session started, unconditionally: only
+    /// [`CareRecord::try_start_session`] (and the crate's tests) call it.
+    ///
+    /// # Errors
+    /// [`RecordError::NotFound`], or [`RecordError::InvalidInput`] when it was cancelled.
+    pub(crate) fn start_session(&mut self, session_id: &str, at: DateTime<FixedOffset>) -> Result<(), RecordError> {
+        self.check_startable(session_id)?;
         let obj = self.session_obj(session_id)?;
         self.change(|tx| Ok(tx.put(&obj, "started_at", at.to_rfc3339())?))
     }

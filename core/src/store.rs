@@ -171,28 +171,7 @@ impl From<io::Error> for StoreError {
     }
 }
 
-/// The document as stored: the latest snapshot and the changes after it.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct StoredDocument {
-    /// The latest snapshot, if the document was ever compacted.
-    pub snapshot: Option<Vec<u8>>,
-    /// The last change the snapshot includes; 0 without a snapshot.
-    pub snapshot_through_seq: i64,
-    /// The changes after the snapshot, by ascending seq.
-    pub changes: Vec<(i64, Vec<u8>)>,
-}
-
-/// Shows sizes only, so that logging a document never logs its content.
-impl fmt::Debug for StoredDocument {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let seqs: Vec<i64> = self.changes.iter().map(|(seq, _)| *seq).collect();
-        f.debug_struct("StoredDocument")
-            .field("snapshot_bytes", &self.snapshot.as_ref().map(Vec::len))
-            .field("snapshot_through_seq", &self.snapshot_through_seq)
-            .field("change_seqs", &seqs)
-            .finish()
-    }
-}
+pub use crate::persist::StoredDocument;
 
 /// How much space the document takes on disk, to decide when to compact.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

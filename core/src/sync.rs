@@ -27,8 +27,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::care_store::{CareStore, CareStoreError};
-use crate::pack::{parse_verifying_key, PackRegistry};
-use crate::record::RecordError;
+use crate::pack::{parse_verifying_key, Pack, PackRegistry};
+use crate::record::{touched_entries, RecordError};
 use transport::{HttpRequest, HttpResponse, Method, Transport, TransportError};
 use wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
 
@@ -144,6 +144,18 @@ impl SyncError {
         matches!(self, SyncError::Unauthorized | SyncError::Forbidden | SyncError::Revoked | SyncError::Rejected { .. })
     }
 
+    /// The same failure again, for a permanent one that stopped automatic
+    /// syncing (`Protocol` for any other, which never stops it).
+    fn repeat(&self) -> SyncError {
+        match self {
+            SyncError::Unauthorized => SyncError::Unauthorized,
+            SyncError::Forbidden => SyncError::Forbidden,
+            SyncError::Revoked => SyncError::Revoked,
+            SyncError::Rejected { status, message } => SyncError::Rejected { status: *status, message: message.clone() },
+            other => SyncError::Protocol { reason: other.to_string() },
+        }
+    }
+
     /// The failure in words for the client (no technical detail, no data).
     pub fn user_message(&self) -> &'static str {
         match self {
@@ -194,9 +206,18 @@ pub struct SyncReport {
     /// Whether the server had lost history and the whole record was resent.
     pub full_resend: bool,
     /// A newly activated pack (`id`, `version`), if any.
-    pub pack_activated: Option<(String, u32)>,
+    pub pack_activated: Option<PackVersion>,
     /// Why an offered pack was refused, if one was.
     pub pack_refused: Option<String>,
+}
+
+/// A pack id and version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackVersion {
+    /// Pack id.
+    pub id: String,
+    /// Version.
+    pub version: u32,
 }
 
 /// Where syncing stands, for the app to show.
@@ -207,7 +228,7 @@ pub struct SyncStatus {
     /// The host's last connectivity report.
     pub online: bool,
     /// Local changes the server has not acknowledged yet.
-    pub pending_changes: usize,
+    pub pending_changes: u64,
     /// Whether any pending change is urgent (it goes first: the next sync carries it).
     pub urgent_pending: bool,
     /// When the last sync succeeded.
@@ -220,7 +241,7 @@ pub struct SyncStatus {
     pub stopped: bool,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct PeerState {
     /// The server's heads after the last successful sync, hex.
     server_heads: Vec<String>,
@@ -238,58 +259,12 @@ struct RunState {
     last_success: Option<DateTime<Utc>>,
     next_attempt: Option<DateTime<Utc>>,
     last_error: Option<&'static str>,
-    stopped: bool,
+    /// The permanent failure that stopped automatic syncing, repeated to
+    /// automatic attempts until a sync the user asks for succeeds.
+    stopped: Option<SyncError>,
 }
 
-/// Enrolls this device with a clinic using a one-time code and keeps the
-/// credentials (encrypted) in `store`.
-///
-/// # Errors
-/// [`SyncError::InvalidCode`], a network or server error, or a store error.
-pub async fn enroll(
-    store: &CareStore,
-    http: &dyn Transport,
-    server_url: &str,
-    code: &str,
-    device_label: &str,
-) -> Result<Credentials, SyncError> {
-    #[derive(Deserialize)]
-    struct Enrolled {
-        client_id: String,
-        device_id: String,
-        device_token: String,
-        clinic_name: String,
-        pack_public_key: String,
-    }
-    let server_url = server_url.trim_end_matches('/').to_owned();
-    let body = serde_json::to_vec(&serde_json::json!({"code": code.trim(), "device_label": device_label}))
-        .map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
-    let request = HttpRequest::new(Method::Post, format!("{server_url}/v1/enroll"))
-        .header("content-type", "application/json")
-        .body(body);
-    let response = http.send(request).await.map_err(network)?;
-    if response.status == 400 {
-        return Err(SyncError::InvalidCode);
-    }
-    let response = check_status(response)?;
-    let enrolled: Enrolled = serde_json::from_slice(&response.body)
-        .map_err(|e| SyncError::Protocol { reason: format!("enrollment answer: {e}") })?;
-    parse_verifying_key(&enrolled.pack_public_key)
-        .map_err(|_| SyncError::Protocol { reason: "enrollment answer: pack_public_key is not a key".into() })?;
-    let credentials = Credentials {
-        server_url,
-        client_id: enrolled.client_id,
-        device_id: enrolled.device_id,
-        device_token: enrolled.device_token,
-        clinic_name: enrolled.clinic_name,
-        pack_public_key: enrolled.pack_public_key,
-    };
-    let bytes = serde_json::to_vec(&credentials).map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
-    store.store().put_meta(CREDENTIALS_META_KEY, &bytes).map_err(CareStoreError::from)?;
-    Ok(credentials)
-}
-
-/// The credentials saved by [`enroll`], if this device enrolled.
+/// The credentials saved by [`SyncClient::enroll`], if this device enrolled.
 ///
 /// # Errors
 /// A store error, or `Corrupt` for unreadable saved credentials.
@@ -326,7 +301,19 @@ pub struct SyncClient {
     http: Arc<dyn Transport>,
     packs: Arc<RwLock<PackRegistry>>,
     run: Mutex<RunState>,
+    /// The saved credentials and peer state, decrypted once and kept
+    /// current by this client (the only writer of both).
+    saved: Mutex<Saved>,
     in_flight: tokio::sync::Mutex<()>,
+}
+
+/// What the client read from the store, so a status costs no decryption.
+#[derive(Debug, Default)]
+struct Saved {
+    /// `None` until first read.
+    credentials: Option<Option<Credentials>>,
+    /// The peer state of the enrolled server; `None` until first read.
+    peer: Option<PeerState>,
 }
 
 impl SyncClient {
@@ -346,10 +333,59 @@ impl SyncClient {
                 last_success: None,
                 next_attempt: None,
                 last_error: None,
-                stopped: false,
+                stopped: None,
             }),
+            saved: Mutex::new(Saved::default()),
             in_flight: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Enrolls this device with a clinic using a one-time code and keeps the
+    /// credentials (encrypted) in the store.
+    ///
+    /// # Errors
+    /// [`SyncError::InvalidCode`], a network or server error, or a store error.
+    pub async fn enroll(
+        &self,
+        server_url: &str,
+        code: &str,
+        device_label: &str,
+    ) -> Result<Credentials, SyncError> {
+        #[derive(Deserialize)]
+        struct Enrolled {
+            client_id: String,
+            device_id: String,
+            device_token: String,
+            clinic_name: String,
+            pack_public_key: String,
+        }
+        let server_url = server_url.trim_end_matches('/').to_owned();
+        let body = serde_json::to_vec(&serde_json::json!({"code": code.trim(), "device_label": device_label}))
+            .map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
+        let request = HttpRequest::new(Method::Post, format!("{server_url}/v1/enroll"))
+            .header("content-type", "application/json")
+            .body(body);
+        let response = self.http.send(request).await.map_err(network)?;
+        if response.status == 400 {
+            return Err(SyncError::InvalidCode);
+        }
+        let response = check_status(response)?;
+        let enrolled: Enrolled = serde_json::from_slice(&response.body)
+            .map_err(|e| SyncError::Protocol { reason: format!("enrollment answer: {e}") })?;
+        parse_verifying_key(&enrolled.pack_public_key)
+            .map_err(|_| SyncError::Protocol { reason: "enrollment answer: pack_public_key is not a key".into() })?;
+        let credentials = Credentials {
+            server_url,
+            client_id: enrolled.client_id,
+            device_id: enrolled.device_id,
+            device_token: enrolled.device_token,
+            clinic_name: enrolled.clinic_name,
+            pack_public_key: enrolled.pack_public_key,
+        };
+        let bytes = serde_json::to_vec(&credentials).map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
+        self.store.store().put_meta(CREDENTIALS_META_KEY, &bytes).map_err(CareStoreError::from)?;
+        *lock(&self.saved) = Saved { credentials: Some(Some(credentials.clone())), peer: None };
+        Ok(credentials)
     }
 
     /// The host reports a connectivity change. Returns true when a sync is
@@ -380,8 +416,8 @@ impl SyncClient {
                 if !run.online {
                     return Err(SyncError::Offline);
                 }
-                if run.stopped {
-                    return Err(SyncError::Unauthorized);
+                if let Some(stopped) = &run.stopped {
+                    return Err(stopped.repeat());
                 }
                 if let Some(until) = run.next_attempt.filter(|t| *t > Utc::now()) {
                     return Err(SyncError::BackingOff { until });
@@ -396,12 +432,12 @@ impl SyncClient {
                 run.last_success = Some(Utc::now());
                 run.next_attempt = None;
                 run.last_error = None;
-                run.stopped = false;
+                run.stopped = None;
             }
             Err(error) => {
                 run.last_error = Some(error.user_message());
                 if error.is_permanent() {
-                    run.stopped = true;
+                    run.stopped = Some(error.repeat());
                     run.next_attempt = None;
                 } else if error.is_transient() {
                     run.failures = run.failures.saturating_add(1);
@@ -416,41 +452,60 @@ impl SyncClient {
         result
     }
 
-    /// Where syncing stands.
+    /// Where syncing stands. Cheap enough to call after every write: the
+    /// credentials and peer state are read from memory, and the work is
+    /// proportional to the pending changes, not to the record.
     pub fn status(&self) -> SyncStatus {
-        let enrolled = matches!(saved_credentials(&self.store), Ok(Some(_)));
-        let pending = self.pending_changes();
-        let urgent_pending = pending > 0 && self.urgent_pending();
+        let credentials = self.credentials().ok().flatten();
+        let state = credentials.as_ref().map(|c| self.peer_state(&c.server_url)).unwrap_or_default();
+        let since = self.known_server_heads(&state);
+        let (pending, urgent_pending) = self.store.read(|record| {
+            let pending = record.document().get_changes(&since);
+            let urgent = !pending.is_empty() && {
+                let touched = touched_entries(record.document(), &pending);
+                let items = record.urgent_items_among(&Pack::default_pack(), &touched);
+                items.iter().any(|item| !state.synced_urgent_keys.contains(&item.key))
+            };
+            (pending.len() as u64, urgent)
+        });
         let run = lock(&self.run);
         SyncStatus {
-            enrolled,
+            enrolled: credentials.is_some(),
             online: run.online,
             pending_changes: pending,
             urgent_pending,
             last_success: run.last_success,
             next_attempt: run.next_attempt,
             last_error: run.last_error.map(str::to_owned),
-            stopped: run.stopped,
+            stopped: run.stopped.is_some(),
         }
     }
 
     /// Number of local changes the server has not acknowledged.
     pub fn pending_changes(&self) -> usize {
-        let since = self.known_server_heads();
+        let since = match self.credentials().ok().flatten() {
+            Some(credentials) => self.known_server_heads(&self.peer_state(&credentials.server_url)),
+            None => Vec::new(),
+        };
         self.store.read(|record| record.document().get_changes_meta(&since).len())
     }
 
-    fn urgent_pending(&self) -> bool {
-        let Ok(Some(credentials)) = saved_credentials(&self.store) else { return false };
-        let synced = self.peer_state(&credentials.server_url).synced_urgent_keys;
-        self.store.read(|record| record.urgent_items().iter().any(|item| !synced.contains(&item.key)))
+    /// The saved credentials, read from the store once.
+    ///
+    /// # Errors
+    /// As [`saved_credentials`].
+    pub fn credentials(&self) -> Result<Option<Credentials>, SyncError> {
+        let mut saved = lock(&self.saved);
+        if let Some(credentials) = &saved.credentials {
+            return Ok(credentials.clone());
+        }
+        let credentials = saved_credentials(&self.store)?;
+        saved.credentials = Some(credentials.clone());
+        Ok(credentials)
     }
 
-    /// The saved server heads that this device's document contains.
-    fn known_server_heads(&self) -> Vec<ChangeHash> {
-        let Ok(credentials) = saved_credentials(&self.store) else { return Vec::new() };
-        let Some(credentials) = credentials else { return Vec::new() };
-        let state = self.peer_state(&credentials.server_url);
+    /// The saved server heads of `state` that this device's document contains.
+    fn known_server_heads(&self, state: &PeerState) -> Vec<ChangeHash> {
         let heads: Vec<ChangeHash> = state.server_heads.iter().filter_map(|h| h.parse().ok()).collect();
         let all_known =
             self.store.read(|record| heads.iter().all(|h| record.document().get_change_by_hash(h).is_some()));
@@ -462,26 +517,33 @@ impl SyncClient {
     }
 
     fn peer_state(&self, server_url: &str) -> PeerState {
-        self.store
-            .store()
-            .get_sync_state(server_url)
-            .ok()
-            .flatten()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        let mut saved = lock(&self.saved);
+        saved
+            .peer
+            .get_or_insert_with(|| {
+                self.store
+                    .store()
+                    .get_sync_state(server_url)
+                    .ok()
+                    .flatten()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .unwrap_or_default()
+            })
+            .clone()
     }
 
     fn save_peer_state(&self, server_url: &str, state: &PeerState) -> Result<(), SyncError> {
         let bytes = serde_json::to_vec(state).map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
         self.store.store().put_sync_state(server_url, &bytes).map_err(CareStoreError::from)?;
+        lock(&self.saved).peer = Some(state.clone());
         Ok(())
     }
 
     async fn run_sync(&self) -> Result<SyncReport, SyncError> {
-        let credentials = saved_credentials(&self.store)?.ok_or(SyncError::NotEnrolled)?;
+        let credentials = self.credentials()?.ok_or(SyncError::NotEnrolled)?;
         let mut report = SyncReport::default();
         let mut state = self.peer_state(&credentials.server_url);
-        let since = self.known_server_heads();
+        let since = self.known_server_heads(&state);
 
         let (response, urgent_keys, pack_etag) = match self.exchange(&credentials, since, &mut report).await {
             Err(SyncError::Rejected { status: 409, .. }) => {
@@ -495,6 +557,11 @@ impl SyncClient {
             report.received_changes = self.store.merge_remote(&response.changes).map_err(|e| match e {
                 CareStoreError::Record(RecordError::Refused(violation)) => {
                     SyncError::Protocol { reason: format!("the server sent a change this device refuses: {violation}") }
+                }
+                // Bytes from the server that do not read are the server's
+                // fault, never a damaged store: the record is unchanged.
+                CareStoreError::Record(error) => {
+                    SyncError::Protocol { reason: format!("the server sent changes that do not read: {error}") }
                 }
                 other => other.into(),
             })?;
@@ -571,7 +638,7 @@ impl SyncClient {
         match activated {
             Ok(pack) => {
                 self.store.store().put_meta(PACK_META_KEY, &bytes).map_err(CareStoreError::from)?;
-                report.pack_activated = Some((pack.id.clone(), pack.version));
+                report.pack_activated = Some(PackVersion { id: pack.id.clone(), version: pack.version });
                 state.pack_etag = etag;
                 self.save_peer_state(&credentials.server_url, state)?;
             }

@@ -160,7 +160,7 @@ fn compaction_runs_in_the_background_and_loses_nothing() {
     // The background thread keeps compacting until the changes no longer
     // outgrow the snapshot; wait for that resting state.
     let at_rest = |(snapshot, changes): (u64, u64)| {
-        snapshot > 0 && changes <= snapshot.max(katcore::care_store::MIN_COMPACTION_BYTES)
+        snapshot > 0 && changes <= snapshot.max(katcore::persist::DEVICE_COMPACTION_BYTES)
     };
     let deadline = Instant::now() + StdDuration::from_secs(30);
     while !at_rest(store.stored_bytes()) && Instant::now() < deadline {

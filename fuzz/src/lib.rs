@@ -302,9 +302,8 @@ pub fn sample_record(actor: ActorId) -> CareRecord {
             let _ = record.record_answer(&pack, &session, item, value, at - Duration::days(2));
         }
     }
-    let evaluation = record.evaluate_session(&pack, &session, "en").expect("the session exists");
-    let _ = record.record_readiness(&session, &evaluation, &pack, at - Duration::days(2));
-    let _ = record.start_session(&session, start);
+    // Through the gate: recorded either way, started only when ready.
+    let _ = record.try_start_session(&pack, &session, "en", start);
     let _ = record.end_session(&session, start + Duration::hours(2));
     let _ = record.add_vitals(&pack, BloodPressureReading { systolic: 124, diastolic: 80 }, at, Some(&session));
     let _ = record.add_vitals(&pack, BloodPressureReading { systolic: 190, diastolic: 125 }, at, None);

@@ -40,18 +40,18 @@ mod counting_proxy;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::sync::{State, SyncDoc};
 use automerge::ChangeHash;
 use chrono::Utc;
-use katcore::care_store::CareStore;
-use katcore::pack::{PackRegistry, TrustedKeys};
 use katcore::record::JournalLinks;
 use katcore::store::StoreKey;
 use katcore::sync::wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
-use katcore::sync::{enroll, http_client, saved_credentials, SyncClient, SyncReport, SyncTrigger};
+use katcore::device::Device;
+use katcore::sync::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+use katcore::sync::{http_client, saved_credentials, SyncReport, SyncTrigger};
 use katcore_clinic::{open_storage, ClinicStorage, Config, RecordUpdate};
 use katcore_e2e::Clinic;
 use rand::rngs::StdRng;
@@ -99,8 +99,20 @@ fn key() -> StoreKey {
     StoreKey::from_bytes(&[7; 32]).expect("key")
 }
 
-fn packs() -> Arc<RwLock<PackRegistry>> {
-    Arc::new(RwLock::new(PackRegistry::new(TrustedKeys::default())))
+/// A transport that opens a fresh HTTP client (so fresh connections) for
+/// every request, as the measurements always did.
+#[derive(Debug)]
+struct FreshTransport;
+
+impl Transport for FreshTransport {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move { Transport::send(&fresh_http(), request).await })
+    }
+}
+
+/// A device whose store lives at `dir`, sending through [`FreshTransport`].
+fn device_at(dir: &std::path::Path) -> Device {
+    Device::open(&dir.join("device.db"), &key(), Some(Arc::new(FreshTransport))).expect("open a device's store")
 }
 
 /// An 800-character journal entry of varied prose, cut at a character boundary.
@@ -170,7 +182,8 @@ async fn run() {
     let years: f64 = std::env::var(YEARS_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(two_year::DEFAULT_YEARS);
     eprintln!("== sync_wire: building a {years}-year record (two_year::build_record) …");
     let phone_dir = store_dir("sync-wire-phone", true);
-    let phone_store = CareStore::open(&phone_dir.join("device.db"), &key()).expect("open the phone's store");
+    let phone = device_at(&phone_dir);
+    let phone_store = phone.store().clone();
     let built = tokio::task::block_in_place(|| two_year::build_record(&phone_store, years));
     eprintln!(
         "   {} writes in {:.1} s: {} sessions, {} journal entries ({:.0} chars on average), {} check-ins, {} notes",
@@ -190,14 +203,11 @@ async fn run() {
     let proxy = CountingProxy::start(clinic.server.addr()).await;
     let client_a = clinic.api.create_client("client-a").await;
     let code = clinic.api.enrollment_code(&client_a).await;
-    enroll(&phone_store, &fresh_http(), &proxy.url(), &code, "phone").await.expect("enroll the phone");
+    phone.enroll(&proxy.url(), &code, "phone").await.expect("enroll the phone");
     let enrollment = proxy.take();
     describe("enrollment", &enrollment);
     seed_server_record(&clinic.db, &client_a, &phone_store.read(|r| r.save()));
-    let first = SyncClient::new(phone_store.clone(), fresh_http(), packs())
-        .sync_now(SyncTrigger::User)
-        .await
-        .expect("first sync");
+    let first = phone.sync(SyncTrigger::User).await.expect("first sync");
     let first_upload = proxy.take();
     describe("first sync (whole record up)", &first_upload);
     assert_eq!(first.round_trips, 1);
@@ -209,9 +219,9 @@ async fn run() {
         let code = clinic.api.enrollment_code(&client_c).await;
         let dir = store_dir("sync-wire-naive", true);
         scratch.push(dir.clone());
-        let throwaway = CareStore::open(&dir.join("device.db"), &key()).expect("store");
-        enroll(&throwaway, &fresh_http(), &clinic.url(), &code, "naive").await.expect("enroll (c)");
-        let token = saved_credentials(&throwaway).expect("credentials").expect("enrolled").device_token;
+        let throwaway = device_at(&dir);
+        throwaway.enroll(&clinic.url(), &code, "naive").await.expect("enroll (c)");
+        let token = saved_credentials(throwaway.store()).expect("credentials").expect("enrolled").device_token;
         let whole = phone_store.read(|r| r.save());
         seed_server_record(&clinic.db, &client_c, &whole);
         let status = naive_sync(&fresh_http(), &clinic.url(), &token, &before_heads, whole).await.0;
@@ -241,10 +251,7 @@ async fn run() {
     eprintln!("   the new entry's change: {} B (Automerge, as `save_after`)", change.len());
 
     // (a) katcore sync of the new entry.
-    let report_a = SyncClient::new(phone_store.clone(), fresh_http(), packs())
-        .sync_now(SyncTrigger::User)
-        .await
-        .expect("(a) sync");
+    let report_a = phone.sync(SyncTrigger::User).await.expect("(a) sync");
     let a = proxy.take();
     describe("(a) katcore sync", &a);
     let server_a = clinic.api.record(&client_a).await;
@@ -282,16 +289,15 @@ async fn run() {
         let code = clinic.api.enrollment_code(&client_a).await;
         let dir = store_dir(&format!("sync-wire-restore-{i}"), false);
         scratch.push(dir.clone());
-        let store = CareStore::open(&dir.join("device.db"), &key()).expect("open the new device's store");
-        enroll(&store, &fresh_http(), &proxy.url(), &code, "new-phone").await.expect("enroll the new device");
+        let device = device_at(&dir);
+        device.enroll(&proxy.url(), &code, "new-phone").await.expect("enroll the new device");
         let _ = proxy.take();
-        let sync = SyncClient::new(store.clone(), fresh_http(), packs());
         let started = Instant::now();
-        let report = sync.sync_now(SyncTrigger::User).await.expect("(b) restore");
+        let report = device.sync(SyncTrigger::User).await.expect("(b) restore");
         let elapsed = started.elapsed();
         let traffic = proxy.take();
         describe(&format!("(b) restore #{}: {:.0} ms", i + 1, elapsed.as_secs_f64() * 1e3), &traffic);
-        assert_eq!(store.read(|r| r.heads()), after_heads, "(b) the new device has the whole record");
+        assert_eq!(device.read(|r| r.heads()), after_heads, "(b) the new device has the whole record");
         restores.push((elapsed, traffic, report));
     }
     restores.sort_by_key(|(elapsed, _, _)| *elapsed);

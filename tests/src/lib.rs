@@ -4,13 +4,11 @@
 
 pub mod fault_proxy;
 
+use std::ops::Deref;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use katcore::care_store::CareStore;
-use katcore::pack::{PackRegistry, TrustedKeys};
 use katcore::store::StoreKey;
-use katcore::sync::{enroll, SyncClient};
 use katcore_clinic::{init_clinic, serve, ClinicianClient, Config, InitOutput, ServerHandle};
 use serde_json::Value;
 
@@ -123,18 +121,23 @@ impl ClinicianApi {
     }
 }
 
-/// A client's device: an encrypted store, its pack registry and a sync client.
+/// A client's device, enrolled: core's [`katcore::device::Device`] (what
+/// every front end drives) with where it lives and the id the server gave it.
 pub struct Device {
-    /// The device's store.
-    pub store: CareStore,
-    /// Packs the device trusts and uses.
-    pub packs: Arc<RwLock<PackRegistry>>,
-    /// The sync client.
-    pub sync: SyncClient,
+    /// The device.
+    pub device: katcore::device::Device,
     /// The device id the server assigned.
     pub device_id: String,
     /// Where the store file lives.
     pub path: PathBuf,
+}
+
+impl Deref for Device {
+    type Target = katcore::device::Device;
+
+    fn deref(&self) -> &Self::Target {
+        &self.device
+    }
 }
 
 /// An HTTP client for tests: no connection reuse, so a fault proxy sees
@@ -147,16 +150,14 @@ impl Device {
     /// Creates a store and enrolls it at `server_url` with `code`.
     pub async fn enroll(server_url: &str, code: &str, label: &str) -> Device {
         let path = temp_dir(label).join("device.db");
-        let store = CareStore::open(&path, &StoreKey::from_bytes(&[7; 32]).expect("key")).expect("open store");
-        let http = test_http();
-        let credentials = enroll(&store, &http, server_url, code, label).await.expect("enroll");
-        let packs = Arc::new(RwLock::new(PackRegistry::new(TrustedKeys::default())));
-        let sync = SyncClient::new(store.clone(), http, Arc::clone(&packs));
-        Device { store, packs, sync, device_id: credentials.device_id, path }
+        let key = StoreKey::from_bytes(&[7; 32]).expect("key");
+        let device = katcore::device::Device::open(&path, &key, Some(Arc::new(test_http()))).expect("open store");
+        let enrollment = device.enroll(server_url, code, label).await.expect("enroll");
+        Device { device, device_id: enrollment.device_id, path }
     }
 
     /// The device's record as the clinic's JSON view shows it.
     pub fn record_json(&self) -> Value {
-        self.store.read(|r| r.to_json())
+        self.read(|r| r.to_json())
     }
 }

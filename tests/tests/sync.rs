@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use katcore::checklist::BloodPressureReading;
+use katcore::device::DeviceError;
 use katcore::instruments::InstrumentKind;
 use katcore::record::{CheckInInput, JournalLinks, Severity};
-use katcore::sync::{SyncError, SyncTrigger};
+use katcore::sync::{PackVersion, SyncError, SyncTrigger};
 use katcore_e2e::fault_proxy::{Fault, FaultProxy};
 use katcore_e2e::{Clinic, Device};
 use serde_json::Value;
@@ -18,7 +19,7 @@ fn now() -> DateTime<Utc> {
 }
 
 async fn sync(device: &Device) -> katcore::sync::SyncReport {
-    device.sync.sync_now(SyncTrigger::User).await.expect("sync")
+    device.sync(SyncTrigger::User).await.expect("sync")
 }
 
 fn count(record: &Value, part: &str) -> usize {
@@ -36,24 +37,24 @@ async fn scenario(order: [usize; 2]) {
     let tablet = Device::enroll(&clinic.url(), &clinic.api.enrollment_code(&client).await, "tablet").await;
     sync(&phone).await;
     sync(&tablet).await;
-    assert!(phone.store.read(|r| r.session(&session).is_some()), "the phone sees the clinic's session");
+    assert!(phone.store().read(|r| r.session(&session).is_some()), "the phone sees the clinic's session");
 
     // Offline: each replica edits.
     let pack = katcore::pack::Pack::default_pack();
     phone
-        .store
+        .store()
         .update(|r| r.record_answer(&pack, &session, "monitor_present", &serde_json::json!(true), now()))
         .unwrap();
     phone
-        .store
+        .store()
         .update(|r| r.add_vitals(&pack, BloodPressureReading { systolic: 124, diastolic: 80 }, now(), Some(&session)))
         .unwrap();
-    phone.store.write_journal_entry("Phone: calm morning.", &JournalLinks::default(), false, now()).unwrap();
-    phone.store.write_journal_entry("Phone: only for me.", &JournalLinks::default(), true, now()).unwrap();
-    tablet.store.write_journal_entry("Tablet: evening thoughts.", &JournalLinks::default(), false, now()).unwrap();
-    tablet.store.update(|r| r.add_check_in(CheckInInput::Mood(7), now())).unwrap();
+    phone.store().write_journal_entry("Phone: calm morning.", &JournalLinks::default(), false, now()).unwrap();
+    phone.store().write_journal_entry("Phone: only for me.", &JournalLinks::default(), true, now()).unwrap();
+    tablet.store().write_journal_entry("Tablet: evening thoughts.", &JournalLinks::default(), false, now()).unwrap();
+    tablet.store().update(|r| r.add_check_in(CheckInInput::Mood(7), now())).unwrap();
     tablet
-        .store
+        .store()
         .update(|r| r.report_side_effect(&pack, "nausea_vomiting", Severity::Mild, now(), Some(&session)))
         .unwrap();
     clinic.api.move_session(&client, &session, "2026-12-03T15:00:00-05:00").await;
@@ -79,8 +80,8 @@ async fn scenario(order: [usize; 2]) {
     assert_eq!(server["sessions"][0]["scheduled_start"], "2026-12-03T15:00:00-05:00");
     assert_eq!(server["sessions"][0]["answers"]["monitor_present"], true);
     assert!(!server.to_string().contains("only for me"), "the private entry stays on the phone");
-    assert!(phone.store.journal().iter().any(|e| e.private && e.text == "Phone: only for me."));
-    assert_eq!(phone.sync.status().pending_changes, 0);
+    assert!(phone.store().journal().iter().any(|e| e.private && e.text == "Phone: only for me."));
+    assert_eq!(phone.sync_status().pending_changes, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,7 +100,7 @@ async fn a_new_device_restores_the_record_in_one_round_trip() {
     let client = clinic.api.create_client("client-002").await;
     let phone = Device::enroll(&clinic.url(), &clinic.api.enrollment_code(&client).await, "phone").await;
     for i in 0..30 {
-        phone.store.write_journal_entry(&format!("Entry {i}."), &JournalLinks::default(), false, now()).unwrap();
+        phone.store().write_journal_entry(&format!("Entry {i}."), &JournalLinks::default(), false, now()).unwrap();
     }
     sync(&phone).await;
     let fresh = Device::enroll(&clinic.url(), &clinic.api.enrollment_code(&client).await, "new-phone").await;
@@ -116,7 +117,7 @@ async fn records_are_isolated_between_clients_and_clinics() {
     let second = clinic.api.create_client("client-b").await;
     let a = Device::enroll(&clinic.url(), &clinic.api.enrollment_code(&first).await, "a").await;
     let b = Device::enroll(&clinic.url(), &clinic.api.enrollment_code(&second).await, "b").await;
-    a.store.write_journal_entry("A's words.", &JournalLinks::default(), false, now()).unwrap();
+    a.store().write_journal_entry("A's words.", &JournalLinks::default(), false, now()).unwrap();
     sync(&a).await;
     sync(&b).await;
     assert!(!b.record_json().to_string().contains("A's words."), "B's device never receives A's record");
@@ -142,15 +143,16 @@ async fn a_revoked_device_is_told_clearly_and_stops() {
     let phone = Device::enroll(&clinic.url(), &clinic.api.enrollment_code(&client).await, "phone").await;
     sync(&phone).await;
     clinic.api.revoke_device(&phone.device_id).await;
-    phone.store.write_journal_entry("Written after revocation.", &JournalLinks::default(), false, now()).unwrap();
-    let err = phone.sync.sync_now(SyncTrigger::User).await.unwrap_err();
-    assert!(matches!(err, SyncError::Revoked), "{err}");
-    let status = phone.sync.status();
+    phone.store().write_journal_entry("Written after revocation.", &JournalLinks::default(), false, now()).unwrap();
+    let err = phone.sync(SyncTrigger::User).await.unwrap_err();
+    assert!(matches!(err, DeviceError::Sync(SyncError::Revoked)), "{err}");
+    let status = phone.sync_status();
     assert!(status.stopped);
     assert!(status.last_error.unwrap().contains("disconnected"));
-    assert!(matches!(phone.sync.sync_now(SyncTrigger::Automatic).await, Err(SyncError::Unauthorized)));
+    // Automatic syncing stopped, and says why: revoked, not a generic refusal.
+    assert!(matches!(phone.sync(SyncTrigger::Automatic).await, Err(DeviceError::Sync(SyncError::Revoked))));
     // The entry is still safe on the phone.
-    assert_eq!(phone.store.journal().len(), 1);
+    assert_eq!(phone.store().journal().len(), 1);
 }
 
 fn stricter_pack(version: u32) -> Value {
@@ -171,8 +173,8 @@ async fn a_published_pack_arrives_once_and_a_tampered_one_is_refused() {
 
     clinic.api.publish_pack(&clinic.sign(&stricter_pack(2))).await;
     let report = sync(&phone).await;
-    assert_eq!(report.pack_activated, Some(("org.example.clinic".to_owned(), 2)));
-    assert_eq!(phone.packs.read().unwrap().active().thresholds.bp_limit.systolic, 130);
+    assert_eq!(report.pack_activated, Some(PackVersion { id: "org.example.clinic".to_owned(), version: 2 }));
+    assert_eq!(phone.pack().thresholds.bp_limit.systolic, 130);
     let report = sync(&phone).await;
     assert!(!report.pack_fetched, "an unchanged pack is not downloaded again");
 
@@ -192,7 +194,7 @@ async fn a_published_pack_arrives_once_and_a_tampered_one_is_refused() {
     assert!(report.pack_fetched);
     assert!(report.pack_activated.is_none());
     assert!(report.pack_refused.unwrap().contains("signature"));
-    let active = phone.packs.read().unwrap().active();
+    let active = phone.pack();
     assert_eq!((active.version, active.thresholds.bp_limit.systolic), (2, 130), "the old pack stays in force");
 }
 
@@ -221,13 +223,13 @@ async fn converges_through_a_faulty_network() {
 
     let mut failures = 0;
     for i in 0..20 {
-        phone.store.write_journal_entry(&format!("phone {i}"), &JournalLinks::default(), false, now()).unwrap();
-        tablet.store.write_journal_entry(&format!("tablet {i}"), &JournalLinks::default(), false, now()).unwrap();
+        phone.store().write_journal_entry(&format!("phone {i}"), &JournalLinks::default(), false, now()).unwrap();
+        tablet.store().write_journal_entry(&format!("tablet {i}"), &JournalLinks::default(), false, now()).unwrap();
         if i % 5 == 0 {
             clinic.api.add_note(&client, &format!("note {i}")).await;
         }
         for device in [&phone, &tablet] {
-            if device.sync.sync_now(SyncTrigger::User).await.is_err() {
+            if device.sync(SyncTrigger::User).await.is_err() {
                 failures += 1;
             }
         }
@@ -256,24 +258,24 @@ async fn backoff_honours_retry_after_and_a_user_sync_ignores_it() {
     let client = clinic.api.create_client("client-006").await;
     let proxy = FaultProxy::start(clinic.server.addr(), |_| Fault::Pass).await;
     let phone = Device::enroll(&proxy.url(), &clinic.api.enrollment_code(&client).await, "phone").await;
-    phone.store.write_journal_entry("Waiting to be sent.", &JournalLinks::default(), false, now()).unwrap();
+    phone.store().write_journal_entry("Waiting to be sent.", &JournalLinks::default(), false, now()).unwrap();
 
     proxy.set_schedule(|_| Fault::Unavailable(120));
     let before = Utc::now();
-    let err = phone.sync.sync_now(SyncTrigger::User).await.unwrap_err();
-    assert!(matches!(err, SyncError::ServerBusy { status: 503, .. }), "{err}");
-    let status = phone.sync.status();
+    let err = phone.sync(SyncTrigger::User).await.unwrap_err();
+    assert!(matches!(err, DeviceError::Sync(SyncError::ServerBusy { status: 503, .. })), "{err}");
+    let status = phone.sync_status();
     assert!(status.next_attempt.unwrap() >= before + chrono::Duration::seconds(119));
     assert_eq!(status.pending_changes, 1);
-    assert!(matches!(phone.sync.sync_now(SyncTrigger::Automatic).await, Err(SyncError::BackingOff { .. })));
+    assert!(matches!(phone.sync(SyncTrigger::Automatic).await, Err(DeviceError::Sync(SyncError::BackingOff { .. }))));
 
     // Offline: automatic syncs do not even try; back online, a sync is suggested.
-    assert!(!phone.sync.set_online(false));
-    assert!(matches!(phone.sync.sync_now(SyncTrigger::Automatic).await, Err(SyncError::Offline)));
+    assert!(!phone.set_online(false));
+    assert!(matches!(phone.sync(SyncTrigger::Automatic).await, Err(DeviceError::Sync(SyncError::Offline))));
     proxy.set_schedule(|_| Fault::Pass);
-    assert!(phone.sync.set_online(true), "back online with a pending change");
+    assert!(phone.set_online(true), "back online with a pending change");
     sync(&phone).await;
-    let status = phone.sync.status();
+    let status = phone.sync_status();
     assert_eq!((status.pending_changes, status.last_error), (0, None));
     assert!(status.last_success.is_some());
 }
@@ -284,14 +286,14 @@ async fn an_urgent_check_in_raises_a_clinic_alert_on_sync() {
     let client = clinic.api.create_client("client-007").await;
     let phone = Device::enroll(&clinic.url(), &clinic.api.enrollment_code(&client).await, "phone").await;
     phone
-        .store
+        .store()
         .update(|r| {
             r.add_check_in(CheckInInput::Instrument(InstrumentKind::Phq9, vec![0, 0, 0, 0, 0, 0, 0, 0, 1]), now())
         })
         .unwrap();
-    assert!(phone.sync.status().urgent_pending);
+    assert!(phone.sync_status().urgent_pending);
     sync(&phone).await;
-    assert!(!phone.sync.status().urgent_pending);
+    assert!(!phone.sync_status().urgent_pending);
     let alerts = clinic.api.alerts("open").await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["kind"], "crisis_check_in");

@@ -7,19 +7,15 @@
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use katcore::sqlite;
+
 use super::StorageError;
 
 /// The schema version this build writes.
 pub(crate) const VERSION: u32 = 3;
 
-/// Connection settings, applied to every connection.
-pub(crate) const PRAGMAS: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;
-PRAGMA foreign_keys = ON;
-PRAGMA temp_store = MEMORY;
-PRAGMA secure_delete = ON;
-";
+/// Connection settings, applied to every connection: the device store's (`katcore::sqlite`).
+pub(crate) use katcore::sqlite::PRAGMAS;
 
 /// The `record_actors` table (schema version 2), in [`CREATE_SQL`] and in
 /// the upgrade from version 1: one text for both.
@@ -143,8 +139,9 @@ pub(crate) const V2_ACTORS_SQL: &str = record_actors_table!();
 
 /// The schema version recorded in the database.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32, StorageError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    u32::try_from(version).map_err(|_| StorageError::Corrupt("the schema version is invalid"))
+    let version =
+        sqlite::schema_version(conn, VERSION)?.ok_or(StorageError::Corrupt("the schema version is invalid"))?;
+    Ok(sqlite::version_number(version, VERSION))
 }
 
 /// Creates the schema, or refuses a database that is too old or too new.
@@ -179,7 +176,7 @@ fn create(tx: &Transaction<'_>) -> Result<(), StorageError> {
         return Err(StorageError::Corrupt("the database is not a katcore clinic database"));
     }
     tx.execute_batch(CREATE_SQL)?;
-    tx.pragma_update(None, "user_version", VERSION)?;
+    sqlite::set_schema_version(tx, VERSION)?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use super::sealing::{rewrite_record_blobs, RecordKey, Sealed, Sealer};
 use super::{
     urgent_kind_from_name, urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage,
     Clinician, Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredPack,
-    StoredRecord,
+    StoredDocument,
 };
 
 /// The pack a client's record is read with (`?1` the client, `?2` the
@@ -228,7 +228,7 @@ impl ClinicStorage for SqliteStorage {
         // Rewriting the schema version writes the header page: a real write.
         self.write(|tx| {
             let version = schema::user_version(tx)?;
-            tx.pragma_update(None, "user_version", version)?;
+            katcore::sqlite::set_schema_version(tx, version)?;
             Ok(())
         })
     }
@@ -414,7 +414,7 @@ impl ClinicStorage for SqliteStorage {
         self.write(|tx| set_last_sync(tx, device_id, at))
     }
 
-    fn load_record(&self, client_id: &str) -> Result<StoredRecord, StorageError> {
+    fn load_record(&self, client_id: &str) -> Result<StoredDocument, StorageError> {
         let sealer = self.sealer()?;
         self.read(|tx| {
             let snapshot: Option<(i64, Vec<u8>)> = tx
@@ -434,7 +434,7 @@ impl ClinicStorage for SqliteStorage {
                 .into_iter()
                 .map(|(seq, blob)| Ok((seq, sealer.open(Sealed::Change, client_id, seq, &blob)?)))
                 .collect::<Result<_, StorageError>>()?;
-            Ok(StoredRecord { snapshot, snapshot_through_seq, changes })
+            Ok(StoredDocument { snapshot, snapshot_through_seq, changes })
         })
     }
 

@@ -105,7 +105,7 @@ pub fn upgrade(db: &Path, key: &RecordKey, signing_keys_out: &Path) -> Result<Up
     if dangling != 0 {
         return Err(StorageError::Corrupt("the upgrade would leave rows without their parents"));
     }
-    tx.pragma_update(None, "user_version", VERSION)?;
+    katcore::sqlite::set_schema_version(&tx, VERSION)?;
     tx.commit()?;
     conn.execute_batch("PRAGMA foreign_keys = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
     Ok(report)

@@ -120,14 +120,12 @@ pub fn build_record(store: &CareStore, years: f64) -> Built {
                 store.update(|r| r.record_answer(&pack, id, &item, &value, at)).expect("answer");
                 built.answers += 1;
             }
-            Event::Readiness { session } => {
-                let id = &session_ids[session];
-                let evaluation = store.read(|r| r.evaluate_session(&pack, id, "en")).expect("evaluate");
-                store.update(|r| r.record_readiness(id, &evaluation, &pack, at)).expect("readiness");
-                built.readiness += 1;
-            }
             Event::Start { session, local } => {
-                store.update(|r| r.start_session(&session_ids[session], local)).expect("start");
+                // Through the gate, as a phone starts: the decision is recorded, then the start.
+                let id = &session_ids[session];
+                let evaluation = store.update(|r| r.try_start_session(&pack, id, "en", local)).expect("start");
+                assert_eq!(evaluation.status, katcore::checklist::ReadinessStatus::Ready, "the plan's answers pass");
+                built.readiness += 1;
             }
             Event::End { session, local } => {
                 store.update(|r| r.end_session(&session_ids[session], local)).expect("end");
@@ -255,7 +253,6 @@ impl Prose {
 enum Event {
     Schedule { start: DateTime<FixedOffset> },
     Answer { session: usize, item: String, value: Value },
-    Readiness { session: usize },
     Start { session: usize, local: DateTime<FixedOffset> },
     End { session: usize, local: DateTime<FixedOffset> },
     Vitals { session: usize, systolic: u16, diastolic: u16 },
@@ -332,7 +329,6 @@ fn plan(prose: &Prose, rng: &mut StdRng, years: f64) -> Vec<Timed> {
             push(at, Event::Answer { session, item: item.to_owned(), value });
         }
         push(start_utc - Duration::minutes(20), Event::Vitals { session, systolic, diastolic });
-        push(start_utc - Duration::minutes(10), Event::Readiness { session });
         let began = start + Duration::minutes(rng.gen_range(2..=15));
         push(began.with_timezone(&Utc), Event::Start { session, local: began });
         let ended = began + Duration::minutes(rng.gen_range(100..=150));

@@ -147,6 +147,20 @@ impl Answer {
         Ok(Some(answer))
     }
 
+    /// Parses `value` as the answer to `pack`'s item (or screening
+    /// question) `id`; `None` for `null`.
+    ///
+    /// # Errors
+    /// [`ChecklistError::UnknownItem`] or [`ChecklistError::InvalidAnswer`].
+    pub fn parse_for(pack: &Pack, id: &str, value: &Value) -> Result<Option<Answer>, ChecklistError> {
+        let rule = match pack.checklist_item(id) {
+            Some(item) => Some(&item.rule),
+            None if pack.screening.iter().any(|q| q.id == id) => None,
+            None => return Err(ChecklistError::UnknownItem { id: id.to_owned() }),
+        };
+        Answer::parse(id, rule, value)
+    }
+
     /// The answer in the JSON form [`Answer::parse`] reads.
     pub fn to_json(&self) -> Value {
         match self {
@@ -189,12 +203,7 @@ impl Answers {
     /// [`ChecklistError::UnknownItem`] or [`ChecklistError::InvalidAnswer`];
     /// the previous answer is kept on error.
     pub fn set(&mut self, pack: &Pack, id: &str, value: &Value) -> Result<(), ChecklistError> {
-        let rule = match pack.checklist_item(id) {
-            Some(item) => Some(&item.rule),
-            None if pack.screening.iter().any(|q| q.id == id) => None,
-            None => return Err(ChecklistError::UnknownItem { id: id.to_owned() }),
-        };
-        match Answer::parse(id, rule, value)? {
+        match Answer::parse_for(pack, id, value)? {
             Some(answer) => self.0.insert(id.to_owned(), answer),
             None => self.0.remove(id),
         };

@@ -19,6 +19,7 @@
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use crate::sqlite;
 use super::crypto::{Cipher, Table, KEY_CHECK_ROW};
 use super::frame;
 use super::StoreError;
@@ -84,19 +85,7 @@ CREATE TABLE sync_state (
 ";
 
 /// Connection settings of an open store, applied once its key is verified.
-///
-/// - `journal_mode = WAL`: readers do not block the writer and a crash never
-///   leaves a half-written transaction.
-/// - `synchronous = FULL`: a write is on disk when the call returns.
-/// - `temp_store = MEMORY`: SQLite never spills to temporary files (Android
-///   has no usable temp directory; and nothing leaves the database file).
-pub(crate) const PRAGMAS: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;
-PRAGMA foreign_keys = ON;
-PRAGMA temp_store = MEMORY;
-PRAGMA secure_delete = ON;
-";
+pub(crate) use crate::sqlite::PRAGMAS;
 
 /// Settings for building a new store in its temporary file.
 ///
@@ -114,16 +103,16 @@ PRAGMA temp_store = MEMORY;
 
 /// The schema version recorded in the file.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32, StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    // user_version is a signed 32-bit field; a negative one is no version of ours.
-    u32::try_from(version).map_err(|_| StoreError::Corrupt { what: "the schema version is invalid" })
+    let version = sqlite::schema_version(conn, VERSION)?
+        .ok_or(StoreError::Corrupt { what: "the schema version is invalid" })?;
+    Ok(sqlite::version_number(version, VERSION))
 }
 
 /// Creates the current schema and the key check in an empty database.
 pub(crate) fn create(tx: &Transaction<'_>, cipher: &Cipher) -> Result<(), StoreError> {
     tx.execute_batch(CREATE_SQL)?;
     tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", (KEY_CHECK_ROW, cipher.key_check()?))?;
-    tx.pragma_update(None, "user_version", VERSION)?;
+    sqlite::set_schema_version(tx, VERSION)?;
     Ok(())
 }
 
@@ -155,7 +144,7 @@ pub(crate) fn upgrade_from(tx: &Transaction<'_>, version: u32, cipher: &Cipher) 
             _ => return Err(StoreError::Corrupt { what: "the file is not a katcore store" }),
         }
     }
-    tx.pragma_update(None, "user_version", VERSION)?;
+    sqlite::set_schema_version(tx, VERSION)?;
     Ok(())
 }
 

@@ -33,15 +33,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use katcore::care_store::CareStore;
-use katcore::pack::{PackRegistry, TrustedKeys};
-use katcore::record::{CheckInInput, JournalLinks};
+use katcore::device::Device;
+use katcore::record::JournalLinks;
 use katcore::store::StoreKey;
-use katcore::sync::{enroll, http_client, SyncClient, SyncTrigger};
+use katcore::sync::{http_client, SyncTrigger};
 use katcore_clinic::{init_clinic, serve, Config, ServerHandle};
 use katcore_e2e::ClinicianApi;
 use rand::rngs::StdRng;
@@ -215,10 +214,7 @@ fn main() {
 }
 
 /// One simulated device.
-struct LoadDevice {
-    store: CareStore,
-    sync: SyncClient,
-}
+type LoadDevice = Device;
 
 /// What one run at one level measured.
 #[derive(Clone, Debug)]
@@ -319,18 +315,17 @@ async fn enroll_devices(
             let _permit = permits.acquire_owned().await.expect("semaphore");
             let client = api.create_client(&format!("load-{i:04}")).await;
             let code = api.enrollment_code(&client).await;
-            let store = CareStore::open(&path, &StoreKey::from_bytes(&[7; 32]).expect("key")).expect("device store");
-            enroll(&store, &http, &url, &code, &format!("load-device-{i}")).await.expect("enroll");
+            let key = StoreKey::from_bytes(&[7; 32]).expect("key");
+            let device = Device::open(&path, &key, Some(Arc::new(http))).expect("device store");
+            device.enroll(&url, &code, &format!("load-device-{i}")).await.expect("enroll");
             let mut rng = StdRng::seed_from_u64(i as u64);
             for day in 0..3 {
                 let at = Utc::now() - chrono::Duration::days(3 - day);
-                store.write_journal_entry(&prose(&mut rng, 300), &JournalLinks::default(), false, at).expect("entry");
-                store.update(|r| r.add_check_in(CheckInInput::Mood(rng.gen_range(3..=9)), at)).expect("check-in");
+                device.write_journal(&prose(&mut rng, 300), &JournalLinks::default(), false, at).expect("entry");
+                device.record_mood(rng.gen_range(3..=9), at).expect("check-in");
             }
-            let packs = Arc::new(RwLock::new(PackRegistry::new(TrustedKeys::default())));
-            let sync = SyncClient::new(store.clone(), http, packs);
-            sync.sync_now(SyncTrigger::User).await.expect("first sync");
-            (i, Arc::new(LoadDevice { store, sync }))
+            device.sync(SyncTrigger::User).await.expect("first sync");
+            (i, Arc::new(device))
         });
     }
     let mut devices: Vec<(usize, Arc<LoadDevice>)> = Vec::with_capacity(count);
@@ -432,9 +427,9 @@ async fn run_level(devices: &[Arc<LoadDevice>], options: &Options, probe_dir: &P
                     break;
                 }
                 let text = prose(&mut rng, 200);
-                device.store.write_journal_entry(&text, &JournalLinks::default(), false, Utc::now()).expect("entry");
+                device.write_journal(&text, &JournalLinks::default(), false, Utc::now()).expect("entry");
                 let begun = Instant::now();
-                let outcome = device.sync.sync_now(SyncTrigger::User).await;
+                let outcome = device.sync(SyncTrigger::User).await;
                 let done = Instant::now();
                 if outcome.is_err() {
                     errors.fetch_add(1, Ordering::Relaxed);
