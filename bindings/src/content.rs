@@ -8,8 +8,6 @@ use katcore::device::Device;
 use katcore::instruments::{InstrumentKind, LocalizedContact};
 use katcore::pack::{Rule, Section};
 
-
-
 /// The clinic's content pack, localized. Reads from memory; never blocks on storage.
 #[derive(uniffi::Object)]
 pub struct Content {

@@ -14,7 +14,6 @@ use katcore::record::RecordError;
 use katcore::store::StoreError;
 use katcore::sync::SyncError;
 
-
 /// Why a katcore call failed.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum KatcoreError {

@@ -10,8 +10,8 @@ use std::time::SystemTime;
 use katcore::checklist::BloodPressureReading;
 use katcore::device::Device;
 use katcore::instruments::{Band, InstrumentKind};
-use katcore::record::{CheckIn as CoreCheckIn, CheckInKind as CoreCheckInKind, Severity, SideEffectReport};
 use katcore::record::Vitals as CoreVitals;
+use katcore::record::{CheckIn as CoreCheckIn, CheckInKind as CoreCheckInKind, Severity, SideEffectReport};
 
 use crate::content::CrisisContact;
 use crate::error::Result;

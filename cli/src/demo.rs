@@ -321,7 +321,11 @@ fn try_start(ui: &Ui, device: &Device, session: &str, at: DateTime<FixedOffset>)
     ui.say(&format!(
         "{}: the client taps Start — {}.",
         when(&at),
-        if evaluation.status.as_str() == "ready" { "the session starts" } else { "refused, and the decision is recorded" }
+        if evaluation.status.as_str() == "ready" {
+            "the session starts"
+        } else {
+            "refused, and the decision is recorded"
+        }
     ));
     show_evaluation(ui, &evaluation);
     Ok(evaluation)

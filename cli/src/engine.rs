@@ -76,17 +76,18 @@ pub fn evaluate(input: &Path, args: &PackArgs) -> Result<String, String> {
 /// `katctl score`.
 pub fn score(instrument: &str, answers: &str, args: &PackArgs) -> Result<String, String> {
     let kind = InstrumentKind::parse(instrument).map_err(|e| e.to_string())?;
-    let values = answers
-        .split(',')
-        .enumerate()
-        .map(|(i, a)| {
-            a.trim()
-                .parse::<u8>()
-                .map_err(|_| format!("{}: item {}: answers must be 0, 1, 2 or 3", kind.as_str(), i + 1))
-        })
-        .collect::<Result<Vec<u8>, String>>()?;
+    let values = parse_answers(answers).map_err(|e| format!("{}: {e}", kind.as_str()))?;
     let pack = args.load()?;
     to_json(&check_in(&pack, kind, &values, &args.locale).map_err(|e| e.to_string())?)
+}
+
+/// Questionnaire answers given as `0,1,2,…`.
+pub fn parse_answers(answers: &str) -> Result<Vec<u8>, String> {
+    answers
+        .split(',')
+        .enumerate()
+        .map(|(i, a)| a.trim().parse::<u8>().map_err(|_| format!("item {}: answers must be 0, 1, 2 or 3", i + 1)))
+        .collect()
 }
 
 /// `katctl aftercare`.

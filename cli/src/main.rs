@@ -2,12 +2,15 @@
 //!
 //! JSON in, JSON out, so clinics, scripts and tests can drive the engine:
 //! evaluate a checklist, score a check-in, plan the days after a session,
-//! author, sign and verify content packs, and set up a clinic server's
-//! database (`katctl clinic init`). Errors are one line on stderr
-//! naming what was wrong, with exit code 1 (2 for a malformed command line).
+//! author, sign and verify content packs, set up a clinic server's
+//! database (`katctl clinic init`), and act as a client's device
+//! (`katctl device …`). Errors are one line on stderr naming what was
+//! wrong, with exit code 1 (2 for a malformed command line, 3 for
+//! `katctl device start` on a session that is not ready).
 
 mod clinic;
 mod demo;
+mod device;
 mod engine;
 mod input;
 mod packs;
@@ -34,6 +37,8 @@ struct Cli {
 enum Command {
     /// Walk a whole at-home session, offline and back online, against a real clinic server.
     Demo(demo::DemoArgs),
+    /// Act as a client's device on a local encrypted store: enroll, answer, start (gated), sync, …
+    Device(device::DeviceArgs),
     /// Pre-session checklist.
     #[command(subcommand)]
     Checklist(ChecklistCommand),
@@ -88,6 +93,13 @@ enum ChecklistCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Device(args) => match device::run(args) {
+            Ok(output) => Ok(output),
+            Err(failure) => {
+                eprintln!("katctl: {}", failure.message);
+                return ExitCode::from(failure.code);
+            }
+        },
         Command::Demo(args) => demo::run(args).map(|()| String::new()),
         Command::Checklist(ChecklistCommand::Evaluate { input, pack }) => engine::evaluate(&input, &pack),
         Command::Score { instrument, answers, pack } => engine::score(&instrument, &answers, &pack),

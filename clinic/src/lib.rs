@@ -82,7 +82,7 @@ pub use state::AppState;
 pub use storage::{
     upgrade, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device, ExportedKey, NewAlert,
     NewDevice, PlannedSession, PublishOutcome, RecordKey, RecordUpdate, SecretHash, SqliteStorage, StorageError,
-    StoredPack, StoredDocument, UpgradeReport,
+    StoredDocument, StoredPack, UpgradeReport,
 };
 pub use sync::MAX_SYNC_BODY;
 

@@ -33,15 +33,15 @@ use crate::checklist::{Answer, BloodPressureReading, Evaluation, ReadinessStatus
 use crate::instruments::{self, CheckInOutcome, InstrumentKind, Score};
 use crate::pack::{Pack, PackRegistry, TrustedKeys};
 use crate::record::{
-    CareRecord, CheckIn, CheckInInput, CheckInKind, DuePrompt, JournalEntry, JournalLinks, Party, RecordError,
-    Session, Severity, SideEffectReport, Vitals,
+    CareRecord, CheckIn, CheckInInput, CheckInKind, DuePrompt, JournalEntry, JournalLinks, Party, RecordError, Session,
+    Severity, SideEffectReport, Vitals,
 };
 use crate::store::{StoreError, StoreKey};
 use crate::sync::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 use crate::sync::{restore_saved_pack, SyncClient, SyncError, SyncReport, SyncStatus, SyncTrigger};
 use crate::zone::Zone;
-pub use observers::{CareChange, Observer, Subscription};
 use observers::Observers;
+pub use observers::{CareChange, Observer, Subscription};
 
 /// Why a device call failed. Messages name fields and ids, never values.
 #[derive(Debug, thiserror::Error)]
@@ -206,9 +206,8 @@ impl Device {
     /// # Errors
     /// `NotFound`.
     pub fn session(&self, session_id: &str) -> Result<Session, DeviceError> {
-        self.read(|r| r.session(session_id)).ok_or_else(|| {
-            DeviceError::Record(RecordError::NotFound { kind: "session", id: session_id.to_owned() })
-        })
+        self.read(|r| r.session(session_id))
+            .ok_or_else(|| DeviceError::Record(RecordError::NotFound { kind: "session", id: session_id.to_owned() }))
     }
 
     /// Every session, by scheduled start.
@@ -331,7 +330,8 @@ impl Device {
         at: DateTime<Utc>,
     ) -> Result<SideEffectReport, DeviceError> {
         let pack = self.pack();
-        let id = self.update(CareChange::Wellbeing, |r| r.report_side_effect(&pack, effect_id, severity, at, session_id))?;
+        let id =
+            self.update(CareChange::Wellbeing, |r| r.report_side_effect(&pack, effect_id, severity, at, session_id))?;
         self.read(|r| r.side_effects().into_iter().find(|e| e.id == id))
             .ok_or(DeviceError::Record(RecordError::NotFound { kind: "side effect", id }))
     }
@@ -501,7 +501,11 @@ impl Device {
     }
 
     /// Applies and persists one change, then tells the observers.
-    fn update<R>(&self, change: CareChange, f: impl FnOnce(&mut CareRecord) -> Result<R, RecordError>) -> Result<R, DeviceError> {
+    fn update<R>(
+        &self,
+        change: CareChange,
+        f: impl FnOnce(&mut CareRecord) -> Result<R, RecordError>,
+    ) -> Result<R, DeviceError> {
         let result = self.shared.store.update(f)?;
         self.changed(change);
         Ok(result)

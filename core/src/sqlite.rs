@@ -78,8 +78,7 @@ mod tests {
     fn versions_read_against_the_current_one() {
         let conn = Connection::open_in_memory().unwrap();
         assert_eq!(schema_version(&conn, 3).unwrap(), Some(SchemaVersion::Empty));
-        for (written, read) in
-            [(2, SchemaVersion::Older(2)), (3, SchemaVersion::Current), (4, SchemaVersion::Newer(4))]
+        for (written, read) in [(2, SchemaVersion::Older(2)), (3, SchemaVersion::Current), (4, SchemaVersion::Newer(4))]
         {
             set_schema_version(&conn, written).unwrap();
             assert_eq!(schema_version(&conn, 3).unwrap(), Some(read));

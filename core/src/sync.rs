@@ -151,7 +151,9 @@ impl SyncError {
             SyncError::Unauthorized => SyncError::Unauthorized,
             SyncError::Forbidden => SyncError::Forbidden,
             SyncError::Revoked => SyncError::Revoked,
-            SyncError::Rejected { status, message } => SyncError::Rejected { status: *status, message: message.clone() },
+            SyncError::Rejected { status, message } => {
+                SyncError::Rejected { status: *status, message: message.clone() }
+            }
             other => SyncError::Protocol { reason: other.to_string() },
         }
     }
@@ -345,12 +347,7 @@ impl SyncClient {
     ///
     /// # Errors
     /// [`SyncError::InvalidCode`], a network or server error, or a store error.
-    pub async fn enroll(
-        &self,
-        server_url: &str,
-        code: &str,
-        device_label: &str,
-    ) -> Result<Credentials, SyncError> {
+    pub async fn enroll(&self, server_url: &str, code: &str, device_label: &str) -> Result<Credentials, SyncError> {
         #[derive(Deserialize)]
         struct Enrolled {
             client_id: String,

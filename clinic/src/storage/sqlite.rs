@@ -18,8 +18,8 @@ use super::schema;
 use super::sealing::{rewrite_record_blobs, RecordKey, Sealed, Sealer};
 use super::{
     urgent_kind_from_name, urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage,
-    Clinician, Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredPack,
-    StoredDocument,
+    Clinician, Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError,
+    StoredDocument, StoredPack,
 };
 
 /// The pack a client's record is read with (`?1` the client, `?2` the

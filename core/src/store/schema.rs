@@ -19,10 +19,10 @@
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use crate::sqlite;
 use super::crypto::{Cipher, Table, KEY_CHECK_ROW};
 use super::frame;
 use super::StoreError;
+use crate::sqlite;
 
 /// The schema version this library writes.
 pub const VERSION: u32 = 3;
@@ -103,8 +103,8 @@ PRAGMA temp_store = MEMORY;
 
 /// The schema version recorded in the file.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32, StoreError> {
-    let version = sqlite::schema_version(conn, VERSION)?
-        .ok_or(StoreError::Corrupt { what: "the schema version is invalid" })?;
+    let version =
+        sqlite::schema_version(conn, VERSION)?.ok_or(StoreError::Corrupt { what: "the schema version is invalid" })?;
     Ok(sqlite::version_number(version, VERSION))
 }
 
