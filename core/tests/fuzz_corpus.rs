@@ -7,6 +7,8 @@
 //! To rewrite the seeds after a format change:
 //! `cargo test -p katcore --test fuzz_corpus -- --ignored write_seeds`.
 
+// The fuzz crate's library, whose `pub` items serve its own targets.
+#[allow(unreachable_pub)]
 #[path = "../../fuzz/src/lib.rs"]
 mod targets;
 

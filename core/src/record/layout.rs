@@ -1,0 +1,236 @@
+//! The document layout (module documentation of [`super`]): entries under
+//! `<prefix>:<id>` root keys, JSON-string entries and map entries, and the
+//! readers that turn a map's fields into typed values. Nothing here knows a
+//! domain rule.
+
+use super::*;
+
+impl CareRecord {
+    pub(super) fn put_entry<T: Serialize>(&mut self, prefix: &str, id: &str, entry: &T) -> Result<String, RecordError> {
+        let mut value = serde_json::to_value(entry).map_err(|e| invalid("entry", e.to_string()))?;
+        if let Some(map) = value.as_object_mut() {
+            map.remove("id");
+        }
+        let key = format!("{prefix}{id}");
+        let text = value.to_string();
+        self.change(|tx| Ok(tx.put(ROOT, &key, text)?))?;
+        Ok(id.to_owned())
+    }
+
+    pub(super) fn entries<'a, T: DeserializeOwned + 'a>(&'a self, prefix: &str) -> impl Iterator<Item = T> + 'a {
+        let prefix_len = prefix.len();
+        self.doc.map_range(ROOT, prefix_range(prefix)).filter_map(move |item| {
+            let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value else { return None };
+            parse_entry(text, &item.key[prefix_len..])
+        })
+    }
+
+    /// The entries of kind `prefix` among `keys` (root keys), parsed as
+    /// [`CareRecord::entries`] parses them, without scanning the others.
+    pub(super) fn entries_among<T: DeserializeOwned>(&self, prefix: &str, keys: &BTreeSet<String>) -> Vec<T> {
+        keys.range(prefix_range(prefix))
+            .filter_map(|key| parse_entry(&self.get_string(&ROOT, key)?, &key[prefix.len()..]))
+            .collect()
+    }
+
+    pub(super) fn objects<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (String, ObjId)> + 'a {
+        let prefix_len = prefix.len();
+        self.doc.map_range(ROOT, prefix_range(prefix)).filter_map(move |item| match item.value {
+            ValueRef::Object(ObjType::Map) => Some((item.key[prefix_len..].to_owned(), item.id())),
+            _ => None,
+        })
+    }
+
+    pub(super) fn map_obj(&self, key: &str) -> Option<ObjId> {
+        match self.doc.get(ROOT, key).ok()?? {
+            (automerge::Value::Object(ObjType::Map), obj) => Some(obj),
+            _ => None,
+        }
+    }
+
+    pub(super) fn session_obj(&self, id: &str) -> Result<ObjId, RecordError> {
+        self.map_obj(&format!("{SESSION}{id}")).ok_or_else(|| not_found("session", id))
+    }
+
+    pub(super) fn live_journal_obj(&self, id: &str) -> Result<ObjId, RecordError> {
+        self.map_obj(&format!("{JOURNAL}{id}"))
+            .filter(|obj| self.get_string(obj, "deleted").is_none())
+            .ok_or_else(|| not_found("journal entry", id))
+    }
+
+    pub(super) fn check_session_link(&self, session_id: Option<&str>) -> Result<(), RecordError> {
+        match session_id {
+            Some(id) if self.session_obj(id).is_err() => Err(invalid("session_id", "no such session")),
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn get_string(&self, obj: &ObjId, key: &str) -> Option<String> {
+        match self.doc.get(obj, key).ok()?? {
+            (automerge::Value::Scalar(s), _) => s.as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    /// Every string field of the map `obj` in one pass, each with its
+    /// winning value first and then any concurrent ones. Automerge seeks each
+    /// key separately (a few µs per key in 0.12), so one range over the object
+    /// is many times cheaper than reading it key by key; `get_all` is asked only
+    /// for keys that are in conflict.
+    pub(super) fn fields(&self, obj: &ObjId) -> Fields {
+        let mut fields = Vec::new();
+        for item in self.doc.map_range(obj, ..) {
+            let mut values: Vec<String> = match &item.value {
+                ValueRef::Scalar(ScalarValueRef::Str(text)) => vec![text.to_string()],
+                _ => Vec::new(),
+            };
+            if item.conflict {
+                for (value, _) in self.doc.get_all(obj, item.key.as_ref()).unwrap_or_default() {
+                    if let Some(s) = value.as_str() {
+                        if !values.iter().any(|v| v == s) {
+                            values.push(s.to_owned());
+                        }
+                    }
+                }
+            }
+            if !values.is_empty() {
+                fields.push((item.key.into_owned(), values));
+            }
+        }
+        // Automerge iterates keys in order already; sorting keeps `Fields`'
+        // binary search independent of that (and costs one pass when sorted).
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        Fields(fields)
+    }
+}
+
+/// The string fields of one map object, as [`CareRecord::fields`] read them:
+/// sorted by key, each with the winning value first.
+pub(super) struct Fields(Vec<(String, Vec<String>)>);
+
+impl Fields {
+    /// The winning value of `key`.
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
+        self.all(key).first().map(String::as_str)
+    }
+
+    /// The winning value of `key`, then any concurrent ones.
+    pub(super) fn all(&self, key: &str) -> &[String] {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+            Ok(i) => &self.0[i].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// Every key starting with `prefix`, without the prefix, and its values.
+    pub(super) fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a [String])> + 'a {
+        let start = self.0.partition_point(|(k, _)| k.as_str() < prefix);
+        self.0[start..].iter().map_while(move |(k, v)| Some((k.strip_prefix(prefix)?, v.as_slice())))
+    }
+}
+
+pub(super) fn read_session(id: &str, fields: &Fields) -> Option<Session> {
+    let time = |key| fields.get(key).and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+    let mut starts = fields.all("start").iter().filter_map(|s| DateTime::parse_from_rfc3339(s).ok());
+    Some(Session {
+        id: id.to_owned(),
+        scheduled_start: starts.next()?,
+        conflicting_starts: starts.collect(),
+        time_zone: fields.get("tz")?.to_owned(),
+        scheduled_by: if fields.get("by")? == "clinic" { Party::Clinic } else { Party::Client },
+        started_at: time("started_at"),
+        ended_at: time("ended_at"),
+        cancelled: fields.get("cancelled").and_then(|s| serde_json::from_str(s).ok()),
+    })
+}
+
+/// A session's answers (`a:<item>` fields) as a JSON object, the latest
+/// answer of each item winning among concurrent ones.
+pub(super) fn session_answers(fields: &Fields) -> Value {
+    Value::Object(latest_answers(fields).map(|(item, value)| (item.to_owned(), value)).collect())
+}
+
+/// A session's current answers from its `a:<item>` fields, item by item. Of
+/// concurrent values the one recorded latest (`at`, ties by text) wins; a
+/// cleared answer (`null`) or an unreadable one is left out.
+pub(super) fn latest_answers(fields: &Fields) -> impl Iterator<Item = (&str, Value)> {
+    /// The stored form of one answer, `{"at": …, "value": …}`, when only the value is needed.
+    #[derive(Deserialize)]
+    struct Stored {
+        #[serde(default)]
+        value: Value,
+    }
+    fields.with_prefix("a:").filter_map(|(item, values)| {
+        let value = match values {
+            // The common case, no concurrent answers: no need to read `at`. Only an
+            // object is an answer (serde would also read a struct from an array).
+            [only] if only.trim_start().starts_with('{') => serde_json::from_str::<Stored>(only).ok()?.value,
+            [_] => return None,
+            several => {
+                let latest = several.iter().filter_map(|s| serde_json::from_str::<Value>(s).ok()).max_by(|a, b| {
+                    let at = |v: &Value| v["at"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+                    at(a).cmp(&at(b)).then_with(|| a.to_string().cmp(&b.to_string()))
+                })?;
+                latest["value"].clone()
+            }
+        };
+        (!value.is_null()).then_some((item, value))
+    })
+}
+
+pub(super) fn read_journal(id: &str, fields: &Fields) -> Option<JournalEntry> {
+    if fields.get("deleted").is_some() {
+        return None;
+    }
+    let time = |key| fields.get(key).and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc));
+    let mut texts = fields.all("text").iter().cloned();
+    Some(JournalEntry {
+        id: id.to_owned(),
+        created_at: time("created_at")?,
+        edited_at: time("edited_at"),
+        text: texts.next()?,
+        conflicting_texts: texts.collect(),
+        prompt_id: fields.get("prompt_id").map(str::to_owned),
+        session_id: fields.get("session_id").map(str::to_owned),
+        private: false,
+    })
+}
+
+/// Newest first, ties by id: the order journal listings use.
+pub(crate) fn sort_journal(entries: &mut [JournalEntry]) {
+    entries.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+}
+
+pub(super) fn sorted<T, K: Ord>(mut items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    items.sort_by_key(|item| key(item));
+    items
+}
+
+/// A new random 128-bit id, as 32 hex digits.
+pub fn new_id() -> String {
+    rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An entry's stored JSON with its `id` (the root key after the kind prefix) added.
+pub(super) fn parse_entry<T: DeserializeOwned>(text: &str, id: &str) -> Option<T> {
+    let mut value: Value = serde_json::from_str(text).ok()?;
+    value.as_object_mut()?.insert("id".into(), Value::from(id));
+    serde_json::from_value(value).ok()
+}
+
+pub(super) fn prefix_range(prefix: &str) -> Range<String> {
+    // Keys of one kind are `x:<id>`; `;` is the character after `:`.
+    let end = format!("{};", &prefix[..prefix.len() - 1]);
+    prefix.to_owned()..end
+}
+
+pub(super) fn party_str(party: Party) -> &'static str {
+    match party {
+        Party::Client => "client",
+        Party::Clinic => "clinic",
+    }
+}
+
+pub(super) fn to_json_string<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}

@@ -1,0 +1,190 @@
+//! Typed reads of the record: sessions, answers and checklist inputs,
+//! journal, wellbeing entries, due integration prompts and the JSON view.
+
+use super::*;
+
+impl CareRecord {
+    /// Every session, cancelled ones included, by scheduled start.
+    pub fn sessions(&self) -> Vec<Session> {
+        let mut sessions: Vec<Session> =
+            self.objects(SESSION).filter_map(|(id, obj)| read_session(&id, &self.fields(&obj))).collect();
+        sessions.sort_by(|a, b| a.scheduled_start.cmp(&b.scheduled_start).then_with(|| a.id.cmp(&b.id)));
+        sessions
+    }
+
+    /// Sessions still ahead at `now` (not cancelled or ended; a started one
+    /// counts until it ends), soonest first.
+    pub fn upcoming_sessions(&self, now: DateTime<Utc>) -> Vec<Session> {
+        self.sessions()
+            .into_iter()
+            .filter(|s| s.cancelled.is_none() && s.ended_at.is_none())
+            .filter(|s| s.started_at.is_some() || s.scheduled_start.with_timezone(&Utc) + UPCOMING_GRACE >= now)
+            .collect()
+    }
+
+    /// One session.
+    pub fn session(&self, id: &str) -> Option<Session> {
+        let obj = self.session_obj(id).ok()?;
+        read_session(id, &self.fields(&obj))
+    }
+
+    /// A session's current answers as a JSON object (item id → answer),
+    /// the latest answer of each item winning.
+    pub fn session_answers(&self, session_id: &str) -> Option<Value> {
+        let obj = self.session_obj(session_id).ok()?;
+        Some(session_answers(&self.fields(&obj)))
+    }
+
+    /// Evaluates a session's current answers against `pack`. Answers that no
+    /// longer fit the pack count as unanswered, so they can never make it `ready`.
+    ///
+    /// # Errors
+    /// [`RecordError::NotFound`] for an unknown session.
+    pub fn evaluate_session(&self, pack: &Pack, session_id: &str, locale: &str) -> Result<Evaluation, RecordError> {
+        let (start, answers) = self.checklist_inputs(pack, session_id)?;
+        Ok(evaluate(pack, start, &answers, locale))
+    }
+
+    /// What a session's checklist is evaluated from: its scheduled start and
+    /// its answers, less those that do not fit `pack` (they count as unanswered).
+    ///
+    /// # Errors
+    /// [`RecordError::NotFound`] for an unknown session.
+    pub fn checklist_inputs(
+        &self,
+        pack: &Pack,
+        session_id: &str,
+    ) -> Result<(DateTime<FixedOffset>, Answers), RecordError> {
+        // One pass over the session object serves both the start and the answers.
+        let fields = self.fields(&self.session_obj(session_id)?);
+        let session = read_session(session_id, &fields).ok_or_else(|| not_found("session", session_id))?;
+        let mut answers = Answers::new();
+        for (id, value) in latest_answers(&fields) {
+            // An answer that does not fit this pack is skipped: unanswered.
+            let _ = answers.set(pack, id, &value);
+        }
+        Ok((session.scheduled_start, answers))
+    }
+
+    /// A session's readiness decisions, oldest first.
+    pub fn readiness_history(&self, session_id: &str) -> Vec<ReadinessRecord> {
+        let mut history: Vec<ReadinessRecord> =
+            self.entries::<ReadinessRecord>(READINESS).filter(|r| r.session_id == session_id).collect();
+        history.sort_by(|a, b| a.evaluated_at.cmp(&b.evaluated_at).then_with(|| a.id.cmp(&b.id)));
+        history
+    }
+
+    /// Shared journal entries that are not deleted, newest first.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        let mut entries: Vec<JournalEntry> =
+            self.objects(JOURNAL).filter_map(|(id, obj)| read_journal(&id, &self.fields(&obj))).collect();
+        sort_journal(&mut entries);
+        entries
+    }
+
+    /// One shared journal entry, if it exists and is not deleted.
+    pub fn journal_entry(&self, id: &str) -> Option<JournalEntry> {
+        let obj = self.map_obj(&format!("{JOURNAL}{id}"))?;
+        read_journal(id, &self.fields(&obj))
+    }
+
+    /// Blood-pressure readings, oldest first.
+    pub fn vitals(&self) -> Vec<Vitals> {
+        sorted(self.entries(VITALS).collect(), |v: &Vitals| (v.taken_at, v.id.clone()))
+    }
+
+    /// Side-effect reports, oldest first.
+    pub fn side_effects(&self) -> Vec<SideEffectReport> {
+        sorted(self.entries(SIDE_EFFECT).collect(), |r: &SideEffectReport| (r.reported_at, r.id.clone()))
+    }
+
+    /// Check-ins, oldest first.
+    pub fn check_ins(&self) -> Vec<CheckIn> {
+        sorted(self.entries(CHECK_IN).collect(), |c: &CheckIn| (c.completed_at, c.id.clone()))
+    }
+
+    /// Clinician notes, oldest first.
+    pub fn clinician_notes(&self) -> Vec<ClinicianNote> {
+        sorted(self.entries(NOTE).collect(), |n: &ClinicianNote| (n.written_at, n.id.clone()))
+    }
+
+    /// The pack version assigned by the clinic, if any.
+    pub fn assigned_pack(&self) -> Option<PackAssignment> {
+        self.get_string(&ROOT, PACK).and_then(|s| serde_json::from_str(&s).ok())
+    }
+
+    /// Integration prompts due at `now` (for ended sessions, due within the
+    /// last [`DUE_PROMPT_WINDOW`]) that no journal entry answers yet.
+    /// `private_entries` are the device's private journal entries, which
+    /// answer prompts too.
+    pub fn due_integration_prompts(
+        &self,
+        pack: &Pack,
+        now: DateTime<Utc>,
+        locale: &str,
+        private_entries: &[JournalEntry],
+    ) -> Vec<DuePrompt> {
+        let answered: HashSet<(String, String)> = self
+            .journal()
+            .iter()
+            .chain(private_entries)
+            .filter_map(|e| Some((e.session_id.clone()?, e.prompt_id.clone()?)))
+            .collect();
+        let mut due = Vec::new();
+        for session in self.sessions().into_iter().filter(|s| s.cancelled.is_none()) {
+            let (Some(ended), Ok(tz)) = (session.ended_at, crate::aftercare::parse_time_zone(&session.time_zone))
+            else {
+                continue;
+            };
+            let plan = crate::aftercare::plan(pack, ended.with_timezone(&Utc), &tz, locale);
+            for prompt in plan.integration {
+                let at = prompt.at.with_timezone(&Utc);
+                if at <= now
+                    && now - at <= DUE_PROMPT_WINDOW
+                    && !answered.contains(&(session.id.clone(), prompt.id.clone()))
+                {
+                    due.push(DuePrompt {
+                        session_id: session.id.clone(),
+                        prompt_id: prompt.id,
+                        due_at: prompt.at,
+                        text: prompt.text,
+                    });
+                }
+            }
+        }
+        due.sort_by_key(|p| p.due_at);
+        due
+    }
+
+    /// The whole record as the clinic shows it, with urgent items under `pack`.
+    pub fn view(&self, pack: &Pack) -> RecordView {
+        let sessions = self
+            .sessions()
+            .into_iter()
+            .map(|session| SessionView {
+                answers: match self.session_answers(&session.id) {
+                    Some(Value::Object(answers)) => answers,
+                    _ => serde_json::Map::new(),
+                },
+                readiness: self.readiness_history(&session.id),
+                session,
+            })
+            .collect();
+        RecordView {
+            sessions,
+            journal: self.journal(),
+            vitals: self.vitals(),
+            side_effects: self.side_effects(),
+            check_ins: self.check_ins(),
+            clinician_notes: self.clinician_notes(),
+            assigned_pack: self.assigned_pack(),
+            urgent_items: self.urgent_items_with(pack),
+            unreadable_entries: self.unreadable_entries(),
+        }
+    }
+
+    /// [`CareRecord::view`] under the default pack, as JSON.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view(&Pack::default_pack())).unwrap_or_default()
+    }
+}
