@@ -101,7 +101,7 @@ pub enum KatcoreError {
 }
 
 /// Shorthand for the results of every exported call.
-pub type Result<T, E = KatcoreError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = KatcoreError> = std::result::Result<T, E>;
 
 impl KatcoreError {
     /// An invalid argument.

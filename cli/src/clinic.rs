@@ -18,7 +18,7 @@ use crate::input::to_json;
 
 /// Clinic subcommands.
 #[derive(Subcommand, Debug)]
-pub enum ClinicCommand {
+pub(crate) enum ClinicCommand {
     /// Create the database if needed, a clinic with a fresh pack-signing key, and its first clinician.
     Init {
         /// The clinic server's SQLite database.
@@ -85,7 +85,7 @@ pub enum ClinicCommand {
 }
 
 /// Runs a clinic subcommand.
-pub fn run(command: ClinicCommand) -> Result<String, String> {
+pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
     match command {
         ClinicCommand::Init { db, name, clinician, pack_public_key, signing_key_out, record_key_out } => {
             if let Some(path) = &record_key_out {

@@ -26,7 +26,7 @@ use crate::ui::Ui;
 
 /// `katctl demo` options.
 #[derive(clap::Args, Debug)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Plain output for logs: no colour, no pacing, no spinner.
     #[arg(long)]
     plain: bool,
@@ -58,7 +58,7 @@ struct Device {
 type Result<T> = std::result::Result<T, String>;
 
 /// Runs the demo.
-pub fn run(args: DemoArgs) -> Result<()> {
+pub(crate) fn run(args: DemoArgs) -> Result<()> {
     let tz = args.tz.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

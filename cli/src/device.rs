@@ -29,14 +29,14 @@ use zeroize::Zeroizing;
 use crate::input::{read_input, read_text, to_json};
 
 /// The exit code of `katctl device start` when the session is not ready.
-pub const NOT_READY_EXIT: u8 = 3;
+pub(crate) const NOT_READY_EXIT: u8 = 3;
 
 /// The environment variable that may hold the store key (64 hex digits).
 const KEY_ENV: &str = "KATCORE_DEVICE_KEY";
 
 /// Where the device's store is and how it is opened.
 #[derive(Args, Debug)]
-pub struct DeviceArgs {
+pub(crate) struct DeviceArgs {
     /// The device's directory: `device.db` (and by default `device.key`) live here.
     #[arg(long, value_name = "DIR", global = true, default_value = ".")]
     data_dir: PathBuf,
@@ -204,7 +204,7 @@ enum DeviceCommand {
 }
 
 /// Why a device command failed: the message, and the exit code.
-pub struct Failure {
+pub(crate) struct Failure {
     /// One line for stderr.
     pub message: String,
     /// The process's exit code.
@@ -228,7 +228,7 @@ impl From<DeviceError> for Failure {
 /// # Errors
 /// A [`Failure`] naming what went wrong; a refused start prints its
 /// evaluation first and fails with [`NOT_READY_EXIT`].
-pub fn run(args: DeviceArgs) -> Result<String, Failure> {
+pub(crate) fn run(args: DeviceArgs) -> Result<String, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -13,7 +13,7 @@ use crate::input::{read_input, read_text, to_json};
 
 /// Which pack to use and in which language to answer.
 #[derive(clap::Args, Debug)]
-pub struct PackArgs {
+pub(crate) struct PackArgs {
     /// A signed pack file to use instead of the built-in default pack.
     #[arg(long, value_name = "FILE")]
     pack: Option<PathBuf>,
@@ -31,7 +31,7 @@ pub struct PackArgs {
 impl PackArgs {
     /// Loads the chosen pack: the built-in default, a verified signed pack,
     /// or with `--allow-unsigned` a bare draft.
-    pub fn load(&self) -> Result<Arc<Pack>, String> {
+    pub(crate) fn load(&self) -> Result<Arc<Pack>, String> {
         let Some(path) = &self.pack else { return Ok(Pack::default_pack()) };
         let bytes = read_input(path)?;
         let mut trusted = TrustedKeys::default();
@@ -55,7 +55,7 @@ impl PackArgs {
 }
 
 /// `katctl checklist evaluate`.
-pub fn evaluate(input: &Path, args: &PackArgs) -> Result<String, String> {
+pub(crate) fn evaluate(input: &Path, args: &PackArgs) -> Result<String, String> {
     let pack = args.load()?;
     let value: Value = serde_json::from_slice(&read_input(input)?).map_err(|e| format!("input: not JSON: {e}"))?;
     let object = value.as_object().ok_or("input: must be a JSON object with session_start and answers")?;
@@ -74,7 +74,7 @@ pub fn evaluate(input: &Path, args: &PackArgs) -> Result<String, String> {
 }
 
 /// `katctl score`.
-pub fn score(instrument: &str, answers: &str, args: &PackArgs) -> Result<String, String> {
+pub(crate) fn score(instrument: &str, answers: &str, args: &PackArgs) -> Result<String, String> {
     let kind = InstrumentKind::parse(instrument).map_err(|e| e.to_string())?;
     let values = parse_answers(answers).map_err(|e| format!("{}: {e}", kind.as_str()))?;
     let pack = args.load()?;
@@ -82,7 +82,7 @@ pub fn score(instrument: &str, answers: &str, args: &PackArgs) -> Result<String,
 }
 
 /// Questionnaire answers given as `0,1,2,…`.
-pub fn parse_answers(answers: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn parse_answers(answers: &str) -> Result<Vec<u8>, String> {
     answers
         .split(',')
         .enumerate()
@@ -91,7 +91,7 @@ pub fn parse_answers(answers: &str) -> Result<Vec<u8>, String> {
 }
 
 /// `katctl aftercare`.
-pub fn aftercare(end: &str, tz: &str, args: &PackArgs) -> Result<String, String> {
+pub(crate) fn aftercare(end: &str, tz: &str, args: &PackArgs) -> Result<String, String> {
     let end = DateTime::parse_from_rfc3339(end)
         .map_err(|_| "--end: expected an RFC 3339 instant, e.g. 2026-05-01T17:00:00-04:00".to_owned())?
         .with_timezone(&Utc);

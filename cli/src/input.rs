@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// Reads a file, or standard input for `-`.
-pub fn read_input(path: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>, String> {
     if path == Path::new("-") {
         let mut bytes = Vec::new();
         std::io::stdin().read_to_end(&mut bytes).map_err(|e| format!("stdin: cannot read: {e}"))?;
@@ -14,11 +14,11 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// Reads a UTF-8 text file (keys).
-pub fn read_text(path: &Path) -> Result<String, String> {
+pub(crate) fn read_text(path: &Path) -> Result<String, String> {
     String::from_utf8(read_input(path)?).map_err(|_| format!("{}: is not UTF-8 text", path.display()))
 }
 
 /// Serializes a result for standard output.
-pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, String> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, String> {
     serde_json::to_string_pretty(value).map_err(|e| format!("cannot write JSON: {e}"))
 }

@@ -13,7 +13,7 @@ use crate::input::{read_input, read_text, to_json};
 
 /// Pack subcommands.
 #[derive(Subcommand, Debug)]
-pub enum PackCommand {
+pub(crate) enum PackCommand {
     /// Check a pack (bare or signed) against the format and its rules; does not check a signature.
     Validate {
         /// The pack file, or `-`.
@@ -51,7 +51,7 @@ pub enum PackCommand {
 }
 
 /// Runs a pack subcommand.
-pub fn run(command: PackCommand) -> Result<String, String> {
+pub(crate) fn run(command: PackCommand) -> Result<String, String> {
     match command {
         PackCommand::Validate { file } => validate(&file),
         PackCommand::Sign { file, key, out } => sign(&file, &key, out.as_deref()),

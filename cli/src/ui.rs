@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// How to print.
 #[derive(Clone, Copy, Debug)]
-pub struct Ui {
+pub(crate) struct Ui {
     color: bool,
     paced: bool,
 }
@@ -17,7 +17,7 @@ const RESET: &str = "\x1b[0m";
 
 impl Ui {
     /// Chooses the style from `plain` and the environment.
-    pub fn new(plain: bool) -> Ui {
+    pub(crate) fn new(plain: bool) -> Ui {
         let terminal = std::io::stdout().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some();
         Ui { color: !plain && terminal && !no_color, paced: !plain && terminal }
@@ -32,34 +32,34 @@ impl Ui {
     }
 
     /// A numbered step heading.
-    pub fn step(&self, n: u32, title: &str) {
+    pub(crate) fn step(&self, n: u32, title: &str) {
         self.pause(600);
         println!();
         println!("{}", self.paint("1;36", &format!("── {n}. {title} ")));
     }
 
     /// A plain line.
-    pub fn say(&self, text: &str) {
+    pub(crate) fn say(&self, text: &str) {
         println!("   {text}");
     }
 
     /// A line marked as good news.
-    pub fn good(&self, text: &str) {
+    pub(crate) fn good(&self, text: &str) {
         println!("   {} {text}", self.paint("32", "✓"));
     }
 
     /// A line marked as needing attention.
-    pub fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         println!("   {} {text}", self.paint("33", "!"));
     }
 
     /// A line marked as a stop.
-    pub fn stop(&self, text: &str) {
+    pub(crate) fn stop(&self, text: &str) {
         println!("   {} {text}", self.paint("1;31", "✗"));
     }
 
     /// A readiness status, coloured by meaning.
-    pub fn status(&self, status: &str) -> String {
+    pub(crate) fn status(&self, status: &str) -> String {
         let code = match status {
             "ready" => "1;32",
             "wait" => "1;33",
@@ -70,7 +70,7 @@ impl Ui {
     }
 
     /// An aligned table.
-    pub fn table(&self, headers: &[&str], rows: &[Vec<String>]) {
+    pub(crate) fn table(&self, headers: &[&str], rows: &[Vec<String>]) {
         let widths: Vec<usize> = (0..headers.len())
             .map(|c| {
                 rows.iter()
@@ -95,14 +95,14 @@ impl Ui {
     }
 
     /// Pauses briefly between steps on a terminal (never in plain mode).
-    pub fn pause(&self, millis: u64) {
+    pub(crate) fn pause(&self, millis: u64) {
         if self.paced {
             std::thread::sleep(Duration::from_millis(millis));
         }
     }
 
     /// Runs `work` with a spinner (terminal) or a `…` line (plain).
-    pub async fn busy<T>(&self, label: &str, work: impl std::future::Future<Output = T>) -> T {
+    pub(crate) async fn busy<T>(&self, label: &str, work: impl std::future::Future<Output = T>) -> T {
         if !self.paced {
             println!("   {label} …");
             return work.await;

@@ -132,7 +132,7 @@ const KNOWN_TOKENS: usize = 1 << 15;
 /// looked up and served; unknown tokens and enrollment codes from it get
 /// `429` without touching the database.
 #[derive(Debug)]
-pub struct FailureLimiter {
+pub(crate) struct FailureLimiter {
     started: Instant,
     keys: [std::collections::hash_map::RandomState; 2],
     rows: [Box<[AtomicU64]>; 2],
@@ -191,7 +191,7 @@ impl FailureLimiter {
     }
 
     /// Whether `ip` already failed too often in the current window.
-    pub fn is_limited(&self, ip: IpAddr) -> bool {
+    pub(crate) fn is_limited(&self, ip: IpAddr) -> bool {
         let window = self.window();
         self.counters(ip).iter().all(|counter| Self::failures(counter, window) >= MAX_FAILURES_PER_WINDOW)
     }
@@ -200,7 +200,7 @@ impl FailureLimiter {
     ///
     /// # Errors
     /// [`ApiError::rate_limited`] with the seconds left in the window.
-    pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
         if self.is_limited(ip) {
             let into_window = self.started.elapsed().as_secs() % FAILURE_WINDOW.as_secs();
             Err(ApiError::rate_limited((FAILURE_WINDOW.as_secs() - into_window).max(1)))
@@ -210,7 +210,7 @@ impl FailureLimiter {
     }
 
     /// Counts one failed attempt from `ip`.
-    pub fn fail(&self, ip: IpAddr) {
+    pub(crate) fn fail(&self, ip: IpAddr) {
         let window = self.window() & 0xffff_ffff;
         for counter in self.counters(ip) {
             let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |packed| {

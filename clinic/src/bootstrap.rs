@@ -18,7 +18,7 @@ use crate::auth::{hash_secret, new_token, TokenKind};
 use crate::storage::{Clinic, ClinicStorage, Clinician, SqliteStorage, StorageError};
 
 /// Longest clinic or clinician name, in characters.
-pub const MAX_NAME: usize = 200;
+pub(crate) const MAX_NAME: usize = 200;
 
 /// Why bootstrapping failed.
 #[derive(Debug, thiserror::Error)]

@@ -25,9 +25,9 @@ use crate::state::AppState;
 use crate::storage::Client;
 
 /// Largest JSON body of these routes (a note may hold 100,000 characters).
-pub const MAX_CLINICIAN_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_CLINICIAN_BODY: usize = 1024 * 1024;
 /// Longest client label, in characters.
-pub const MAX_CLIENT_LABEL: usize = 200;
+pub(crate) const MAX_CLIENT_LABEL: usize = 200;
 
 /// Clients, their devices and records.
 pub(crate) fn router() -> Router<AppState> {
@@ -203,13 +203,13 @@ pub(crate) async fn list_clients(
 }
 
 /// Most items of each list one record answer holds, and the default.
-pub const MAX_RECORD_PAGE: usize = 10_000;
+pub(crate) const MAX_RECORD_PAGE: usize = 10_000;
 
 /// The window of a record answer (`GET /v1/clients/{client_id}/record`).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct RecordQuery {
+pub(crate) struct RecordQuery {
     /// Only what happened at or after this instant (RFC 3339).
     pub since: Option<DateTime<FixedOffset>>,
     /// Only what happened before this instant (RFC 3339).
@@ -219,7 +219,7 @@ pub struct RecordQuery {
 }
 
 /// The header naming the lists a record answer cut to its limit.
-pub const TRUNCATED_HEADER: &str = "katcore-truncated";
+pub(crate) const TRUNCATED_HEADER: &str = "katcore-truncated";
 
 /// A client's care record as clinicians see it (`CareRecord::view`), in a
 /// time window.

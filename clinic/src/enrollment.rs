@@ -30,7 +30,7 @@ use crate::storage::NewDevice;
 /// How long an enrollment code stays valid.
 pub const CODE_VALIDITY: Duration = Duration::hours(72);
 /// Longest device label, in characters.
-pub const MAX_DEVICE_LABEL: usize = 100;
+pub(crate) const MAX_DEVICE_LABEL: usize = 100;
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const CODE_CHARS: usize = 12;
@@ -70,30 +70,7 @@ fn normalize_code(input: &str) -> Option<String> {
     (out.len() == CODE_CHARS).then_some(out)
 }
 
-/// What a device sends to enroll.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EnrollRequest {
-    /// The code from the clinician, `XXXX-XXXX-XXXX`.
-    pub code: String,
-    /// A name for the device the clinic will see, e.g. "Ana's phone".
-    pub device_label: String,
-}
-
-/// What an enrolled device receives (once).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct EnrollResponse {
-    /// The client the device now belongs to.
-    pub client_id: String,
-    /// The device's id.
-    pub device_id: String,
-    /// The device's bearer token (`kd_…`); shown only now.
-    pub device_token: String,
-    /// The clinic's name.
-    pub clinic_name: String,
-    /// Base64 of the clinic's 32-byte Ed25519 pack-signing public key.
-    pub pack_public_key: String,
-}
+pub use katcore::sync::wire::{EnrollRequest, EnrollResponse};
 
 /// A new enrollment code.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

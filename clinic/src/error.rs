@@ -186,7 +186,7 @@ impl From<StorageError> for ApiError {
 }
 
 /// Seconds a client is asked to wait when the database cannot write.
-pub const DATABASE_RETRY_AFTER: u64 = 5;
+pub(crate) const DATABASE_RETRY_AFTER: u64 = 5;
 
 impl From<RecordError> for ApiError {
     fn from(e: RecordError) -> Self {

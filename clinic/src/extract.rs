@@ -12,7 +12,7 @@ use crate::error::ApiError;
 
 /// A JSON body; see the module documentation.
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -50,7 +50,7 @@ pub(crate) fn bytes_rejection(rejection: &BytesRejection, limit: usize) -> ApiEr
 
 /// Path parameters.
 #[derive(Debug)]
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
@@ -73,7 +73,7 @@ fn path_rejection(rejection: &PathRejection) -> ApiError {
 
 /// Query parameters.
 #[derive(Debug)]
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;

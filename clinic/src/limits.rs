@@ -68,7 +68,7 @@ impl Default for Limits {
 
 /// Most sync bodies one device may have being read at once: a device syncs
 /// one at a time, so a token opening many slow uploads gets `503` past this.
-pub const MAX_BODIES_PER_DEVICE: u32 = 2;
+pub(crate) const MAX_BODIES_PER_DEVICE: u32 = 2;
 
 /// Sync bodies being read, per device.
 #[derive(Debug, Default)]

@@ -23,7 +23,7 @@ use crate::state::AppState;
 use crate::storage::{RecordKey, SqliteStorage, StorageError};
 
 /// How long a graceful shutdown waits for open requests.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

@@ -1,31 +1,45 @@
 //! # katcore
 //!
-//! The offline-first core of an at-home ketamine-assisted therapy (KAT) app.
+//! The offline-first core of an at-home ketamine-assisted therapy (KAT)
+//! app, in pure Rust with no FFI: the mobile bindings (`bindings/`), the
+//! clinic server (`clinic/`) and `katctl` (`cli/`) are built on it.
 //!
-//! - [`pack`]: the clinic's protocol as signed, versioned, localizable data,
-//!   with a safe default built in.
-//! - [`checklist`]: evaluates a session's pre-session answers into
-//!   `ready` / `wait` / `incomplete` / `blocked`, explains every item and
-//!   returns the reminders to schedule.
-//! - [`aftercare`]: when driving is acceptable again, side-effect check-ins
-//!   and the integration prompt schedule after a session.
-//! - [`instruments`]: PHQ-9 and GAD-7 scoring with crisis handling.
+//! ## Where each rule lives
 //!
-//! Everything here is pure Rust with no I/O; the bindings and the clinic
-//! server build on it.
+//! | concern | module | start with |
+//! |---|---|---|
+//! | a client's device: the journey every front end drives, and **the start gate** | [`device`] | [`Device`], [`Device::start`] |
+//! | the clinic's protocol as signed, versioned, localizable data | [`pack`] | [`Pack`], [`PackRegistry`] |
+//! | pre-session checklist → `ready` / `wait` / `incomplete` / `blocked`, explained, with reminders | [`checklist`] | [`checklist::evaluate`], [`Evaluation`] |
+//! | driving, side-effect check-ins and integration prompts after a session | [`aftercare`] | [`aftercare::plan`] |
+//! | PHQ-9 / GAD-7 scoring and crisis handling | [`instruments`] | [`instruments::score`] |
+//! | the CRDT care record (Automerge): layout, write rules, urgency | [`record`] | [`CareRecord`], [`record::check_changes`] |
+//! | snapshot + change log + compaction, for device and clinic replicas | [`persist`] | [`PersistedRecord`] |
+//! | the encrypted SQLite store on the phone | [`store`], [`care_store`] | [`StoreKey`], [`CareStore`] |
+//! | SQLite conventions shared with the clinic's database | [`sqlite`] | [`sqlite::PRAGMAS`] |
+//! | sync with the clinic server: client, wire format, transport | [`sync`] | [`SyncClient`], [`sync::wire`] |
+//! | IANA time zones | [`zone`] | [`zone::Zone`] |
+//!
+//! The formats and the protocol are specified for other implementations in
+//! `docs/record-format.md`, `docs/pack-format.md` and `docs/sync-protocol.md`.
 //!
 //! ```
-//! use katcore::checklist::{evaluate, Answers, ReadinessStatus};
-//! use katcore::pack::Pack;
+//! use katcore::{Device, DeviceError, ReadinessStatus, StoreKey};
+//! use chrono::{Duration, Utc};
 //!
-//! let pack = Pack::default_pack();
-//! let start = chrono::DateTime::parse_from_rfc3339("2026-05-01T15:00:00-04:00").unwrap();
-//! let answers = Answers::from_json(&pack, &serde_json::json!({
-//!     "last_solid_food": "2026-05-01T12:00:00-04:00",
-//! })).unwrap();
-//! let result = evaluate(&pack, start, &answers, "en");
-//! // Most items are still unanswered, so the session is not ready.
-//! assert_eq!(result.status, ReadinessStatus::Incomplete);
+//! # let dir = std::env::temp_dir().join(format!("katcore-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! let key = StoreKey::from_bytes(&[7; 32])?;
+//! let device = Device::open(&dir.join("client.db"), &key, None)?;
+//! let session = device.schedule(Utc::now() + Duration::days(1), "America/New_York")?;
+//! // Nothing is answered yet: the gate refuses the start and records why.
+//! match device.start(&session.id, "en", Utc::now()) {
+//!     Err(DeviceError::NotReady { status, .. }) => assert_eq!(status, ReadinessStatus::Incomplete),
+//!     other => panic!("a session with no answers must not start: {other:?}"),
+//! }
+//! assert!(device.session(&session.id)?.started_at.is_none());
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod aftercare;
@@ -41,3 +55,12 @@ pub mod sqlite;
 pub mod store;
 pub mod sync;
 pub mod zone;
+
+pub use care_store::CareStore;
+pub use checklist::{Answer, Evaluation, ReadinessStatus};
+pub use device::{CareChange, Device, DeviceError, Observer, Subscription};
+pub use pack::{Pack, PackRegistry};
+pub use persist::PersistedRecord;
+pub use record::{CareRecord, RecordError};
+pub use store::StoreKey;
+pub use sync::{SyncClient, SyncError, SyncStatus};

@@ -50,7 +50,7 @@
 //! sizes and change numbers — is visible to whoever holds the file; no
 //! content is. Caller-chosen row keys (meta keys, private entry ids, sync
 //! peers such as the clinic's URL) are stored blinded, as a keyed hash
-//! ([`crypto`]'s `Cipher::blind`), with the clear key sealed inside the
+//! (`crypto`'s `Cipher::blind`), with the clear key sealed inside the
 //! blob (`frame`). Per-blob authentication does not notice a whole
 //! row being deleted or the file being replaced by an older copy of itself.
 //!

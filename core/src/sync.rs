@@ -30,7 +30,7 @@ use crate::care_store::{CareStore, CareStoreError};
 use crate::pack::{parse_verifying_key, Pack, PackRegistry};
 use crate::record::{touched_entries, RecordError};
 use transport::{HttpRequest, HttpResponse, Method, Transport, TransportError};
-use wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
+use wire::{EnrollRequest, EnrollResponse, SyncRequest, SyncResponse, CONTENT_TYPE};
 
 /// First retry delay after a transient failure.
 pub const INITIAL_BACKOFF: Duration = Duration::seconds(2);
@@ -348,17 +348,9 @@ impl SyncClient {
     /// # Errors
     /// [`SyncError::InvalidCode`], a network or server error, or a store error.
     pub async fn enroll(&self, server_url: &str, code: &str, device_label: &str) -> Result<Credentials, SyncError> {
-        #[derive(Deserialize)]
-        struct Enrolled {
-            client_id: String,
-            device_id: String,
-            device_token: String,
-            clinic_name: String,
-            pack_public_key: String,
-        }
         let server_url = server_url.trim_end_matches('/').to_owned();
-        let body = serde_json::to_vec(&serde_json::json!({"code": code.trim(), "device_label": device_label}))
-            .map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
+        let request = EnrollRequest { code: code.trim().to_owned(), device_label: device_label.to_owned() };
+        let body = serde_json::to_vec(&request).map_err(|e| SyncError::Protocol { reason: e.to_string() })?;
         let request = HttpRequest::new(Method::Post, format!("{server_url}/v1/enroll"))
             .header("content-type", "application/json")
             .body(body);
@@ -367,7 +359,7 @@ impl SyncClient {
             return Err(SyncError::InvalidCode);
         }
         let response = check_status(response)?;
-        let enrolled: Enrolled = serde_json::from_slice(&response.body)
+        let enrolled: EnrollResponse = serde_json::from_slice(&response.body)
             .map_err(|e| SyncError::Protocol { reason: format!("enrollment answer: {e}") })?;
         parse_verifying_key(&enrolled.pack_public_key)
             .map_err(|_| SyncError::Protocol { reason: "enrollment answer: pack_public_key is not a key".into() })?;

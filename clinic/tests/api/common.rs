@@ -12,10 +12,10 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
 /// A directory removed when dropped.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(name: &str) -> TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("katcore-clinic-{name}-{}-{n}", std::process::id()));
@@ -24,7 +24,7 @@ impl TempDir {
         TempDir(dir)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -36,7 +36,7 @@ impl Drop for TempDir {
 }
 
 /// A running server with one clinic.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub server: Option<ServerHandle>,
     pub url: String,
     pub db: PathBuf,
@@ -46,12 +46,12 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start(name: &str) -> TestServer {
+    pub(crate) async fn start(name: &str) -> TestServer {
         TestServer::start_with(name, |_| {}).await
     }
 
     /// A server whose configuration `configure` adjusts first.
-    pub async fn start_with(name: &str, configure: impl FnOnce(&mut Config)) -> TestServer {
+    pub(crate) async fn start_with(name: &str, configure: impl FnOnce(&mut Config)) -> TestServer {
         let dir = TempDir::new(name);
         let db = dir.path().join("clinic.db");
         let clinic = init_clinic(&db, "Riverside Clinic", "Dr. Rivera").unwrap();
@@ -63,7 +63,7 @@ impl TestServer {
 
     /// Stops the server and starts a new one on the same database (a new
     /// process, as far as the server is concerned: empty cache, new actor).
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await.unwrap();
         }
@@ -73,31 +73,31 @@ impl TestServer {
     }
 
     /// `bare` (a pack's JSON) signed offline with the clinic's private key.
-    pub fn sign(&self, bare: &str) -> String {
+    pub(crate) fn sign(&self, bare: &str) -> String {
         sign_with(bare, self.clinic.pack_signing_key.as_ref().expect("init_clinic returns the private key"))
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
 
     /// A request with the first clinician's token.
-    pub fn clinician(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+    pub(crate) fn clinician(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
         self.as_token(&self.clinic.clinician_token, method, path)
     }
 
-    pub fn as_token(&self, token: &str, method: reqwest::Method, path: &str) -> RequestBuilder {
+    pub(crate) fn as_token(&self, token: &str, method: reqwest::Method, path: &str) -> RequestBuilder {
         self.http.request(method, self.url(path)).bearer_auth(token)
     }
 
-    pub async fn create_client(&self, label: &str) -> String {
+    pub(crate) async fn create_client(&self, label: &str) -> String {
         let response =
             self.clinician(reqwest::Method::POST, "/v1/clients").json(&json!({"label": label})).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned()
     }
 
-    pub async fn enrollment_code(&self, client_id: &str) -> String {
+    pub(crate) async fn enrollment_code(&self, client_id: &str) -> String {
         let response = self
             .clinician(reqwest::Method::POST, &format!("/v1/clients/{client_id}/enrollment-codes"))
             .send()
@@ -107,18 +107,18 @@ impl TestServer {
         response.json::<Value>().await.unwrap()["code"].as_str().unwrap().to_owned()
     }
 
-    pub async fn enroll(&self, code: &str, label: &str) -> Response {
+    pub(crate) async fn enroll(&self, code: &str, label: &str) -> Response {
         self.http.post(self.url("/v1/enroll")).json(&json!({"code": code, "device_label": label})).send().await.unwrap()
     }
 
     /// A new client with one enrolled device.
-    pub async fn client_with_device(&self, label: &str) -> Device {
+    pub(crate) async fn client_with_device(&self, label: &str) -> Device {
         let client_id = self.create_client(label).await;
         self.new_device(&client_id).await
     }
 
     /// Enrolls another device for `client_id`.
-    pub async fn new_device(&self, client_id: &str) -> Device {
+    pub(crate) async fn new_device(&self, client_id: &str) -> Device {
         let code = self.enrollment_code(client_id).await;
         let response = self.enroll(&code, "phone").await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -134,26 +134,26 @@ impl TestServer {
         }
     }
 
-    pub async fn record_json(&self, client_id: &str) -> Value {
+    pub(crate) async fn record_json(&self, client_id: &str) -> Value {
         let response =
             self.clinician(reqwest::Method::GET, &format!("/v1/clients/{client_id}/record")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
     }
 
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
     }
 }
 
 /// `bare` signed with `key`, as `katctl pack sign` writes it.
-pub fn sign_with(bare: &str, key: &ed25519_dalek::SigningKey) -> String {
+pub(crate) fn sign_with(bare: &str, key: &ed25519_dalek::SigningKey) -> String {
     let pack = katcore::pack::Pack::from_json(bare.as_bytes()).expect("a valid pack");
     serde_json::to_string(&katcore::pack::sign_pack(&pack, key).expect("signed")).unwrap()
 }
 
 /// A minimal device: its own replica and the server heads it last saw.
-pub struct Device {
+pub(crate) struct Device {
     pub client_id: String,
     pub device_id: String,
     pub token: String,
@@ -164,7 +164,7 @@ pub struct Device {
 
 impl Device {
     /// The request the protocol prescribes for the device's current state.
-    pub fn request(&self) -> SyncRequest {
+    pub(crate) fn request(&self) -> SyncRequest {
         let doc = self.record.document();
         let known = self.server_heads.iter().all(|h| doc.get_change_meta_by_hash(h).is_some());
         let since = if known { self.server_heads.clone() } else { Vec::new() };
@@ -173,7 +173,7 @@ impl Device {
     }
 
     /// Posts a raw body to `/v1/sync` with this device's token.
-    pub async fn post(&self, server: &TestServer, body: Vec<u8>) -> Response {
+    pub(crate) async fn post(&self, server: &TestServer, body: Vec<u8>) -> Response {
         server
             .http
             .post(server.url("/v1/sync"))
@@ -186,13 +186,13 @@ impl Device {
     }
 
     /// One sync; applies the answer on success and returns the status.
-    pub async fn sync(&mut self, server: &TestServer) -> StatusCode {
+    pub(crate) async fn sync(&mut self, server: &TestServer) -> StatusCode {
         let response = self.post(server, self.request().encode()).await;
         self.apply(response).await
     }
 
     /// Applies a sync response (if 200) and returns its status.
-    pub async fn apply(&mut self, response: Response) -> StatusCode {
+    pub(crate) async fn apply(&mut self, response: Response) -> StatusCode {
         let status = response.status();
         if status == StatusCode::OK {
             assert_eq!(response.headers()[reqwest::header::CONTENT_TYPE], CONTENT_TYPE);
@@ -205,7 +205,7 @@ impl Device {
     }
 
     /// Syncs as the protocol says: on 409, once more with the whole document.
-    pub async fn sync_with_retry(&mut self, server: &TestServer) -> StatusCode {
+    pub(crate) async fn sync_with_retry(&mut self, server: &TestServer) -> StatusCode {
         match self.sync(server).await {
             StatusCode::CONFLICT => {
                 self.server_heads.clear();

@@ -35,16 +35,16 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 /// The period the record covers, in years, unless a benchmark asks for another.
-pub const DEFAULT_YEARS: f64 = 2.0;
+pub(crate) const DEFAULT_YEARS: f64 = 2.0;
 
 /// Seed of every random choice the generator makes.
-pub const SEED: u64 = 0x6b61_7463_6f72_6533;
+pub(crate) const SEED: u64 = 0x6b61_7463_6f72_6533;
 
 /// The end of the period: midnight in New York, 2026-11-01 (the day US daylight time ends).
-pub const END: &str = "2026-11-01T00:00:00-04:00";
+pub(crate) const END: &str = "2026-11-01T00:00:00-04:00";
 
 /// The client's time zone.
-pub const TIME_ZONE: &str = "America/New_York";
+pub(crate) const TIME_ZONE: &str = "America/New_York";
 
 /// [`TIME_ZONE`] as a zone.
 static NEW_YORK: std::sync::LazyLock<Zone> =
@@ -57,7 +57,7 @@ const CLINICIANS: [&str; 3] = ["Dr. A. Rivera", "J. Chen, LCSW", "M. Okafor, NP"
 
 /// What [`build_record`] wrote.
 #[derive(Clone, Debug, Default)]
-pub struct Built {
+pub(crate) struct Built {
     /// Years covered.
     pub years: f64,
     /// Dosing sessions (each scheduled, answered, evaluated, started and ended).
@@ -88,7 +88,7 @@ pub struct Built {
 
 impl Built {
     /// Mean journal entry length in characters.
-    pub fn mean_journal_chars(&self) -> f64 {
+    pub(crate) fn mean_journal_chars(&self) -> f64 {
         self.journal_chars as f64 / self.journal_entries.max(1) as f64
     }
 }
@@ -97,7 +97,7 @@ impl Built {
 ///
 /// # Panics
 /// On any library error: the generator only writes valid input.
-pub fn build_record(store: &CareStore, years: f64) -> Built {
+pub(crate) fn build_record(store: &CareStore, years: f64) -> Built {
     let started = Instant::now();
     let pack = Pack::default_pack();
     let prose = Prose::english();
@@ -177,7 +177,7 @@ fn clinic_change<R>(
 }
 
 /// Prose generator: words drawn by frequency, in sentences.
-pub struct Prose {
+pub(crate) struct Prose {
     words: Vec<&'static str>,
     weights: WeightedIndex<f64>,
 }
@@ -188,7 +188,7 @@ impl Prose {
     ///
     /// # Panics
     /// If the bundled list is malformed.
-    pub fn english() -> Prose {
+    pub(crate) fn english() -> Prose {
         let mut words = Vec::new();
         let mut frequencies = Vec::new();
         for line in WORDS_TSV.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
@@ -202,7 +202,7 @@ impl Prose {
     }
 
     /// One sentence of 4 to 24 words.
-    pub fn sentence(&self, rng: &mut StdRng) -> String {
+    pub(crate) fn sentence(&self, rng: &mut StdRng) -> String {
         let count = rng.gen_range(4..=24);
         let mut sentence = String::with_capacity(count * 6);
         for i in 0..count {
@@ -231,7 +231,7 @@ impl Prose {
     }
 
     /// Whole sentences, in paragraphs, until the text reaches `min_chars`.
-    pub fn text(&self, rng: &mut StdRng, min_chars: usize) -> String {
+    pub(crate) fn text(&self, rng: &mut StdRng, min_chars: usize) -> String {
         let mut text = String::with_capacity(min_chars + 200);
         while text.len() < min_chars {
             if !text.is_empty() {
@@ -244,7 +244,7 @@ impl Prose {
 
     /// A journal entry: about 800 characters on average (310 to 1,210 before
     /// the last sentence is completed).
-    pub fn journal_entry(&self, rng: &mut StdRng) -> String {
+    pub(crate) fn journal_entry(&self, rng: &mut StdRng) -> String {
         let min_chars = rng.gen_range(310..=1210);
         self.text(rng, min_chars)
     }

@@ -22,7 +22,7 @@ pub const SIGNED_PACK_FORMAT: &str = "katcore.signed-pack/1";
 
 /// Bytes prefixed to the canonical pack before signing, so a pack signature
 /// can never be mistaken for a signature over anything else.
-pub const SIGNATURE_DOMAIN: &[u8] = b"katcore signed pack v1\n";
+pub(super) const SIGNATURE_DOMAIN: &[u8] = b"katcore signed pack v1\n";
 
 /// A pack with its signature, as stored on disk and served by the clinic.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -33,7 +33,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::StoreError;
 
 /// Length of a [`StoreKey`] in bytes.
-pub const KEY_LEN: usize = 32;
+pub(super) const KEY_LEN: usize = 32;
 
 const FORMAT_V1: u8 = 0x01;
 const NONCE_LEN: usize = 24;

@@ -25,10 +25,10 @@ use super::StoreError;
 use crate::sqlite;
 
 /// The schema version this library writes.
-pub const VERSION: u32 = 3;
+pub(super) const VERSION: u32 = 3;
 
 /// The full current schema, as a new store is created.
-pub const CREATE_SQL: &str = "
+pub(super) const CREATE_SQL: &str = "
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -56,7 +56,7 @@ CREATE TABLE sync_state (
 /// record of what [`upgrade_from`] starts from and as the migration test's
 /// fixture.
 #[cfg(test)]
-pub const CREATE_V1_SQL: &str = "
+pub(super) const CREATE_V1_SQL: &str = "
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL

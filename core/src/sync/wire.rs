@@ -14,6 +14,36 @@
 //! reads them. See `docs/sync-protocol.md` for the exchange.
 
 use automerge::ChangeHash;
+use serde::{Deserialize, Serialize};
+
+/// What a device sends to enroll (`POST /v1/enroll`, JSON): one type for
+/// the device that writes it and the clinic server that reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The code from the clinician, `XXXX-XXXX-XXXX`.
+    pub code: String,
+    /// A name for the device the clinic will see, e.g. "Ana's phone".
+    pub device_label: String,
+}
+
+/// What an enrolled device receives (once). Unknown fields are ignored, so
+/// a newer server may add some.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct EnrollResponse {
+    /// The client the device now belongs to.
+    pub client_id: String,
+    /// The device's id.
+    pub device_id: String,
+    /// The device's bearer token (`kd_…`); shown only now.
+    pub device_token: String,
+    /// The clinic's name.
+    pub clinic_name: String,
+    /// Base64 of the clinic's 32-byte Ed25519 pack-signing public key.
+    pub pack_public_key: String,
+}
 
 /// The wire format version.
 pub const WIRE_VERSION: u8 = 1;

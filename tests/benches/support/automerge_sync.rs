@@ -28,11 +28,11 @@ use axum::routing::post;
 use axum::Router;
 
 /// Header that starts a new sync session on the server.
-pub const SESSION_HEADER: &str = "sync-session";
+pub(crate) const SESSION_HEADER: &str = "sync-session";
 
 /// One peer's sync state on the server.
 #[derive(Clone, Default)]
-pub struct PeerSync {
+pub(crate) struct PeerSync {
     /// `State::encode()` after the last message: what survives between sessions.
     pub persisted: Vec<u8>,
     /// The state of the current session.
@@ -41,7 +41,7 @@ pub struct PeerSync {
 
 /// The server's document and its peers.
 #[derive(Clone, Default)]
-pub struct Replica {
+pub(crate) struct Replica {
     /// The document.
     pub doc: Automerge,
     /// Sync state per peer (bearer token).
@@ -49,7 +49,7 @@ pub struct Replica {
 }
 
 /// A running endpoint; the replica can be inspected or replaced between runs.
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// Where it listens.
     pub addr: SocketAddr,
     /// The server's side.
@@ -61,7 +61,7 @@ impl Endpoint {
     ///
     /// # Panics
     /// If no loopback port can be bound.
-    pub async fn start() -> Endpoint {
+    pub(crate) async fn start() -> Endpoint {
         let replica = Arc::new(Mutex::new(Replica::default()));
         let app = Router::new().route("/automerge-sync", post(exchange)).with_state(Arc::clone(&replica));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the Automerge endpoint");
@@ -105,7 +105,7 @@ async fn exchange(
 }
 
 /// The device's side of a session.
-pub struct Device {
+pub(crate) struct Device {
     /// The device's document.
     pub doc: Automerge,
     /// Its state for the server: live within a session.
@@ -114,7 +114,7 @@ pub struct Device {
 
 /// What one session moved, as the device saw it.
 #[derive(Debug, Default)]
-pub struct Session {
+pub(crate) struct Session {
     /// HTTP round trips (`POST`s).
     pub round_trips: u32,
     /// Encoded message bytes the device sent.
@@ -134,7 +134,7 @@ impl Device {
     ///
     /// # Panics
     /// On a transport or protocol failure.
-    pub async fn sync(&mut self, http: &reqwest::Client, url: &str, token: &str, new_session: bool) -> Session {
+    pub(crate) async fn sync(&mut self, http: &reqwest::Client, url: &str, token: &str, new_session: bool) -> Session {
         if new_session {
             self.state = State::decode(&self.state.encode()).expect("the device's persisted state");
         }

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// What crossed the proxy since the last [`CountingProxy::take`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Traffic {
+pub(crate) struct Traffic {
     /// Bytes from clients to the server (request heads and bodies).
     pub up: u64,
     /// Bytes from the server to clients (response heads and bodies).
@@ -35,7 +35,7 @@ pub struct Traffic {
 
 impl Traffic {
     /// Bytes in both directions.
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.up + self.down
     }
 }
@@ -50,7 +50,7 @@ struct Counters {
 }
 
 /// A running proxy; it stops with the runtime.
-pub struct CountingProxy {
+pub(crate) struct CountingProxy {
     addr: SocketAddr,
     counters: Arc<Counters>,
 }
@@ -60,7 +60,7 @@ impl CountingProxy {
     ///
     /// # Panics
     /// If no loopback port can be bound.
-    pub async fn start(upstream: SocketAddr) -> CountingProxy {
+    pub(crate) async fn start(upstream: SocketAddr) -> CountingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the counting proxy");
         let addr = listener.local_addr().expect("proxy address");
         let counters = Arc::new(Counters::default());
@@ -85,12 +85,12 @@ impl CountingProxy {
     }
 
     /// The proxy's base URL, `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Returns what crossed the proxy since the last call and starts counting afresh.
-    pub fn take(&self) -> Traffic {
+    pub(crate) fn take(&self) -> Traffic {
         let c = &self.counters;
         Traffic {
             up: c.up.swap(0, Ordering::SeqCst),
