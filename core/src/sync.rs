@@ -42,6 +42,10 @@ pub const MAX_BACKOFF: Duration = Duration::minutes(15);
 pub const PACK_ETAG_HEADER: &str = "katcore-pack-etag";
 
 const CREDENTIALS_META_KEY: &str = "sync.credentials";
+
+/// Up to this many pending changes, [`SyncClient::status`] finds urgent
+/// pending items by reading the changes; past it, by scanning the entries.
+const STATUS_CHANGE_SCAN_LIMIT: usize = 256;
 const PACK_META_KEY: &str = "sync.pack";
 
 /// What the device learned at enrollment; kept encrypted in the store.
@@ -445,21 +449,27 @@ impl SyncClient {
     /// credentials and peer state are read from memory, and the work is
     /// proportional to the pending changes, not to the record.
     pub fn status(&self) -> SyncStatus {
-        let credentials = self.credentials().ok().flatten();
-        let state = credentials.as_ref().map(|c| self.peer_state(&c.server_url)).unwrap_or_default();
-        let since = self.known_server_heads(&state);
+        let enrolled = matches!(self.credentials(), Ok(Some(_)));
+        let (state, since) = self.server_state();
         let (pending, urgent_pending) = self.store.read(|record| {
-            let pending = record.document().get_changes(&since);
-            let urgent = !pending.is_empty() && {
-                let touched = touched_entries(record.document(), &pending);
-                let items = record.urgent_items_among(&Pack::default_pack(), &touched);
+            let doc = record.document();
+            let pending = doc.get_changes_meta(&since).len();
+            let urgent = pending > 0 && {
+                // Few pending changes (the usual case: the writes since the
+                // last sync) are read for the entries they touched; many (a
+                // record never sent) cost less as one scan of the entries.
+                let items = if pending <= STATUS_CHANGE_SCAN_LIMIT {
+                    record.urgent_items_among(&Pack::default_pack(), &touched_entries(doc, &doc.get_changes(&since)))
+                } else {
+                    record.urgent_items()
+                };
                 items.iter().any(|item| !state.synced_urgent_keys.contains(&item.key))
             };
-            (pending.len() as u64, urgent)
+            (pending as u64, urgent)
         });
         let run = lock(&self.run);
         SyncStatus {
-            enrolled: credentials.is_some(),
+            enrolled,
             online: run.online,
             pending_changes: pending,
             urgent_pending,
@@ -472,11 +482,18 @@ impl SyncClient {
 
     /// Number of local changes the server has not acknowledged.
     pub fn pending_changes(&self) -> usize {
-        let since = match self.credentials().ok().flatten() {
-            Some(credentials) => self.known_server_heads(&self.peer_state(&credentials.server_url)),
-            None => Vec::new(),
-        };
+        let (_, since) = self.server_state();
         self.store.read(|record| record.document().get_changes_meta(&since).len())
+    }
+
+    /// The enrolled server's peer state (the default when not enrolled) and
+    /// those of its saved heads this record holds: what is pending is
+    /// everything after them.
+    fn server_state(&self) -> (PeerState, Vec<ChangeHash>) {
+        let credentials = self.credentials().ok().flatten();
+        let state = credentials.map(|c| self.peer_state(&c.server_url)).unwrap_or_default();
+        let since = self.known_server_heads(&state);
+        (state, since)
     }
 
     /// The saved credentials, read from the store once.

@@ -298,3 +298,35 @@ async fn an_urgent_check_in_raises_a_clinic_alert_on_sync() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["kind"], "crisis_check_in");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_from_the_server_that_do_not_read_are_a_protocol_error_never_a_damaged_store() {
+    let clinic = Clinic::start("server-bytes").await;
+    let client = clinic.api.create_client("client-009").await;
+    let proxy = FaultProxy::start(clinic.server.addr(), |_| Fault::Pass).await;
+    let phone = Device::enroll(&proxy.url(), &clinic.api.enrollment_code(&client).await, "phone").await;
+    let tablet = Device::enroll(&clinic.url(), &clinic.api.enrollment_code(&client).await, "tablet").await;
+    tablet.write_journal("Written on the tablet.", &JournalLinks::default(), false, now()).unwrap();
+    sync(&tablet).await;
+
+    fn corrupt_the_changes(mut response: Vec<u8>) -> Vec<u8> {
+        // A sync answer ends with the changes: damage their last bytes (the
+        // chunk's content, so its checksum no longer matches), same length.
+        if response.windows(6).any(|w| w == b"katcor") {
+            let len = response.len();
+            for byte in &mut response[len - 8..] {
+                *byte ^= 0x5a;
+            }
+        }
+        response
+    }
+    proxy.set_schedule(|_| Fault::Rewrite(corrupt_the_changes));
+    let before = phone.read(|r| r.heads());
+    let error = phone.sync(SyncTrigger::User).await.unwrap_err();
+    assert!(matches!(error, DeviceError::Sync(SyncError::Protocol { .. })), "{error:?}");
+    assert_eq!(phone.read(|r| r.heads()), before, "nothing of the damaged answer was merged");
+
+    proxy.set_schedule(|_| Fault::Pass);
+    sync(&phone).await;
+    assert!(phone.journal().iter().any(|e| e.text == "Written on the tablet."), "a clean answer heals it");
+}

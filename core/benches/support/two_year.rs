@@ -25,6 +25,7 @@ use std::time::Instant;
 use automerge::ActorId;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use katcore::care_store::CareStore;
+use katcore::checklist::ReadinessStatus;
 use katcore::instruments::InstrumentKind;
 use katcore::pack::Pack;
 use katcore::record::{CareRecord, CheckInInput, JournalLinks, Party};
@@ -123,9 +124,16 @@ pub(crate) fn build_record(store: &CareStore, years: f64) -> Built {
             Event::Start { session, local } => {
                 // Through the gate, as a phone starts: the decision is recorded, then the start.
                 let id = &session_ids[session];
-                let evaluation = store.update(|r| r.try_start_session(&pack, id, "en", local)).expect("start");
-                assert_eq!(evaluation.status, katcore::checklist::ReadinessStatus::Ready, "the plan's answers pass");
+                let mut evaluation = store.update(|r| r.try_start_session(&pack, id, "en", local)).expect("start");
                 built.readiness += 1;
+                if let (ReadinessStatus::Wait, Some(ready_at)) = (evaluation.status, evaluation.ready_at) {
+                    // The late meal: the client postpones to when the checklist allows, and starts then.
+                    store.update(|r| r.move_session(id, ready_at, Party::Client)).expect("postpone");
+                    let at = local.max(ready_at);
+                    evaluation = store.update(|r| r.try_start_session(&pack, id, "en", at)).expect("start");
+                    built.readiness += 1;
+                }
+                assert_eq!(evaluation.status, ReadinessStatus::Ready, "the plan's answers pass once postponed");
             }
             Event::End { session, local } => {
                 store.update(|r| r.end_session(&session_ids[session], local)).expect("end");
@@ -307,7 +315,8 @@ fn plan(prose: &Prose, rng: &mut StdRng, years: f64) -> Vec<Timed> {
         let minutes_before = |rng: &mut StdRng, from: i64, to: i64| {
             Value::from((start - Duration::minutes(rng.gen_range(from..=to))).to_rfc3339())
         };
-        // One late meal in twenty: the decision is `wait` rather than `ready`.
+        // One late meal in twenty: the first decision is `wait`, and the
+        // client postpones the start to the checklist's `ready_at`.
         let food = if rng.gen_bool(0.05) { minutes_before(rng, 100, 170) } else { minutes_before(rng, 200, 420) };
         let intention_chars = rng.gen_range(40..=160);
         let mut answers: Vec<(&str, Value)> = vec![
