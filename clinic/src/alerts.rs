@@ -54,7 +54,7 @@ pub struct AlertView {
     pub alert_id: String,
     /// The client.
     pub client_id: String,
-    /// `checklist_blocked`, `urgent_blood_pressure`, `side_effect` or `crisis_check_in`.
+    /// `checklist_blocked`, `urgent_blood_pressure`, `side_effect`, `crisis_check_in` or `started_not_ready`.
     pub kind: String,
     /// The urgent item's key in the record.
     pub key: String,

@@ -473,12 +473,19 @@ pub(crate) fn urgent_kind_name(kind: UrgentKind) -> &'static str {
         UrgentKind::UrgentBloodPressure => "urgent_blood_pressure",
         UrgentKind::SideEffect => "side_effect",
         UrgentKind::CrisisCheckIn => "crisis_check_in",
+        UrgentKind::StartedNotReady => "started_not_ready",
     }
 }
 
 /// The urgent kind with this stored name.
 pub(crate) fn urgent_kind_from_name(name: &str) -> Option<UrgentKind> {
-    [UrgentKind::ChecklistBlocked, UrgentKind::UrgentBloodPressure, UrgentKind::SideEffect, UrgentKind::CrisisCheckIn]
-        .into_iter()
-        .find(|kind| urgent_kind_name(*kind) == name)
+    [
+        UrgentKind::ChecklistBlocked,
+        UrgentKind::UrgentBloodPressure,
+        UrgentKind::SideEffect,
+        UrgentKind::CrisisCheckIn,
+        UrgentKind::StartedNotReady,
+    ]
+    .into_iter()
+    .find(|kind| urgent_kind_name(*kind) == name)
 }

@@ -324,3 +324,21 @@ async fn alerts_follow_the_clinics_pack_and_its_changes() {
     let keys: Vec<String> = open_alerts(&server).await.iter().map(|a| a["key"].as_str().unwrap().to_owned()).collect();
     assert!(keys.contains(&format!("v:{:032x}", 2)), "{keys:?}");
 }
+
+#[tokio::test]
+async fn a_session_started_around_the_gate_raises_an_alert() {
+    let server = TestServer::start("hostile-started").await;
+    let (phone, session, _) = client_with_clinic_content(&server, "client-h6").await;
+    let session_obj = phone.record.document().get(ROOT, format!("s:{session}")).unwrap().unwrap().1;
+    // A modified app writes `started_at` with no readiness decision: well
+    // formed, and a write a device may make, so it is stored, and the
+    // clinic learns that the session ran unchecked.
+    let started = "2026-12-03T15:05:00-05:00";
+    let (status, body) =
+        post_raw(&server, &phone, ActorId::random(), move |tx| tx.put(&session_obj, "started_at", started)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let alerts = open_alerts(&server).await;
+    let alert = alerts.iter().find(|a| a["key"] == format!("s:{session}/started").as_str()).expect("an alert");
+    assert_eq!(alert["kind"], "started_not_ready");
+    assert_eq!(alert["at"], "2026-12-03T20:05:00Z");
+}

@@ -233,6 +233,8 @@ pub enum UrgentKind {
     SideEffect,
     /// A check-in that needs prompt review (PHQ-9 item 9).
     CrisisCheckIn,
+    /// A session was started without a `ready` readiness decision.
+    StartedNotReady,
 }
 
 /// An item the clinic must see first.

@@ -603,3 +603,60 @@ fn stored_answers_that_are_not_answer_objects_count_as_unanswered() {
     let (_, decoded) = r.checklist_inputs(&pack, &id).unwrap();
     assert_eq!(decoded.len(), 1);
 }
+
+#[test]
+fn a_session_started_without_a_ready_decision_is_urgent_whoever_wrote_it() {
+    let pack = pack();
+    let start = t("2026-05-01T15:00:00-04:00");
+    let now = utc("2026-05-01T10:00:00Z");
+    let started = |r: &CareRecord| -> Vec<UrgentItem> {
+        r.urgent_items().into_iter().filter(|i| i.kind == UrgentKind::StartedNotReady).collect()
+    };
+    // Through the gate: refused (incomplete), nothing started, nothing urgent.
+    let mut gated = replica("phone");
+    let id = gated.schedule_session(start, "America/New_York", Party::Clinic).unwrap();
+    let refused = gated.try_start_session(&pack, &id, "en", start).unwrap();
+    assert_eq!(refused.status, ReadinessStatus::Incomplete);
+    assert!(gated.session(&id).unwrap().started_at.is_none());
+    assert!(started(&gated).is_empty());
+
+    // A writer that skips the gate: started with no decision at all.
+    let mut tampered = replica("tampered");
+    let id = tampered.schedule_session(start, "America/New_York", Party::Clinic).unwrap();
+    tampered.start_session(&id, start).unwrap();
+    let items = started(&tampered);
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].key, format!("s:{id}/started"));
+    assert_eq!(items[0].at, start.with_timezone(&Utc));
+    assert_eq!(items[0].session_id.as_deref(), Some(id.as_str()));
+    // The same derivation from the entries the change touched, as the clinic does it.
+    let touched: BTreeSet<String> = [format!("s:{id}")].into();
+    assert!(tampered.urgent_items_among(&pack, &touched).iter().any(|i| i.kind == UrgentKind::StartedNotReady));
+
+    // Started after a `blocked` decision: urgent. After a later `ready` one: not.
+    let mut late = replica("late");
+    let id = late.schedule_session(start, "America/New_York", Party::Clinic).unwrap();
+    let blocked = Evaluation {
+        status: ReadinessStatus::Blocked,
+        ready_at: None,
+        urgent: false,
+        items: vec![],
+        reminders: vec![],
+    };
+    late.record_readiness(&id, &blocked, &pack, now).unwrap();
+    late.start_session(&id, start).unwrap();
+    assert_eq!(started(&late).len(), 1, "the latest decision before the start was blocked");
+    let ready = Evaluation { status: ReadinessStatus::Ready, ..blocked.clone() };
+    let mut fixed = replica("fixed");
+    let id = fixed.schedule_session(start, "America/New_York", Party::Clinic).unwrap();
+    fixed.record_readiness(&id, &blocked, &pack, now).unwrap();
+    fixed.record_readiness(&id, &ready, &pack, start.with_timezone(&Utc)).unwrap();
+    fixed.start_session(&id, start).unwrap();
+    assert!(started(&fixed).is_empty(), "ready at the instant of the start");
+    // A `ready` decision only after the start does not cover it.
+    let mut after = replica("after");
+    let id = after.schedule_session(start, "America/New_York", Party::Clinic).unwrap();
+    after.start_session(&id, start).unwrap();
+    after.record_readiness(&id, &ready, &pack, start.with_timezone(&Utc) + Duration::minutes(1)).unwrap();
+    assert_eq!(started(&after).len(), 1);
+}

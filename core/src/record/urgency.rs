@@ -10,7 +10,12 @@
 //! - a side effect reported as severe, or one the pack says always to report;
 //! - a PHQ-9 whose item 9 is above 0 (re-scored from the stored answers);
 //! - a readiness decision that was `blocked` (or whose item states say so),
-//!   or flagged urgent by its writer.
+//!   or flagged urgent by its writer;
+//! - a session started (`started_at`) without a `ready` decision: the
+//!   latest decisions of its session at or before the start are not all
+//!   `ready`, or there are none. Every front end of ours starts through the
+//!   gate, so this is a tampered or non-conforming writer, and the clinic
+//!   must know a session ran unchecked.
 //!
 //! A checklist answer is urgent on its own only when no readiness decision
 //! of its session, evaluated at or after the answer, already raised it: an
@@ -33,7 +38,7 @@ use crate::checklist::{overall_status, BloodPressureReading, ReadinessStatus};
 use crate::instruments::score;
 use crate::pack::{Pack, Rule};
 use crate::record::{
-    CheckIn, CheckInKind, ReadinessRecord, Severity, SideEffectReport, UrgentItem, UrgentKind, Vitals,
+    Acknowledgement, CheckIn, CheckInKind, ReadinessRecord, Severity, SideEffectReport, UrgentItem, UrgentKind, Vitals,
 };
 
 impl CareRecord {
@@ -142,6 +147,22 @@ impl CareRecord {
         let readiness = if only.is_some() { &all_readiness } else { &readiness };
         for (session_id, obj) in sessions {
             let fields = self.fields(&obj);
+            // One item per session, at the latest start without a `ready` decision.
+            let unchecked = fields
+                .all("started_at")
+                .iter()
+                .filter_map(|started| DateTime::parse_from_rfc3339(started).ok())
+                .map(|started| started.with_timezone(&Utc))
+                .filter(|started| !started_when_ready(readiness, &session_id, *started))
+                .max();
+            if let Some(started) = unchecked {
+                push(
+                    format!("{SESSION}{session_id}{STARTED_SUFFIX}"),
+                    UrgentKind::StartedNotReady,
+                    started,
+                    Some(&session_id),
+                );
+            }
             for item in &bp_items {
                 for (at, systolic, diastolic) in blood_pressure_answers(&fields, item) {
                     let key = format!("{SESSION}{session_id}/a:{item}@{}", at.to_rfc3339());
@@ -167,6 +188,14 @@ impl CareRecord {
                 .filter_map(|key| Some((key.clone(), self.get_string(&ROOT, &format!("{ACK}{key}"))?)))
                 .collect();
             for (key, ack) in acknowledged {
+                let acknowledged: Option<Acknowledgement> = serde_json::from_str(&ack).ok();
+                if let Some(session) = key.strip_prefix(SESSION).and_then(|k| k.strip_suffix(STARTED_SUFFIX)) {
+                    // A later `ready` decision or start no longer makes it urgent; it stays listed.
+                    let Some(at) = acknowledged.as_ref().map(|a| a.at) else { continue };
+                    let session_id = Some(session.to_owned());
+                    items.push(UrgentItem { key, kind: UrgentKind::StartedNotReady, at, session_id, acknowledged });
+                    continue;
+                }
                 let Some((session, rest)) = key.strip_prefix(SESSION).and_then(|k| k.split_once("/a:")) else {
                     continue;
                 };
@@ -180,13 +209,28 @@ impl CareRecord {
                     kind: UrgentKind::UrgentBloodPressure,
                     at: at.with_timezone(&Utc),
                     session_id: Some(session.to_owned()),
-                    acknowledged: serde_json::from_str(&ack).ok(),
+                    acknowledged,
                 });
             }
         }
         items.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.key.cmp(&b.key)));
         items
     }
+}
+
+/// The urgent key of a session started without a `ready` decision is
+/// `s:<session id>` followed by this.
+const STARTED_SUFFIX: &str = "/started";
+
+/// Whether the session's decision at `started` was `ready`: of its
+/// readiness decisions evaluated at or before the start, the latest ones
+/// all say `ready` (a conforming writer records that decision at the very
+/// instant it starts the session: `CareRecord::try_start_session`).
+fn started_when_ready(readiness: &[ReadinessRecord], session_id: &str, started: DateTime<Utc>) -> bool {
+    let before: Vec<&ReadinessRecord> =
+        readiness.iter().filter(|r| r.session_id == session_id && r.evaluated_at <= started).collect();
+    let Some(latest) = before.iter().map(|r| r.evaluated_at).max() else { return false };
+    before.iter().filter(|r| r.evaluated_at == latest).all(|r| r.status == ReadinessStatus::Ready)
 }
 
 /// Every stored value (concurrent ones included) of a blood-pressure
