@@ -4,8 +4,8 @@
 //! proc-macros in this crate (no UDL). This layer is a projection of core's
 //! [`katcore::device::Device`]: each façade holds the device and calls it in
 //! a line; core's own records and enums cross as they are (declared here
-//! with `#[uniffi::remote]`, their instants as the custom types of
-//! [`time`]), and core errors become the one [`KatcoreError`]. Only what is
+//! with `#[uniffi::remote]`, their instants as the custom types
+//! [`Timestamp`] and [`ZonedTimestamp`]), and core errors become the one [`KatcoreError`]. Only what is
 //! FFI-specific lives here: the foreign transport and listener traits, the
 //! handles, the error projection, and the few records whose app-facing shape
 //! differs from core's (`Session`, `Vitals`, `CheckIn`, `ChecklistAnswer`,

@@ -288,7 +288,7 @@ pub fn saved_credentials(store: &CareStore) -> Result<Option<Credentials>, SyncE
 ///
 /// # Errors
 /// A store error; a saved pack that no longer verifies is ignored.
-pub fn restore_saved_pack(store: &CareStore, packs: &RwLock<PackRegistry>) -> Result<bool, SyncError> {
+pub(crate) fn restore_saved_pack(store: &CareStore, packs: &RwLock<PackRegistry>) -> Result<bool, SyncError> {
     if let Some(credentials) = saved_credentials(store)? {
         if let Ok(key) = parse_verifying_key(&credentials.pack_public_key) {
             write_lock(packs).trust(key);
@@ -323,12 +323,14 @@ struct Saved {
 }
 
 impl SyncClient {
-    /// A client for `store`, activating fetched packs in `packs`.
+    /// A client for `store`, activating fetched packs in `packs`; only
+    /// [`crate::device::Device::open`] assembles one, so every front end
+    /// syncs through the device.
     ///
     /// `http` sends the requests: a `reqwest::Client` from `http_client`
     /// (with custom root certificates for a private clinic CA), or any other
     /// [`Transport`].
-    pub fn new(store: CareStore, http: impl Transport + 'static, packs: Arc<RwLock<PackRegistry>>) -> Self {
+    pub(crate) fn new(store: CareStore, http: impl Transport + 'static, packs: Arc<RwLock<PackRegistry>>) -> Self {
         SyncClient {
             store,
             http: Arc::new(http),
