@@ -234,13 +234,14 @@ pub(crate) fn run(args: DeviceArgs) -> Result<String, Failure> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let key_file = args.key_file.clone().unwrap_or_else(|| args.data_dir.join("device.key"));
-    if let DeviceCommand::Init = args.command {
-        return init(&args.data_dir, &key_file);
-    }
-    let device = open(&args, &key_file)?;
+    let device = match args.command {
+        DeviceCommand::Init => return init(&args.data_dir, &key_file),
+        _ => open(&args, &key_file)?,
+    };
     let now = Utc::now();
     let output = match args.command {
-        DeviceCommand::Init => unreachable!("handled above"),
+        // Never reached: `init` returned above, before a store was opened.
+        DeviceCommand::Init => return init(&args.data_dir, &key_file),
         DeviceCommand::Enroll { server, code, label } => {
             to_json(&runtime.block_on(device.enroll(&server, &code, &label))?)?
         }

@@ -376,6 +376,10 @@ impl Replica {
         synced_device: Option<&str>,
         new_actors: &[String],
     ) -> Result<bool, ApiError> {
+        if !self.stored.has_unsaved() {
+            // A sync that brought nothing new reads no pack.
+            return Ok(false);
+        }
         let pack = self.pack(storage)?;
         let client_id = &self.client_id;
         let appended = self.stored.persist(|record, unsaved| {

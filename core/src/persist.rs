@@ -132,6 +132,11 @@ impl PersistedRecord {
         hashes.iter().all(|hash| doc.get_change_meta_by_hash(hash).is_some())
     }
 
+    /// Whether the record holds changes not yet stored (cheap: compares heads).
+    pub fn has_unsaved(&self) -> bool {
+        self.record.heads() != self.saved_heads
+    }
+
     /// The changes not yet stored, or `None` when there are none.
     pub fn unsaved(&self) -> Option<Unsaved> {
         let heads = self.record.heads();
@@ -222,7 +227,9 @@ mod tests {
         let mut storage = Memory::default();
         let mut record = PersistedRecord::load(&storage.0, ActorId::random(), DEVICE_COMPACTION_BYTES).unwrap();
         assert!(record.persist(|_, u| storage.append(u)).unwrap().is_none(), "nothing to store yet");
+        assert!(!record.has_unsaved());
         write_vitals(&mut record);
+        assert!(record.has_unsaved());
         assert!(record.persist(|_, u| storage.append(u)).unwrap().is_some());
         assert!(record.persist(|_, u| storage.append(u)).unwrap().is_none(), "stored once");
         assert_eq!(storage.0.changes.len(), 1);
