@@ -70,6 +70,18 @@ pub(crate) enum ClinicCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Give a clinician a dashboard sign-in (or a new password): the password is read from standard input.
+    Password {
+        /// The clinic server's SQLite database.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// The clinician's id (from `katctl clinic init` or `add-clinician`).
+        #[arg(long)]
+        clinician: String,
+        /// The login they sign in with (case does not matter).
+        #[arg(long)]
+        login: String,
+    },
     /// Add a clinician to an existing clinic.
     AddClinician {
         /// The clinic server's SQLite database.
@@ -147,10 +159,29 @@ pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
             key.write_new(&out).map_err(|e| e.to_string())?;
             to_json(&serde_json::json!({"record_key_id": key.id(), "file": out.display().to_string()}))
         }
+        ClinicCommand::Password { db, clinician, login } => {
+            let password = read_password()?;
+            let storage = SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+            let login = katcore_clinic::set_password(&storage, &clinician, &login, &password)
+                .map_err(|e| format!("{}: {e}", db.display()))?;
+            to_json(&serde_json::json!({"clinician_id": clinician, "login": login, "dashboard": "/dashboard"}))
+        }
         ClinicCommand::AddClinician { db, clinic, name } => katcore_clinic::add_clinician(&db, &clinic, &name)
             .map_err(|e| format!("{}: {e}", db.display()))
             .and_then(|created| to_json(&created)),
     }
+}
+
+/// The first line of standard input, without its line ending: a password,
+/// never an argument (arguments are visible to every user of the machine).
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err("give the password on standard input, e.g. `katctl clinic password … < file`".into());
+    }
+    Ok(password)
 }
 
 #[cfg(test)]

@@ -42,6 +42,10 @@ pub(crate) struct DemoArgs {
     /// The client's IANA time zone.
     #[arg(long, default_value = "America/New_York", value_parser = parse_tz)]
     tz: Zone,
+    /// After the demo, keep the clinic server running and print its dashboard's address and a
+    /// sign-in for it; stop with Ctrl-C.
+    #[arg(long, conflicts_with = "clinic")]
+    keep_running: bool,
 }
 
 fn parse_tz(name: &str) -> Result<Zone> {
@@ -82,7 +86,7 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
 
     // 1. Clinic, client, devices.
     ui.step(1, "A clinic, a client and the client's phone and tablet");
-    let (url, token, server, clinic_db) = start_clinic(&ui, &args, &dir).await?;
+    let (url, token, server, clinic_db, clinician_id) = start_clinic(&ui, &args, &dir).await?;
     let api = ClinicianClient::new(&url, &token);
     let client_id = api.create_client("client-0427").await.map_err(|e| e.to_string())?;
     ui.good(&format!("Clinic server on {url}; client client-0427 created"));
@@ -258,6 +262,16 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     if keep {
         ui.say("The device keys are in <device>.key beside each store; an app keeps them in the OS keystore.");
     }
+    if let (Some(server), Some(db), Some(clinician_id)) = (&server, &clinic_db, &clinician_id) {
+        if args.keep_running {
+            let password = dashboard_sign_in(db, clinician_id)?;
+            ui.step(8, "The care team's dashboard");
+            ui.say(&format!("Open {}/dashboard", server.url()));
+            ui.say(&format!("Sign in as `rivera` with the password {password}"));
+            ui.say("The server keeps running until Ctrl-C.");
+            tokio::signal::ctrl_c().await.map_err(|e| format!("waiting for Ctrl-C: {e}"))?;
+        }
+    }
     if let Some(server) = server {
         server.shutdown().await.map_err(|e| format!("stopping the clinic server: {e}"))?;
     }
@@ -270,18 +284,28 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     Ok(())
 }
 
-async fn start_clinic(
-    ui: &Ui,
-    args: &DemoArgs,
-    dir: &Path,
-) -> Result<(String, String, Option<ServerHandle>, Option<PathBuf>)> {
+/// The clinic's URL and a clinician token; for a clinic started here, its
+/// server, database and the clinician's id.
+type Clinic = (String, String, Option<ServerHandle>, Option<PathBuf>, Option<String>);
+
+async fn start_clinic(ui: &Ui, args: &DemoArgs, dir: &Path) -> Result<Clinic> {
     if let (Some(url), Some(token)) = (&args.clinic, &args.token) {
-        return Ok((url.trim_end_matches('/').to_owned(), token.clone(), None, None));
+        return Ok((url.trim_end_matches('/').to_owned(), token.clone(), None, None, None));
     }
     let db = dir.join("clinic.db");
     let init = init_clinic(&db, "Riverside KAT Clinic", "Dr. Rivera").map_err(|e| e.to_string())?;
     let server = ui.busy("starting the clinic server", serve(Config::local(&db))).await.map_err(|e| e.to_string())?;
-    Ok((server.url(), init.clinician_token, Some(server), Some(db)))
+    Ok((server.url(), init.clinician_token, Some(server), Some(db), Some(init.clinician_id)))
+}
+
+/// Gives the demo's clinician the dashboard login `rivera` with a fresh
+/// random password, and returns the password.
+fn dashboard_sign_in(db: &Path, clinician_id: &str) -> Result<String> {
+    use base64::Engine as _;
+    let password = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>());
+    let storage = katcore_clinic::SqliteStorage::open(db).map_err(|e| e.to_string())?;
+    katcore_clinic::set_password(&storage, clinician_id, "rivera", &password).map_err(|e| e.to_string())?;
+    Ok(password)
 }
 
 async fn enroll_device(name: &'static str, url: &str, code: &str, dir: &Path, keep: bool) -> Result<Device> {

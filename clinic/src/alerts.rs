@@ -117,13 +117,25 @@ pub(crate) async fn acknowledge(
     clinician: ClinicianAuth,
     ApiPath(alert_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    acknowledge_alert(&state, &clinician, &alert_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Acknowledges an alert of the clinician's clinic in the alerts table and
+/// in the client's record, with their name and now (`404` for another
+/// clinic's alert; nothing changes for one already acknowledged).
+pub(crate) async fn acknowledge_alert(
+    state: &AppState,
+    clinician: &ClinicianAuth,
+    alert_id: &str,
+) -> Result<(), ApiError> {
     let clinic_id = clinician.clinic_id.clone();
-    let id = alert_id.clone();
+    let id = alert_id.to_owned();
     let alert = state.db(move |s| s.alert(&clinic_id, &id)).await?.ok_or_else(|| ApiError::not_found("alert"))?;
     if alert.acknowledged_at.is_some() {
-        return Ok(StatusCode::NO_CONTENT);
+        return Ok(());
     }
-    let by = clinician.display_name;
+    let by = clinician.display_name.clone();
     let client_id = alert.client_id.clone();
     state
         .with_replica(&client_id, move |replica, storage| {
@@ -139,5 +151,5 @@ pub(crate) async fn acknowledge(
         })
         .await?;
     tracing::info!(%alert_id, "alert acknowledged");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! These run against the database directly, with or without a running
 //! server (SQLite's locking keeps them safe side by side). Each prints its
-//! token once; only its hash is stored.
+//! token once; only its hash is stored. [`set_password`] gives a clinician
+//! a dashboard sign-in; only the password's Argon2id hash is stored.
 
 use std::path::Path;
 
@@ -29,6 +30,12 @@ pub enum BootstrapError {
     /// There is no clinic with that id.
     #[error("no clinic with id {0}")]
     UnknownClinic(String),
+    /// There is no clinician with that id.
+    #[error("no clinician with id {0}")]
+    UnknownClinician(String),
+    /// The login or password is not acceptable.
+    #[error(transparent)]
+    Password(#[from] crate::web::PasswordError),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -154,4 +161,27 @@ pub fn add_clinician_in(
     let clinician = Clinician { id: new_id(), clinic_id: clinic_id.to_owned(), display_name, revoked: false };
     storage.insert_clinician(&clinician, &hash_secret(&token), Utc::now())?;
     Ok(ClinicianCreated { clinician_id: clinician.id, clinician_token: token })
+}
+
+/// Gives clinician `clinician_id` the dashboard sign-in `login` with
+/// `password` (at least 12 characters), replacing an earlier one and
+/// ending the sessions signed in with it. Returns the login as stored
+/// (trimmed, lower case).
+///
+/// # Errors
+/// [`BootstrapError::Password`] for an unacceptable login or password,
+/// [`BootstrapError::UnknownClinician`], or a storage failure (e.g. another
+/// clinician has this login).
+pub fn set_password(
+    storage: &dyn ClinicStorage,
+    clinician_id: &str,
+    login: &str,
+    password: &str,
+) -> Result<String, BootstrapError> {
+    let login = crate::web::normalize_login(login)?;
+    let hash = crate::web::hash_password(password)?;
+    if !storage.set_clinician_password(clinician_id, &login, &hash)? {
+        return Err(BootstrapError::UnknownClinician(clinician_id.to_owned()));
+    }
+    Ok(login)
 }

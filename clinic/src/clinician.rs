@@ -100,6 +100,8 @@ pub struct DeviceView {
     pub last_sync_at: Option<DateTime<Utc>>,
     /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The version of the clinic's signed pack it last fetched, if any.
+    pub pack_version: Option<u32>,
 }
 
 /// A session to schedule.
@@ -167,11 +169,17 @@ pub(crate) async fn create_client(
     clinician: ClinicianAuth,
     ApiJson(request): ApiJson<NewClientRequest>,
 ) -> Result<(StatusCode, Json<ClientCreated>), ApiError> {
-    let label = check_name("label", &request.label, MAX_CLIENT_LABEL)?;
-    let client = Client { id: katcore::record::new_id(), clinic_id: clinician.clinic_id, label };
+    let client_id = create(&state, &clinician, &request.label).await?;
+    Ok((StatusCode::CREATED, Json(ClientCreated { client_id })))
+}
+
+/// Creates a client of the clinician's clinic labelled `label`; returns its id.
+pub(crate) async fn create(state: &AppState, clinician: &ClinicianAuth, label: &str) -> Result<String, ApiError> {
+    let label = check_name("label", label, MAX_CLIENT_LABEL)?;
+    let client = Client { id: katcore::record::new_id(), clinic_id: clinician.clinic_id.clone(), label };
     let client_id = client.id.clone();
     state.db(move |s| s.insert_client(&client, Utc::now())).await?;
-    Ok((StatusCode::CREATED, Json(ClientCreated { client_id })))
+    Ok(client_id)
 }
 
 /// Lists the clinic's clients, oldest first.
@@ -296,6 +304,7 @@ pub(crate) async fn devices(
                 enrolled_at: d.enrolled_at,
                 last_sync_at: d.last_sync_at,
                 revoked_at: d.revoked_at,
+                pack_version: d.pack_version,
             })
             .collect(),
     ))
@@ -315,13 +324,19 @@ pub(crate) async fn revoke_device(
     clinician: ClinicianAuth,
     ApiPath(device_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = device_id.clone();
-    let found = state.db(move |s| s.revoke_device(&clinician.clinic_id, &id, Utc::now())).await?;
+    revoke(&state, &clinician, &device_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes a device of the clinician's clinic (`404` for any other).
+pub(crate) async fn revoke(state: &AppState, clinician: &ClinicianAuth, device_id: &str) -> Result<(), ApiError> {
+    let (clinic_id, id) = (clinician.clinic_id.clone(), device_id.to_owned());
+    let found = state.db(move |s| s.revoke_device(&clinic_id, &id, Utc::now())).await?;
     if !found {
         return Err(ApiError::not_found("device"));
     }
     tracing::info!(%device_id, "device revoked");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Schedules a session.
@@ -341,13 +356,24 @@ pub(crate) async fn schedule_session(
     ApiPath(client_id): ApiPath<String>,
     ApiJson(request): ApiJson<ScheduleSessionRequest>,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
-    client_of_clinic(&state, &clinician, &client_id).await?;
-    let session_id = state
-        .with_replica(&client_id, move |replica, storage| {
-            replica.edit(storage, |record| record.schedule_session(request.start, &request.time_zone, Party::Clinic))
-        })
-        .await?;
+    let session_id = schedule(&state, &clinician, &client_id, request.start, request.time_zone).await?;
     Ok((StatusCode::CREATED, Json(SessionCreated { session_id })))
+}
+
+/// Schedules a session for a client of the clinician's clinic; returns its id.
+pub(crate) async fn schedule(
+    state: &AppState,
+    clinician: &ClinicianAuth,
+    client_id: &str,
+    start: DateTime<FixedOffset>,
+    time_zone: String,
+) -> Result<String, ApiError> {
+    client_of_clinic(state, clinician, client_id).await?;
+    state
+        .with_replica(client_id, move |replica, storage| {
+            replica.edit(storage, |record| record.schedule_session(start, &time_zone, Party::Clinic))
+        })
+        .await
 }
 
 /// Moves a session to a new start.
@@ -371,13 +397,24 @@ pub(crate) async fn move_session(
     ApiPath((client_id, session_id)): ApiPath<(String, String)>,
     ApiJson(request): ApiJson<MoveSessionRequest>,
 ) -> Result<StatusCode, ApiError> {
-    client_of_clinic(&state, &clinician, &client_id).await?;
-    state
-        .with_replica(&client_id, move |replica, storage| {
-            replica.edit(storage, |record| record.move_session(&session_id, request.start, Party::Clinic))
-        })
-        .await?;
+    move_to(&state, &clinician, &client_id, session_id, request.start).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Moves a session of a client of the clinician's clinic to `start`.
+pub(crate) async fn move_to(
+    state: &AppState,
+    clinician: &ClinicianAuth,
+    client_id: &str,
+    session_id: String,
+    start: DateTime<FixedOffset>,
+) -> Result<(), ApiError> {
+    client_of_clinic(state, clinician, client_id).await?;
+    state
+        .with_replica(client_id, move |replica, storage| {
+            replica.edit(storage, |record| record.move_session(&session_id, start, Party::Clinic))
+        })
+        .await
 }
 
 /// Adds a note signed with the clinician's display name.
@@ -397,14 +434,25 @@ pub(crate) async fn add_note(
     ApiPath(client_id): ApiPath<String>,
     ApiJson(request): ApiJson<NoteRequest>,
 ) -> Result<(StatusCode, Json<NoteCreated>), ApiError> {
-    client_of_clinic(&state, &clinician, &client_id).await?;
-    let author = clinician.display_name;
-    let note_id = state
-        .with_replica(&client_id, move |replica, storage| {
-            replica.edit(storage, |record| record.add_clinician_note(&author, &request.text, Utc::now()))
-        })
-        .await?;
+    let note_id = write_note(&state, &clinician, &client_id, request.text).await?;
     Ok((StatusCode::CREATED, Json(NoteCreated { note_id })))
+}
+
+/// Writes a note, signed with the clinician's display name, on a client of
+/// their clinic; returns its id.
+pub(crate) async fn write_note(
+    state: &AppState,
+    clinician: &ClinicianAuth,
+    client_id: &str,
+    text: String,
+) -> Result<String, ApiError> {
+    client_of_clinic(state, clinician, client_id).await?;
+    let author = clinician.display_name.clone();
+    state
+        .with_replica(client_id, move |replica, storage| {
+            replica.edit(storage, |record| record.add_clinician_note(&author, &text, Utc::now()))
+        })
+        .await
 }
 
 /// Assigns a pack version to the client.

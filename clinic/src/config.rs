@@ -12,6 +12,7 @@
 //! | `--metrics-token TOKEN` | `KATCORE_CLINIC_METRICS_TOKEN` | none (`/metrics` open) |
 //! | `--max-connections N` | `KATCORE_CLINIC_MAX_CONNECTIONS` | 1000 |
 //! | `--max-connections-per-ip N` | `KATCORE_CLINIC_MAX_CONNECTIONS_PER_IP` | 128 |
+//! | `--time-zone NAME` | `KATCORE_CLINIC_TIME_ZONE` | `UTC` (the dashboard's clock) |
 //!
 //! Flags win over variables. Without a certificate and key the server
 //! speaks plain HTTP, which is refused unless the listen address is
@@ -54,10 +55,13 @@ OPTIONS:
     --max-connections-per-ip N
                      open connections from one address (default 128; raise it when many
                      phones share one NAT address)             [env: KATCORE_CLINIC_MAX_CONNECTIONS_PER_IP]
+    --time-zone NAME the IANA zone the dashboard shows times in (default UTC)
+                                                               [env: KATCORE_CLINIC_TIME_ZONE]
     -h, --help       Show this text
 
 Without --tls-cert and --tls-key the server speaks plain HTTP, allowed only on a loopback address.
-Create a clinic first with `katctl clinic init --db PATH --name NAME --clinician NAME`.
+Create a clinic first with `katctl clinic init --db PATH --name NAME --clinician NAME`; the care
+team's dashboard is at /dashboard (sign-in set with `katctl clinic password`).
 Logs go to standard error; set RUST_LOG (e.g. RUST_LOG=debug) to change the level.";
 
 /// Why the configuration is not usable.
@@ -106,6 +110,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Connection, time and body bounds.
     pub limits: Limits,
+    /// The IANA zone the dashboard shows instants in.
+    pub time_zone: String,
 }
 
 impl Config {
@@ -126,6 +132,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             metrics_token: None,
             limits: Limits::default(),
+            time_zone: "UTC".into(),
         }
     }
 
@@ -149,6 +156,7 @@ impl Config {
         let mut metrics_token = env("KATCORE_CLINIC_METRICS_TOKEN");
         let mut max_connections = env("KATCORE_CLINIC_MAX_CONNECTIONS");
         let mut max_per_ip = env("KATCORE_CLINIC_MAX_CONNECTIONS_PER_IP");
+        let mut time_zone = env("KATCORE_CLINIC_TIME_ZONE");
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -167,6 +175,7 @@ impl Config {
                 "--metrics-token" => &mut metrics_token,
                 "--max-connections" => &mut max_connections,
                 "--max-connections-per-ip" => &mut max_per_ip,
+                "--time-zone" => &mut time_zone,
                 other => return Err(ConfigError::Usage(format!("unknown argument `{other}`"))),
             };
             let value =
@@ -235,16 +244,23 @@ impl Config {
             trusted_proxies,
             metrics_token,
             limits,
+            time_zone: time_zone.filter(|name| !name.is_empty()).unwrap_or_else(|| "UTC".into()),
         };
         config.validate()?;
         Ok(config)
     }
 
-    /// Refuses plain HTTP on a non-loopback address.
+    /// Refuses plain HTTP on a non-loopback address and an unknown time zone.
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] with the reason.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if katcore::zone::Zone::named(&self.time_zone).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "time zone `{}` is not an IANA zone name (e.g. America/New_York)",
+                self.time_zone
+            )));
+        }
         if self.tls.is_none() && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid(format!(
                 "refusing plain HTTP on {}: client data must travel over TLS; pass --tls-cert and --tls-key, \
@@ -253,6 +269,13 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// Whether the dashboard's cookies are marked `Secure`: when the server
+    /// speaks TLS, or sits behind a trusted proxy (which must terminate TLS,
+    /// plain HTTP being allowed only on loopback).
+    pub fn secure_cookies(&self) -> bool {
+        self.tls.is_some() || !self.trusted_proxies.is_empty()
     }
 
     /// `https` with TLS, else `http`.

@@ -175,13 +175,24 @@ pub(crate) async fn create_code(
     clinician: ClinicianAuth,
     ApiPath(client_id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<EnrollmentCode>), ApiError> {
-    client_of_clinic(&state, &clinician, &client_id).await?;
+    Ok((StatusCode::CREATED, Json(issue_code(&state, &clinician, &client_id).await?)))
+}
+
+/// A new enrollment code for a client of the clinician's clinic; only its
+/// hash is stored.
+pub(crate) async fn issue_code(
+    state: &AppState,
+    clinician: &ClinicianAuth,
+    client_id: &str,
+) -> Result<EnrollmentCode, ApiError> {
+    client_of_clinic(state, clinician, client_id).await?;
+    let client_id = client_id.to_owned();
     let code = new_code();
     let code_hash = normalize_code(&code).map(|c| hash_secret(&c)).ok_or_else(|| ApiError::internal("bad code"))?;
     let now = Utc::now();
     let expires_at = now + CODE_VALIDITY;
     state.db(move |s| s.insert_enrollment_code(&code_hash, &client_id, now, expires_at)).await?;
-    Ok((StatusCode::CREATED, Json(EnrollmentCode { code, expires_at })))
+    Ok(EnrollmentCode { code, expires_at })
 }
 
 #[cfg(test)]

@@ -51,6 +51,12 @@ impl ApiError {
         ApiError { status, code, message: message.into(), retry_after: None, internal: None, refused: None }
     }
 
+    /// What went wrong, in words (never a token or record content; generic
+    /// for server errors).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// `400` with a specific code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)

@@ -26,7 +26,9 @@
 //!   write), `GET /metrics` (Prometheus text), `GET /openapi.json`;
 //! - devices: `POST /v1/enroll`, `POST /v1/sync` (binary), `GET /v1/pack`;
 //! - clinicians: `/v1/clients…`, `/v1/devices/{id}/revoke`, `/v1/alerts…`, `PUT /v1/pack`
-//!   (a pack signed offline with the clinic's key).
+//!   (a pack signed offline with the clinic's key);
+//! - the care team's dashboard (HTML, signed in with a password): `/dashboard…`
+//!   (`web`, docs/dashboard.md).
 //!
 //! Record blobs are sealed at rest under the record key ([`RecordKey`],
 //! `--record-key`); every connection, body, decompression and cache is
@@ -50,6 +52,7 @@ mod server;
 mod state;
 mod storage;
 mod sync;
+mod web;
 
 use axum::http::Request;
 use axum::Router;
@@ -63,7 +66,8 @@ pub use auth::{
     FAILURE_WINDOW, MAX_FAILURES_PER_WINDOW,
 };
 pub use bootstrap::{
-    add_clinician, add_clinician_in, init_clinic, init_clinic_in, BootstrapError, ClinicianCreated, InitOutput,
+    add_clinician, add_clinician_in, init_clinic, init_clinic_in, set_password, BootstrapError, ClinicianCreated,
+    InitOutput,
 };
 pub use client::{ClinicianClient, ClinicianClientError};
 pub use clinician::{
@@ -80,11 +84,12 @@ pub use packs::{PackPublished, MAX_PACK_BODY};
 pub use server::{install_crypto_provider, open_storage, serve, serve_app, Health, ServeError, ServerHandle};
 pub use state::AppState;
 pub use storage::{
-    upgrade, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, Device, ExportedKey, NewAlert,
-    NewDevice, PlannedSession, PublishOutcome, RecordKey, RecordUpdate, SecretHash, SqliteStorage, StorageError,
-    StoredDocument, StoredPack, UpgradeReport,
+    upgrade, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device,
+    ExportedKey, NewAlert, NewDevice, PlannedSession, PublishOutcome, RecordKey, RecordUpdate, SecretHash,
+    SqliteStorage, StorageError, StoredDocument, StoredPack, UpgradeReport, WebSession,
 };
 pub use sync::MAX_SYNC_BODY;
+pub use web::{hash_password, normalize_login, PasswordError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 /// The whole HTTP API over `state`, testable without a socket
 /// (`tower::ServiceExt::oneshot`). Unknown routes answer `404` JSON.
@@ -100,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         .merge(packs::router())
         .merge(clinician::router())
         .merge(alerts::router())
+        .merge(web::router())
         .layer(body_deadline)
         .merge(sync::router())
         .fallback(error::no_route)

@@ -73,7 +73,15 @@ pub(crate) async fn current_pack(
 ) -> Result<Response, ApiError> {
     let pack = state
         .db(move |s| match s.client(&device.client_id)? {
-            Some(client) => s.current_pack(&client.clinic_id),
+            Some(client) => {
+                let pack = s.current_pack(&client.clinic_id)?;
+                if let Some(pack) = &pack {
+                    // Served now, or confirmed current by its ETag below:
+                    // either way the device has this version.
+                    s.record_device_pack(&device.device_id, pack.version)?;
+                }
+                Ok(pack)
+            }
             None => Ok(None),
         })
         .await?
@@ -106,12 +114,22 @@ pub(crate) async fn publish_pack(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<PackPublished>), ApiError> {
     let body = body.map_err(|rejection| bytes_rejection(&rejection, MAX_PACK_BODY))?;
-    let clinic_id = clinician.clinic_id;
+    Ok((StatusCode::CREATED, Json(publish(&state, &clinician, &body).await?)))
+}
+
+/// Verifies a signed pack envelope against the clinician's clinic's public
+/// key and makes it the clinic's current pack.
+pub(crate) async fn publish(
+    state: &AppState,
+    clinician: &ClinicianAuth,
+    body: &[u8],
+) -> Result<PackPublished, ApiError> {
+    let clinic_id = clinician.clinic_id.clone();
     let id = clinic_id.clone();
     let clinic = state.db(move |s| s.clinic(&id)).await?.ok_or_else(|| ApiError::internal("the clinic is missing"))?;
     let public = VerifyingKey::from_bytes(&clinic.pack_public_key)
         .map_err(|_| ApiError::internal("the clinic's public key is not a valid Ed25519 key"))?;
-    let pack = verify_pack(&body, &TrustedKeys::new([public])).map_err(|e| match e {
+    let pack = verify_pack(body, &TrustedKeys::new([public])).map_err(|e| match e {
         PackError::Unsigned => ApiError::bad_request(
             "unsigned_pack",
             "the pack is not signed: sign it offline with the clinic's key (`katctl pack sign`)",
@@ -122,7 +140,7 @@ pub(crate) async fn publish_pack(
         other => ApiError::bad_request("invalid_pack", other.to_string()),
     })?;
     let signed: SignedPack =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_pack", e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_pack", e.to_string()))?;
     let signed_json = serde_json::to_string(&signed).map_err(ApiError::internal)?;
     let digest = Sha256::digest(signed_json.as_bytes());
     let etag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
@@ -130,10 +148,7 @@ pub(crate) async fn publish_pack(
     match state.db(move |s| s.publish_pack(&clinic_id, &stored, Utc::now())).await? {
         PublishOutcome::Published => {
             tracing::info!(pack_id = %pack.id, version = pack.version, "pack published");
-            Ok((
-                StatusCode::CREATED,
-                Json(PackPublished { pack_id: pack.id, version: pack.version, key_id: signed.key_id }),
-            ))
+            Ok(PackPublished { pack_id: pack.id, version: pack.version, key_id: signed.key_id })
         }
         PublishOutcome::NotNewer { current } => Err(ApiError::conflict(
             "version_not_newer",

@@ -387,7 +387,9 @@ impl Replica {
             // or change the planned sessions.
             let touched = touched_entries(record.document(), &unsaved.changes);
             let urgent = urgent_items(record, &pack, &touched);
-            let wrote_a_session = touched.iter().any(|key| key.starts_with(katcore::record::SESSION_PREFIX));
+            let wrote_a_session = touched.iter().any(|key| {
+                key.starts_with(katcore::record::SESSION_PREFIX) || key.starts_with(katcore::record::READINESS_PREFIX)
+            });
             let planned_sessions = wrote_a_session.then(|| planned_sessions(record));
             let update = RecordUpdate {
                 change: &unsaved.bytes,
@@ -418,7 +420,11 @@ fn planned_sessions(record: &CareRecord) -> Vec<PlannedSession> {
         .sessions()
         .into_iter()
         .filter(|s| s.cancelled.is_none() && s.ended_at.is_none())
-        .map(|s| PlannedSession { start: s.scheduled_start, started: s.started_at.is_some() })
+        .map(|s| PlannedSession {
+            start: s.scheduled_start,
+            started: s.started_at.is_some(),
+            readiness: record.readiness_history(&s.id).last().map(|decision| decision.status),
+        })
         .collect()
 }
 

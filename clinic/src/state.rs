@@ -1,9 +1,10 @@
-//! The state every handler shares: storage, the record cache, metrics and
-//! the failed-attempt limiter.
+//! The state every handler shares: storage, the record cache, metrics,
+//! the failed-attempt limiter and the dashboard's settings.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use katcore::zone::Zone;
 use tokio::sync::Semaphore;
 
 use crate::auth::FailureLimiter;
@@ -32,29 +33,33 @@ struct Shared {
     body_budget: Semaphore,
     /// Sync bodies being read, per device.
     body_turns: BodyTurns,
+    /// Whether the dashboard's cookies are `Secure`.
+    secure_cookies: bool,
+    /// The zone the dashboard shows instants in.
+    time_zone: Zone,
+    /// Password checks running at once (each is ~19 MiB and tens of
+    /// milliseconds of Argon2id): a flood of sign-ins waits here, bounded.
+    password_checks: Semaphore,
 }
+
+/// Password checks that may run at once.
+const PASSWORD_CHECKS: usize = 2;
 
 impl AppState {
     /// State over `storage` with the default [`Limits`], no trusted proxy
     /// and an open `/metrics`; an empty record cache and a fresh random
     /// Automerge actor for the server's edits (one per process start).
     pub fn new(storage: Arc<dyn ClinicStorage>) -> AppState {
-        AppState::with(storage, Limits::default(), Vec::new(), None)
+        AppState::configured(storage, &Config::local("unused.db"))
     }
 
-    /// State over `storage` with `config`'s limits, trusted proxies and
-    /// metrics token.
+    /// State over `storage` with `config`'s limits, trusted proxies,
+    /// metrics token and dashboard settings (an unknown time zone reads as
+    /// UTC; [`Config::validate`] refuses one first).
     pub fn configured(storage: Arc<dyn ClinicStorage>, config: &Config) -> AppState {
-        AppState::with(storage, config.limits.clone(), config.trusted_proxies.clone(), config.metrics_token.clone())
-    }
-
-    fn with(
-        storage: Arc<dyn ClinicStorage>,
-        limits: Limits,
-        trusted_proxies: Vec<IpAddr>,
-        metrics_token: Option<String>,
-    ) -> AppState {
+        let limits = config.limits.clone();
         let body_kib = limits.body_bytes_in_flight.div_ceil(1024).min(Semaphore::MAX_PERMITS);
+        let time_zone = Zone::named(&config.time_zone).or_else(|| Zone::named("UTC"));
         AppState {
             inner: Arc::new(Shared {
                 storage,
@@ -62,12 +67,30 @@ impl AppState {
                 metrics: Metrics::default(),
                 limiter: FailureLimiter::default(),
                 limits,
-                trusted_proxies,
-                metrics_token,
+                trusted_proxies: config.trusted_proxies.clone(),
+                metrics_token: config.metrics_token.clone(),
                 body_budget: Semaphore::new(body_kib),
                 body_turns: BodyTurns::default(),
+                secure_cookies: config.secure_cookies(),
+                time_zone: time_zone.expect("the time zone database has UTC"),
+                password_checks: Semaphore::new(PASSWORD_CHECKS),
             }),
         }
+    }
+
+    /// Whether the dashboard's cookies are `Secure`.
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies
+    }
+
+    /// The zone the dashboard shows instants in.
+    pub(crate) fn time_zone(&self) -> &Zone {
+        &self.inner.time_zone
+    }
+
+    /// Turns for password checks.
+    pub(crate) fn password_checks(&self) -> &Semaphore {
+        &self.inner.password_checks
     }
 
     /// How many records the cache holds and their estimated memory.

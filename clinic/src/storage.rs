@@ -110,6 +110,50 @@ pub struct Clinician {
     pub revoked: bool,
 }
 
+/// A clinician's dashboard sign-in, as stored.
+#[derive(Clone)]
+pub struct ClinicianLogin {
+    /// The clinician.
+    pub clinician: Clinician,
+    /// Their password's Argon2id hash, in PHC string form.
+    pub password_hash: String,
+}
+
+/// Names the clinician only.
+impl fmt::Debug for ClinicianLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClinicianLogin").field("clinician", &self.clinician).finish_non_exhaustive()
+    }
+}
+
+/// A signed-in dashboard session. Only the SHA-256 of its cookie is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebSession {
+    /// SHA-256 of the session cookie's value.
+    pub id_hash: SecretHash,
+    /// Who signed in.
+    pub clinician_id: String,
+    /// The token every form of this session must carry.
+    pub csrf_token: String,
+    /// When the clinician signed in.
+    pub created_at: DateTime<Utc>,
+    /// The session's latest request (it ends after a while without one).
+    pub last_seen_at: DateTime<Utc>,
+    /// When it ends whatever happens.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Shows no secret.
+impl fmt::Debug for WebSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSession")
+            .field("clinician_id", &self.clinician_id)
+            .field("last_seen_at", &self.last_seen_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A client (patient) of a clinic, known by a pseudonymous label.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Client {
@@ -128,6 +172,10 @@ pub struct PlannedSession {
     pub start: DateTime<FixedOffset>,
     /// Whether it has started.
     pub started: bool,
+    /// Its latest recorded readiness decision, if any (absent in what
+    /// versions before the dashboard stored, until the record changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<katcore::checklist::ReadinessStatus>,
 }
 
 /// One row of the clinician's client list.
@@ -137,7 +185,8 @@ pub struct ClientSummary {
     pub id: String,
     /// Label.
     pub label: String,
-    /// Sessions not cancelled or ended, as of the last record change.
+    /// Sessions not cancelled or ended, as of the last record change that
+    /// wrote a session or a readiness decision.
     pub planned_sessions: Vec<PlannedSession>,
     /// The latest sync of any of the client's devices.
     pub last_sync: Option<DateTime<Utc>>,
@@ -160,6 +209,9 @@ pub struct Device {
     pub last_sync_at: Option<DateTime<Utc>>,
     /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The version of the clinic's signed pack it last fetched (or was told
+    /// it has), if it fetched one.
+    pub pack_version: Option<u32>,
 }
 
 /// A device to create when an enrollment code is redeemed.
@@ -309,6 +361,54 @@ pub trait ClinicStorage: Send + Sync + 'static {
     /// [`StorageError`] on failure.
     fn clinician_by_token(&self, token_hash: &SecretHash) -> Result<Option<Clinician>, StorageError>;
 
+    /// Gives a clinician a dashboard sign-in: `login` (already normalised:
+    /// trimmed, lower case) and the Argon2id hash of their password,
+    /// replacing any earlier one; `false` when there is no such clinician.
+    ///
+    /// # Errors
+    /// [`StorageError::Database`] on failure, e.g. when another clinician
+    /// has this login.
+    fn set_clinician_password(
+        &self,
+        clinician_id: &str,
+        login: &str,
+        password_hash: &str,
+    ) -> Result<bool, StorageError>;
+
+    /// The clinician who signs in as `login`, with their password hash.
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn clinician_by_login(&self, login: &str) -> Result<Option<ClinicianLogin>, StorageError>;
+
+    /// Stores a new dashboard session, deleting every session that has
+    /// ended by `session.created_at` (so the table stays as small as the
+    /// sessions in use).
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn insert_web_session(&self, session: &WebSession) -> Result<(), StorageError>;
+
+    /// The session whose cookie has this hash, with its clinician, if it
+    /// has not ended by `now` (its absolute end or `idle` since its latest
+    /// request) and its clinician is not revoked. A found session's
+    /// latest request becomes `now` (written at most once a minute).
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn web_session(
+        &self,
+        id_hash: &SecretHash,
+        now: DateTime<Utc>,
+        idle: chrono::Duration,
+    ) -> Result<Option<(WebSession, Clinician)>, StorageError>;
+
+    /// Ends a dashboard session (signing out).
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn delete_web_session(&self, id_hash: &SecretHash) -> Result<(), StorageError>;
+
     /// Creates a client.
     ///
     /// # Errors
@@ -370,6 +470,12 @@ pub trait ClinicStorage: Send + Sync + 'static {
     /// # Errors
     /// [`StorageError`] on failure.
     fn revoke_device(&self, clinic_id: &str, device_id: &str, at: DateTime<Utc>) -> Result<bool, StorageError>;
+
+    /// Records the pack version a device was served (or confirmed it has).
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn record_device_pack(&self, device_id: &str, version: u32) -> Result<(), StorageError>;
 
     /// Records a device's successful sync.
     ///

@@ -84,6 +84,9 @@ const SIDE_EFFECT: &str = "e:";
 const CHECK_IN: &str = "c:";
 const NOTE: &str = "n:";
 const READINESS: &str = "r:";
+/// The prefix of a readiness decision's key (`r:<id>`), for readers of
+/// [`touched_entries`].
+pub const READINESS_PREFIX: &str = READINESS;
 const ACK: &str = "k:";
 const PACK: &str = "assigned_pack";
 

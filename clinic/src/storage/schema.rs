@@ -1,7 +1,9 @@
 //! The SQLite schema and its migrations, tracked in `PRAGMA user_version`.
 //!
-//! [`CREATE_SQL`] is the full current schema. [`migrate`] brings any older
-//! database up to [`VERSION`] in one `IMMEDIATE` transaction (so two
+//! [`CREATE_SQL`] followed by [`V4_SIGN_IN_SQL`] is the full current schema
+//! (version 4's additions are written once, as the `ALTER`s that upgrade a
+//! version 3 database, so a fresh and an upgraded database are identical).
+//! [`migrate`] brings any older database up to [`VERSION`] in one `IMMEDIATE` transaction (so two
 //! processes opening the same database upgrade it once) and refuses a
 //! database from a newer version. Times are Unix milliseconds (UTC).
 
@@ -12,7 +14,7 @@ use katcore::sqlite;
 use super::StorageError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: u32 = 3;
+pub(crate) const VERSION: u32 = 4;
 
 /// Connection settings, applied to every connection: the device store's (`katcore::sqlite`).
 pub(crate) use katcore::sqlite::PRAGMAS;
@@ -133,6 +135,27 @@ CREATE TABLE packs (
 "
 );
 
+/// Version 4's addition: clinicians' dashboard sign-in (a login and an
+/// Argon2id hash in PHC form), the dashboard's sessions (only the SHA-256
+/// of the cookie is stored) and the pack version each device last fetched. Added to a version 3 database by
+/// [`migrate`] without further ado: it changes no existing row.
+pub(crate) const V4_SIGN_IN_SQL: &str = "
+ALTER TABLE clinicians ADD COLUMN login TEXT;
+ALTER TABLE clinicians ADD COLUMN password_hash TEXT;
+CREATE UNIQUE INDEX clinicians_by_login ON clinicians (login) WHERE login IS NOT NULL;
+ALTER TABLE devices ADD COLUMN pack_version INTEGER;
+
+CREATE TABLE web_sessions (
+    id_hash BLOB PRIMARY KEY CHECK (length(id_hash) = 32),
+    clinician_id TEXT NOT NULL REFERENCES clinicians (id),
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);
+";
+
 /// Version 2's addition: which writer each Automerge actor of a record
 /// belongs to (`device_id` NULL: the clinic).
 pub(crate) const V2_ACTORS_SQL: &str = record_actors_table!();
@@ -155,11 +178,16 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     if version > VERSION {
         return Err(StorageError::TooNew { found: version, supported: VERSION });
     }
-    if (1..VERSION).contains(&version) {
+    if (1..3).contains(&version) {
         return Err(StorageError::UpgradeRequired { found: version });
     }
-    if version == 0 {
-        create(&tx)?;
+    match version {
+        0 => create(&tx)?,
+        3 => {
+            tx.execute_batch(V4_SIGN_IN_SQL)?;
+            sqlite::set_schema_version(&tx, VERSION)?;
+        }
+        _ => {}
     }
     tx.commit()?;
     Ok(())
@@ -176,6 +204,7 @@ fn create(tx: &Transaction<'_>) -> Result<(), StorageError> {
         return Err(StorageError::Corrupt("the database is not a katcore clinic database"));
     }
     tx.execute_batch(CREATE_SQL)?;
+    tx.execute_batch(V4_SIGN_IN_SQL)?;
     sqlite::set_schema_version(tx, VERSION)?;
     Ok(())
 }
@@ -233,6 +262,26 @@ CREATE TABLE clinics (
             assert!(matches!(error, StorageError::UpgradeRequired { found } if found == version));
             assert!(error.to_string().contains("katctl clinic upgrade"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_version_3_database_gains_sign_in_and_keeps_its_rows() {
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(CREATE_SQL).unwrap();
+        old.pragma_update(None, "user_version", 3).unwrap();
+        old.execute_batch(
+            "INSERT INTO clinics VALUES ('c', 'Clinic', zeroblob(32), 0);
+             INSERT INTO clinicians (id, clinic_id, display_name, token_hash, created_at) VALUES ('n', 'c', 'N', x'01', 0);",
+        )
+        .unwrap();
+        migrate(&mut old).unwrap();
+        assert_eq!(user_version(&old).unwrap(), VERSION);
+        let login: Option<String> =
+            old.query_row("SELECT login FROM clinicians WHERE id = 'n'", [], |r| r.get(0)).unwrap();
+        assert_eq!(login, None);
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        assert_eq!(schema_of(&old), schema_of(&fresh));
     }
 
     #[test]

@@ -18,8 +18,8 @@ use super::schema;
 use super::sealing::{rewrite_record_blobs, RecordKey, Sealed, Sealer};
 use super::{
     urgent_kind_from_name, urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage,
-    Clinician, Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError,
-    StoredDocument, StoredPack,
+    Clinician, ClinicianLogin, Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash,
+    StorageError, StoredDocument, StoredPack, WebSession,
 };
 
 /// The pack a client's record is read with (`?1` the client, `?2` the
@@ -172,10 +172,11 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<Device> {
         enrolled_at: time(row, 3)?,
         last_sync_at: optional_time(row, 4)?,
         revoked_at: optional_time(row, 5)?,
+        pack_version: row.get(6)?,
     })
 }
 
-const DEVICE_COLUMNS: &str = "id, client_id, label, enrolled_at, last_sync_at, revoked_at";
+const DEVICE_COLUMNS: &str = "id, client_id, label, enrolled_at, last_sync_at, revoked_at, pack_version";
 
 fn alert_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let kind: String = row.get(3)?;
@@ -288,6 +289,118 @@ impl ClinicStorage for SqliteStorage {
                     })
                 })
                 .optional()?)
+        })
+    }
+
+    fn set_clinician_password(
+        &self,
+        clinician_id: &str,
+        login: &str,
+        password_hash: &str,
+    ) -> Result<bool, StorageError> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE clinicians SET login = ?2, password_hash = ?3 WHERE id = ?1",
+                params![clinician_id, login, password_hash],
+            )?;
+            // A new password ends the sessions signed in with the old one.
+            tx.execute("DELETE FROM web_sessions WHERE clinician_id = ?1", [clinician_id])?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn clinician_by_login(&self, login: &str) -> Result<Option<ClinicianLogin>, StorageError> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT id, clinic_id, display_name, revoked, password_hash FROM clinicians
+                     WHERE login = ?1 AND password_hash IS NOT NULL",
+                )?
+                .query_row([login], |row| {
+                    Ok(ClinicianLogin {
+                        clinician: Clinician {
+                            id: row.get(0)?,
+                            clinic_id: row.get(1)?,
+                            display_name: row.get(2)?,
+                            revoked: row.get(3)?,
+                        },
+                        password_hash: row.get(4)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn insert_web_session(&self, session: &WebSession) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM web_sessions WHERE expires_at <= ?1", [ms(session.created_at)])?;
+            tx.execute(
+                "INSERT INTO web_sessions (id_hash, clinician_id, csrf_token, created_at, last_seen_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    session.id_hash.as_slice(),
+                    session.clinician_id,
+                    session.csrf_token,
+                    ms(session.created_at),
+                    ms(session.last_seen_at),
+                    ms(session.expires_at)
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn web_session(
+        &self,
+        id_hash: &SecretHash,
+        now: DateTime<Utc>,
+        idle: chrono::Duration,
+    ) -> Result<Option<(WebSession, Clinician)>, StorageError> {
+        let found = self.read(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT s.clinician_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
+                            c.clinic_id, c.display_name, c.revoked
+                     FROM web_sessions s JOIN clinicians c ON c.id = s.clinician_id
+                     WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3 AND c.revoked = 0",
+                )?
+                .query_row(params![id_hash.as_slice(), ms(now), ms(now - idle)], |row| {
+                    let session = WebSession {
+                        id_hash: *id_hash,
+                        clinician_id: row.get(0)?,
+                        csrf_token: row.get(1)?,
+                        created_at: time(row, 2)?,
+                        last_seen_at: time(row, 3)?,
+                        expires_at: time(row, 4)?,
+                    };
+                    let clinician = Clinician {
+                        id: session.clinician_id.clone(),
+                        clinic_id: row.get(5)?,
+                        display_name: row.get(6)?,
+                        revoked: row.get(7)?,
+                    };
+                    Ok((session, clinician))
+                })
+                .optional()?)
+        })?;
+        if let Some((session, _)) = &found {
+            if now - session.last_seen_at >= chrono::Duration::minutes(1) {
+                self.write(|tx| {
+                    tx.execute(
+                        "UPDATE web_sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
+                        params![id_hash.as_slice(), ms(now)],
+                    )?;
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn delete_web_session(&self, id_hash: &SecretHash) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM web_sessions WHERE id_hash = ?1", [id_hash.as_slice()])?;
+            Ok(())
         })
     }
 
@@ -407,6 +520,16 @@ impl ClinicStorage for SqliteStorage {
                 )?;
             }
             Ok(found)
+        })
+    }
+
+    fn record_device_pack(&self, device_id: &str, version: u32) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE devices SET pack_version = ?2 WHERE id = ?1 AND pack_version IS NOT ?2",
+                params![device_id, version],
+            )?;
+            Ok(())
         })
     }
 

@@ -1,0 +1,820 @@
+//! The dashboard's pages (`GET`): what each shows and how it is gathered.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, FixedOffset, Utc};
+use katcore::checklist::{ItemState, ReadinessStatus};
+use katcore::pack::{InstrumentKind, Pack};
+use katcore::record::{CheckInKind, RecordView, Severity, UrgentKind};
+use serde::Deserialize;
+
+use super::plots::{self, Reading, TimeAxis};
+use super::session::SignedIn;
+use super::{not_found, render, WebError};
+use crate::clinician::client_of_clinic;
+use crate::replica::next_session;
+use crate::state::AppState;
+use crate::storage::{Alert, ClientSummary};
+
+/// What every signed-in page shows around its content.
+pub(crate) struct Chrome {
+    /// The clinician's display name.
+    pub(crate) clinician: String,
+    /// The session's CSRF token, for the sign-out form and the page's forms.
+    pub(crate) csrf: String,
+    /// Which tab is current: `alerts`, `clients` or `packs`.
+    pub(crate) tab: &'static str,
+    /// Open alerts of the clinic.
+    pub(crate) open_alerts: usize,
+    /// The zone times are shown in.
+    pub(crate) zone: String,
+    /// A confirmation of what the last form did, if any.
+    pub(crate) notice: Option<&'static str>,
+}
+
+/// The `done` word a form's redirect carries, turned into a sentence.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Done {
+    /// What was done.
+    done: Option<String>,
+    /// The client list's filter.
+    q: Option<String>,
+}
+
+impl Done {
+    fn notice(&self) -> Option<&'static str> {
+        Some(match self.done.as_deref()? {
+            "acknowledged" => "Alert acknowledged.",
+            "scheduled" => "Session scheduled. The client's devices get it at their next sync.",
+            "moved" => "Session moved. The client's devices get it at their next sync.",
+            "noted" => "Note added.",
+            "revoked" => "Device revoked: its token no longer works.",
+            "created" => "Client added.",
+            "published" => "Pack published. Devices fetch it at their next sync.",
+            _ => return None,
+        })
+    }
+}
+
+impl Chrome {
+    fn new(state: &AppState, signed_in: &SignedIn, tab: &'static str, open_alerts: usize, done: &Done) -> Chrome {
+        Chrome {
+            clinician: signed_in.clinician.display_name.clone(),
+            csrf: signed_in.csrf.clone(),
+            tab,
+            open_alerts,
+            zone: state.time_zone().name().to_owned(),
+            notice: done.notice(),
+        }
+    }
+}
+
+/// An instant in the dashboard's zone, e.g. `Tue 1 Dec 2026 14:05`.
+pub(crate) fn shown(state: &AppState, at: DateTime<Utc>) -> String {
+    at.with_timezone(state.time_zone()).format("%a %-d %b %Y %H:%M").to_string()
+}
+
+/// A session's instant as the client lives it: in the offset it was written
+/// with, and the zone named, e.g. `Tue 1 Dec 2026 09:00 (America/Denver)`.
+fn shown_local(at: DateTime<FixedOffset>, zone: &str) -> String {
+    format!("{} ({zone})", at.format("%a %-d %b %Y %H:%M"))
+}
+
+/// How urgent a kind of alert is: lower first.
+pub(crate) fn priority(kind: UrgentKind) -> u8 {
+    match kind {
+        UrgentKind::CrisisCheckIn => 0,
+        UrgentKind::UrgentBloodPressure => 1,
+        UrgentKind::StartedNotReady => 2,
+        UrgentKind::SideEffect => 3,
+        UrgentKind::ChecklistBlocked => 4,
+    }
+}
+
+/// A kind of alert in words.
+fn kind_label(kind: UrgentKind) -> &'static str {
+    match kind {
+        UrgentKind::CrisisCheckIn => "PHQ-9 item 9: thoughts of self-harm",
+        UrgentKind::UrgentBloodPressure => "Urgent blood pressure",
+        UrgentKind::StartedNotReady => "Session started without a ready checklist",
+        UrgentKind::SideEffect => "Side effect to review",
+        UrgentKind::ChecklistBlocked => "Checklist blocked",
+    }
+}
+
+/// The CSS class of a kind's badge.
+fn kind_class(kind: UrgentKind) -> &'static str {
+    match priority(kind) {
+        0 | 1 => "crisis",
+        2 | 3 => "urgent",
+        _ => "review",
+    }
+}
+
+/// A readiness status in words, and its badge class.
+fn readiness_label(status: ReadinessStatus) -> &'static str {
+    match status {
+        ReadinessStatus::Ready => "ready",
+        ReadinessStatus::Wait => "wait",
+        ReadinessStatus::Incomplete => "incomplete",
+        ReadinessStatus::Blocked => "blocked",
+    }
+}
+
+/// One alert as the pages list it.
+pub(crate) struct AlertRow {
+    id: String,
+    class: &'static str,
+    what: &'static str,
+    detail: String,
+    client_id: String,
+    client_label: String,
+    at: String,
+    /// `datetime` attribute value (RFC 3339).
+    at_iso: String,
+    acknowledged: Option<String>,
+}
+
+/// The urgent item behind an alert, in words, from the record (the keys
+/// are those of docs/record-format.md); empty when the record does not
+/// hold it (any more).
+fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> String {
+    let locale = pack.default_locale.as_str();
+    match kind {
+        UrgentKind::UrgentBloodPressure => {
+            if let Some(v) = key.strip_prefix("v:").and_then(|id| view.vitals.iter().find(|v| v.id == id)) {
+                return format!(
+                    "{}/{} mmHg (urgent limit {}/{})",
+                    v.reading.systolic,
+                    v.reading.diastolic,
+                    pack.thresholds.bp_urgent.systolic,
+                    pack.thresholds.bp_urgent.diastolic
+                );
+            }
+            let answered =
+                key.strip_prefix("s:").and_then(|rest| rest.split_once("/a:")).and_then(|(session, rest)| {
+                    let item = rest.split_once('@').map_or(rest, |(item, _)| item);
+                    let session = view.sessions.iter().find(|s| s.session.id == session)?;
+                    let value = session.answers.get(item)?;
+                    Some(format!(
+                        "{}/{} mmHg in the pre-session checklist",
+                        value.get("systolic")?,
+                        value.get("diastolic")?
+                    ))
+                });
+            answered.unwrap_or_else(|| "A reading at or above the urgent limit, in the pre-session checklist".into())
+        }
+        UrgentKind::CrisisCheckIn => key
+            .strip_prefix("c:")
+            .and_then(|id| view.check_ins.iter().find(|c| c.id == id))
+            .and_then(|c| match &c.kind {
+                CheckInKind::Instrument { answers, total, band, .. } => Some(format!(
+                    "Item 9 answered {} of 3; total {total} ({})",
+                    answers.get(8).copied().unwrap_or(0),
+                    plots::band_name(*band)
+                )),
+                CheckInKind::Mood { .. } => None,
+            })
+            .unwrap_or_default(),
+        UrgentKind::SideEffect => key
+            .strip_prefix("e:")
+            .and_then(|id| view.side_effects.iter().find(|e| e.id == id))
+            .map(|e| {
+                let label = pack
+                    .side_effects
+                    .iter()
+                    .find(|s| s.id == e.effect_id)
+                    .map_or(e.effect_id.as_str(), |s| s.label.get(locale, locale));
+                format!("{label}, {}", severity_label(e.severity))
+            })
+            .unwrap_or_default(),
+        UrgentKind::ChecklistBlocked => key
+            .strip_prefix("r:")
+            .and_then(|id| view.sessions.iter().flat_map(|s| &s.readiness).find(|r| r.id == id))
+            .map(|r| explain(pack, &r.items))
+            .unwrap_or_default(),
+        UrgentKind::StartedNotReady => key
+            .strip_prefix("s:")
+            .and_then(|rest| rest.strip_suffix("/started"))
+            .and_then(|id| view.sessions.iter().find(|s| s.session.id == id))
+            .map(|s| match s.readiness.last() {
+                Some(last) => format!("Latest decision before it: {}", readiness_label(last.status)),
+                None => "No checklist decision was recorded".into(),
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn severity_label(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Mild => "mild",
+        Severity::Moderate => "moderate",
+        Severity::Severe => "severe",
+    }
+}
+
+/// The items of a decision that were not met, in the pack's words.
+fn explain(pack: &Pack, items: &[(String, ItemState)]) -> String {
+    let locale = pack.default_locale.as_str();
+    let parts: Vec<String> = items
+        .iter()
+        .filter(|(_, state)| *state != ItemState::Pass)
+        .map(|(id, state)| {
+            let label = pack
+                .checklist
+                .iter()
+                .find(|item| &item.id == id)
+                .map_or(id.as_str(), |item| item.prompt.get(locale, locale));
+            let state = match state {
+                ItemState::Pass => "met",
+                ItemState::Fail => "not met",
+                ItemState::Warn => "met, with a warning",
+                ItemState::Wait => "window still open",
+                ItemState::Unanswered => "not answered",
+            };
+            format!("{label}: {state}")
+        })
+        .collect();
+    if parts.is_empty() {
+        "Every item met".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Open alerts first (most urgent kind, then newest), then acknowledged ones.
+fn sort_alerts(alerts: &mut [Alert]) {
+    alerts.sort_by(|a, b| {
+        let open = |alert: &Alert| alert.acknowledged_at.is_some();
+        open(a)
+            .cmp(&open(b))
+            .then_with(|| match (a.acknowledged_at, b.acknowledged_at) {
+                (None, None) => priority(a.kind).cmp(&priority(b.kind)).then(b.at.cmp(&a.at)),
+                (Some(x), Some(y)) => y.cmp(&x),
+                _ => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// Most clients whose records are read to describe the landing page's alerts.
+const DESCRIBED_CLIENTS: usize = 50;
+/// Acknowledged alerts listed under the open ones.
+const RECENTLY_ACKNOWLEDGED: usize = 20;
+
+/// The landing page.
+#[derive(Template)]
+#[template(path = "alerts.html")]
+pub(crate) struct AlertsPage {
+    chrome: Chrome,
+    open: Vec<AlertRow>,
+    acknowledged: Vec<AlertRow>,
+}
+
+/// Alert rows for `alerts`, described from the records of their clients
+/// (the first [`DESCRIBED_CLIENTS`] of them).
+async fn alert_rows(
+    state: &AppState,
+    alerts: Vec<Alert>,
+    labels: &HashMap<String, String>,
+) -> Result<Vec<AlertRow>, WebError> {
+    let clients: BTreeSet<String> = alerts
+        .iter()
+        .filter(|a| a.acknowledged_at.is_none())
+        .map(|a| a.client_id.clone())
+        .take(DESCRIBED_CLIENTS)
+        .collect();
+    let mut details: HashMap<String, String> = HashMap::new();
+    for client_id in clients {
+        let wanted: Vec<(String, String, UrgentKind)> = alerts
+            .iter()
+            .filter(|a| a.client_id == client_id && a.acknowledged_at.is_none())
+            .map(|a| (a.id.clone(), a.key.clone(), a.kind))
+            .collect();
+        let described = state
+            .with_replica(&client_id, move |replica, storage| {
+                let pack = replica.pack(storage)?;
+                let view = replica.record().view(&pack);
+                Ok(wanted
+                    .into_iter()
+                    .map(|(id, key, kind)| (id, describe(&view, &pack, &key, kind)))
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        details.extend(described);
+    }
+    Ok(alerts
+        .into_iter()
+        .map(|a| AlertRow {
+            class: kind_class(a.kind),
+            what: kind_label(a.kind),
+            detail: details.remove(&a.id).unwrap_or_default(),
+            client_label: labels.get(&a.client_id).cloned().unwrap_or_default(),
+            at: shown(state, a.at),
+            at_iso: a.at.to_rfc3339(),
+            acknowledged: a
+                .acknowledged_at
+                .map(|at| format!("{} by {}", shown(state, at), a.acknowledged_by.unwrap_or_default())),
+            id: a.id,
+            client_id: a.client_id,
+        })
+        .collect())
+}
+
+/// `GET /dashboard`: open alerts, most urgent and newest first.
+pub(crate) async fn alerts(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(done): Query<Done>,
+) -> Result<Response, WebError> {
+    let clinic_id = signed_in.clinician.clinic_id.clone();
+    let (mut alerts, clients) =
+        state.db(move |s| Ok((s.alerts(&clinic_id, false)?, s.client_summaries(&clinic_id)?))).await?;
+    sort_alerts(&mut alerts);
+    let labels: HashMap<String, String> = clients.into_iter().map(|c| (c.id, c.label)).collect();
+    let open_count = alerts.iter().filter(|a| a.acknowledged_at.is_none()).count();
+    alerts.truncate(open_count + RECENTLY_ACKNOWLEDGED);
+    let rows = alert_rows(&state, alerts, &labels).await?;
+    let (open, acknowledged) = rows.into_iter().partition(|row| row.acknowledged.is_none());
+    let page = AlertsPage { chrome: Chrome::new(&state, &signed_in, "alerts", open_count, &done), open, acknowledged };
+    Ok(render(&page))
+}
+
+/// A row of the client list.
+pub(crate) struct ClientRow {
+    id: String,
+    label: String,
+    next_session: String,
+    readiness: Option<&'static str>,
+    last_sync: String,
+    open_alerts: u32,
+}
+
+/// The client list.
+#[derive(Template)]
+#[template(path = "clients.html")]
+pub(crate) struct ClientsPage {
+    chrome: Chrome,
+    query: String,
+    clients: Vec<ClientRow>,
+    total: usize,
+}
+
+/// `GET /dashboard/clients?q=…`: the clinic's clients, those with open
+/// alerts first; `q` keeps those whose label contains it (any case).
+pub(crate) async fn clients(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(done): Query<Done>,
+) -> Result<Response, WebError> {
+    let clinic_id = signed_in.clinician.clinic_id.clone();
+    let summaries: Vec<ClientSummary> = state.db(move |s| s.client_summaries(&clinic_id)).await?;
+    let total = summaries.len();
+    let open_alerts = summaries.iter().map(|c| c.open_alerts as usize).sum();
+    let query = done.q.clone().unwrap_or_default();
+    let needle = query.trim().to_lowercase();
+    let now = Utc::now();
+    let mut rows: Vec<(u32, ClientRow)> = summaries
+        .into_iter()
+        .filter(|c| needle.is_empty() || c.label.to_lowercase().contains(&needle))
+        .map(|c| {
+            let next = next_session(&c.planned_sessions, now);
+            let readiness = next
+                .and_then(|start| c.planned_sessions.iter().find(|s| s.start == start))
+                .and_then(|s| s.readiness)
+                .map(readiness_label);
+            (
+                c.open_alerts,
+                ClientRow {
+                    next_session: next
+                        .map_or_else(|| "none scheduled".into(), |t| t.format("%a %-d %b %Y %H:%M %:z").to_string()),
+                    readiness,
+                    last_sync: c.last_sync.map_or_else(|| "never".into(), |t| shown(&state, t)),
+                    open_alerts: c.open_alerts,
+                    id: c.id,
+                    label: c.label,
+                },
+            )
+        })
+        .collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+    let page = ClientsPage {
+        chrome: Chrome::new(&state, &signed_in, "clients", open_alerts, &done),
+        query,
+        clients: rows.into_iter().map(|(_, row)| row).collect(),
+        total,
+    };
+    Ok(render(&page))
+}
+
+/// A readiness decision as the audit trail shows it.
+pub(crate) struct DecisionRow {
+    status: &'static str,
+    at: String,
+    pack: String,
+    explanation: String,
+}
+
+/// A session on the client page.
+pub(crate) struct SessionRow {
+    id: String,
+    start: String,
+    state: &'static str,
+    decisions: Vec<DecisionRow>,
+    /// Can still be moved (not started, ended or cancelled).
+    movable: bool,
+    /// The start's local date and time, to prefill the move form.
+    date: String,
+    time: String,
+}
+
+/// A device on the client page.
+pub(crate) struct DeviceRow {
+    id: String,
+    label: String,
+    enrolled: String,
+    last_sync: String,
+    pack_version: String,
+    revoked: Option<String>,
+}
+
+/// A dated line (journal entry, note, reading) on the client page.
+pub(crate) struct Line {
+    at: String,
+    text: String,
+    by: String,
+}
+
+/// A client's page.
+#[derive(Template)]
+#[template(path = "client.html")]
+pub(crate) struct ClientPage {
+    chrome: Chrome,
+    client_id: String,
+    label: String,
+    alerts: Vec<AlertRow>,
+    upcoming: Vec<SessionRow>,
+    past: Vec<SessionRow>,
+    bp_plot: Option<String>,
+    readings: Vec<Line>,
+    phq9_plot: Option<String>,
+    gad7_plot: Option<String>,
+    scores: Vec<Line>,
+    side_effect_plot: Option<String>,
+    side_effects: Vec<Line>,
+    journal: Vec<Line>,
+    notes: Vec<Line>,
+    devices: Vec<DeviceRow>,
+    pack: String,
+    time_zone: String,
+    unreadable: usize,
+}
+
+/// `GET /dashboard/clients/{client_id}`.
+pub(crate) async fn client(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(client_id): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, WebError> {
+    let client = client_of_clinic(&state, &signed_in.clinician, &client_id).await.map_err(|_| not_found("client"))?;
+    let clinic_id = signed_in.clinician.clinic_id.clone();
+    let id = client_id.clone();
+    let (alerts, devices) = state.db(move |s| Ok((s.alerts(&clinic_id, false)?, s.devices(&id)?))).await?;
+    let open_alerts = alerts.iter().filter(|a| a.acknowledged_at.is_none()).count();
+    let mut mine: Vec<Alert> = alerts.into_iter().filter(|a| a.client_id == client_id).collect();
+    sort_alerts(&mut mine);
+    mine.truncate(mine.iter().filter(|a| a.acknowledged_at.is_none()).count() + 5);
+    let labels = HashMap::from([(client_id.clone(), client.label.clone())]);
+    let alert_rows = alert_rows(&state, mine, &labels).await?;
+    let (view, pack): (RecordView, Arc<Pack>) = state
+        .with_replica(&client_id, |replica, storage| {
+            let pack = replica.pack(storage)?;
+            Ok((replica.record().view(&pack), pack))
+        })
+        .await?;
+    let now = Utc::now();
+    let axis = TimeAxis::around(
+        view.vitals
+            .iter()
+            .map(|v| v.taken_at)
+            .chain(view.check_ins.iter().map(|c| c.completed_at))
+            .chain(view.side_effects.iter().map(|e| e.reported_at)),
+        now,
+        state.time_zone().clone(),
+    );
+    let readings: Vec<Reading> = view
+        .vitals
+        .iter()
+        .map(|v| Reading { at: v.taken_at, systolic: v.reading.systolic, diastolic: v.reading.diastolic })
+        .collect();
+    let limits = &pack.thresholds;
+    let bp_plot = (!readings.is_empty())
+        .then(|| {
+            plots::blood_pressure(
+                &readings,
+                (limits.bp_limit.systolic, limits.bp_limit.diastolic),
+                (limits.bp_urgent.systolic, limits.bp_urgent.diastolic),
+                &axis,
+            )
+        })
+        .flatten();
+    let totals = |wanted: InstrumentKind| -> Vec<(DateTime<Utc>, u8)> {
+        view.check_ins
+            .iter()
+            .filter_map(|c| match &c.kind {
+                CheckInKind::Instrument { instrument, total, .. } if *instrument == wanted => {
+                    Some((c.completed_at, *total))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let (phq9, gad7) = (totals(InstrumentKind::Phq9), totals(InstrumentKind::Gad7));
+    let phq9_plot = (!phq9.is_empty()).then(|| plots::scores(InstrumentKind::Phq9, &phq9, &axis)).flatten();
+    let gad7_plot = (!gad7.is_empty()).then(|| plots::scores(InstrumentKind::Gad7, &gad7, &axis)).flatten();
+    let effects: Vec<(DateTime<Utc>, Severity)> =
+        view.side_effects.iter().map(|e| (e.reported_at, e.severity)).collect();
+    let side_effect_plot = (!effects.is_empty()).then(|| plots::side_effects(&effects, &axis)).flatten();
+    let locale = pack.default_locale.as_str();
+
+    let mut upcoming = Vec::new();
+    let mut past = Vec::new();
+    for s in &view.sessions {
+        let session = &s.session;
+        let state_word = if session.cancelled.is_some() {
+            "cancelled"
+        } else if session.ended_at.is_some() {
+            "ended"
+        } else if session.started_at.is_some() {
+            "started"
+        } else {
+            "scheduled"
+        };
+        let row = SessionRow {
+            id: session.id.clone(),
+            start: shown_local(session.scheduled_start, &session.time_zone),
+            state: state_word,
+            decisions: s
+                .readiness
+                .iter()
+                .rev()
+                .map(|r| DecisionRow {
+                    status: readiness_label(r.status),
+                    at: shown(&state, r.evaluated_at),
+                    pack: format!("{} v{}", r.pack_id, r.pack_version),
+                    explanation: explain(&pack, &r.items),
+                })
+                .collect(),
+            movable: state_word == "scheduled",
+            date: session.scheduled_start.format("%Y-%m-%d").to_string(),
+            time: session.scheduled_start.format("%H:%M").to_string(),
+        };
+        let is_past = session.cancelled.is_some()
+            || session.ended_at.is_some()
+            || (session.started_at.is_none()
+                && session.scheduled_start.with_timezone(&Utc) + katcore::record::UPCOMING_GRACE < now);
+        if is_past {
+            past.push(row);
+        } else {
+            upcoming.push(row);
+        }
+    }
+    past.reverse();
+    let time_zone =
+        view.sessions.last().map_or_else(|| state.time_zone().name().to_owned(), |s| s.session.time_zone.clone());
+    let lines_newest_first = |mut lines: Vec<(DateTime<Utc>, String, String)>| -> Vec<Line> {
+        lines.sort_by_key(|line| std::cmp::Reverse(line.0));
+        lines.into_iter().map(|(at, text, by)| Line { at: shown(&state, at), text, by }).collect()
+    };
+    let page = ClientPage {
+        chrome: Chrome::new(&state, &signed_in, "clients", open_alerts, &done),
+        label: client.label,
+        alerts: alert_rows,
+        upcoming,
+        past,
+        bp_plot,
+        readings: lines_newest_first(
+            view.vitals
+                .iter()
+                .map(|v| {
+                    let mark = if v.urgent { " (urgent)" } else { "" };
+                    (v.taken_at, format!("{}/{} mmHg{mark}", v.reading.systolic, v.reading.diastolic), String::new())
+                })
+                .collect(),
+        ),
+        phq9_plot,
+        gad7_plot,
+        scores: lines_newest_first(
+            view.check_ins
+                .iter()
+                .map(|c| {
+                    let text = match &c.kind {
+                        CheckInKind::Instrument { instrument, answers, total, band } => {
+                            let name = match instrument {
+                                InstrumentKind::Phq9 => {
+                                    format!("PHQ-9, item 9: {}", answers.get(8).copied().unwrap_or(0))
+                                }
+                                InstrumentKind::Gad7 => "GAD-7".to_owned(),
+                            };
+                            format!("{name}; total {total} ({})", plots::band_name(*band))
+                        }
+                        CheckInKind::Mood { score } => format!("Mood {score} of 10"),
+                    };
+                    (c.completed_at, text, String::new())
+                })
+                .collect(),
+        ),
+        side_effect_plot,
+        side_effects: lines_newest_first(
+            view.side_effects
+                .iter()
+                .map(|e| {
+                    let label = pack
+                        .side_effects
+                        .iter()
+                        .find(|s| s.id == e.effect_id)
+                        .map_or(e.effect_id.as_str(), |s| s.label.get(locale, locale));
+                    (e.reported_at, format!("{label}, {}", severity_label(e.severity)), String::new())
+                })
+                .collect(),
+        ),
+        journal: view
+            .journal
+            .iter()
+            .map(|j| Line { at: shown(&state, j.created_at), text: j.text.clone(), by: String::new() })
+            .collect(),
+        notes: lines_newest_first(
+            view.clinician_notes.iter().map(|n| (n.written_at, n.text.clone(), n.author.clone())).collect(),
+        ),
+        devices: devices
+            .into_iter()
+            .map(|d| DeviceRow {
+                enrolled: shown(&state, d.enrolled_at),
+                last_sync: d.last_sync_at.map_or_else(|| "never".into(), |t| shown(&state, t)),
+                pack_version: d.pack_version.map_or_else(|| "built-in".into(), |v| format!("v{v}")),
+                revoked: d.revoked_at.map(|t| shown(&state, t)),
+                id: d.id,
+                label: d.label,
+            })
+            .collect(),
+        pack: match &view.assigned_pack {
+            Some(assigned) => {
+                format!("{} v{} assigned; read with {} v{}", assigned.pack_id, assigned.version, pack.id, pack.version)
+            }
+            None => format!("read with {} v{}", pack.id, pack.version),
+        },
+        time_zone,
+        unreadable: view.unreadable_entries.len(),
+        client_id,
+    };
+    Ok(render(&page))
+}
+
+/// `GET /dashboard/clients/{client_id}/record.json`: the record as the API
+/// answers it, as a download (the export until a standard one exists).
+pub(crate) async fn record_json(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(client_id): Path<String>,
+) -> Result<Response, WebError> {
+    client_of_clinic(&state, &signed_in.clinician, &client_id).await.map_err(|_| not_found("client"))?;
+    let view = state
+        .with_replica(&client_id, |replica, storage| {
+            let pack = replica.pack(storage)?;
+            Ok(replica.record().view(&pack))
+        })
+        .await?;
+    let body = serde_json::to_vec_pretty(&view).map_err(|e| WebError::from(crate::error::ApiError::internal(e)))?;
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"record-{client_id}.json\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/json")), (CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
+}
+
+/// A device's pack version on the packs page.
+pub(crate) struct PackRow {
+    client_id: String,
+    client_label: String,
+    device_label: String,
+    version: String,
+    current: bool,
+}
+
+/// The packs page.
+#[derive(Template)]
+#[template(path = "packs.html")]
+pub(crate) struct PacksPage {
+    chrome: Chrome,
+    current: Option<String>,
+    devices: Vec<PackRow>,
+}
+
+/// `GET /dashboard/packs`: the clinic's current signed pack and the version
+/// each active device last fetched.
+pub(crate) async fn packs(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(done): Query<Done>,
+) -> Result<Response, WebError> {
+    let clinic_id = signed_in.clinician.clinic_id.clone();
+    let (current, clients, devices) = state
+        .db(move |s| {
+            let clients = s.client_summaries(&clinic_id)?;
+            let mut devices = Vec::new();
+            for client in &clients {
+                devices.extend(s.devices(&client.id)?.into_iter().filter(|d| d.revoked_at.is_none()));
+            }
+            Ok((s.current_pack(&clinic_id)?, clients, devices))
+        })
+        .await?;
+    let open_alerts = clients.iter().map(|c| c.open_alerts as usize).sum();
+    let labels: HashMap<&str, &str> = clients.iter().map(|c| (c.id.as_str(), c.label.as_str())).collect();
+    let current_version = current.as_ref().map(|p| p.version);
+    let page = PacksPage {
+        chrome: Chrome::new(&state, &signed_in, "packs", open_alerts, &done),
+        current: current.map(|p| format!("{} v{}", p.pack_id, p.version)),
+        devices: devices
+            .iter()
+            .map(|d| PackRow {
+                client_id: d.client_id.clone(),
+                client_label: labels.get(d.client_id.as_str()).copied().unwrap_or_default().to_owned(),
+                device_label: d.label.clone(),
+                version: d.pack_version.map_or_else(|| "built-in".into(), |v| format!("v{v}")),
+                current: d.pack_version.is_some() && d.pack_version == current_version,
+            })
+            .collect(),
+    };
+    Ok(render(&page))
+}
+
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub(crate) struct SignInPage {
+    /// The sign-in token, also in the `katcore_signin` cookie.
+    pub(crate) csrf: String,
+    /// Why the last attempt failed, if it did.
+    pub(crate) message: Option<&'static str>,
+}
+
+/// The page that shows a new enrollment code, once.
+#[derive(Template)]
+#[template(path = "enrollment.html")]
+pub(crate) struct EnrollmentPage {
+    pub(crate) chrome: Chrome,
+    pub(crate) client_id: String,
+    pub(crate) label: String,
+    pub(crate) code: String,
+    pub(crate) expires: String,
+    /// The QR code (SVG) of the enrollment link.
+    pub(crate) qr: String,
+    /// The link the QR code holds.
+    pub(crate) link: String,
+}
+
+/// [`Chrome`] for pages rendered by actions.
+pub(crate) fn chrome(state: &AppState, signed_in: &SignedIn, tab: &'static str) -> Chrome {
+    Chrome::new(state, signed_in, tab, 0, &Done::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn alert(id: &str, kind: UrgentKind, hour: u32, acknowledged: bool) -> Alert {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, hour, 0, 0).unwrap();
+        Alert {
+            id: id.into(),
+            client_id: "c".into(),
+            key: format!("k:{id}"),
+            kind,
+            at,
+            raised_at: at,
+            acknowledged_at: acknowledged.then_some(at),
+            acknowledged_by: acknowledged.then(|| "N".into()),
+        }
+    }
+
+    #[test]
+    fn open_alerts_come_first_by_urgency_then_newest() {
+        let mut alerts = vec![
+            alert("blocked-new", UrgentKind::ChecklistBlocked, 12, false),
+            alert("bp-old", UrgentKind::UrgentBloodPressure, 8, false),
+            alert("crisis-acked", UrgentKind::CrisisCheckIn, 13, true),
+            alert("bp-new", UrgentKind::UrgentBloodPressure, 10, false),
+            alert("crisis", UrgentKind::CrisisCheckIn, 7, false),
+            alert("effect", UrgentKind::SideEffect, 11, false),
+        ];
+        sort_alerts(&mut alerts);
+        let order: Vec<&str> = alerts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(order, ["crisis", "bp-new", "bp-old", "effect", "blocked-new", "crisis-acked"]);
+    }
+}

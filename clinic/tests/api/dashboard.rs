@@ -1,0 +1,303 @@
+//! The care team's dashboard over a real server: sign-in, sessions, CSRF,
+//! clinic isolation, the alert order and the pages' protections. The same
+//! journey in a real browser is `tests/dashboard/dashboard.test.mjs`.
+
+use chrono::{Duration, Utc};
+use katcore::checklist::BloodPressureReading;
+use katcore::pack::{InstrumentKind, Pack};
+use katcore::record::CheckInInput;
+use katcore_clinic::{add_clinician, set_password, ClinicStorage, SqliteStorage, WebSession};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+
+use crate::common::TestServer;
+
+const PASSWORD: &str = "a long enough password";
+
+/// A browser-like client that keeps the cookies it is given.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Browser {
+        let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+        Browser { http, base: server.url.clone(), cookies: Vec::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, _) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !value.is_empty() && !text.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let response =
+            self.http.get(format!("{}{path}", self.base)).header(COOKIE, self.cookie_header()).send().await.unwrap();
+        self.keep(&response);
+        response
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        response
+    }
+
+    /// The value of the first hidden `csrf` field of `html`.
+    fn csrf(html: &str) -> String {
+        let start = html.find("name=\"csrf\" value=\"").expect("a form with a token") + 19;
+        html[start..].split('"').next().unwrap().to_owned()
+    }
+
+    async fn sign_in(&mut self, login: &str, password: &str) -> reqwest::Response {
+        let page = self.get("/dashboard/signin").await.text().await.unwrap();
+        let token = Browser::csrf(&page);
+        self.post("/dashboard/signin", &[("csrf", &token), ("login", login), ("password", password)]).await
+    }
+
+    /// A page's HTML and its form token, asserting `200`.
+    async fn page(&mut self, path: &str) -> (String, String) {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let html = response.text().await.unwrap();
+        let token = Browser::csrf(&html);
+        (html, token)
+    }
+}
+
+fn with_password(server: &TestServer, login: &str) {
+    let storage = SqliteStorage::open(&server.db).unwrap();
+    set_password(&storage, &server.clinic.clinician_id, login, PASSWORD).unwrap();
+}
+
+#[tokio::test]
+async fn a_clinician_signs_in_and_the_session_cookie_is_locked_down() {
+    let server = TestServer::start("dashboard-signin").await;
+    with_password(&server, "Rivera");
+    let mut browser = Browser::new(&server);
+
+    // Not signed in: every page sends to the sign-in page.
+    let response = browser.get("/dashboard").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/dashboard/signin");
+
+    let wrong = browser.sign_in("rivera", "not the password at all").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().await.unwrap().contains("do not match"));
+    assert!(!browser.cookies.iter().any(|(k, _)| k == "katcore_session"));
+
+    let right = browser.sign_in(" RIVERA ", PASSWORD).await;
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    assert_eq!(right.headers()[LOCATION], "/dashboard");
+    let cookie = right
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("katcore_session="))
+        .unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/dashboard", "Max-Age=43200"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP on loopback cannot keep a Secure cookie");
+
+    let landing = browser.get("/dashboard").await;
+    assert_eq!(landing.status(), StatusCode::OK);
+    let headers = landing.headers().clone();
+    assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let html = landing.text().await.unwrap();
+    assert!(html.contains("Dr. Rivera") && html.contains("No open alerts"));
+
+    // Signing out ends the session on the server, not only in the browser.
+    let session = browser.cookies.iter().find(|(k, _)| k == "katcore_session").unwrap().clone();
+    let token = Browser::csrf(&html);
+    assert_eq!(browser.post("/dashboard/signout", &[("csrf", &token)]).await.status(), StatusCode::SEE_OTHER);
+    browser.cookies.push(session);
+    assert_eq!(browser.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_sign_in_form_needs_its_own_token_and_failures_are_rate_limited() {
+    let server = TestServer::start("dashboard-limits").await;
+    with_password(&server, "rivera");
+    let mut browser = Browser::new(&server);
+    // A sign-in posted from elsewhere has no matching cookie.
+    let forged =
+        browser.post("/dashboard/signin", &[("csrf", "guessed"), ("login", "rivera"), ("password", PASSWORD)]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    for _ in 0..katcore_clinic::MAX_FAILURES_PER_WINDOW {
+        assert_eq!(browser.sign_in("rivera", "wrong wrong wrong").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = browser.sign_in("rivera", PASSWORD).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(browser.cookies.iter().all(|(k, _)| k != "katcore_session"));
+}
+
+#[tokio::test]
+async fn forms_without_the_session_token_change_nothing() {
+    let server = TestServer::start("dashboard-csrf").await;
+    with_password(&server, "rivera");
+    let client_id = server.create_client("client-0701").await;
+    let mut browser = Browser::new(&server);
+    assert_eq!(browser.sign_in("rivera", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    let path = format!("/dashboard/clients/{client_id}/notes");
+
+    let missing = browser.post(&path, &[("text", "no token")]).await;
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    let wrong = browser.post(&path, &[("csrf", "not-the-token"), ("text", "wrong token")]).await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    assert!(server.record_json(&client_id).await["clinician_notes"].as_array().unwrap().is_empty());
+
+    let (_, token) = browser.page(&format!("/dashboard/clients/{client_id}")).await;
+    let written = browser.post(&path, &[("csrf", &token), ("text", "Called; feeling steadier.")]).await;
+    assert_eq!(written.status(), StatusCode::SEE_OTHER);
+    assert_eq!(written.headers()[LOCATION], format!("/dashboard/clients/{client_id}?done=noted"));
+    let notes = server.record_json(&client_id).await["clinician_notes"].clone();
+    assert_eq!(notes[0]["text"], "Called; feeling steadier.");
+    assert_eq!(notes[0]["author"], "Dr. Rivera");
+}
+
+#[tokio::test]
+async fn the_landing_page_lists_the_most_urgent_open_alert_first_and_acknowledges_it() {
+    let server = TestServer::start("dashboard-alerts").await;
+    with_password(&server, "rivera");
+    let mut phone = server.client_with_device("client-0702").await;
+    let now = Utc::now();
+    // The crisis check-in is the oldest and must still come first, then the
+    // urgent blood pressure, then the (newer than the crisis) side effect.
+    phone
+        .record
+        .add_check_in(
+            CheckInInput::Instrument(InstrumentKind::Phq9, vec![1, 1, 1, 0, 0, 0, 0, 0, 2]),
+            now - Duration::hours(3),
+        )
+        .unwrap();
+    let pack = Pack::default_pack();
+    let effect = pack.side_effects[0].id.clone();
+    phone
+        .record
+        .report_side_effect(&pack, &effect, katcore::record::Severity::Severe, now - Duration::hours(1), None)
+        .unwrap();
+    phone.record.add_vitals(&pack, BloodPressureReading { systolic: 186, diastolic: 104 }, now, None).unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (html, token) = browser.page("/dashboard").await;
+    let crisis = html.find("PHQ-9 item 9").unwrap();
+    let pressure = html.find("Urgent blood pressure").unwrap();
+    let effect_at = html.find("Side effect to review").unwrap();
+    assert!(crisis < pressure && pressure < effect_at, "crisis, then blood pressure, then the side effect");
+    assert!(html.contains("186/104 mmHg"), "the reading is on the alert");
+    assert!(html.contains("Item 9 answered 2 of 3"));
+    assert!(html.contains("client-0702"));
+
+    // Acknowledge the first one with one click.
+    let action = html[crisis..].find("/dashboard/alerts/").map(|i| &html[crisis + i..]).unwrap();
+    let action = action.split('"').next().unwrap().to_owned();
+    let acked = browser.post(&action, &[("csrf", &token)]).await;
+    assert_eq!(acked.status(), StatusCode::SEE_OTHER);
+    let (after, _) = browser.page("/dashboard?done=acknowledged").await;
+    assert!(after.contains("Alert acknowledged."));
+    let open = after.split("Recently acknowledged").next().unwrap();
+    assert!(!open.contains("PHQ-9 item 9"), "no longer open");
+    assert!(after.contains("by Dr. Rivera"));
+
+    // The client page draws the reading with both limit lines.
+    let (client, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
+    assert!(client.contains("id=\"bp-plot\""));
+    assert!(client.contains("Limit 140/90") && client.contains("Urgent 180/120"));
+    assert!(client.contains("186/104 mmHg (urgent)"));
+    assert!(client.contains("id=\"phq9-plot\""));
+}
+
+#[tokio::test]
+async fn a_clinician_of_another_clinic_sees_nothing_of_this_one() {
+    let server = TestServer::start("dashboard-isolation").await;
+    let client_id = server.create_client("client-0703").await;
+    {
+        let storage = SqliteStorage::open(&server.db).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let other =
+            katcore_clinic::init_clinic_in(&storage, "Other Clinic", "Dr. Other", &key.verifying_key()).unwrap();
+        set_password(&storage, &other.clinician_id, "other", PASSWORD).unwrap();
+    }
+    let mut browser = Browser::new(&server);
+    assert_eq!(browser.sign_in("other", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    let (list, token) = browser.page("/dashboard/clients").await;
+    assert!(!list.contains("client-0703"));
+    let page = browser.get(&format!("/dashboard/clients/{client_id}")).await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let export = browser.get(&format!("/dashboard/clients/{client_id}/record.json")).await;
+    assert_eq!(export.status(), StatusCode::NOT_FOUND);
+    let note = browser.post(&format!("/dashboard/clients/{client_id}/notes"), &[("csrf", &token), ("text", "x")]).await;
+    assert_eq!(note.status(), StatusCode::NOT_FOUND);
+    let schedule = browser
+        .post(
+            &format!("/dashboard/clients/{client_id}/sessions"),
+            &[("csrf", &token), ("date", "2030-01-02"), ("time", "09:00"), ("time_zone", "UTC")],
+        )
+        .await;
+    assert_eq!(schedule.status(), StatusCode::NOT_FOUND);
+    assert!(server.record_json(&client_id).await["sessions"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_and_when_the_password_changes() {
+    let server = TestServer::start("dashboard-expiry").await;
+    with_password(&server, "rivera");
+    let storage = SqliteStorage::open(&server.db).unwrap();
+    let now = Utc::now();
+    let hash = katcore_clinic::hash_secret("a cookie value");
+    let session = WebSession {
+        id_hash: hash,
+        clinician_id: server.clinic.clinician_id.clone(),
+        csrf_token: "t".into(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + Duration::hours(12),
+    };
+    storage.insert_web_session(&session).unwrap();
+    let idle = Duration::minutes(30);
+    assert!(storage.web_session(&hash, now + Duration::minutes(29), idle).unwrap().is_some());
+    // That request moved its last-seen time on; 29 minutes after it, still live.
+    assert!(storage.web_session(&hash, now + Duration::minutes(58), idle).unwrap().is_some());
+    assert!(storage.web_session(&hash, now + Duration::minutes(89), idle).unwrap().is_none(), "idle too long");
+
+    let fresh =
+        WebSession { id_hash: katcore_clinic::hash_secret("another"), created_at: now, last_seen_at: now, ..session };
+    storage.insert_web_session(&fresh).unwrap();
+    assert!(storage.web_session(&fresh.id_hash, now, idle).unwrap().is_some());
+    set_password(&storage, &server.clinic.clinician_id, "rivera", "an entirely new password").unwrap();
+    assert!(storage.web_session(&fresh.id_hash, now, idle).unwrap().is_none(), "a new password ends old sessions");
+
+    // Logins are one per clinician across clinics; weak passwords are refused.
+    let added = add_clinician(&server.db, &server.clinic.clinic_id, "Nurse N").unwrap();
+    assert!(set_password(&storage, &added.clinician_id, "RIVERA", PASSWORD).is_err());
+    assert!(set_password(&storage, &added.clinician_id, "nurse", "short").is_err());
+}
