@@ -20,5 +20,7 @@ echo "==> doc tests"
 cargo test --workspace --doc --locked
 echo "==> benchmarks build (they run with scripts/bench.sh, never in CI)"
 cargo bench --workspace --no-run --locked
+echo "==> the care team's dashboard in headless Chromium"
+scripts/dashboard-test.sh
 echo "==> Kotlin bindings on the JVM"
 scripts/kotlin-test.sh

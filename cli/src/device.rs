@@ -94,6 +94,8 @@ enum DeviceCommand {
         #[arg(long)]
         at: Option<String>,
     },
+    /// List every session, by scheduled start (those the clinic scheduled arrive with a sync).
+    Sessions,
     /// Evaluate a session's checklist.
     Evaluate {
         /// The session.
@@ -263,6 +265,7 @@ pub(crate) fn run(args: DeviceArgs) -> Result<String, Failure> {
             }
             to_json(&json!({"session": session, "answered": given.len()}))?
         }
+        DeviceCommand::Sessions => to_json(&device.sessions())?,
         DeviceCommand::Evaluate { session, locale } => to_json(&device.evaluate(&session, &locale)?)?,
         DeviceCommand::Start { session, locale, at } => {
             match device.start(&session, &locale, instant("at", at.as_deref(), now)?) {

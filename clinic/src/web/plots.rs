@@ -100,7 +100,8 @@ pub(crate) struct Reading {
 }
 
 /// Systolic and diastolic readings over time, with the clinic's limit and
-/// urgent limit drawn as dashed lines for each.
+/// urgent limit drawn as dashed lines for each (the page's caption is the
+/// legend: its colours are those of `dashboard.css`).
 pub(crate) fn blood_pressure(
     readings: &[Reading],
     limit: (u16, u16),
@@ -122,7 +123,8 @@ pub(crate) fn blood_pressure(
             .x_labels(8)
             .x_label_formatter(&|d| axis.label(d))
             .y_desc("mmHg")
-            .light_line_style(WHITE)
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .light_line_style(TRANSPARENT)
             .draw()?;
         let span = [axis.start, axis.end];
         let limits = [
@@ -133,28 +135,22 @@ pub(crate) fn blood_pressure(
         ];
         for (value, color, name) in limits {
             let line = span.iter().map(|x| (*x, f64::from(value)));
-            let series = chart.draw_series(DashedLineSeries::new(line, 6, 4, color.stroke_width(2)))?;
+            chart.draw_series(DashedLineSeries::new(line, 6, 4, color.stroke_width(2)))?;
             if !name.is_empty() {
-                series.label(name).legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+                // Named at the line's left end: the axis starts a day before
+                // the first reading, and the newest readings are on the right.
+                let label_at = (axis.start + (axis.end - axis.start) * 0.004, f64::from(value) + 1.5);
+                let style = ("sans-serif", 14).into_font().color(&color);
+                chart.draw_series([Text::new(name, label_at, style)])?;
             }
         }
-        for (color, name, value) in [
-            (SYSTOLIC, "Systolic", (|r: &Reading| r.systolic) as fn(&Reading) -> u16),
-            (DIASTOLIC, "Diastolic", |r: &Reading| r.diastolic),
-        ] {
+        for (color, value) in
+            [(SYSTOLIC, (|r: &Reading| r.systolic) as fn(&Reading) -> u16), (DIASTOLIC, |r: &Reading| r.diastolic)]
+        {
             let points: Vec<(f64, f64)> = readings.iter().map(|r| (days(r.at), f64::from(value(r)))).collect();
             chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
-            chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?
-                .label(name)
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
         Ok(())
     })
 }
@@ -219,7 +215,9 @@ pub(crate) fn scores(instrument: InstrumentKind, totals: &[(DateTime<Utc>, u8)],
             .x_labels(8)
             .x_label_formatter(&|d| axis.label(d))
             .y_desc("Total")
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .disable_y_mesh()
+            .light_line_style(TRANSPARENT)
             .draw()?;
         let points: Vec<(f64, f64)> = totals
             .iter()
@@ -257,6 +255,7 @@ pub(crate) fn side_effects(reports: &[(DateTime<Utc>, Severity)], axis: &TimeAxi
                 _ => String::new(),
             })
             .disable_y_mesh()
+            .light_line_style(TRANSPARENT)
             .draw()?;
         chart.draw_series(reports.iter().filter(|(at, _)| axis.contains(*at)).map(|(at, severity)| {
             let color = if *severity == Severity::Severe { URGENT } else { LIMIT };

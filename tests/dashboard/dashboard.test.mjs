@@ -1,0 +1,258 @@
+// The care team's dashboard, end to end, in headless Chromium.
+//
+// Real parts only: `katctl clinic` bootstraps the database, the
+// `katcore-clinic` binary serves on loopback, `katctl device` is the
+// client's phone (encrypted store, real sync), and Debian's Chromium,
+// driven by playwright-core, is the clinician's browser.
+//
+// Run it with scripts/dashboard-test.sh, which installs what it needs and
+// builds the binaries. Environment:
+//   KATCORE_BIN_DIR      where katctl and katcore-clinic are (required)
+//   KATCORE_SCREENSHOTS  where the page screenshots go (default: a temp dir;
+//                        scripts/dashboard-test.sh --screenshots writes docs/dashboard)
+//   CHROMIUM             the browser (default /usr/bin/chromium)
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { chromium } from 'playwright-core';
+
+const bin = process.env.KATCORE_BIN_DIR;
+assert.ok(bin, 'KATCORE_BIN_DIR names the directory of katctl and katcore-clinic');
+const work = mkdtempSync(join(tmpdir(), 'katcore-dashboard-'));
+const shots = process.env.KATCORE_SCREENSHOTS || join(work, 'screenshots');
+mkdirSync(shots, { recursive: true });
+const db = join(work, 'clinic.db');
+const recordKey = join(work, 'clinic.record-key');
+const password = 'a nurse-length passphrase';
+const otherPassword = 'another clinic entirely';
+const zone = 'America/New_York';
+
+let server;
+let url;
+let browser;
+
+/** Runs katctl with `args`; returns its JSON output. */
+function katctl(args, input) {
+  const out = execFileSync(join(bin, 'katctl'), args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  return out.trim() ? JSON.parse(out) : null;
+}
+
+/** The client's phone: `katctl device` on its own encrypted store. */
+function phone(...args) {
+  return katctl(['device', '--data-dir', join(work, 'phone'), ...args]);
+}
+
+/** A free loopback port. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts katcore-clinic and waits (bounded) until it answers /healthz. */
+async function startServer() {
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  server = spawn(join(bin, 'katcore-clinic'), ['--db', db, '--record-key', recordKey, '--listen', `127.0.0.1:${port}`,
+    '--time-zone', zone], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('katcore-clinic did not start within 10 s');
+}
+
+before(async () => {
+  const clinic = katctl(['clinic', 'init', '--db', db, '--name', 'Riverside KAT Clinic', '--clinician', 'Dr. Rivera',
+    '--signing-key-out', join(work, 'riverside.pem'), '--record-key-out', recordKey]);
+  katctl(['clinic', 'password', '--db', db, '--clinician', clinic.clinician_id, '--login', 'rivera'], `${password}\n`);
+  const other = katctl(['clinic', 'init', '--db', db, '--name', 'Lakeside Clinic', '--clinician', 'Dr. Lake',
+    '--signing-key-out', join(work, 'lakeside.pem')]);
+  katctl(['clinic', 'password', '--db', db, '--clinician', other.clinician_id, '--login', 'lake'], `${otherPassword}\n`);
+  await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    // launch() gives every run a fresh temporary profile (its own --user-data-dir).
+    timeout: 60_000,
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** A fresh browser context (its own cookies) with a page, 15 s per step at most. */
+async function newPage(width = 1280) {
+  const context = await browser.newContext({ viewport: { width, height: 900 }, timezoneId: zone });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  return page;
+}
+
+async function signIn(page, login, secret) {
+  await page.goto(`${url}/dashboard`);
+  assert.match(page.url(), /\/dashboard\/signin$/, 'a signed-out visit lands on the sign-in page');
+  await page.getByLabel('Login').fill(login);
+  await page.getByLabel('Password').fill(secret);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** YYYY-MM-DD of the day after tomorrow in the client's zone. */
+function inTwoDays() {
+  const day = new Date(Date.now() + 2 * 86_400_000);
+  return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' })
+    .format(day);
+}
+
+test('a clinician signs in, sees the urgent reading first, acknowledges it, plots it and schedules a session the phone receives', async () => {
+  const page = await newPage();
+
+  // A wrong password is refused, and says so without saying which half was wrong.
+  await signIn(page, 'rivera', 'not the password at all');
+  await page.getByText('That login and password do not match.').waitFor();
+  assert.match(page.url(), /\/dashboard\/signin$/);
+
+  await signIn(page, 'rivera', password);
+  await page.getByRole('heading', { name: 'Open alerts' }).waitFor();
+  await page.getByText('No open alerts').waitFor();
+
+  // Add the client and an enrollment code for their phone.
+  await page.getByRole('link', { name: 'Clients' }).click();
+  await page.getByLabel('Label (a pseudonym, no health data)').fill('client-0427');
+  await page.getByRole('button', { name: 'Add client' }).click();
+  await page.getByRole('heading', { name: 'client-0427' }).waitFor();
+  const clientUrl = page.url().split('?')[0];
+  await page.getByRole('button', { name: 'Create an enrollment code' }).click();
+  const code = (await page.locator('#enrollment-code').textContent()).trim();
+  assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+  assert.ok(await page.getByRole('img', { name: 'Enrollment QR code' }).isVisible(), 'the QR code is shown');
+  assert.ok(!page.url().includes(code), 'the code is never in a URL');
+  await page.screenshot({ path: join(shots, 'enrollment.png') });
+
+  // The phone enrolls, records readings over the past days and an urgent
+  // one now, a PHQ-9 and a side effect, and syncs.
+  phone('init');
+  phone('enroll', '--server', url, '--code', code, '--label', 'phone');
+  const now = Date.now();
+  const daysAgo = (d) => new Date(now - d * 86_400_000).toISOString();
+  for (const [d, s, di] of [[12, 132, 84], [9, 138, 88], [6, 129, 82], [3, 144, 92]]) {
+    phone('vitals', '--systolic', String(s), '--diastolic', String(di), '--at', daysAgo(d));
+  }
+  phone('check-in', '--instrument', 'phq9', '--answers', '2,2,1,1,1,1,1,0,0', '--at', daysAgo(10));
+  phone('check-in', '--instrument', 'phq9', '--answers', '1,1,1,1,0,1,0,0,0', '--at', daysAgo(3));
+  phone('check-in', '--instrument', 'gad7', '--answers', '2,1,1,1,1,0,1', '--at', daysAgo(10));
+  phone('check-in', '--instrument', 'gad7', '--answers', '1,1,0,1,0,0,1', '--at', daysAgo(3));
+  phone('side-effect', '--effect', 'nausea_vomiting', '--severity', 'mild', '--at', daysAgo(5));
+  phone('side-effect', '--effect', 'dizziness', '--severity', 'moderate', '--at', daysAgo(2));
+  phone('journal', '--text', 'Felt lighter on the walk today; slept well.', '--at', daysAgo(2));
+  phone('journal', '--text', 'A private thought that stays on the phone.', '--private', '--at', daysAgo(2));
+  phone('vitals', '--systolic', '186', '--diastolic', '112', '--at', new Date(now - 60_000).toISOString());
+  phone('sync');
+
+  // The urgent reading is the first open alert.
+  await page.goto(`${url}/dashboard`);
+  const first = page.locator('ol.alerts > li').first();
+  await first.locator('.badge', { hasText: 'Urgent blood pressure' }).waitFor();
+  assert.match(await first.textContent(), /186\/112 mmHg/);
+  assert.match(await first.textContent(), /client-0427/);
+  await page.screenshot({ path: join(shots, 'alerts.png') });
+
+  // One click acknowledges it; it leaves the open list with who and when.
+  await first.getByRole('button', { name: /Acknowledge/ }).click();
+  await page.getByText('Alert acknowledged.').waitFor();
+  assert.equal(await page.locator('ol.alerts > li', { hasText: '186/112' }).count(), 0);
+  await page.getByRole('heading', { name: 'Recently acknowledged' }).waitFor();
+  assert.match(await page.locator('table').textContent(), /by Dr\. Rivera/);
+
+  // The client's page plots the reading with the limit and urgent lines.
+  await page.goto(clientUrl);
+  const plot = page.getByRole('img', { name: /Blood pressure over time/ });
+  await plot.waitFor();
+  const svg = await plot.evaluate((el) => el.outerHTML);
+  assert.match(svg, /Limit 140\/90/);
+  assert.match(svg, /Urgent 180\/120/);
+  assert.ok((svg.match(/<circle/g) || []).length >= 5, 'every reading is drawn');
+  await page.getByRole('img', { name: /PHQ-9 totals/ }).waitFor();
+  await page.getByRole('img', { name: /Side effects over time/ }).waitFor();
+  await page.getByText('Felt lighter on the walk today; slept well.').waitFor();
+  assert.equal(await page.getByText('A private thought').count(), 0, 'private entries never reach the clinic');
+
+  // Schedule a session; the phone has it after its next sync.
+  const date = inTwoDays();
+  await page.locator('#schedule').getByLabel('Date').fill(date);
+  await page.locator('#schedule').getByLabel('Time', { exact: true }).fill('10:00');
+  await page.locator('#schedule').getByRole('button', { name: 'Schedule' }).click();
+  await page.getByText('Session scheduled.').waitFor();
+  await page.screenshot({ path: join(shots, 'client.png'), fullPage: true });
+
+  phone('sync');
+  const sessions = phone('sessions');
+  assert.equal(sessions.length, 1);
+  assert.ok(sessions[0].scheduled_start.startsWith(`${date}T10:00:00`), sessions[0].scheduled_start);
+  assert.equal(sessions[0].time_zone, zone);
+  assert.equal(sessions[0].scheduled_by, 'clinic');
+
+  // The clients list shows them, and the page works at tablet width.
+  const tablet = await newPage(820);
+  await signIn(tablet, 'rivera', password);
+  await tablet.getByRole('link', { name: 'Clients' }).click();
+  await tablet.getByRole('link', { name: 'client-0427' }).waitFor();
+  await tablet.screenshot({ path: join(shots, 'clients.png') });
+  await tablet.context().close();
+  await page.context().close();
+});
+
+test('a form without its CSRF token is refused and changes nothing', async () => {
+  const page = await newPage();
+  await signIn(page, 'rivera', password);
+  await page.getByRole('link', { name: 'Clients' }).click();
+  await page.getByRole('link', { name: 'client-0427' }).click();
+  const notes = page.locator('form[action$="/notes"]');
+  await notes.locator('input[name="csrf"]').evaluate((input) => input.remove());
+  await notes.getByLabel('Add a note').fill('This note must not be written.');
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/notes')),
+    notes.getByRole('button', { name: 'Add note' }).click(),
+  ]);
+  assert.equal(response.status(), 403);
+  await page.getByText(/this form has expired or did not come from the dashboard/).waitFor();
+  await page.goBack();
+  await page.reload();
+  assert.equal(await page.getByText('This note must not be written.').count(), 0);
+  await page.context().close();
+});
+
+test("a clinician of another clinic cannot open the client's page", async () => {
+  const page = await newPage();
+  await signIn(page, 'rivera', password);
+  await page.getByRole('link', { name: 'Clients' }).click();
+  await page.getByRole('link', { name: 'client-0427' }).click();
+  const clientUrl = page.url().split('?')[0];
+  await page.context().close();
+
+  const other = await newPage();
+  await signIn(other, 'lake', otherPassword);
+  await other.getByRole('heading', { name: 'Open alerts' }).waitFor();
+  assert.equal(await other.getByText('client-0427').count(), 0, "another clinic's alerts are not listed");
+  const response = await other.goto(clientUrl);
+  assert.equal(response.status(), 404);
+  await other.getByRole('link', { name: 'Clients' }).click();
+  assert.equal(await other.getByText('client-0427').count(), 0);
+  await other.context().close();
+});
