@@ -352,6 +352,21 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_time_zone_and_secure_cookies() {
+        let config = parse(&["--db", "a.db", "--record-key", "r.key"], &[]).unwrap();
+        assert_eq!(config.time_zone, "UTC");
+        assert!(!config.secure_cookies(), "plain HTTP on loopback");
+        let config =
+            parse(&["--db", "a.db", "--record-key", "r.key"], &[("KATCORE_CLINIC_TIME_ZONE", "Europe/Madrid")])
+                .unwrap();
+        assert_eq!(config.time_zone, "Europe/Madrid");
+        let error = parse(&["--db", "a.db", "--record-key", "r.key", "--time-zone", "Mars/Olympus"], &[]).unwrap_err();
+        assert!(matches!(&error, ConfigError::Invalid(m) if m.contains("Mars/Olympus")), "{error:?}");
+        let proxied = parse(&["--db", "a.db", "--record-key", "r.key", "--trusted-proxy", "127.0.0.1"], &[]).unwrap();
+        assert!(proxied.secure_cookies(), "a trusted proxy terminates TLS");
+    }
+
+    #[test]
     fn bad_command_lines() {
         assert_eq!(parse(&["--help"], &[]), Err(ConfigError::Help));
         assert!(matches!(parse(&[], &[]), Err(ConfigError::Usage(_))));

@@ -534,6 +534,19 @@ pub trait ClinicStorage: Send + Sync + 'static {
     /// [`StorageError`] on failure.
     fn alerts(&self, clinic_id: &str, open_only: bool) -> Result<Vec<Alert>, StorageError>;
 
+    /// What the dashboard lists: every open alert of `clinic_id` (of one
+    /// client when `client_id` is given), and the `acknowledged` most
+    /// recently acknowledged ones, those last, newest acknowledgement first.
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn alerts_to_show(
+        &self,
+        clinic_id: &str,
+        client_id: Option<&str>,
+        acknowledged: usize,
+    ) -> Result<Vec<Alert>, StorageError>;
+
     /// An alert of one of `clinic_id`'s clients.
     ///
     /// # Errors

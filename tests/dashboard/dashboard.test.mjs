@@ -113,6 +113,32 @@ async function signIn(page, login, secret) {
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
+/**
+ * A session at `startMs` that the phone starts through the gate: refused
+ * first (the checklist is incomplete), then answered, started and ended.
+ * Its two readiness decisions are the client page's audit trail.
+ */
+function pastSession(startMs) {
+  const at = (ms) => new Date(ms).toISOString();
+  const session = phone('schedule', '--start', at(startMs), '--tz', zone);
+  assert.throws(() => phone('start', '--session', session.id, '--at', at(startMs - 3_600_000)), /not ready/);
+  const hoursBefore = (h) => at(startMs - h * 3_600_000);
+  const answers = {
+    last_solid_food: hoursBefore(5), last_liquid: hoursBefore(2), last_benzodiazepine: 'none',
+    last_stimulant: 'none', last_alcohol: hoursBefore(72), blood_pressure: { systolic: 128, diastolic: 82 },
+    monitor_present: true, safe_setting: true, no_driving_plan: true, antihypertensive_taken: 'not_prescribed',
+    intention_set: 'Stay with whatever comes up.',
+  };
+  // The contraindication screening: every other item is a "no".
+  for (const item of phone('evaluate', '--session', session.id).items) {
+    if (!(item.id in answers)) answers[item.id] = false;
+  }
+  katctl(['device', '--data-dir', join(work, 'phone'), 'answer', '--session', session.id, '--answers', '-',
+    '--at', hoursBefore(1)], JSON.stringify(answers));
+  assert.equal(phone('start', '--session', session.id, '--at', at(startMs)).status, 'ready');
+  phone('end', '--session', session.id, '--at', at(startMs + 3 * 3_600_000));
+}
+
 /** YYYY-MM-DD of the day after tomorrow in the client's zone. */
 function inTwoDays() {
   const day = new Date(Date.now() + 2 * 86_400_000);
@@ -160,6 +186,7 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
   phone('check-in', '--instrument', 'gad7', '--answers', '1,1,0,1,0,0,1', '--at', daysAgo(3));
   phone('side-effect', '--effect', 'nausea_vomiting', '--severity', 'mild', '--at', daysAgo(5));
   phone('side-effect', '--effect', 'dizziness', '--severity', 'moderate', '--at', daysAgo(2));
+  pastSession(now - 4 * 86_400_000);
   phone('journal', '--text', 'Felt lighter on the walk today; slept well.', '--at', daysAgo(2));
   phone('journal', '--text', 'A private thought that stays on the phone.', '--private', '--at', daysAgo(2));
   phone('vitals', '--systolic', '186', '--diastolic', '112', '--at', new Date(now - 60_000).toISOString());
@@ -191,6 +218,10 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
   await page.getByRole('img', { name: /PHQ-9 totals/ }).waitFor();
   await page.getByRole('img', { name: /Side effects over time/ }).waitFor();
   await page.getByText('Felt lighter on the walk today; slept well.').waitFor();
+  const past = page.locator('details.session').first();
+  assert.match(await past.textContent(), /ended/);
+  assert.match(await past.textContent(), /ready at .*pack org\.katcore\.default v1/);
+  assert.match(await past.textContent(), /incomplete at /, 'the refused start is in the audit trail');
   assert.equal(await page.getByText('A private thought').count(), 0, 'private entries never reach the clinic');
 
   // Schedule a session; the phone has it after its next sync.
@@ -202,11 +233,10 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
   await page.screenshot({ path: join(shots, 'client.png'), fullPage: true });
 
   phone('sync');
-  const sessions = phone('sessions');
+  const sessions = phone('sessions').filter((s) => s.scheduled_by === 'clinic');
   assert.equal(sessions.length, 1);
   assert.ok(sessions[0].scheduled_start.startsWith(`${date}T10:00:00`), sessions[0].scheduled_start);
   assert.equal(sessions[0].time_zone, zone);
-  assert.equal(sessions[0].scheduled_by, 'clinic');
 
   // The clients list shows them, and the page works at tablet width.
   const tablet = await newPage(820);

@@ -652,6 +652,27 @@ impl ClinicStorage for SqliteStorage {
         })
     }
 
+    fn alerts_to_show(
+        &self,
+        clinic_id: &str,
+        client_id: Option<&str>,
+        acknowledged: usize,
+    ) -> Result<Vec<Alert>, StorageError> {
+        self.read(|tx| {
+            let limit = i64::try_from(acknowledged).unwrap_or(i64::MAX);
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT * FROM (SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
+                     WHERE c.clinic_id = ?1 AND (?2 IS NULL OR a.client_id = ?2) AND a.acknowledged_at IS NULL)
+                 UNION ALL
+                 SELECT * FROM (SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
+                     WHERE c.clinic_id = ?1 AND (?2 IS NULL OR a.client_id = ?2) AND a.acknowledged_at IS NOT NULL
+                     ORDER BY a.acknowledged_at DESC, a.id LIMIT ?3)"
+            ))?;
+            let rows = stmt.query_map(params![clinic_id, client_id, limit], alert_row)?;
+            collect(rows)
+        })
+    }
+
     fn alert(&self, clinic_id: &str, alert_id: &str) -> Result<Option<Alert>, StorageError> {
         self.read(|tx| {
             Ok(tx

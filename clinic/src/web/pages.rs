@@ -334,12 +334,12 @@ pub(crate) async fn alerts(
     Query(done): Query<Done>,
 ) -> Result<Response, WebError> {
     let clinic_id = signed_in.clinician.clinic_id.clone();
-    let (mut alerts, clients) =
-        state.db(move |s| Ok((s.alerts(&clinic_id, false)?, s.client_summaries(&clinic_id)?))).await?;
+    let (mut alerts, clients) = state
+        .db(move |s| Ok((s.alerts_to_show(&clinic_id, None, RECENTLY_ACKNOWLEDGED)?, s.client_summaries(&clinic_id)?)))
+        .await?;
     sort_alerts(&mut alerts);
     let labels: HashMap<String, String> = clients.into_iter().map(|c| (c.id, c.label)).collect();
     let open_count = alerts.iter().filter(|a| a.acknowledged_at.is_none()).count();
-    alerts.truncate(open_count + RECENTLY_ACKNOWLEDGED);
     let rows = alert_rows(&state, alerts, &labels).await?;
     let (open, acknowledged) = rows.into_iter().partition(|row| row.acknowledged.is_none());
     let page = AlertsPage { chrome: Chrome::new(&state, &signed_in, "alerts", open_count, &done), open, acknowledged };
@@ -486,11 +486,13 @@ pub(crate) async fn client(
     let client = client_of_clinic(&state, &signed_in.clinician, &client_id).await.map_err(|_| not_found("client"))?;
     let clinic_id = signed_in.clinician.clinic_id.clone();
     let id = client_id.clone();
-    let (alerts, devices) = state.db(move |s| Ok((s.alerts(&clinic_id, false)?, s.devices(&id)?))).await?;
-    let open_alerts = alerts.iter().filter(|a| a.acknowledged_at.is_none()).count();
-    let mut mine: Vec<Alert> = alerts.into_iter().filter(|a| a.client_id == client_id).collect();
+    let (open_alerts, mut mine, devices) = state
+        .db(move |s| {
+            let open = s.alerts_to_show(&clinic_id, None, 0)?.len();
+            Ok((open, s.alerts_to_show(&clinic_id, Some(&id), 5)?, s.devices(&id)?))
+        })
+        .await?;
     sort_alerts(&mut mine);
-    mine.truncate(mine.iter().filter(|a| a.acknowledged_at.is_none()).count() + 5);
     let labels = HashMap::from([(client_id.clone(), client.label.clone())]);
     let alert_rows = alert_rows(&state, mine, &labels).await?;
     let (view, pack): (RecordView, Arc<Pack>) = state
