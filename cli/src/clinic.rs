@@ -4,7 +4,7 @@
 //! their SHA-256. Keys are never printed: the record key and a generated
 //! pack-signing key are written to new files readable only by their owner.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
@@ -12,7 +12,7 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use ed25519_dalek::SigningKey;
 use katcore::pack::parse_verifying_key;
-use katcore_clinic::{init_clinic_in, upgrade, RecordKey, SqliteStorage};
+use katcore_clinic::{init_clinic_in, upgrade, InitOutput, RecordKey, SqliteStorage};
 
 use crate::input::to_json;
 
@@ -39,6 +39,9 @@ pub(crate) enum ClinicCommand {
         /// Create a record key here for the server (`katcore-clinic --record-key`), unless the file exists.
         #[arg(long, value_name = "FILE")]
         record_key_out: Option<PathBuf>,
+        /// Also give the clinician this dashboard login; the password is read from standard input.
+        #[arg(long)]
+        login: Option<String>,
     },
     /// Upgrade a database of an older server: seal its records and take out its private pack-signing keys.
     Upgrade {
@@ -93,45 +96,21 @@ pub(crate) enum ClinicCommand {
         /// The clinician's display name.
         #[arg(long)]
         name: String,
+        /// Also give them this dashboard login; the password is read from standard input.
+        #[arg(long)]
+        login: Option<String>,
     },
 }
 
 /// Runs a clinic subcommand.
 pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
     match command {
-        ClinicCommand::Init { db, name, clinician, pack_public_key, signing_key_out, record_key_out } => {
-            if let Some(path) = &record_key_out {
-                if !path.exists() {
-                    RecordKey::generate().write_new(path).map_err(|e| e.to_string())?;
-                }
-            }
-            let created = match (pack_public_key, signing_key_out) {
-                (Some(public), _) => {
-                    let text = std::fs::read_to_string(&public)
-                        .map_err(|e| format!("{}: cannot read: {e}", public.display()))?;
-                    let key = parse_verifying_key(&text).map_err(|e| format!("{}: {e}", public.display()))?;
-                    let storage = SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
-                    init_clinic_in(&storage, &name, &clinician, &key)
-                }
-                (None, Some(out)) => {
-                    let key = SigningKey::generate(&mut rand::rngs::OsRng);
-                    let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| format!("cannot encode the key: {e}"))?;
-                    // The key file first (never overwritten), so a clinic never
-                    // exists without its private key; removed if the clinic is not created.
-                    crate::packs::write_private(&out, pem.as_bytes())?;
-                    let created =
-                        SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display())).and_then(|storage| {
-                            init_clinic_in(&storage, &name, &clinician, &key.verifying_key())
-                                .map_err(|e| format!("{}: {e}", db.display()))
-                        });
-                    if created.is_err() {
-                        let _ = std::fs::remove_file(&out);
-                    }
-                    return created.and_then(|created| to_json(&created));
-                }
-                (None, None) => return Err("give --pack-public-key FILE or --signing-key-out FILE".into()),
-            };
-            created.map_err(|e| format!("{}: {e}", db.display())).and_then(|created| to_json(&created))
+        ClinicCommand::Init { db, name, clinician, pack_public_key, signing_key_out, record_key_out, login } => {
+            // The password first: nothing is created when it cannot be read.
+            let password = login.as_ref().map(|_| read_password()).transpose()?;
+            let created = init(&db, &name, &clinician, pack_public_key, signing_key_out, record_key_out)?;
+            let clinician_id = created.clinician_id.clone();
+            with_login(&db, &clinician_id, created, login.zip(password))
         }
         ClinicCommand::Upgrade { db, record_key, signing_keys_out } => {
             if !record_key.exists() {
@@ -166,10 +145,75 @@ pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
                 .map_err(|e| format!("{}: {e}", db.display()))?;
             to_json(&serde_json::json!({"clinician_id": clinician, "login": login, "dashboard": "/dashboard"}))
         }
-        ClinicCommand::AddClinician { db, clinic, name } => katcore_clinic::add_clinician(&db, &clinic, &name)
-            .map_err(|e| format!("{}: {e}", db.display()))
-            .and_then(|created| to_json(&created)),
+        ClinicCommand::AddClinician { db, clinic, name, login } => {
+            let password = login.as_ref().map(|_| read_password()).transpose()?;
+            let created =
+                katcore_clinic::add_clinician(&db, &clinic, &name).map_err(|e| format!("{}: {e}", db.display()))?;
+            let clinician_id = created.clinician_id.clone();
+            with_login(&db, &clinician_id, created, login.zip(password))
+        }
     }
+}
+
+/// Creates the database if needed, a clinic and its first clinician (see
+/// [`ClinicCommand::Init`]).
+fn init(
+    db: &Path,
+    name: &str,
+    clinician: &str,
+    pack_public_key: Option<PathBuf>,
+    signing_key_out: Option<PathBuf>,
+    record_key_out: Option<PathBuf>,
+) -> Result<InitOutput, String> {
+    if let Some(path) = &record_key_out {
+        if !path.exists() {
+            RecordKey::generate().write_new(path).map_err(|e| e.to_string())?;
+        }
+    }
+    match (pack_public_key, signing_key_out) {
+        (Some(public), _) => {
+            let text =
+                std::fs::read_to_string(&public).map_err(|e| format!("{}: cannot read: {e}", public.display()))?;
+            let key = parse_verifying_key(&text).map_err(|e| format!("{}: {e}", public.display()))?;
+            let storage = SqliteStorage::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
+            init_clinic_in(&storage, name, clinician, &key).map_err(|e| format!("{}: {e}", db.display()))
+        }
+        (None, Some(out)) => {
+            let key = SigningKey::generate(&mut rand::rngs::OsRng);
+            let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| format!("cannot encode the key: {e}"))?;
+            // The key file first (never overwritten), so a clinic never
+            // exists without its private key; removed if the clinic is not created.
+            crate::packs::write_private(&out, pem.as_bytes())?;
+            let created = SqliteStorage::open(db).map_err(|e| format!("{}: {e}", db.display())).and_then(|storage| {
+                init_clinic_in(&storage, name, clinician, &key.verifying_key())
+                    .map_err(|e| format!("{}: {e}", db.display()))
+            });
+            if created.is_err() {
+                let _ = std::fs::remove_file(&out);
+            }
+            created
+        }
+        (None, None) => Err("give --pack-public-key FILE or --signing-key-out FILE".into()),
+    }
+}
+
+/// `created` as JSON, after giving clinician `clinician_id` the dashboard
+/// sign-in `login` (with its password) when one was asked for; the JSON
+/// then names the login.
+fn with_login(
+    db: &Path,
+    clinician_id: &str,
+    created: impl serde::Serialize,
+    login: Option<(String, String)>,
+) -> Result<String, String> {
+    let mut json = serde_json::to_value(&created).map_err(|e| e.to_string())?;
+    if let Some((login, password)) = login {
+        let storage = SqliteStorage::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
+        let login = katcore_clinic::set_password(&storage, clinician_id, &login, &password)
+            .map_err(|e| format!("{}: {e}", db.display()))?;
+        json["login"] = serde_json::Value::String(login);
+    }
+    to_json(&json)
 }
 
 /// The first line of standard input, without its line ending: a password,
@@ -202,6 +246,7 @@ mod tests {
             pack_public_key: None,
             signing_key_out: Some(dir.join("signing.pem")),
             record_key_out: Some(dir.join("record.key")),
+            login: None,
         };
         let output = run(init).unwrap();
         let created: serde_json::Value = serde_json::from_str(&output).unwrap();
@@ -215,9 +260,11 @@ mod tests {
         assert!(RecordKey::from_file(&dir.join("record.key")).is_ok());
 
         let clinic = created["clinic_id"].as_str().unwrap().to_owned();
-        let added = run(ClinicCommand::AddClinician { db: db.clone(), clinic, name: "Nurse N".into() }).unwrap();
+        let added =
+            run(ClinicCommand::AddClinician { db: db.clone(), clinic, name: "Nurse N".into(), login: None }).unwrap();
         assert!(added.contains("\"clinician_token\": \"kc_"));
-        let unknown = run(ClinicCommand::AddClinician { db: db.clone(), clinic: "nope".into(), name: "X".into() });
+        let unknown =
+            run(ClinicCommand::AddClinician { db: db.clone(), clinic: "nope".into(), name: "X".into(), login: None });
         assert!(unknown.unwrap_err().contains("no clinic with id nope"));
         let empty = run(ClinicCommand::Init {
             db,
@@ -226,6 +273,7 @@ mod tests {
             pack_public_key: None,
             signing_key_out: Some(dir.join("other.pem")),
             record_key_out: None,
+            login: None,
         });
         assert!(empty.unwrap_err().contains("clinic name"));
         assert!(!dir.join("other.pem").exists(), "no key file for a clinic that was not created");

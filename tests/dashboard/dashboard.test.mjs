@@ -75,9 +75,11 @@ async function startServer() {
 }
 
 before(async () => {
+  // One clinic's clinician gets a login at init, the other's afterwards.
   const clinic = katctl(['clinic', 'init', '--db', db, '--name', 'Riverside KAT Clinic', '--clinician', 'Dr. Rivera',
-    '--signing-key-out', join(work, 'riverside.pem'), '--record-key-out', recordKey]);
-  katctl(['clinic', 'password', '--db', db, '--clinician', clinic.clinician_id, '--login', 'rivera'], `${password}\n`);
+    '--signing-key-out', join(work, 'riverside.pem'), '--record-key-out', recordKey, '--login', 'Rivera'],
+    `${password}\n`);
+  assert.equal(clinic.login, 'rivera');
   const other = katctl(['clinic', 'init', '--db', db, '--name', 'Lakeside Clinic', '--clinician', 'Dr. Lake',
     '--signing-key-out', join(work, 'lakeside.pem')]);
   katctl(['clinic', 'password', '--db', db, '--clinician', other.clinician_id, '--login', 'lake'], `${otherPassword}\n`);

@@ -25,6 +25,7 @@ use std::time::Duration;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
@@ -37,6 +38,7 @@ use serde::Deserialize;
 
 use crate::auth::{client_ip, hash_secret, ClinicianAuth};
 use crate::error::ApiError;
+use crate::extract::bytes_rejection;
 use crate::state::AppState;
 use crate::storage::WebSession;
 
@@ -192,18 +194,16 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
-/// A form with the CSRF token every dashboard form carries.
+/// The CSRF token every dashboard form carries (other fields ignored).
 #[derive(Debug, Deserialize)]
-struct WithCsrf<T> {
+struct CsrfField {
     /// The token.
     csrf: String,
-    /// The form's own fields (all text).
-    #[serde(flatten)]
-    form: T,
 }
 
 /// A form posted by a signed-in clinician, its CSRF token checked before
-/// the handler runs (`403` without the session's token).
+/// its fields are even read (`403` without the session's token; `400` for
+/// a field that is missing or does not read).
 #[derive(Debug)]
 pub(crate) struct Posted<T> {
     /// Who posted it.
@@ -219,17 +219,18 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
         let (mut parts, body) = req.into_parts();
         let signed_in = SignedIn::from_request_parts(&mut parts, state).await?;
         let request = Request::from_parts(parts, body);
-        let Form(WithCsrf { csrf, form }) = match Form::<WithCsrf<T>>::from_request(request, state).await {
-            Ok(form) => form,
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(WebError::from(ApiError::too_large(super::MAX_FORM_BODY)).into_response())
+        let body = match Bytes::from_request(request, state).await {
+            Ok(body) => body,
+            Err(rejection) => {
+                return Err(WebError::from(bytes_rejection(&rejection, super::MAX_FORM_BODY)).into_response())
             }
-            // A form without its token lands here too (the field is missing).
-            Err(_) => return Err(csrf_refused()),
         };
-        if !same_token(&csrf, &signed_in.csrf) {
+        let token = serde_urlencoded::from_bytes::<CsrfField>(&body).map(|field| field.csrf).unwrap_or_default();
+        if !same_token(&token, &signed_in.csrf) {
             return Err(csrf_refused());
         }
+        let form = serde_urlencoded::from_bytes::<T>(&body)
+            .map_err(|e| super::bad_field(format!("The form does not read: {e}.")).into_response())?;
         Ok(Posted { signed_in, form })
     }
 }

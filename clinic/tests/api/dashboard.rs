@@ -301,3 +301,79 @@ async fn sessions_end_when_idle_and_when_the_password_changes() {
     assert!(set_password(&storage, &added.clinician_id, "RIVERA", PASSWORD).is_err());
     assert!(set_password(&storage, &added.clinician_id, "nurse", "short").is_err());
 }
+
+#[tokio::test]
+async fn every_form_does_what_its_api_twin_does() {
+    let server = TestServer::start("dashboard-forms").await;
+    with_password(&server, "rivera");
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+
+    // Add a client from the list page.
+    let (_, token) = browser.page("/dashboard/clients").await;
+    let created = browser.post("/dashboard/clients", &[("csrf", &token), ("label", "client-0704")]).await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let location = created.headers()[LOCATION].to_str().unwrap().to_owned();
+    let client_id = location.trim_start_matches("/dashboard/clients/").split('?').next().unwrap().to_owned();
+    let (filtered, _) = browser.page("/dashboard/clients?q=0704").await;
+    assert!(filtered.contains("client-0704"));
+    let (filtered, _) = browser.page("/dashboard/clients?q=nobody").await;
+    assert!(!filtered.contains("client-0704"));
+
+    // Schedule (local time in the client's zone), then move.
+    let base = format!("/dashboard/clients/{client_id}");
+    let schedule =
+        [("csrf", token.as_str()), ("date", "2030-03-10"), ("time", "09:30"), ("time_zone", "Europe/Madrid")];
+    assert_eq!(browser.post(&format!("{base}/sessions"), &schedule).await.status(), StatusCode::SEE_OTHER);
+    let record = server.record_json(&client_id).await;
+    let session = record["sessions"][0].clone();
+    assert_eq!(session["scheduled_start"], "2030-03-10T09:30:00+01:00");
+    assert_eq!(session["scheduled_by"], "clinic");
+    let moved = browser
+        .post(
+            &format!("{base}/sessions/{}", session["id"].as_str().unwrap()),
+            &[("csrf", &token), ("date", "2030-03-11"), ("time", "10:00"), ("time_zone", "Europe/Madrid")],
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(server.record_json(&client_id).await["sessions"][0]["scheduled_start"], "2030-03-11T10:00:00+01:00");
+
+    // A field that does not read is a 400 that names it, not a CSRF refusal.
+    let missing = browser.post(&format!("{base}/sessions"), &[("csrf", &token), ("date", "2030-03-10")]).await;
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    assert!(missing.text().await.unwrap().contains("time"));
+    let skipped = [("csrf", token.as_str()), ("date", "2030-03-31"), ("time", "02:30"), ("time_zone", "Europe/Madrid")];
+    let skipped = browser.post(&format!("{base}/sessions"), &skipped).await;
+    assert_eq!(skipped.status(), StatusCode::BAD_REQUEST, "02:30 does not exist in Madrid that night");
+
+    // An enrollment code, shown once, works once; revoking the device stops its token.
+    let page = browser.post(&format!("{base}/enrollment-code"), &[("csrf", &token)]).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    let code = html.split("id=\"enrollment-code\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(html.contains("katcore://enroll?server=http%3A%2F%2F127.0.0.1%3A"), "the QR link names this server");
+    assert!(html.contains("aria-label=\"Enrollment QR code\""));
+    let enrolled = server.enroll(&code, "phone").await;
+    assert_eq!(enrolled.status(), StatusCode::OK);
+    let device: serde_json::Value = enrolled.json().await.unwrap();
+    let device_id = device["device_id"].as_str().unwrap();
+    let device_token = device["device_token"].as_str().unwrap();
+    let revoke = browser.post(&format!("{base}/devices/{device_id}/revoke"), &[("csrf", &token)]).await;
+    assert_eq!(revoke.status(), StatusCode::SEE_OTHER);
+    let pack = server.as_token(device_token, reqwest::Method::GET, "/v1/pack").send().await.unwrap();
+    assert_eq!(pack.status(), StatusCode::GONE, "a revoked device is refused");
+
+    // Publishing: a bare pack is refused with the reason, a signed one published.
+    let bare = Pack::default_pack_json();
+    let refused = browser.post("/dashboard/packs", &[("csrf", &token), ("pack", bare)]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("not signed"));
+    let mut next: serde_json::Value = serde_json::from_str(bare).unwrap();
+    next["version"] = 2.into();
+    let signed = server.sign(&next.to_string());
+    let published = browser.post("/dashboard/packs", &[("csrf", &token), ("pack", &signed)]).await;
+    assert_eq!(published.status(), StatusCode::SEE_OTHER);
+    let (packs, _) = browser.page("/dashboard/packs?done=published").await;
+    assert!(packs.contains("Pack published.") && packs.contains(" v2</strong>"));
+}
