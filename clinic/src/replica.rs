@@ -390,7 +390,7 @@ impl Replica {
             let wrote_a_session = touched.iter().any(|key| {
                 key.starts_with(katcore::record::SESSION_PREFIX) || key.starts_with(katcore::record::READINESS_PREFIX)
             });
-            let planned_sessions = wrote_a_session.then(|| planned_sessions(record));
+            let planned_sessions = wrote_a_session.then(|| planned_sessions(record, &pack));
             let update = RecordUpdate {
                 change: &unsaved.bytes,
                 planned_sessions: planned_sessions.as_deref(),
@@ -414,8 +414,11 @@ impl Replica {
     }
 }
 
-/// Sessions neither cancelled nor ended: what "next session" is chosen from.
-fn planned_sessions(record: &CareRecord) -> Vec<PlannedSession> {
+/// Sessions neither cancelled nor ended: what "next session" is chosen
+/// from, each with the status its checklist has from the answers synced so
+/// far under `pack` (the evaluation is of the scheduled start, so it does
+/// not age; it is redone whenever the record's sessions or answers change).
+fn planned_sessions(record: &CareRecord, pack: &Pack) -> Vec<PlannedSession> {
     record
         .sessions()
         .into_iter()
@@ -423,7 +426,7 @@ fn planned_sessions(record: &CareRecord) -> Vec<PlannedSession> {
         .map(|s| PlannedSession {
             start: s.scheduled_start,
             started: s.started_at.is_some(),
-            readiness: record.readiness_history(&s.id).last().map(|decision| decision.status),
+            readiness: record.evaluate_session(pack, &s.id, &pack.default_locale).ok().map(|e| e.status),
         })
         .collect()
 }

@@ -172,8 +172,10 @@ pub struct PlannedSession {
     pub start: DateTime<FixedOffset>,
     /// Whether it has started.
     pub started: bool,
-    /// Its latest recorded readiness decision, if any (absent in what
-    /// versions before the dashboard stored, until the record changes).
+    /// The status of its checklist from the answers synced so far, as the
+    /// server evaluated them with the client's pack when the record last
+    /// changed (absent in what versions before the dashboard stored, until
+    /// the record's sessions change again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness: Option<katcore::checklist::ReadinessStatus>,
 }
@@ -186,7 +188,7 @@ pub struct ClientSummary {
     /// Label.
     pub label: String,
     /// Sessions not cancelled or ended, as of the last record change that
-    /// wrote a session or a readiness decision.
+    /// wrote a session (or its answers) or a readiness decision.
     pub planned_sessions: Vec<PlannedSession>,
     /// The latest sync of any of the client's devices.
     pub last_sync: Option<DateTime<Utc>>,

@@ -9,7 +9,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, Utc};
-use katcore::checklist::{ItemState, ReadinessStatus};
+use katcore::checklist::{Evaluation, ItemState, ReadinessStatus};
 use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::{CheckInKind, RecordView, Severity, UrgentKind};
 use serde::Deserialize;
@@ -248,6 +248,33 @@ fn explain(pack: &Pack, items: &[(String, ItemState)]) -> String {
     }
 }
 
+/// What an evaluation still lacks, item by item, in the pack's words.
+fn explain_now(pack: &Pack, evaluation: &Evaluation) -> String {
+    let locale = pack.default_locale.as_str();
+    let label = |id: &str| {
+        let checklist = pack.checklist.iter().find(|item| item.id == id).map(|item| item.prompt.get(locale, locale));
+        let screening = || pack.screening.iter().find(|q| q.id == id).map(|q| q.prompt.get(locale, locale));
+        checklist.or_else(screening).unwrap_or(id).to_owned()
+    };
+    // What stands in the way first, then how much is still unanswered.
+    let mut parts: Vec<String> = evaluation
+        .items
+        .iter()
+        .filter(|item| !matches!(item.state, ItemState::Pass | ItemState::Unanswered))
+        .map(|item| format!("{}: {}", label(&item.id), item.message))
+        .collect();
+    match evaluation.items.iter().filter(|item| item.state == ItemState::Unanswered).count() {
+        0 => {}
+        1 => parts.push("1 item not answered yet".into()),
+        n => parts.push(format!("{n} items not answered yet")),
+    }
+    if parts.is_empty() {
+        "Every item met.".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
 /// Open alerts first (most urgent kind, then newest), then acknowledged ones.
 fn sort_alerts(alerts: &mut [Alert]) {
     alerts.sort_by(|a, b| {
@@ -273,6 +300,8 @@ const RECENTLY_ACKNOWLEDGED: usize = 20;
 #[template(path = "alerts.html")]
 pub(crate) struct AlertsPage {
     chrome: Chrome,
+    /// When the list was read (the page does not refresh itself).
+    as_of: String,
     open: Vec<AlertRow>,
     acknowledged: Vec<AlertRow>,
 }
@@ -342,7 +371,12 @@ pub(crate) async fn alerts(
     let open_count = alerts.iter().filter(|a| a.acknowledged_at.is_none()).count();
     let rows = alert_rows(&state, alerts, &labels).await?;
     let (open, acknowledged) = rows.into_iter().partition(|row| row.acknowledged.is_none());
-    let page = AlertsPage { chrome: Chrome::new(&state, &signed_in, "alerts", open_count, &done), open, acknowledged };
+    let page = AlertsPage {
+        chrome: Chrome::new(&state, &signed_in, "alerts", open_count, &done),
+        as_of: shown(&state, Utc::now()),
+        open,
+        acknowledged,
+    };
     Ok(render(&page))
 }
 
@@ -429,6 +463,9 @@ pub(crate) struct SessionRow {
     decisions: Vec<DecisionRow>,
     /// Can still be moved (not started, ended or cancelled).
     movable: bool,
+    /// For a session still to come: its checklist's status from the answers
+    /// synced so far, and what is not met yet.
+    checklist: Option<(&'static str, String)>,
     /// The start's local date and time, to prefill the move form.
     date: String,
     time: String,
@@ -495,10 +532,18 @@ pub(crate) async fn client(
     sort_alerts(&mut mine);
     let labels = HashMap::from([(client_id.clone(), client.label.clone())]);
     let alert_rows = alert_rows(&state, mine, &labels).await?;
-    let (view, pack): (RecordView, Arc<Pack>) = state
+    let (view, pack, mut checklists): (RecordView, Arc<Pack>, HashMap<String, Evaluation>) = state
         .with_replica(&client_id, |replica, storage| {
             let pack = replica.pack(storage)?;
-            Ok((replica.record().view(&pack), pack))
+            let record = replica.record();
+            // Where each session still to come stands, from the answers synced so far.
+            let checklists = record
+                .sessions()
+                .into_iter()
+                .filter(|s| s.cancelled.is_none() && s.ended_at.is_none() && s.started_at.is_none())
+                .filter_map(|s| Some((s.id.clone(), record.evaluate_session(&pack, &s.id, &pack.default_locale).ok()?)))
+                .collect();
+            Ok((record.view(&pack), pack, checklists))
         })
         .await?;
     let now = Utc::now();
@@ -575,6 +620,11 @@ pub(crate) async fn client(
                 })
                 .collect(),
             movable: state_word == "scheduled",
+            checklist: checklists.remove(&session.id).map(|evaluation| {
+                let ready_at =
+                    evaluation.ready_at.map(|t| format!(" It may start from {}.", t.format("%a %-d %b %H:%M")));
+                (readiness_label(evaluation.status), explain_now(&pack, &evaluation) + &ready_at.unwrap_or_default())
+            }),
             date: session.scheduled_start.format("%Y-%m-%d").to_string(),
             time: session.scheduled_start.format("%H:%M").to_string(),
         };

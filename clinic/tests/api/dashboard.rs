@@ -377,3 +377,31 @@ async fn every_form_does_what_its_api_twin_does() {
     let (packs, _) = browser.page("/dashboard/packs?done=published").await;
     assert!(packs.contains("Pack published.") && packs.contains(" v2</strong>"));
 }
+
+#[tokio::test]
+async fn the_next_sessions_checklist_is_shown_from_the_answers_synced_so_far() {
+    let server = TestServer::start("dashboard-readiness").await;
+    with_password(&server, "rivera");
+    let mut phone = server.client_with_device("client-0705").await;
+    let pack = Pack::default_pack();
+    let start = (Utc::now() + Duration::days(2)).fixed_offset();
+    let session = phone.record.schedule_session(start, "UTC", katcore::record::Party::Client).unwrap();
+    phone.record.record_answer(&pack, &session, "monitor_present", &serde_json::json!(false), Utc::now()).unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (list, _) = browser.page("/dashboard/clients").await;
+    let row = list.split("client-0705").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("status blocked"), "no monitor blocks the next session: {row}");
+    let (page, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
+    assert!(page.contains("Checklist from the answers synced so far: <span class=\"status blocked\">"));
+    assert!(page.contains("No decision recorded on the client's device yet."));
+
+    // The phone fixes the answer; the list follows the record.
+    phone.record.record_answer(&pack, &session, "monitor_present", &serde_json::json!(true), Utc::now()).unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let (list, _) = browser.page("/dashboard/clients").await;
+    let row = list.split("client-0705").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("status incomplete"), "the other items are still unanswered: {row}");
+}
