@@ -22,6 +22,7 @@
 //! responses carry a strict Content-Security-Policy and `no-store`.
 
 mod actions;
+mod client_page;
 mod pages;
 mod plots;
 mod session;
@@ -57,8 +58,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/dashboard/signout", post(session::sign_out))
         .route("/dashboard/alerts/{alert_id}/ack", post(actions::acknowledge))
         .route("/dashboard/clients", get(pages::clients).post(actions::create_client))
-        .route("/dashboard/clients/{client_id}", get(pages::client))
-        .route("/dashboard/clients/{client_id}/record.json", get(pages::record_json))
+        .route("/dashboard/clients/{client_id}", get(client_page::client))
+        .route("/dashboard/clients/{client_id}/record.json", get(client_page::record_json))
         .route("/dashboard/clients/{client_id}/sessions", post(actions::schedule))
         .route("/dashboard/clients/{client_id}/sessions/{session_id}", post(actions::move_session))
         .route("/dashboard/clients/{client_id}/notes", post(actions::note))
@@ -151,11 +152,6 @@ impl IntoResponse for WebError {
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         response
     }
-}
-
-/// `404` page for a dashboard path that names nothing.
-pub(crate) fn not_found(what: &str) -> WebError {
-    WebError(ApiError::not_found(what))
 }
 
 /// `400` page for a form field that does not read.

@@ -1,0 +1,350 @@
+//! A client's page (`GET /dashboard/clients/{client_id}`): alerts, plots,
+//! sessions with their checklists and decisions, the shared journal, notes
+//! and devices; and the record as a download.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, FixedOffset, Utc};
+use katcore::checklist::{Evaluation, ItemState};
+use katcore::pack::{InstrumentKind, Pack};
+use katcore::record::{CheckInKind, RecordView, Severity};
+
+use super::pages::{
+    alert_rows, explain, readiness_label, shown, side_effect_text, sort_alerts, AlertRow, Chrome, Done,
+};
+use super::plots::{self, Reading, TimeAxis};
+use super::session::SignedIn;
+use super::{render, WebError};
+use crate::clinician::client_of_clinic;
+use crate::state::AppState;
+
+/// A session's instant as the client lives it: in the offset it was written
+/// with, and the zone named, e.g. `Tue 1 Dec 2026 09:00 (America/Denver)`.
+fn shown_local(at: DateTime<FixedOffset>, zone: &str) -> String {
+    format!("{} ({zone})", at.format("%a %-d %b %Y %H:%M"))
+}
+
+/// What an evaluation still lacks, item by item, in the pack's words.
+fn explain_now(pack: &Pack, evaluation: &Evaluation) -> String {
+    let locale = pack.default_locale.as_str();
+    let label = |id: &str| {
+        let checklist = pack.checklist.iter().find(|item| item.id == id).map(|item| item.prompt.get(locale, locale));
+        let screening = || pack.screening.iter().find(|q| q.id == id).map(|q| q.prompt.get(locale, locale));
+        checklist.or_else(screening).unwrap_or(id).to_owned()
+    };
+    // What stands in the way first, then how much is still unanswered.
+    let mut parts: Vec<String> = evaluation
+        .items
+        .iter()
+        .filter(|item| !matches!(item.state, ItemState::Pass | ItemState::Unanswered))
+        .map(|item| format!("{}: {}", label(&item.id), item.message))
+        .collect();
+    match evaluation.items.iter().filter(|item| item.state == ItemState::Unanswered).count() {
+        0 => {}
+        1 => parts.push("1 item not answered yet".into()),
+        n => parts.push(format!("{n} items not answered yet")),
+    }
+    if parts.is_empty() {
+        "Every item met.".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// A readiness decision as the audit trail shows it.
+pub(crate) struct DecisionRow {
+    status: &'static str,
+    at: String,
+    pack: String,
+    explanation: String,
+}
+
+/// A session on the client page.
+pub(crate) struct SessionRow {
+    id: String,
+    start: String,
+    state: &'static str,
+    decisions: Vec<DecisionRow>,
+    /// Can still be moved (not started, ended or cancelled).
+    movable: bool,
+    /// For a session still to come: its checklist's status from the answers
+    /// synced so far, and what is not met yet.
+    checklist: Option<(&'static str, String)>,
+    /// The start's local date and time, to prefill the move form.
+    date: String,
+    time: String,
+}
+
+/// A device on the client page.
+pub(crate) struct DeviceRow {
+    id: String,
+    label: String,
+    enrolled: String,
+    last_sync: String,
+    pack_version: String,
+    revoked: Option<String>,
+}
+
+/// A dated line (journal entry, note, reading) on the client page.
+pub(crate) struct Line {
+    at: String,
+    text: String,
+    by: String,
+}
+
+/// A client's page.
+#[derive(Template)]
+#[template(path = "client.html")]
+pub(crate) struct ClientPage {
+    chrome: Chrome,
+    client_id: String,
+    label: String,
+    alerts: Vec<AlertRow>,
+    upcoming: Vec<SessionRow>,
+    past: Vec<SessionRow>,
+    bp_plot: Option<String>,
+    readings: Vec<Line>,
+    phq9_plot: Option<String>,
+    gad7_plot: Option<String>,
+    scores: Vec<Line>,
+    side_effect_plot: Option<String>,
+    side_effects: Vec<Line>,
+    journal: Vec<Line>,
+    notes: Vec<Line>,
+    devices: Vec<DeviceRow>,
+    pack: String,
+    time_zone: String,
+    unreadable: usize,
+}
+
+/// `GET /dashboard/clients/{client_id}`.
+pub(crate) async fn client(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(client_id): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, WebError> {
+    let client = client_of_clinic(&state, &signed_in.clinician, &client_id).await?;
+    let clinic_id = signed_in.clinician.clinic_id.clone();
+    let id = client_id.clone();
+    let (open_alerts, mut mine, devices) = state
+        .db(move |s| {
+            let open = s.alerts_to_show(&clinic_id, None, 0)?.len();
+            Ok((open, s.alerts_to_show(&clinic_id, Some(&id), 5)?, s.devices(&id)?))
+        })
+        .await?;
+    sort_alerts(&mut mine);
+    let labels = HashMap::from([(client_id.clone(), client.label.clone())]);
+    let alert_rows = alert_rows(&state, mine, &labels).await?;
+    let (view, pack, mut checklists): (RecordView, Arc<Pack>, HashMap<String, Evaluation>) = state
+        .with_replica(&client_id, |replica, storage| {
+            let pack = replica.pack(storage)?;
+            let record = replica.record();
+            // Where each session still to come stands, from the answers synced so far.
+            let checklists = record
+                .sessions()
+                .into_iter()
+                .filter(|s| s.cancelled.is_none() && s.ended_at.is_none() && s.started_at.is_none())
+                .filter_map(|s| Some((s.id.clone(), record.evaluate_session(&pack, &s.id, &pack.default_locale).ok()?)))
+                .collect();
+            Ok((record.view(&pack), pack, checklists))
+        })
+        .await?;
+    let now = Utc::now();
+    let axis = TimeAxis::around(
+        view.vitals
+            .iter()
+            .map(|v| v.taken_at)
+            .chain(view.check_ins.iter().map(|c| c.completed_at))
+            .chain(view.side_effects.iter().map(|e| e.reported_at)),
+        now,
+        state.time_zone().clone(),
+    );
+    let readings: Vec<Reading> = view
+        .vitals
+        .iter()
+        .map(|v| Reading { at: v.taken_at, systolic: v.reading.systolic, diastolic: v.reading.diastolic })
+        .collect();
+    let limits = &pack.thresholds;
+    let bp_plot = (!readings.is_empty())
+        .then(|| {
+            plots::blood_pressure(
+                &readings,
+                (limits.bp_limit.systolic, limits.bp_limit.diastolic),
+                (limits.bp_urgent.systolic, limits.bp_urgent.diastolic),
+                &axis,
+            )
+        })
+        .flatten();
+    let totals = |wanted: InstrumentKind| -> Vec<(DateTime<Utc>, u8)> {
+        view.check_ins
+            .iter()
+            .filter_map(|c| match &c.kind {
+                CheckInKind::Instrument { instrument, total, .. } if *instrument == wanted => {
+                    Some((c.completed_at, *total))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let (phq9, gad7) = (totals(InstrumentKind::Phq9), totals(InstrumentKind::Gad7));
+    let phq9_plot = (!phq9.is_empty()).then(|| plots::scores(InstrumentKind::Phq9, &phq9, &axis)).flatten();
+    let gad7_plot = (!gad7.is_empty()).then(|| plots::scores(InstrumentKind::Gad7, &gad7, &axis)).flatten();
+    let effects: Vec<(DateTime<Utc>, Severity)> =
+        view.side_effects.iter().map(|e| (e.reported_at, e.severity)).collect();
+    let side_effect_plot = (!effects.is_empty()).then(|| plots::side_effects(&effects, &axis)).flatten();
+
+    let mut upcoming = Vec::new();
+    let mut past = Vec::new();
+    for s in &view.sessions {
+        let session = &s.session;
+        let state_word = if session.cancelled.is_some() {
+            "cancelled"
+        } else if session.ended_at.is_some() {
+            "ended"
+        } else if session.started_at.is_some() {
+            "started"
+        } else {
+            "scheduled"
+        };
+        let row = SessionRow {
+            id: session.id.clone(),
+            start: shown_local(session.scheduled_start, &session.time_zone),
+            state: state_word,
+            decisions: s
+                .readiness
+                .iter()
+                .rev()
+                .map(|r| DecisionRow {
+                    status: readiness_label(r.status),
+                    at: shown(&state, r.evaluated_at),
+                    pack: format!("{} v{}", r.pack_id, r.pack_version),
+                    explanation: explain(&pack, &r.items),
+                })
+                .collect(),
+            movable: state_word == "scheduled",
+            checklist: checklists.remove(&session.id).map(|evaluation| {
+                let ready_at =
+                    evaluation.ready_at.map(|t| format!(" It may start from {}.", t.format("%a %-d %b %H:%M")));
+                (readiness_label(evaluation.status), explain_now(&pack, &evaluation) + &ready_at.unwrap_or_default())
+            }),
+            date: session.scheduled_start.format("%Y-%m-%d").to_string(),
+            time: session.scheduled_start.format("%H:%M").to_string(),
+        };
+        let is_past = session.cancelled.is_some()
+            || session.ended_at.is_some()
+            || (session.started_at.is_none()
+                && session.scheduled_start.with_timezone(&Utc) + katcore::record::UPCOMING_GRACE < now);
+        if is_past {
+            past.push(row);
+        } else {
+            upcoming.push(row);
+        }
+    }
+    past.reverse();
+    let time_zone =
+        view.sessions.last().map_or_else(|| state.time_zone().name().to_owned(), |s| s.session.time_zone.clone());
+    let lines_newest_first = |mut lines: Vec<(DateTime<Utc>, String, String)>| -> Vec<Line> {
+        lines.sort_by_key(|line| std::cmp::Reverse(line.0));
+        lines.into_iter().map(|(at, text, by)| Line { at: shown(&state, at), text, by }).collect()
+    };
+    let page = ClientPage {
+        chrome: Chrome::new(&state, &signed_in, "clients", open_alerts, &done),
+        label: client.label,
+        alerts: alert_rows,
+        upcoming,
+        past,
+        bp_plot,
+        readings: lines_newest_first(
+            view.vitals
+                .iter()
+                .map(|v| {
+                    let mark = if v.urgent { " (urgent)" } else { "" };
+                    (v.taken_at, format!("{}/{} mmHg{mark}", v.reading.systolic, v.reading.diastolic), String::new())
+                })
+                .collect(),
+        ),
+        phq9_plot,
+        gad7_plot,
+        scores: lines_newest_first(
+            view.check_ins
+                .iter()
+                .map(|c| {
+                    let text = match &c.kind {
+                        CheckInKind::Instrument { instrument, answers, total, band } => {
+                            let name = match instrument {
+                                InstrumentKind::Phq9 => {
+                                    format!("PHQ-9, item 9: {}", answers.get(8).copied().unwrap_or(0))
+                                }
+                                InstrumentKind::Gad7 => "GAD-7".to_owned(),
+                            };
+                            format!("{name}; total {total} ({})", plots::band_name(*band))
+                        }
+                        CheckInKind::Mood { score } => format!("Mood {score} of 10"),
+                    };
+                    (c.completed_at, text, String::new())
+                })
+                .collect(),
+        ),
+        side_effect_plot,
+        side_effects: lines_newest_first(
+            view.side_effects.iter().map(|e| (e.reported_at, side_effect_text(&pack, e), String::new())).collect(),
+        ),
+        journal: view
+            .journal
+            .iter()
+            .map(|j| Line { at: shown(&state, j.created_at), text: j.text.clone(), by: String::new() })
+            .collect(),
+        notes: lines_newest_first(
+            view.clinician_notes.iter().map(|n| (n.written_at, n.text.clone(), n.author.clone())).collect(),
+        ),
+        devices: devices
+            .into_iter()
+            .map(|d| DeviceRow {
+                enrolled: shown(&state, d.enrolled_at),
+                last_sync: d.last_sync_at.map_or_else(|| "never".into(), |t| shown(&state, t)),
+                pack_version: d.pack_version.map_or_else(|| "built-in".into(), |v| format!("v{v}")),
+                revoked: d.revoked_at.map(|t| shown(&state, t)),
+                id: d.id,
+                label: d.label,
+            })
+            .collect(),
+        pack: match &view.assigned_pack {
+            Some(assigned) => {
+                format!("{} v{} assigned; read with {} v{}", assigned.pack_id, assigned.version, pack.id, pack.version)
+            }
+            None => format!("read with {} v{}", pack.id, pack.version),
+        },
+        time_zone,
+        unreadable: view.unreadable_entries.len(),
+        client_id,
+    };
+    Ok(render(&page))
+}
+
+/// `GET /dashboard/clients/{client_id}/record.json`: the record as the API
+/// answers it, as a download (the export until a standard one exists).
+pub(crate) async fn record_json(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(client_id): Path<String>,
+) -> Result<Response, WebError> {
+    client_of_clinic(&state, &signed_in.clinician, &client_id).await?;
+    let view = state
+        .with_replica(&client_id, |replica, storage| {
+            let pack = replica.pack(storage)?;
+            Ok(replica.record().view(&pack))
+        })
+        .await?;
+    let body = serde_json::to_vec_pretty(&view).map_err(|e| WebError::from(crate::error::ApiError::internal(e)))?;
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"record-{client_id}.json\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/json")), (CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
+}
