@@ -98,6 +98,16 @@ pub(crate) struct Line {
     by: String,
 }
 
+/// The most recent lines of a list, and how many it has in all.
+pub(crate) struct Listed {
+    lines: Vec<Line>,
+    total: usize,
+}
+
+/// Lines kept of each list of a client's page unless `?all=1` asks for
+/// every one (a two-year record's page is then a few hundred KB, not a few MB).
+const LIST_LINES: usize = 30;
+
 /// A client's page.
 #[derive(Template)]
 #[template(path = "client.html")]
@@ -109,14 +119,14 @@ pub(crate) struct ClientPage {
     upcoming: Vec<SessionRow>,
     past: Vec<SessionRow>,
     bp_plot: Option<String>,
-    readings: Vec<Line>,
+    readings: Listed,
     phq9_plot: Option<String>,
     gad7_plot: Option<String>,
-    scores: Vec<Line>,
+    scores: Listed,
     side_effect_plot: Option<String>,
-    side_effects: Vec<Line>,
-    journal: Vec<Line>,
-    notes: Vec<Line>,
+    side_effects: Listed,
+    journal: Listed,
+    notes: Listed,
     devices: Vec<DeviceRow>,
     pack: String,
     time_zone: String,
@@ -250,9 +260,13 @@ pub(crate) async fn client(
     past.reverse();
     let time_zone =
         view.sessions.last().map_or_else(|| state.time_zone().name().to_owned(), |s| s.session.time_zone.clone());
-    let lines_newest_first = |mut lines: Vec<(DateTime<Utc>, String, String)>| -> Vec<Line> {
+    let keep = if done.show_all() { usize::MAX } else { LIST_LINES };
+    let lines_newest_first = |mut lines: Vec<(DateTime<Utc>, String, String)>| -> Listed {
+        let total = lines.len();
         lines.sort_by_key(|line| std::cmp::Reverse(line.0));
-        lines.into_iter().map(|(at, text, by)| Line { at: shown(&state, at), text, by }).collect()
+        let lines =
+            lines.into_iter().take(keep).map(|(at, text, by)| Line { at: shown(&state, at), text, by }).collect();
+        Listed { lines, total }
     };
     let page = ClientPage {
         chrome: Chrome::new(&state, &signed_in, "clients", open_alerts, &done),
@@ -296,11 +310,9 @@ pub(crate) async fn client(
         side_effects: lines_newest_first(
             view.side_effects.iter().map(|e| (e.reported_at, side_effect_text(&pack, e), String::new())).collect(),
         ),
-        journal: view
-            .journal
-            .iter()
-            .map(|j| Line { at: shown(&state, j.created_at), text: j.text.clone(), by: String::new() })
-            .collect(),
+        journal: lines_newest_first(
+            view.journal.iter().map(|j| (j.created_at, j.text.clone(), String::new())).collect(),
+        ),
         notes: lines_newest_first(
             view.clinician_notes.iter().map(|n| (n.written_at, n.text.clone(), n.author.clone())).collect(),
         ),

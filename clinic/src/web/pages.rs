@@ -41,9 +41,16 @@ pub(crate) struct Done {
     done: Option<String>,
     /// The client list's filter.
     q: Option<String>,
+    /// On a client's page: every line of every list, not only the latest.
+    all: Option<String>,
 }
 
 impl Done {
+    /// Whether a client's page lists everything (`?all=1`).
+    pub(super) fn show_all(&self) -> bool {
+        self.all.is_some()
+    }
+
     fn notice(&self) -> Option<&'static str> {
         Some(match self.done.as_deref()? {
             "acknowledged" => "Alert acknowledged.",

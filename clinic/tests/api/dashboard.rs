@@ -405,3 +405,27 @@ async fn the_next_sessions_checklist_is_shown_from_the_answers_synced_so_far() {
     let row = list.split("client-0705").nth(1).unwrap().split("</tr>").next().unwrap();
     assert!(row.contains("status incomplete"), "the other items are still unanswered: {row}");
 }
+
+#[tokio::test]
+async fn long_lists_show_the_most_recent_and_all_on_request() {
+    let server = TestServer::start("dashboard-lists").await;
+    with_password(&server, "rivera");
+    let mut phone = server.client_with_device("client-0706").await;
+    let now = Utc::now();
+    for day in 0..31 {
+        let text = format!("Shared entry number {day:02}.");
+        let links = katcore::record::JournalLinks::default();
+        phone.record.write_journal_entry(&text, &links, now - Duration::days(day)).unwrap();
+    }
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let path = format!("/dashboard/clients/{}", phone.client_id);
+    let (page, _) = browser.page(&path).await;
+    assert!(page.contains("Shared entry number 00.") && page.contains("Shared entry number 29."));
+    assert!(!page.contains("Shared entry number 30."), "the oldest is left for `Show all`");
+    assert!(page.contains("The 30 most recent of 31."));
+    let (all, _) = browser.page(&format!("{path}?all=1")).await;
+    assert!(all.contains("Shared entry number 30."));
+    assert!(!all.contains("most recent of"));
+}
