@@ -159,7 +159,7 @@ pub(crate) fn see_other(location: &str) -> Response {
 
 /// A signed-in clinician, from the session cookie. Without a live session,
 /// the request is sent to the sign-in page.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct SignedIn {
     /// Who, as the API's clinician extractor would name them.
     pub(crate) clinician: ClinicianAuth,
@@ -167,6 +167,13 @@ pub(crate) struct SignedIn {
     pub(crate) csrf: String,
     /// SHA-256 of the session cookie.
     id_hash: crate::storage::SecretHash,
+}
+
+/// Names the clinician only: never the session's secrets.
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn").field("clinician_id", &self.clinician.clinician_id).finish_non_exhaustive()
+    }
 }
 
 impl FromRequestParts<AppState> for SignedIn {
@@ -195,7 +202,7 @@ impl FromRequestParts<AppState> for SignedIn {
 }
 
 /// The CSRF token every dashboard form carries (other fields ignored).
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct CsrfField {
     /// The token.
     csrf: String,
@@ -243,8 +250,8 @@ fn csrf_refused() -> Response {
     .into_response()
 }
 
-/// The sign-in page's form.
-#[derive(Debug, Deserialize)]
+/// The sign-in page's form (no `Debug`: it holds a password).
+#[derive(Deserialize)]
 pub(crate) struct SignInForm {
     /// Matches the `katcore_signin` cookie.
     csrf: String,
