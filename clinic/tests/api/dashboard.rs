@@ -376,6 +376,20 @@ async fn every_form_does_what_its_api_twin_does() {
     assert_eq!(published.status(), StatusCode::SEE_OTHER);
     let (packs, _) = browser.page("/dashboard/packs?done=published").await;
     assert!(packs.contains("Pack published.") && packs.contains(" v2</strong>"));
+
+    // The packs page says which version each active device has fetched.
+    let tablet = server.new_device(&client_id).await;
+    let (listed, _) = browser.page("/dashboard/packs").await;
+    assert!(listed.contains("<td>built-in <span class=\"status wait\">not current</span>"), "not fetched yet");
+    let fetched = server.as_token(&tablet.token, reqwest::Method::GET, "/v1/pack").send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    let (listed, _) = browser.page("/dashboard/packs").await;
+    assert!(listed.contains("<td>v2</td>"), "the tablet has v2 now");
+    let devices =
+        server.clinician(reqwest::Method::GET, &format!("/v1/clients/{client_id}/devices")).send().await.unwrap();
+    let devices: serde_json::Value = devices.json().await.unwrap();
+    let tablet_view = devices.as_array().unwrap().iter().find(|d| d["device_id"] == tablet.device_id.as_str()).unwrap();
+    assert_eq!(tablet_view["pack_version"], 2, "and the API says so too");
 }
 
 #[tokio::test]
