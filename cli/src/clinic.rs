@@ -85,6 +85,28 @@ pub(crate) enum ClinicCommand {
         #[arg(long)]
         login: String,
     },
+    /// Export clients' records as FHIR R4 bundles (docs/fhir.md): one client to standard output,
+    /// or every client of a clinic to a directory (`<client id>.json` each).
+    Fhir {
+        /// The clinic server's SQLite database.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// The record key the server runs with.
+        #[arg(long, value_name = "FILE")]
+        record_key: PathBuf,
+        /// One client, to standard output.
+        #[arg(long, conflicts_with_all = ["clinic", "out"], required_unless_present = "clinic")]
+        client: Option<String>,
+        /// Every client of this clinic, to `--out`.
+        #[arg(long, requires = "out")]
+        clinic: Option<String>,
+        /// The directory for `--clinic` (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Include the clients' shared journal entries (left out by default).
+        #[arg(long)]
+        journal: bool,
+    },
     /// Add a clinician to an existing clinic.
     AddClinician {
         /// The clinic server's SQLite database.
@@ -144,6 +166,30 @@ pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
             let login = katcore_clinic::set_password(&storage, &clinician, &login, &password)
                 .map_err(|e| format!("{}: {e}", db.display()))?;
             to_json(&serde_json::json!({"clinician_id": clinician, "login": login, "dashboard": "/dashboard"}))
+        }
+        ClinicCommand::Fhir { db, record_key, client, clinic, out, journal } => {
+            let key = RecordKey::from_file(&record_key).map_err(|e| e.to_string())?;
+            let storage = SqliteStorage::open_sealed(&db, &key, &[]).map_err(|e| format!("{}: {e}", db.display()))?;
+            let options = katcore_clinic::FhirOptions { include_journal: journal };
+            let export = |client_id: &str| {
+                katcore_clinic::fhir_export(&storage, client_id, options, chrono::Utc::now())
+                    .map_err(|e| format!("client {client_id}: {}", e.message()))
+            };
+            match (client, clinic, out) {
+                (Some(client_id), _, _) => to_json(&export(&client_id)?),
+                (None, Some(clinic_id), Some(out)) => {
+                    std::fs::create_dir_all(&out).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
+                    let clients = katcore_clinic::ClinicStorage::client_summaries(&storage, &clinic_id)
+                        .map_err(|e| format!("{}: {e}", db.display()))?;
+                    for summary in &clients {
+                        let file = out.join(format!("{}.json", summary.id));
+                        std::fs::write(&file, to_json(&export(&summary.id)?)?)
+                            .map_err(|e| format!("{}: cannot write: {e}", file.display()))?;
+                    }
+                    to_json(&serde_json::json!({"clinic_id": clinic_id, "exported": clients.len(), "out": out}))
+                }
+                _ => Err("give --client ID, or --clinic ID --out DIR".into()),
+            }
         }
         ClinicCommand::AddClinician { db, clinic, name, login } => {
             let password = login.as_ref().map(|_| read_password()).transpose()?;

@@ -169,6 +169,9 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
         .report_side_effect("nausea_vomiting", Severity::Moderate, Some(&session), reported.to_utc())
         .map_err(|e| e.to_string())?;
     ui.warn(&format!("{}: side effect reported — nausea, moderate.", when(&reported)));
+    let after = katcore::checklist::BloodPressureReading { systolic: 134, diastolic: 86 };
+    phone.device.record_blood_pressure(after, Some(&session), reported.to_utc()).map_err(|e| e.to_string())?;
+    ui.say(&format!("{}: blood pressure after the session, 134/86.", when(&reported)));
     let aftercare = phone.device.aftercare(&session, "en").map_err(|e| e.to_string())?;
     ui.say(&format!("No driving until {} (after a full night's sleep).", when(&aftercare.driving_ok_from)));
     let rows: Vec<Vec<String>> =
@@ -186,6 +189,15 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
         .write_journal(shared_text, &JournalLinks::default(), false, (evening + Duration::minutes(5)).to_utc())
         .map_err(|e| e.to_string())?;
     ui.good("Journal: a private entry on the phone, a shared one written at the same time on the tablet.");
+    let morning = ended + Duration::hours(15);
+    for (instrument, answers) in [
+        (katcore::pack::InstrumentKind::Phq9, vec![1, 1, 1, 1, 0, 1, 0, 0, 0]),
+        (katcore::pack::InstrumentKind::Gad7, vec![1, 1, 1, 0, 1, 0, 0]),
+    ] {
+        let result = phone.device.check_in(instrument, answers, "en", morning.to_utc()).map_err(|e| e.to_string())?;
+        let name = if instrument == katcore::pack::InstrumentKind::Phq9 { "PHQ-9" } else { "GAD-7" };
+        ui.say(&format!("{}: {name} check-in, total {}.", when(&morning), result.outcome.score.total));
+    }
 
     // 5. The clinic edits too.
     ui.step(5, "Meanwhile at the clinic");

@@ -26,7 +26,8 @@
 //!   write), `GET /metrics` (Prometheus text), `GET /openapi.json`;
 //! - devices: `POST /v1/enroll`, `POST /v1/sync` (binary), `GET /v1/pack`;
 //! - clinicians: `/v1/clients…`, `/v1/devices/{id}/revoke`, `/v1/alerts…`, `PUT /v1/pack`
-//!   (a pack signed offline with the clinic's key);
+//!   (a pack signed offline with the clinic's key), `GET /v1/clients/{id}/fhir`
+//!   (the record as a FHIR R4 bundle, docs/fhir.md);
 //! - the care team's dashboard (HTML, signed in with a password): `/dashboard…`
 //!   (`web`, docs/dashboard.md).
 //!
@@ -43,6 +44,7 @@ mod config;
 mod enrollment;
 mod error;
 mod extract;
+mod fhir;
 mod limits;
 mod metrics;
 mod openapi;
@@ -77,6 +79,7 @@ pub use clinician::{
 pub use config::{Config, ConfigError, TlsFiles, DEFAULT_LISTEN, USAGE};
 pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentCode, CODE_VALIDITY};
 pub use error::{ApiError, ErrorBody};
+pub use fhir::{bundle as fhir_bundle, export_from_storage as fhir_export, FhirOptions, FHIR_JSON};
 pub use limits::Limits;
 pub use metrics::Metrics;
 pub use openapi::openapi;
@@ -105,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         .merge(packs::router())
         .merge(clinician::router())
         .merge(alerts::router())
+        .merge(fhir::router())
         .merge(web::router())
         .layer(body_deadline)
         .merge(sync::router())

@@ -31,6 +31,7 @@ use crate::state::AppState;
         crate::clinician::list_clients,
         crate::enrollment::create_code,
         crate::clinician::record,
+        crate::fhir::export,
         crate::clinician::devices,
         crate::clinician::revoke_device,
         crate::clinician::schedule_session,

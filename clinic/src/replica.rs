@@ -209,6 +209,15 @@ impl Replica {
         Ok(Replica { client_id: client_id.to_owned(), stored, discard: false, pack: None })
     }
 
+    /// `client_id`'s record loaded from `storage` outside the cache, for
+    /// reading (batch exports): its edits would carry a fresh actor.
+    ///
+    /// # Errors
+    /// A storage failure, or a stored record that does not load.
+    pub(crate) fn open(storage: &dyn ClinicStorage, client_id: &str) -> Result<Replica, ApiError> {
+        Replica::load(storage, client_id, automerge::ActorId::random())
+    }
+
     /// The estimated memory the loaded record takes.
     fn memory_estimate(&self) -> u64 {
         let (snapshot, changes) = self.stored.sizes();

@@ -9,6 +9,7 @@ mod at_rest;
 mod clinician;
 mod dashboard;
 mod enrollment;
+mod fhir;
 mod growth;
 mod hostile;
 mod operations;

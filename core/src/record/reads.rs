@@ -28,6 +28,13 @@ impl CareRecord {
         read_session(id, &self.fields(&obj))
     }
 
+    /// A session's current answers with the instant each was recorded, by
+    /// item id (the latest answer of each item winning, as in
+    /// [`CareRecord::session_answers`]); empty for an unknown session.
+    pub fn session_answers_at(&self, session_id: &str) -> Vec<(String, Value, Option<DateTime<FixedOffset>>)> {
+        self.session_obj(session_id).map(|obj| super::layout::latest_answers_at(&self.fields(&obj))).unwrap_or_default()
+    }
+
     /// A session's current answers as a JSON object (item id → answer),
     /// the latest answer of each item winning.
     pub fn session_answers(&self, session_id: &str) -> Option<Value> {
