@@ -1,14 +1,14 @@
-//! The care team's dashboard on a two-year record: how long the server takes
-//! to answer a client's page (alerts, plots, every session with its
-//! decisions, journal, notes, devices) and the landing page, and what a
-//! sign-in costs (Argon2id).
+//! The clinic's views of a two-year record: how long the server takes to
+//! answer a client's dashboard page (alerts, plots, every session with its
+//! decisions, journal, notes, devices) and the landing page, what a sign-in
+//! costs (Argon2id), and the record's FHIR R4 export (time and size).
 //!
 //! `cargo bench -p katcore-e2e --bench dashboard`: a release server on
 //! loopback; the record is `two_year::build_record`'s (`KATCORE_BENCH_YEARS`
 //! changes its length), seeded on the server as `sync_wire` does. Prints
 //! medians and 95th percentiles of wall time at the client (reqwest over a
-//! kept-alive connection) and the page sizes. Figures: BENCHMARKS.md,
-//! "Dashboard".
+//! kept-alive connection) and the sizes. Figures: BENCHMARKS.md,
+//! "Dashboard" and "FHIR export".
 
 #[path = "../../core/benches/support/two_year.rs"]
 #[allow(dead_code)]
@@ -147,6 +147,23 @@ async fn run() {
     println!("alerts page: {} — {alerts_size} B", summary(alerts));
     let (clients, clients_size) = time_page(&http, &url, &session, "/dashboard/clients").await;
     println!("clients page: {} — {clients_size} B", summary(clients));
+    let mut exports = Vec::with_capacity(SAMPLES);
+    let mut export_size = 0;
+    let mut resources = 0;
+    let path = format!("{url}/v1/clients/{client_id}/fhir");
+    for round in 0..=SAMPLES {
+        let started = Instant::now();
+        let answer = http.get(&path).bearer_auth(&clinic.init.clinician_token).send().await.expect("export");
+        assert_eq!(answer.status(), 200, "export");
+        let body = answer.bytes().await.expect("body");
+        if round > 0 {
+            exports.push(started.elapsed());
+        }
+        export_size = body.len();
+        let bundle: serde_json::Value = serde_json::from_slice(&body).expect("a bundle");
+        resources = bundle["entry"].as_array().map_or(0, Vec::len);
+    }
+    println!("FHIR export, {years}-year record: {} — {export_size} B, {resources} resources", summary(exports));
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(clinic.db.parent().expect("the database's directory"));
 }
