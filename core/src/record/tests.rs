@@ -68,6 +68,47 @@ fn a_session_is_scheduled_answered_evaluated_and_audited() {
 }
 
 #[test]
+fn answers_come_with_the_instant_the_winning_one_was_recorded() {
+    let pack = pack();
+    let phone = {
+        let mut r = replica("phone");
+        r.schedule_session(t("2026-05-01T15:00:00Z"), "UTC", Party::Client).unwrap();
+        r
+    };
+    let id = phone.sessions()[0].id.clone();
+    let mut tablet = fork(&phone, "tablet");
+    let mut phone = phone;
+    phone
+        .record_answer(
+            &pack,
+            &id,
+            "blood_pressure",
+            &json!({"systolic": 130, "diastolic": 85}),
+            utc("2026-05-01T10:00:00Z"),
+        )
+        .unwrap();
+    tablet
+        .record_answer(
+            &pack,
+            &id,
+            "blood_pressure",
+            &json!({"systolic": 124, "diastolic": 80}),
+            utc("2026-05-01T11:00:00Z"),
+        )
+        .unwrap();
+    phone.record_answer(&pack, &id, "monitor_present", &json!(true), utc("2026-05-01T09:00:00Z")).unwrap();
+    phone.record_answer(&pack, &id, "monitor_present", &serde_json::Value::Null, utc("2026-05-01T09:30:00Z")).unwrap();
+    let both = merged(&[&phone, &tablet]);
+    let answers = both.session_answers_at(&id);
+    assert_eq!(answers.len(), 1, "a cleared answer is left out: {answers:?}");
+    let (item, value, at) = &answers[0];
+    assert_eq!(item, "blood_pressure");
+    assert_eq!(value, &json!({"systolic": 124, "diastolic": 80}), "the later of the concurrent answers");
+    assert_eq!(at.map(|t| t.with_timezone(&Utc)), Some(utc("2026-05-01T11:00:00Z")));
+    assert!(both.session_answers_at("unknown").is_empty());
+}
+
+#[test]
 fn answers_are_checked_against_the_pack_and_clearing_works() {
     let pack = pack();
     let mut r = replica("phone");
