@@ -264,11 +264,7 @@ pub fn bundle(
         questionnaire(&mut bundle, check_in, pack, &patient);
     }
     for effect in &view.side_effects {
-        let label = pack
-            .side_effects
-            .iter()
-            .find(|s| s.id == effect.effect_id)
-            .map_or(effect.effect_id.as_str(), |s| s.label.get(&pack.default_locale, &pack.default_locale));
+        let label = crate::wording::side_effect_label(pack, &effect.effect_id);
         let severity = match effect.severity {
             Severity::Mild => ("mild", "Mild"),
             Severity::Moderate => ("moderate", "Moderate"),
@@ -289,37 +285,20 @@ pub fn bundle(
         bundle.put(event);
     }
     for note in &view.clinician_notes {
-        bundle.put(json!({
-            "resourceType": "DocumentReference",
-            "id": note.id,
-            "status": "current",
-            "type": concept(LOINC, "11506-3", "Progress note"),
-            "subject": patient,
-            "date": instant(note.written_at),
-            "author": [{"display": note.author}],
-            "description": "Clinician note",
-            "content": [{"attachment": {
-                "contentType": "text/plain; charset=utf-8",
-                "data": BASE64.encode(note.text.as_bytes()),
-            }}],
-        }));
+        let mut document = text_document(&note.id, concept(LOINC, "11506-3", "Progress note"), &patient, &note.text);
+        document["date"] = json!(instant(note.written_at));
+        document["author"] = json!([{"display": note.author}]);
+        document["description"] = json!("Clinician note");
+        bundle.put(document);
     }
     if options.include_journal {
         for entry in &view.journal {
-            bundle.put(json!({
-                "resourceType": "DocumentReference",
-                "id": entry.id,
-                "status": "current",
-                "type": concept(KATCORE_CODES, "shared-journal-entry", "Journal entry the client shared"),
-                "subject": patient,
-                "date": instant(entry.edited_at.unwrap_or(entry.created_at)),
-                "author": [patient],
-                "content": [{"attachment": {
-                    "contentType": "text/plain; charset=utf-8",
-                    "data": BASE64.encode(entry.text.as_bytes()),
-                    "creation": instant(entry.created_at),
-                }}],
-            }));
+            let kind = concept(KATCORE_CODES, "shared-journal-entry", "Journal entry the client shared");
+            let mut document = text_document(&entry.id, kind, &patient, &entry.text);
+            document["date"] = json!(instant(entry.edited_at.unwrap_or(entry.created_at)));
+            document["author"] = json!([patient]);
+            document["content"][0]["attachment"]["creation"] = json!(instant(entry.created_at));
+            bundle.put(document);
         }
     }
     json!({
@@ -327,6 +306,21 @@ pub fn bundle(
         "type": "transaction",
         "timestamp": instant(now),
         "entry": bundle.entries,
+    })
+}
+
+/// A `DocumentReference` of `text` (a plain-text attachment) about the patient.
+fn text_document(id: &str, kind: Value, patient: &Value, text: &str) -> Value {
+    json!({
+        "resourceType": "DocumentReference",
+        "id": id,
+        "status": "current",
+        "type": kind,
+        "subject": patient,
+        "content": [{"attachment": {
+            "contentType": "text/plain; charset=utf-8",
+            "data": BASE64.encode(text.as_bytes()),
+        }}],
     })
 }
 
@@ -381,20 +375,13 @@ fn readiness(decision: &katcore::record::ReadinessRecord, pack: &Pack, patient: 
         ReadinessStatus::Incomplete => ("incomplete", "Incomplete"),
         ReadinessStatus::Blocked => ("blocked", "Blocked"),
     };
-    let locale = pack.default_locale.as_str();
     let mut components = vec![
         json!({"code": concept(KATCORE_CODES, "pack-id", "Content pack id"), "valueString": decision.pack_id}),
         json!({"code": concept(KATCORE_CODES, "pack-version", "Content pack version"),
                "valueInteger": decision.pack_version}),
     ];
     for (item, state) in &decision.items {
-        let label = pack
-            .checklist
-            .iter()
-            .find(|i| &i.id == item)
-            .map(|i| i.prompt.get(locale, locale))
-            .or_else(|| pack.screening.iter().find(|q| &q.id == item).map(|q| q.prompt.get(locale, locale)))
-            .unwrap_or(item);
+        let label = crate::wording::item_label(pack, item);
         let state = match state {
             ItemState::Pass => ("pass", "Met"),
             ItemState::Fail => ("fail", "Not met"),
@@ -493,7 +480,7 @@ fn questionnaire(bundle: &mut Bundle, check_in: &CheckIn, pack: &Pack, patient: 
         "author": patient,
         "item": response_items,
     }));
-    let band = crate::web::band_name(*band);
+    let band = crate::wording::band_name(*band);
     bundle.put(json!({
         "resourceType": "Observation",
         "id": format!("{}-total", check_in.id),

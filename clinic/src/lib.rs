@@ -55,6 +55,7 @@ mod state;
 mod storage;
 mod sync;
 mod web;
+mod wording;
 
 use axum::http::Request;
 use axum::Router;

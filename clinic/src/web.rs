@@ -40,7 +40,6 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub(crate) use plots::band_name;
 pub use session::{hash_password, normalize_login, PasswordError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 /// Largest form body (a signed pack pasted into the publish form is the

@@ -142,6 +142,7 @@ fn operations() -> Vec<Operation> {
         op(Method::GET, "/v1/alerts", ClinicianClinic),
         op(Method::POST, "/v1/clients/{client_id}/enrollment-codes", ClinicianResource),
         op(Method::GET, "/v1/clients/{client_id}/record", ClinicianResource),
+        op(Method::GET, "/v1/clients/{client_id}/fhir", ClinicianResource),
         op(Method::GET, "/v1/clients/{client_id}/devices", ClinicianResource),
         op(Method::POST, "/v1/clients/{client_id}/sessions", ClinicianResource),
         op(Method::PUT, "/v1/clients/{client_id}/sessions/{session_id}", ClinicianResource),

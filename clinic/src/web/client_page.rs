@@ -32,18 +32,12 @@ fn shown_local(at: DateTime<FixedOffset>, zone: &str) -> String {
 
 /// What an evaluation still lacks, item by item, in the pack's words.
 fn explain_now(pack: &Pack, evaluation: &Evaluation) -> String {
-    let locale = pack.default_locale.as_str();
-    let label = |id: &str| {
-        let checklist = pack.checklist.iter().find(|item| item.id == id).map(|item| item.prompt.get(locale, locale));
-        let screening = || pack.screening.iter().find(|q| q.id == id).map(|q| q.prompt.get(locale, locale));
-        checklist.or_else(screening).unwrap_or(id).to_owned()
-    };
     // What stands in the way first, then how much is still unanswered.
     let mut parts: Vec<String> = evaluation
         .items
         .iter()
         .filter(|item| !matches!(item.state, ItemState::Pass | ItemState::Unanswered))
-        .map(|item| format!("{}: {}", label(&item.id), item.message))
+        .map(|item| format!("{}: {}", crate::wording::item_label(pack, &item.id), item.message))
         .collect();
     match evaluation.items.iter().filter(|item| item.state == ItemState::Unanswered).count() {
         0 => {}
@@ -298,7 +292,7 @@ pub(crate) async fn client(
                                 }
                                 InstrumentKind::Gad7 => "GAD-7".to_owned(),
                             };
-                            format!("{name}; total {total} ({})", plots::band_name(*band))
+                            format!("{name}; total {total} ({})", crate::wording::band_name(*band))
                         }
                         CheckInKind::Mood { score } => format!("Mood {score} of 10"),
                     };

@@ -11,7 +11,6 @@ use katcore::pack::Pack;
 use katcore::record::{CheckInKind, RecordView, Severity, SideEffectReport, UrgentKind};
 use serde::Deserialize;
 
-use super::plots;
 use super::session::SignedIn;
 use super::{render, WebError};
 use crate::replica::next_session;
@@ -179,7 +178,7 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
                 CheckInKind::Instrument { answers, total, band, .. } => Some(format!(
                     "Item 9 answered {} of 3; total {total} ({})",
                     answers.get(8).copied().unwrap_or(0),
-                    plots::band_name(*band)
+                    crate::wording::band_name(*band)
                 )),
                 CheckInKind::Mood { .. } => None,
             })
@@ -208,12 +207,7 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
 
 /// A side-effect report in words: the pack's name for it and its severity.
 pub(super) fn side_effect_text(pack: &Pack, report: &SideEffectReport) -> String {
-    let locale = pack.default_locale.as_str();
-    let label = pack
-        .side_effects
-        .iter()
-        .find(|s| s.id == report.effect_id)
-        .map_or(report.effect_id.as_str(), |s| s.label.get(locale, locale));
+    let label = crate::wording::side_effect_label(pack, &report.effect_id);
     format!("{label}, {}", severity_label(report.severity))
 }
 
@@ -228,16 +222,11 @@ fn severity_label(severity: Severity) -> &'static str {
 
 /// The items of a decision that were not met, in the pack's words.
 pub(super) fn explain(pack: &Pack, items: &[(String, ItemState)]) -> String {
-    let locale = pack.default_locale.as_str();
     let parts: Vec<String> = items
         .iter()
         .filter(|(_, state)| *state != ItemState::Pass)
         .map(|(id, state)| {
-            let label = pack
-                .checklist
-                .iter()
-                .find(|item| &item.id == id)
-                .map_or(id.as_str(), |item| item.prompt.get(locale, locale));
+            let label = crate::wording::item_label(pack, id);
             let state = match state {
                 ItemState::Pass => "met",
                 ItemState::Fail => "not met",

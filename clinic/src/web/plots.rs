@@ -171,17 +171,6 @@ pub(crate) fn bands(instrument: InstrumentKind) -> Vec<(u8, u8, Band)> {
     }
 }
 
-/// The band's name as the page shows it.
-pub(crate) fn band_name(band: Band) -> &'static str {
-    match band {
-        Band::Minimal => "minimal",
-        Band::Mild => "mild",
-        Band::Moderate => "moderate",
-        Band::ModeratelySevere => "moderately severe",
-        Band::Severe => "severe",
-    }
-}
-
 /// Totals of one instrument over time, over its severity bands.
 pub(crate) fn scores(instrument: InstrumentKind, totals: &[(DateTime<Utc>, u8)], axis: &TimeAxis) -> Option<String> {
     let bands = bands(instrument);
@@ -205,7 +194,7 @@ pub(crate) fn scores(instrument: InstrumentKind, totals: &[(DateTime<Utc>, u8)],
             let top = f64::from(*to) + 0.5;
             chart.draw_series([Rectangle::new([(axis.start, bottom.max(0.0)), (axis.end, top)], shade.filled())])?;
             chart.draw_series([Text::new(
-                band_name(*band).to_owned(),
+                crate::wording::band_name(*band).to_owned(),
                 (axis.start + (axis.end - axis.start) * 0.005, top - 0.3),
                 ("sans-serif", 15).into_font().color(&BLACK.mix(0.7)),
             )])?;

@@ -1,0 +1,34 @@
+//! The pack's words for what a record holds, as the clinic's views (the
+//! dashboard, the FHIR export) name it: one lookup each, in the pack's
+//! default locale, falling back to the id when the pack does not know it.
+
+use katcore::instruments::Band;
+use katcore::pack::Pack;
+
+/// The prompt of a checklist item or screening question, or its id.
+pub(crate) fn item_label<'a>(pack: &'a Pack, id: &'a str) -> &'a str {
+    let locale = pack.default_locale.as_str();
+    pack.checklist
+        .iter()
+        .find(|item| item.id == id)
+        .map(|item| item.prompt.get(locale, locale))
+        .or_else(|| pack.screening.iter().find(|q| q.id == id).map(|q| q.prompt.get(locale, locale)))
+        .unwrap_or(id)
+}
+
+/// The name of a side effect the pack lists, or its id.
+pub(crate) fn side_effect_label<'a>(pack: &'a Pack, id: &'a str) -> &'a str {
+    let locale = pack.default_locale.as_str();
+    pack.side_effects.iter().find(|s| s.id == id).map_or(id, |s| s.label.get(locale, locale))
+}
+
+/// A PHQ-9 or GAD-7 severity band in words.
+pub(crate) fn band_name(band: Band) -> &'static str {
+    match band {
+        Band::Minimal => "minimal",
+        Band::Mild => "mild",
+        Band::Moderate => "moderate",
+        Band::ModeratelySevere => "moderately severe",
+        Band::Severe => "severe",
+    }
+}
