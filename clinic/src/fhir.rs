@@ -119,15 +119,26 @@ pub(crate) async fn export(
         Some("journal") => FhirOptions { include_journal: true },
         Some(_) => return Err(ApiError::bad_request("invalid_query", "include must be `journal`")),
     };
-    let client = client_of_clinic(&state, &clinician, &client_id).await?;
-    let bundle = state
-        .with_replica(&client_id, move |replica, storage| {
+    let body = serde_json::to_vec(&client_bundle(&state, &clinician, &client_id, options).await?)
+        .map_err(ApiError::internal)?;
+    Ok(([(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))], body).into_response())
+}
+
+/// The bundle of a client of the clinician's clinic (`404` for any other),
+/// from the cached record: what the API route and the dashboard's download send.
+pub(crate) async fn client_bundle(
+    state: &AppState,
+    clinician: &ClinicianAuth,
+    client_id: &str,
+    options: FhirOptions,
+) -> Result<Value, ApiError> {
+    let client = client_of_clinic(state, clinician, client_id).await?;
+    state
+        .with_replica(client_id, move |replica, storage| {
             let pack = replica.pack(storage)?;
             Ok(bundle(&client.id, &client.label, replica.record(), &pack, options, Utc::now()))
         })
-        .await?;
-    let body = serde_json::to_vec(&bundle).map_err(ApiError::internal)?;
-    Ok(([(CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))], body).into_response())
+        .await
 }
 
 /// `client_id`'s record, read straight from `storage`, as [`bundle`] makes

@@ -60,6 +60,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/dashboard/clients", get(pages::clients).post(actions::create_client))
         .route("/dashboard/clients/{client_id}", get(client_page::client))
         .route("/dashboard/clients/{client_id}/record.json", get(client_page::record_json))
+        .route("/dashboard/clients/{client_id}/fhir.json", get(client_page::fhir_json))
         .route("/dashboard/clients/{client_id}/sessions", post(actions::schedule))
         .route("/dashboard/clients/{client_id}/sessions/{session_id}", post(actions::move_session))
         .route("/dashboard/clients/{client_id}/notes", post(actions::note))

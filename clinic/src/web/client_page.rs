@@ -334,8 +334,36 @@ pub(crate) async fn client(
     Ok(render(&page))
 }
 
+/// Whether the FHIR download carries the shared journal (`?journal=1`).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct FhirDownload {
+    journal: Option<String>,
+}
+
+/// `GET /dashboard/clients/{client_id}/fhir.json`: the client's FHIR R4
+/// bundle as `GET /v1/clients/{client_id}/fhir` answers it (docs/fhir.md),
+/// as a download; with the shared journal on `?journal=1`.
+pub(crate) async fn fhir_json(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(client_id): Path<String>,
+    Query(query): Query<FhirDownload>,
+) -> Result<Response, WebError> {
+    let options = crate::fhir::FhirOptions { include_journal: query.journal.is_some() };
+    let bundle = crate::fhir::client_bundle(&state, &signed_in.clinician, &client_id, options).await?;
+    let body = serde_json::to_vec_pretty(&bundle).map_err(|e| WebError::from(crate::error::ApiError::internal(e)))?;
+    Ok(download(body, crate::fhir::FHIR_JSON, &format!("fhir-{client_id}.json")))
+}
+
+/// `body` as an attachment named `file`.
+fn download(body: Vec<u8>, content_type: &'static str, file: &str) -> Response {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    ([(CONTENT_TYPE, HeaderValue::from_static(content_type)), (CONTENT_DISPOSITION, disposition)], body).into_response()
+}
+
 /// `GET /dashboard/clients/{client_id}/record.json`: the record as the API
-/// answers it, as a download (the export until a standard one exists).
+/// answers it, as a download.
 pub(crate) async fn record_json(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -349,8 +377,5 @@ pub(crate) async fn record_json(
         })
         .await?;
     let body = serde_json::to_vec_pretty(&view).map_err(|e| WebError::from(crate::error::ApiError::internal(e)))?;
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"record-{client_id}.json\""))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    Ok(([(CONTENT_TYPE, HeaderValue::from_static("application/json")), (CONTENT_DISPOSITION, disposition)], body)
-        .into_response())
+    Ok(download(body, "application/json", &format!("record-{client_id}.json")))
 }

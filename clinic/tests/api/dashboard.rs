@@ -255,6 +255,8 @@ async fn a_clinician_of_another_clinic_sees_nothing_of_this_one() {
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     let export = browser.get(&format!("/dashboard/clients/{client_id}/record.json")).await;
     assert_eq!(export.status(), StatusCode::NOT_FOUND);
+    let fhir = browser.get(&format!("/dashboard/clients/{client_id}/fhir.json")).await;
+    assert_eq!(fhir.status(), StatusCode::NOT_FOUND);
     let note = browser.post(&format!("/dashboard/clients/{client_id}/notes"), &[("csrf", &token), ("text", "x")]).await;
     assert_eq!(note.status(), StatusCode::NOT_FOUND);
     let schedule = browser
@@ -442,4 +444,24 @@ async fn long_lists_show_the_most_recent_and_all_on_request() {
     let (all, _) = browser.page(&format!("{path}?all=1")).await;
     assert!(all.contains("Shared entry number 30."));
     assert!(!all.contains("most recent of"));
+
+    // The FHIR download is the API's bundle; the journal only when asked for.
+    let journal_documents = |bundle: &serde_json::Value| {
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == "DocumentReference")
+            .count()
+    };
+    let fhir = browser.get(&format!("{path}/fhir.json")).await;
+    assert_eq!(fhir.status(), StatusCode::OK);
+    assert_eq!(fhir.headers()["content-type"], "application/fhir+json");
+    assert!(fhir.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let bundle: serde_json::Value = fhir.json().await.unwrap();
+    assert_eq!(bundle["type"], "transaction");
+    assert_eq!(journal_documents(&bundle), 0);
+    let with_journal: serde_json::Value =
+        browser.get(&format!("{path}/fhir.json?journal=1")).await.json().await.unwrap();
+    assert_eq!(journal_documents(&with_journal), 31);
 }
