@@ -182,9 +182,10 @@ struct Bundle {
 impl Bundle {
     /// Adds `resource` (whose `resourceType` and `id` are set) as a `PUT`;
     /// returns a reference to it.
-    fn put(&mut self, resource: Value) -> Value {
+    fn put(&mut self, mut resource: Value) -> Value {
         let kind = resource["resourceType"].as_str().unwrap_or_default().to_owned();
-        let id = resource["id"].as_str().unwrap_or_default().to_owned();
+        let id = fhir_id(resource["id"].as_str().unwrap_or_default());
+        resource["id"] = json!(id);
         let full_url = full_url(&kind, &id);
         self.entries.push(json!({
             "fullUrl": full_url,
@@ -192,6 +193,22 @@ impl Bundle {
             "request": {"method": "PUT", "url": format!("{kind}/{id}")},
         }));
         json!({"reference": full_url})
+    }
+}
+
+/// `raw` (a record entry's id, plus a suffix for derived resources) if it is
+/// a FHIR id (1–64 of `A-Z a-z 0-9 - .`), else `x` and 32 hex digits of
+/// its SHA-256: any other writer's ids, however long or odd, become valid
+/// ids, stable from one export to the next, that cannot reach into a
+/// `request.url` path.
+fn fhir_id(raw: &str) -> String {
+    let valid =
+        (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if valid {
+        raw.to_owned()
+    } else {
+        let digest = Sha256::digest(raw.as_bytes());
+        format!("x{}", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
     }
 }
 
@@ -528,6 +545,18 @@ fn questionnaire(bundle: &mut Bundle, check_in: &CheckIn, pack: &Pack, patient: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_other_writers_chose_become_valid_fhir_ids() {
+        assert_eq!(fhir_id("0123abcd-total"), "0123abcd-total");
+        for odd in ["a_b", "../Patient/x", "", &"a".repeat(65), "ü"] {
+            let id = fhir_id(odd);
+            assert_eq!(id.len(), 33, "{odd:?} → {id}");
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
+            assert_eq!(id, fhir_id(odd), "stable");
+        }
+        assert_ne!(fhir_id("a_b"), fhir_id("a_c"));
+    }
 
     #[test]
     fn full_urls_are_stable_version_5_style_uuids() {
