@@ -465,3 +465,38 @@ async fn long_lists_show_the_most_recent_and_all_on_request() {
         browser.get(&format!("{path}/fhir.json?journal=1")).await.json().await.unwrap();
     assert_eq!(journal_documents(&with_journal), 31);
 }
+
+#[tokio::test]
+async fn a_session_id_a_hostile_device_chose_cannot_redirect_a_form() {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, ObjType, ROOT};
+    let server = TestServer::start("dashboard-hostile-id").await;
+    with_password(&server, "rivera");
+    let mut phone = server.client_with_device("client-0707").await;
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    // A session whose id is a path to another form's action.
+    let hostile = "../../../alerts/x/ack";
+    let start = (Utc::now() + Duration::days(3)).fixed_offset().to_rfc3339();
+    let mut doc = phone.record.document().clone().with_actor(ActorId::random());
+    let before = doc.get_heads();
+    doc.transact(|tx| {
+        let obj = tx.put_object(ROOT, format!("s:{hostile}"), ObjType::Map)?;
+        tx.put(&obj, "start", start.as_str())?;
+        tx.put(&obj, "tz", "UTC")?;
+        tx.put(&obj, "by", "client")
+    })
+    .map_err(|failure| failure.error)
+    .unwrap();
+    let request = katcore::sync::wire::SyncRequest {
+        since: phone.server_heads.clone(),
+        heads: doc.get_heads(),
+        changes: doc.save_after(&before),
+    };
+    assert_eq!(phone.post(&server, request.encode()).await.status(), StatusCode::OK, "a session a device may write");
+
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (page, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
+    assert!(page.contains("/sessions/..%2F..%2F..%2Falerts%2Fx%2Fack\""), "the id is one path segment");
+    assert!(!page.contains("/sessions/../"), "never a path of its own");
+}
