@@ -16,7 +16,7 @@ use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::{CheckInKind, RecordView, Severity};
 
 use super::pages::{
-    alert_rows, explain, readiness_label, shown, side_effect_text, sort_alerts, AlertRow, Chrome, Done,
+    describe_open, explain, readiness_label, rows_of, shown, side_effect_text, sort_alerts, AlertRow, Chrome, Done,
 };
 use super::plots::{self, Reading, TimeAxis};
 use super::session::SignedIn;
@@ -144,8 +144,6 @@ pub(crate) async fn client(
         })
         .await?;
     sort_alerts(&mut mine);
-    let labels = HashMap::from([(client_id.clone(), client.label.clone())]);
-    let alert_rows = alert_rows(&state, mine, &labels).await?;
     let (view, pack, mut checklists): (RecordView, Arc<Pack>, HashMap<String, Evaluation>) = state
         .with_replica(&client_id, |replica, storage| {
             let pack = replica.pack(storage)?;
@@ -160,6 +158,11 @@ pub(crate) async fn client(
             Ok((record.view(&pack), pack, checklists))
         })
         .await?;
+    // The alerts are described from the same view the page shows.
+    let open = mine.iter().filter(|a| a.acknowledged_at.is_none()).map(|a| (a.id.clone(), a.key.clone(), a.kind));
+    let details = describe_open(&view, &pack, open.collect::<Vec<_>>());
+    let labels = HashMap::from([(client_id.clone(), client.label.clone())]);
+    let alert_rows = rows_of(&state, mine, &labels, details);
     let now = Utc::now();
     let axis = TimeAxis::around(
         view.vitals

@@ -277,7 +277,7 @@ pub(crate) struct AlertsPage {
 
 /// Alert rows for `alerts`, described from the records of their clients
 /// (the first [`DESCRIBED_CLIENTS`] of them).
-pub(super) async fn alert_rows(
+async fn alert_rows(
     state: &AppState,
     alerts: Vec<Alert>,
     labels: &HashMap<String, String>,
@@ -299,15 +299,32 @@ pub(super) async fn alert_rows(
             .with_replica(&client_id, move |replica, storage| {
                 let pack = replica.pack(storage)?;
                 let view = replica.record().view(&pack);
-                Ok(wanted
-                    .into_iter()
-                    .map(|(id, key, kind)| (id, describe(&view, &pack, &key, kind)))
-                    .collect::<Vec<_>>())
+                Ok(describe_open(&view, &pack, wanted))
             })
             .await?;
         details.extend(described);
     }
-    Ok(alerts
+    Ok(rows_of(state, alerts, labels, details))
+}
+
+/// What each of `wanted` (alert id, urgent key, kind) is, from one client's
+/// record view, by alert id.
+pub(super) fn describe_open(
+    view: &RecordView,
+    pack: &Pack,
+    wanted: impl IntoIterator<Item = (String, String, UrgentKind)>,
+) -> HashMap<String, String> {
+    wanted.into_iter().map(|(id, key, kind)| (id, describe(view, pack, &key, kind))).collect()
+}
+
+/// Alert rows for `alerts`, with the descriptions in `details` (by alert id).
+pub(super) fn rows_of(
+    state: &AppState,
+    alerts: Vec<Alert>,
+    labels: &HashMap<String, String>,
+    mut details: HashMap<String, String>,
+) -> Vec<AlertRow> {
+    alerts
         .into_iter()
         .map(|a| AlertRow {
             class: kind_class(a.kind),
@@ -322,7 +339,7 @@ pub(super) async fn alert_rows(
             id: a.id,
             client_id: a.client_id,
         })
-        .collect())
+        .collect()
 }
 
 /// `GET /dashboard`: open alerts, most urgent and newest first.
