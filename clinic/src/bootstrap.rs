@@ -100,9 +100,20 @@ fn check(field: &'static str, value: &str) -> Result<String, BootstrapError> {
 /// # Errors
 /// [`BootstrapError::InvalidName`] or a storage failure.
 pub fn init_clinic(db_path: &Path, clinic_name: &str, clinician_name: &str) -> Result<InitOutput, BootstrapError> {
-    let storage = SqliteStorage::open(db_path)?;
+    init_clinic_with_new_key(&SqliteStorage::open(db_path)?, clinic_name, clinician_name)
+}
+
+/// [`init_clinic`] in an open storage (SQLite or PostgreSQL).
+///
+/// # Errors
+/// [`BootstrapError::InvalidName`] or a storage failure.
+pub fn init_clinic_with_new_key(
+    storage: &dyn ClinicStorage,
+    clinic_name: &str,
+    clinician_name: &str,
+) -> Result<InitOutput, BootstrapError> {
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let mut output = init_clinic_in(&storage, clinic_name, clinician_name, &key.verifying_key())?;
+    let mut output = init_clinic_in(storage, clinic_name, clinician_name, &key.verifying_key())?;
     output.pack_signing_key = Some(key);
     Ok(output)
 }

@@ -2,7 +2,9 @@
 //!
 //! | flag | variable | default |
 //! |---|---|---|
-//! | `--db PATH` | `KATCORE_CLINIC_DB` | required |
+//! | `--db PATH` | `KATCORE_CLINIC_DB` | this or `--database-url` |
+//! | `--database-url URL` | `KATCORE_CLINIC_DATABASE_URL` | PostgreSQL instead of SQLite |
+//! | `--database-pool N` | `KATCORE_CLINIC_DATABASE_POOL` | 16 (PostgreSQL connections per instance) |
 //! | `--record-key FILE` | `KATCORE_CLINIC_RECORD_KEY` | required |
 //! | `--old-record-key FILE[,FILE…]` | `KATCORE_CLINIC_OLD_RECORD_KEYS` | none |
 //! | `--listen ADDR` | `KATCORE_CLINIC_LISTEN` | `127.0.0.1:8443` |
@@ -31,10 +33,18 @@ pub const USAGE: &str = "\
 katcore-clinic: the katcore reference clinic server
 
 USAGE:
-    katcore-clinic --db PATH --record-key FILE [--listen ADDR] [--tls-cert PEM --tls-key PEM]
+    katcore-clinic (--db PATH | --database-url URL) --record-key FILE [--listen ADDR]
+                   [--tls-cert PEM --tls-key PEM]
 
 OPTIONS:
-    --db PATH        SQLite database (created if missing)      [env: KATCORE_CLINIC_DB]
+    --db PATH        SQLite database (created if missing): one server process
+                                                               [env: KATCORE_CLINIC_DB]
+    --database-url URL
+                     PostgreSQL instead (postgres://USER@HOST:PORT/DB): any number of
+                     server instances on one database          [env: KATCORE_CLINIC_DATABASE_URL]
+    --database-pool N
+                     PostgreSQL connections of this instance (default 16)
+                                                               [env: KATCORE_CLINIC_DATABASE_POOL]
     --record-key FILE
                      the key record blobs are sealed with (`katctl clinic init` writes one;
                      keep it out of the database's backups)    [env: KATCORE_CLINIC_RECORD_KEY]
@@ -87,11 +97,40 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// A PostgreSQL connection string. It may hold a password, so it shows
+/// only its scheme when printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a connection string (`postgres://…`, `postgresql://…` or
+    /// libpq `key=value` pairs).
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The connection string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Shows no host, user or password.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(…)")
+    }
+}
+
 /// How to run the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The SQLite database.
+    /// The SQLite database (unused when [`Config::database_url`] is set).
     pub db: PathBuf,
+    /// The PostgreSQL database, instead of the SQLite file.
+    pub database_url: Option<DatabaseUrl>,
+    /// PostgreSQL connections this instance may open.
+    pub database_pool: usize,
     /// The file of the key record blobs are sealed with.
     pub record_key: PathBuf,
     /// Keys of a rotation in progress: read, never written with.
@@ -127,6 +166,8 @@ impl Config {
             old_record_keys: Vec::new(),
             create_record_key: true,
             db,
+            database_url: None,
+            database_pool: crate::storage::DEFAULT_POOL_SIZE,
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             tls: None,
             trusted_proxies: Vec::new(),
@@ -134,6 +175,16 @@ impl Config {
             limits: Limits::default(),
             time_zone: "UTC".into(),
         }
+    }
+
+    /// [`Config::local`] on the PostgreSQL database at `url`, with the
+    /// record key in `record_key` (created if missing): tests and load
+    /// runs on PostgreSQL.
+    pub fn local_postgres(url: impl Into<String>, record_key: impl Into<PathBuf>) -> Config {
+        let mut config = Config::local(PathBuf::new());
+        config.database_url = Some(DatabaseUrl::new(url));
+        config.record_key = record_key.into();
+        config
     }
 
     /// Reads flags (without the program name) and environment variables
@@ -147,6 +198,8 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let mut db = env("KATCORE_CLINIC_DB");
+        let mut database_url = env("KATCORE_CLINIC_DATABASE_URL");
+        let mut database_pool = env("KATCORE_CLINIC_DATABASE_POOL");
         let mut record_key = env("KATCORE_CLINIC_RECORD_KEY");
         let mut old_record_keys = env("KATCORE_CLINIC_OLD_RECORD_KEYS");
         let mut listen = env("KATCORE_CLINIC_LISTEN");
@@ -166,6 +219,8 @@ impl Config {
             let slot = match flag.as_str() {
                 "-h" | "--help" => return Err(ConfigError::Help),
                 "--db" => &mut db,
+                "--database-url" => &mut database_url,
+                "--database-pool" => &mut database_pool,
                 "--record-key" => &mut record_key,
                 "--old-record-key" => &mut old_record_keys,
                 "--listen" => &mut listen,
@@ -182,9 +237,29 @@ impl Config {
                 inline.or_else(|| args.next()).ok_or_else(|| ConfigError::Usage(format!("`{flag}` needs a value")))?;
             *slot = Some(value);
         }
-        let db = db
-            .filter(|db| !db.is_empty())
-            .ok_or_else(|| ConfigError::Usage("the database is required: --db PATH or KATCORE_CLINIC_DB".into()))?;
+        let db = db.filter(|db| !db.is_empty());
+        let database_url = database_url.filter(|url| !url.is_empty());
+        let db = match (db, &database_url) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "give one database: --db PATH (SQLite) or --database-url URL (PostgreSQL), not both".into(),
+                ))
+            }
+            (Some(db), None) => db,
+            (None, Some(url)) => {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains('=')) {
+                    return Err(ConfigError::Invalid(
+                        "--database-url must be a PostgreSQL connection string (postgres://…)".into(),
+                    ));
+                }
+                String::new()
+            }
+            (None, None) => {
+                return Err(ConfigError::Usage(
+                    "the database is required: --db PATH (SQLite) or --database-url URL (PostgreSQL)".into(),
+                ))
+            }
+        };
         let listen = match listen {
             None => DEFAULT_LISTEN,
             Some(text) => text.parse().map_err(|_| {
@@ -216,6 +291,7 @@ impl Config {
                     .ok_or_else(|| ConfigError::Invalid(format!("{flag} `{text}` is not a positive whole number"))),
             }
         };
+        let database_pool = positive("--database-pool", database_pool, crate::storage::DEFAULT_POOL_SIZE)?;
         let mut limits = Limits::default();
         limits.max_connections = positive("--max-connections", max_connections, limits.max_connections)?;
         limits.max_connections_per_ip =
@@ -236,6 +312,8 @@ impl Config {
             .collect();
         let config = Config {
             db: db.into(),
+            database_url: database_url.map(DatabaseUrl::new),
+            database_pool,
             record_key: record_key.into(),
             old_record_keys,
             create_record_key: false,

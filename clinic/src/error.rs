@@ -126,6 +126,13 @@ impl ApiError {
         error
     }
 
+    /// Whether another writer stored a change of the record first
+    /// ([`StorageError::Conflict`]): the operation is redone on the
+    /// reloaded record.
+    pub(crate) fn is_record_conflict(&self) -> bool {
+        self.code == "record_busy"
+    }
+
     /// `429` with a `Retry-After` of `seconds`.
     pub fn rate_limited(seconds: u64) -> Self {
         let mut error = ApiError::new(
@@ -185,6 +192,15 @@ impl From<StorageError> for ApiError {
             StorageError::Unavailable(cause) => {
                 tracing::warn!(cause, "the database cannot write now");
                 ApiError::busy(DATABASE_RETRY_AFTER)
+            }
+            StorageError::Conflict => {
+                let mut error = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "record_busy",
+                    "the record is being changed by another request; retry in 1 s",
+                );
+                error.retry_after = Some(1);
+                error
             }
             other => ApiError::internal(other),
         }

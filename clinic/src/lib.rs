@@ -3,7 +3,9 @@
 //! The reference clinic server for katcore: device enrollment, the sync
 //! endpoint of `docs/sync-protocol.md`, the clinician API, alerts for urgent
 //! items, and signed content packs. One SQLite file holds everything
-//! ([`SqliteStorage`], behind the [`ClinicStorage`] trait).
+//! ([`SqliteStorage`], behind the [`ClinicStorage`] trait), or, for several
+//! instances behind a load balancer, one PostgreSQL database ([`PgStorage`],
+//! `--database-url`; docs/deployment.md).
 //!
 //! Starting a server in-process (tests, `katctl demo`):
 //!
@@ -54,6 +56,7 @@ mod server;
 mod state;
 mod storage;
 mod sync;
+mod test_database;
 mod web;
 mod wording;
 
@@ -69,15 +72,15 @@ pub use auth::{
     FAILURE_WINDOW, MAX_FAILURES_PER_WINDOW,
 };
 pub use bootstrap::{
-    add_clinician, add_clinician_in, init_clinic, init_clinic_in, set_password, BootstrapError, ClinicianCreated,
-    InitOutput,
+    add_clinician, add_clinician_in, init_clinic, init_clinic_in, init_clinic_with_new_key, set_password,
+    BootstrapError, ClinicianCreated, InitOutput,
 };
 pub use client::{ClinicianClient, ClinicianClientError};
 pub use clinician::{
     AssignPackRequest, ClientCreated, ClientListItem, DeviceView, MoveSessionRequest, NewClientRequest, NoteCreated,
     NoteRequest, ScheduleSessionRequest, SessionCreated,
 };
-pub use config::{Config, ConfigError, TlsFiles, DEFAULT_LISTEN, USAGE};
+pub use config::{Config, ConfigError, DatabaseUrl, TlsFiles, DEFAULT_LISTEN, USAGE};
 pub use enrollment::{EnrollRequest, EnrollResponse, EnrollmentCode, CODE_VALIDITY};
 pub use error::{ApiError, ErrorBody};
 pub use fhir::{bundle as fhir_bundle, export_from_storage as fhir_export, FhirOptions, FHIR_JSON};
@@ -89,10 +92,11 @@ pub use server::{install_crypto_provider, open_storage, serve, serve_app, Health
 pub use state::AppState;
 pub use storage::{
     upgrade, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device,
-    ExportedKey, NewAlert, NewDevice, PlannedSession, PublishOutcome, RecordKey, RecordUpdate, SecretHash,
-    SqliteStorage, StorageError, StoredDocument, StoredPack, UpgradeReport, WebSession,
+    ExportedKey, NewAlert, NewDevice, PgStorage, PlannedSession, PublishOutcome, RecordKey, RecordUpdate, SecretHash,
+    SqliteStorage, StorageError, StoredDocument, StoredPack, UpgradeReport, WebSession, DEFAULT_POOL_SIZE,
 };
 pub use sync::MAX_SYNC_BODY;
+pub use test_database::{TestDatabase, TEST_POSTGRES_ENV};
 pub use web::{hash_password, normalize_login, PasswordError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 /// The whole HTTP API over `state`, testable without a socket

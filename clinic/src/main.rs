@@ -3,7 +3,6 @@
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use katcore_clinic::{app, open_storage, serve_app, AppState, Config, ConfigError};
 use tracing_subscriber::EnvFilter;
@@ -26,14 +25,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let storage = match open_storage(&config) {
-        Ok(storage) => storage,
+    // Opening may block (PostgreSQL's driver runs its own runtime).
+    let opening = config.clone();
+    let opened = tokio::task::spawn_blocking(move || open_storage(&opening)).await;
+    let storage = match opened {
+        Ok(Ok(storage)) => storage,
+        Ok(Err(e)) => {
+            match &config.database_url {
+                Some(_) => eprintln!("katcore-clinic: the PostgreSQL database: {e}"),
+                None => eprintln!("katcore-clinic: {}: {e}", config.db.display()),
+            }
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
-            eprintln!("katcore-clinic: {}: {e}", config.db.display());
+            eprintln!("katcore-clinic: opening the database failed: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let server = match serve_app(app(AppState::configured(Arc::new(storage), &config)), &config).await {
+    let server = match serve_app(app(AppState::configured(storage, &config)), &config).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("katcore-clinic: {e}");

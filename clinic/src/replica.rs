@@ -43,6 +43,10 @@ use crate::storage::{ActorOwner, ClinicStorage, NewAlert, PlannedSession, Record
 /// about 7.9 MiB of heap): what the cache budget counts.
 const MEMORY_PER_STORED_BYTE: u64 = 17;
 
+/// How many times an operation on a record is tried when another instance
+/// keeps storing changes of the same record first.
+const CONFLICT_ATTEMPTS: u32 = 4;
+
 /// One client's place in the cache.
 #[derive(Default)]
 struct Slot {
@@ -140,7 +144,7 @@ impl Replicas {
         &self,
         client_id: &str,
         storage: Arc<dyn ClinicStorage>,
-        f: impl FnOnce(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError> + Send + 'static,
+        mut f: impl FnMut(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let slot = self.slot(client_id);
         let mut guard = Arc::clone(&slot.replica).lock_owned().await;
@@ -149,7 +153,17 @@ impl Replicas {
         let (total, accounted) = (Arc::clone(&self.total), Arc::clone(&slot));
         let outcome = tokio::task::spawn_blocking(move || {
             let replica = &mut *guard;
-            let outcome = Self::run_locked(replica, &owned_id, actor, storage, f);
+            // Another instance may store a change of this record between our
+            // load and our append: the append is then refused, the replica
+            // dropped, and the operation redone on the record reloaded.
+            let mut attempt = 1;
+            let outcome = loop {
+                let outcome = Self::run_locked(replica, &owned_id, actor.clone(), Arc::clone(&storage), &mut f);
+                match outcome {
+                    Err(e) if e.is_record_conflict() && attempt < CONFLICT_ATTEMPTS => attempt += 1,
+                    outcome => break outcome,
+                }
+            };
             Self::account(&total, &accounted, replica.as_ref().map_or(0, Replica::memory_estimate));
             outcome
         })
@@ -166,9 +180,16 @@ impl Replicas {
         client_id: &str,
         actor: ActorId,
         storage: Arc<dyn ClinicStorage>,
-        f: impl FnOnce(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError>,
+        f: &mut impl FnMut(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         {
+            // A cached replica older than what is stored (another instance
+            // wrote since) is never used: it is loaded again.
+            if let Some(cached) = slot.as_ref() {
+                if storage.record_seq(client_id)? != cached.stored.last_seq() {
+                    *slot = None;
+                }
+            }
             if slot.is_none() {
                 *slot = Some(Replica::load(storage.as_ref(), client_id, actor)?);
             }
@@ -391,6 +412,7 @@ impl Replica {
         }
         let pack = self.pack(storage)?;
         let client_id = &self.client_id;
+        let expected_seq = self.stored.last_seq();
         let appended = self.stored.persist(|record, unsaved| {
             // Only the entries the new changes wrote can raise a new alert
             // or change the planned sessions.
@@ -402,6 +424,7 @@ impl Replica {
             let planned_sessions = wrote_a_session.then(|| planned_sessions(record, &pack));
             let update = RecordUpdate {
                 change: &unsaved.bytes,
+                expected_seq,
                 planned_sessions: planned_sessions.as_deref(),
                 urgent: &urgent,
                 at: Utc::now(),

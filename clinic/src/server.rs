@@ -20,7 +20,7 @@ use crate::config::{Config, ConfigError};
 use crate::error::{ApiError, ErrorBody};
 use crate::limits::{Guarded, Limits};
 use crate::state::AppState;
-use crate::storage::{RecordKey, SqliteStorage, StorageError};
+use crate::storage::{ClinicStorage, PgStorage, RecordKey, SqliteStorage, StorageError};
 
 /// How long a graceful shutdown waits for open requests.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -104,22 +104,26 @@ pub async fn serve(config: Config) -> Result<ServerHandle, ServeError> {
     let storage = tokio::task::spawn_blocking(move || open_storage(&opening))
         .await
         .map_err(|e| ServeError::Storage(StorageError::Database(e.to_string())))??;
-    serve_app(crate::app(AppState::configured(Arc::new(storage), &config)), &config).await
+    serve_app(crate::app(AppState::configured(storage, &config)), &config).await
 }
 
 /// Reads `config`'s record keys (creating the key file first when
-/// [`Config::create_record_key`] says so) and opens its database, sealed.
+/// [`Config::create_record_key`] says so) and opens its database, sealed:
+/// PostgreSQL when [`Config::database_url`] is set, else the SQLite file.
 ///
 /// # Errors
 /// [`StorageError::RecordKey`] for a missing or unreadable key file, and
-/// the errors of [`SqliteStorage::open_sealed`].
-pub fn open_storage(config: &Config) -> Result<SqliteStorage, StorageError> {
+/// the errors of [`SqliteStorage::open_sealed`] or [`PgStorage::connect_sealed`].
+pub fn open_storage(config: &Config) -> Result<Arc<dyn ClinicStorage>, StorageError> {
     if config.create_record_key && !config.record_key.exists() {
         RecordKey::generate().write_new(&config.record_key)?;
     }
     let key = RecordKey::from_file(&config.record_key)?;
     let old = config.old_record_keys.iter().map(|file| RecordKey::from_file(file)).collect::<Result<Vec<_>, _>>()?;
-    SqliteStorage::open_sealed(&config.db, &key, &old)
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(PgStorage::connect_sealed(url.as_str(), config.database_pool, &key, &old)?),
+        None => Arc::new(SqliteStorage::open_sealed(&config.db, &key, &old)?),
+    })
 }
 
 /// Binds `config.listen` (TLS when configured) and serves `router` in a

@@ -142,12 +142,15 @@ impl AppState {
     }
 
     /// Runs `f` on `client_id`'s cached record, on a blocking thread, holding
-    /// that client's lock (loading the record first if it is not cached).
-    /// The caller must have checked that the client exists and may be reached.
+    /// that client's lock (loading the record first if it is not cached, or
+    /// if another instance stored a change since). `f` runs again on the
+    /// reloaded record when another instance stored a change between the
+    /// load and `f`'s own append. The caller must have checked that the
+    /// client exists and may be reached.
     pub(crate) async fn with_replica<T: Send + 'static>(
         &self,
         client_id: &str,
-        f: impl FnOnce(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnMut(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let storage = Arc::clone(&self.inner.storage);
         self.inner.replicas.run(client_id, storage, f).await

@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -24,7 +24,7 @@ use base64::Engine as _;
 use katcore::pack::{verify_pack, InstrumentKind, Pack, TrustedKeys};
 use katcore::record::{CareRecord, CheckInInput};
 use katcore::sync::wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
-use katcore_clinic::{init_clinic, new_token, serve, Config, InitOutput, TokenKind, MAX_FAILURES_PER_WINDOW};
+use katcore_clinic::{new_token, serve, InitOutput, TestDatabase, TokenKind, MAX_FAILURES_PER_WINDOW};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
@@ -186,7 +186,7 @@ fn expected(op: &Operation, principal: Principal) -> Option<Expect> {
 /// resources, and every secret issued (for the database scan).
 struct World {
     url: String,
-    db: PathBuf,
+    database: TestDatabase,
     http: reqwest::Client,
     clinic: InitOutput,
     other_clinic: InitOutput,
@@ -278,10 +278,10 @@ impl World {
     }
 
     /// Builds the world on a fresh server at `url` over `db`.
-    async fn build(url: String, db: PathBuf, clinic: InitOutput, other_clinic: InitOutput) -> World {
+    async fn build(url: String, database: TestDatabase, clinic: InitOutput, other_clinic: InitOutput) -> World {
         let mut world = World {
             url,
-            db,
+            database,
             http: reqwest::Client::new(),
             secrets: vec![clinic.clinician_token.clone(), other_clinic.clinician_token.clone()],
             clinic,
@@ -317,12 +317,12 @@ impl World {
 
         // An expired code: let 72 hours pass for it.
         world.expired_code = world.new_code(&a).await;
-        let db = rusqlite::Connection::open(&world.db).unwrap();
-        let expired = db
-            .execute("UPDATE enrollment_codes SET expires_at = expires_at - 73 * 3600 * 1000 WHERE used_at IS NULL", [])
-            .unwrap();
+        let expired = execute(
+            &world.database,
+            "UPDATE enrollment_codes SET expires_at = expires_at - 73 * 3600 * 1000 WHERE used_at IS NULL",
+        )
+        .await;
         assert_eq!(expired, 1);
-        drop(db);
 
         // A session, a crisis check-in (an alert), a first sync, a published pack.
         let body = json!({"start": "2026-06-01T15:00:00-04:00", "time_zone": "America/New_York"});
@@ -457,7 +457,45 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 }
 
 /// The bytes of the database and its `-wal` / `-shm` / `-journal` files.
-fn database_bytes(db: &Path) -> Vec<u8> {
+/// Runs one statement on the database; returns the rows it changed.
+async fn execute(database: &TestDatabase, sql: &str) -> u64 {
+    match database.url() {
+        None => rusqlite::Connection::open(database.sqlite_path()).unwrap().execute(sql, []).unwrap() as u64,
+        Some(url) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            let changed = client.execute(sql, &[]).await.unwrap();
+            drop(client);
+            let _ = driver.await;
+            changed
+        }
+    }
+}
+
+/// Everything the database holds: its files on SQLite, every row of every
+/// table as text on PostgreSQL.
+async fn database_bytes(database: &TestDatabase) -> Vec<u8> {
+    let Some(url) = database.url() else { return file_bytes(&database.sqlite_path()) };
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let tables = client
+        .query("SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()", &[])
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    for table in tables {
+        let name: String = table.get(0);
+        for row in client.query(&format!("SELECT t::text FROM {name} t"), &[]).await.unwrap() {
+            bytes.extend(row.get::<_, String>(0).into_bytes());
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    assert!(bytes.len() > 4096, "the database's rows were not found");
+    bytes
+}
+
+fn file_bytes(db: &std::path::Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     let dir = db.parent().unwrap();
     let name = db.file_name().unwrap().to_str().unwrap();
@@ -474,11 +512,11 @@ fn database_bytes(db: &Path) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_right_principal_reaches_each_operation() {
     let dir = TempDir::new("cells");
-    let db = dir.0.join("clinic.db");
-    let clinic = init_clinic(&db, "Riverside Clinic", "Dr. Rivera").unwrap();
-    let other_clinic = init_clinic(&db, "Other Clinic", "Dr. Other").unwrap();
-    let server = serve(Config::local(&db)).await.unwrap();
-    let mut world = World::build(server.url(), db.clone(), clinic, other_clinic).await;
+    let database = TestDatabase::new(&dir.0).unwrap();
+    let clinic = database.init_clinic("Riverside Clinic", "Dr. Rivera").unwrap();
+    let other_clinic = database.init_clinic("Other Clinic", "Dr. Other").unwrap();
+    let server = serve(database.config()).await.unwrap();
+    let mut world = World::build(server.url(), database.clone(), clinic, other_clinic).await;
 
     // Every documented operation has a row, and every row is documented.
     let rows = operations();
@@ -552,7 +590,7 @@ async fn only_the_right_principal_reaches_each_operation() {
 
     // The database holds no raw token and no enrollment code.
     server.shutdown().await.unwrap();
-    let bytes = database_bytes(&db);
+    let bytes = database_bytes(&database).await;
     assert!(world.secrets.len() >= 16, "{} secrets", world.secrets.len());
     for secret in &world.secrets {
         assert!(!contains(&bytes, secret), "a raw secret ({}…) is in the database", &secret[..4]);
@@ -562,9 +600,9 @@ async fn only_the_right_principal_reaches_each_operation() {
 #[tokio::test]
 async fn repeated_failed_authentication_is_rate_limited() {
     let dir = TempDir::new("rate");
-    let db = dir.0.join("clinic.db");
-    let clinic = init_clinic(&db, "Riverside Clinic", "Dr. Rivera").unwrap();
-    let server = serve(Config::local(&db)).await.unwrap();
+    let database = TestDatabase::new(&dir.0).unwrap();
+    let clinic = database.init_clinic("Riverside Clinic", "Dr. Rivera").unwrap();
+    let server = serve(database.config()).await.unwrap();
     let url = |path: &str| format!("{}{path}", server.url());
     let attacker = fresh_peer();
     // Failures on any endpoint and of any shape count together.
@@ -604,13 +642,10 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(db: &Path) -> ServerProcess {
-        let key = db.with_extension("record-key");
-        if !key.exists() {
-            katcore_clinic::RecordKey::generate().write_new(&key).unwrap();
-        }
+    fn start(database: &TestDatabase) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_katcore-clinic"))
-            .args(["--db", db.to_str().unwrap(), "--record-key", key.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(database.server_args().unwrap())
+            .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -648,9 +683,9 @@ impl ServerProcess {
 #[tokio::test]
 async fn tokens_and_codes_never_reach_the_logs() {
     let dir = TempDir::new("logs");
-    let db = dir.0.join("clinic.db");
-    let clinic = init_clinic(&db, "Riverside Clinic", "Dr. Rivera").unwrap();
-    let server = ServerProcess::start(&db);
+    let database = TestDatabase::new(&dir.0).unwrap();
+    let clinic = database.init_clinic("Riverside Clinic", "Dr. Rivera").unwrap();
+    let server = ServerProcess::start(&database);
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.url);
     let clinician = |method: Method, path: &str| http.request(method, url(path)).bearer_auth(&clinic.clinician_token);
@@ -715,7 +750,7 @@ async fn tokens_and_codes_never_reach_the_logs() {
         assert!(!logs.contains(secret.as_str()), "a secret ({}…) is in the logs:\n{logs}", &secret[..4]);
     }
     // Nor is the database a place for them.
-    let bytes = database_bytes(&db);
+    let bytes = database_bytes(&database).await;
     for secret in &secrets {
         assert!(!contains(&bytes, secret), "a raw secret ({}…) is in the database", &secret[..4]);
     }

@@ -2,11 +2,12 @@
 //! and restarted on the same database: every change it acknowledged is still
 //! there, and the devices converge with it afterwards.
 //!
-//! `KATCORE_SERVER_KILLS` sets the number of kills (default 3; RELIABILITY.md
+//! On SQLite, or on PostgreSQL when `KATCORE_TEST_POSTGRES` is set
+//! (`scripts/postgres-test.sh`). `KATCORE_SERVER_KILLS` sets the number of kills (default 3; RELIABILITY.md
 //! records a longer run).
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,7 @@ use katcore::device::Device as CoreDevice;
 use katcore::record::JournalLinks;
 use katcore::store::StoreKey;
 use katcore::sync::SyncTrigger;
-use katcore_clinic::{init_clinic, ClinicianClient};
+use katcore_clinic::{ClinicianClient, TestDatabase};
 
 const DEVICES: usize = 4;
 
@@ -31,14 +32,11 @@ fn free_port() -> u16 {
 }
 
 /// Starts the real server binary and waits until it answers `/healthz`.
-async fn start_server(db: &Path, port: u16) -> Child {
-    let key = db.with_extension("record-key");
-    if !key.exists() {
-        katcore_clinic::RecordKey::generate().write_new(&key).unwrap();
-    }
+async fn start_server(database: &TestDatabase, port: u16) -> Child {
+    let args = database.server_args().unwrap();
     for _ in 0..50 {
         let child = Command::new(env!("CARGO_BIN_EXE_katcore-clinic"))
-            .args(["--db", db.to_str().unwrap(), "--record-key", key.to_str().unwrap()])
+            .args(&args)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -72,11 +70,11 @@ struct Device {
 async fn acknowledged_changes_survive_server_kills() {
     let kills: usize = std::env::var("KATCORE_SERVER_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let dir = temp_dir();
-    let db = dir.join("clinic.db");
-    let init = init_clinic(&db, "Crash Clinic", "Dr. Rivera").unwrap();
+    let database = TestDatabase::new(&dir).unwrap();
+    let init = database.init_clinic("Crash Clinic", "Dr. Rivera").unwrap();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = start_server(&db, port).await;
+    let mut server = start_server(&database, port).await;
     let api = ClinicianClient::new(&url, &init.clinician_token);
 
     let mut devices = Vec::new();
@@ -137,7 +135,7 @@ async fn acknowledged_changes_survive_server_kills() {
 
         // Restart on the same database; before any device syncs again, the
         // server must hold everything it acknowledged.
-        server = start_server(&db, port).await;
+        server = start_server(&database, port).await;
         for (i, (device, client)) in devices.iter().zip(&clients).enumerate() {
             let acknowledged = *device.acknowledged.lock().unwrap();
             let record = api.record(client).await.unwrap();

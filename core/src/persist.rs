@@ -148,6 +148,12 @@ impl PersistedRecord {
         Some(Unsaved { changes, bytes, heads })
     }
 
+    /// The seq of the last stored log entry (or of the last the snapshot
+    /// covers): what the next append expects to follow.
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
     /// Stores the unsaved changes as one log entry with `append`, which is
     /// given the record (to derive what else the same transaction stores)
     /// and returns the entry's seq. Returns what was stored, or `None` when

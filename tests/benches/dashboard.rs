@@ -21,7 +21,7 @@ use chrono::Utc;
 use katcore::device::Device;
 use katcore::store::StoreKey;
 use katcore::sync::{http_client, SyncTrigger};
-use katcore_clinic::{open_storage, set_password, ClinicStorage, Config, RecordUpdate};
+use katcore_clinic::{open_storage, set_password, Config, RecordUpdate};
 use katcore_e2e::Clinic;
 use reqwest::header::{COOKIE, SET_COOKIE};
 
@@ -121,6 +121,7 @@ async fn run() {
     let storage = open_storage(&Config::local(&clinic.db)).expect("the clinic's database");
     let update = RecordUpdate {
         change: &store.read(|r| r.save()),
+        expected_seq: storage.record_seq(&client_id).expect("the record's seq"),
         planned_sessions: None,
         urgent: &[],
         at: Utc::now(),
@@ -129,7 +130,7 @@ async fn run() {
     };
     storage.append_record_change(&client_id, &update).expect("seed the record");
     phone.sync(SyncTrigger::User).await.expect("sync");
-    set_password(&storage, &clinic.init.clinician_id, "rivera", PASSWORD).expect("a sign-in");
+    set_password(storage.as_ref(), &clinic.init.clinician_id, "rivera", PASSWORD).expect("a sign-in");
 
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("HTTP client");
     let url = clinic.url();

@@ -52,7 +52,7 @@ use katcore::store::StoreKey;
 use katcore::sync::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 use katcore::sync::wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
 use katcore::sync::{http_client, saved_credentials, SyncReport, SyncTrigger};
-use katcore_clinic::{open_storage, ClinicStorage, Config, RecordUpdate};
+use katcore_clinic::{open_storage, Config, RecordUpdate};
 use katcore_e2e::Clinic;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -169,6 +169,7 @@ fn seed_server_record(db: &std::path::Path, client_id: &str, record: &[u8]) {
     let storage = open_storage(&Config::local(db)).expect("open the clinic's database");
     let update = RecordUpdate {
         change: record,
+        expected_seq: storage.record_seq(client_id).expect("the record's seq"),
         planned_sessions: None,
         urgent: &[],
         at: Utc::now(),

@@ -561,6 +561,10 @@ impl ClinicStorage for SqliteStorage {
         })
     }
 
+    fn record_seq(&self, client_id: &str) -> Result<i64, StorageError> {
+        self.read(|tx| last_seq(tx, client_id))
+    }
+
     fn append_record_change(&self, client_id: &str, update: &RecordUpdate<'_>) -> Result<i64, StorageError> {
         let planned = update
             .planned_sessions
@@ -569,9 +573,11 @@ impl ClinicStorage for SqliteStorage {
             .map_err(|e| StorageError::Database(format!("cannot encode planned sessions: {e}")))?;
         let sealer = self.sealer()?;
         self.write(|tx| {
-            let seq = last_seq(tx, client_id)?
-                .checked_add(1)
-                .ok_or(StorageError::Corrupt("record change numbers are exhausted"))?;
+            let last = last_seq(tx, client_id)?;
+            if last != update.expected_seq {
+                return Err(StorageError::Conflict);
+            }
+            let seq = last.checked_add(1).ok_or(StorageError::Corrupt("record change numbers are exhausted"))?;
             let blob = sealer.seal(Sealed::Change, client_id, seq, update.change)?;
             tx.prepare_cached("INSERT INTO record_changes (client_id, seq, blob) VALUES (?1, ?2, ?3)")?
                 .execute(params![client_id, seq, blob])?;

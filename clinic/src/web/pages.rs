@@ -299,7 +299,7 @@ async fn alert_rows(
             .with_replica(&client_id, move |replica, storage| {
                 let pack = replica.pack(storage)?;
                 let view = replica.record().view(&pack);
-                Ok(describe_open(&view, &pack, wanted))
+                Ok(describe_open(&view, &pack, wanted.iter().cloned()))
             })
             .await?;
         details.extend(described);

@@ -86,7 +86,7 @@ async fn clinicians_reach_only_their_clinic() {
     let alerts: Value = server.clinician(Method::GET, "/v1/alerts").send().await.unwrap().json().await.unwrap();
     let alert_id = alerts[0]["alert_id"].as_str().unwrap().to_owned();
 
-    let other = katcore_clinic::init_clinic(&server.db, "Other Clinic", "Dr. Other").unwrap();
+    let other = server.database.init_clinic("Other Clinic", "Dr. Other").unwrap();
     let client = &phone.client_id;
     let as_other = |method: Method, path: String| server.as_token(&other.clinician_token, method, &path);
     for response in [

@@ -25,6 +25,30 @@ async fn record_text_never_reaches_the_database_files_in_clear() {
     assert!(record.contains("quokka-marker-5521") && record.contains("wombat-marker-9034"));
     // …and none of it is in the files.
     let private_key = server.clinic.pack_signing_key.as_ref().unwrap().to_bytes();
+    if let Some(url) = server.database.url() {
+        // On PostgreSQL: every stored blob and key, as the database holds them.
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+        let driver = tokio::spawn(connection);
+        let rows = client
+            .query(
+                "SELECT blob FROM record_changes UNION ALL SELECT blob FROM record_snapshots
+                 UNION ALL SELECT pack_public_key FROM clinics",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(rows.len() >= 3);
+        for row in rows {
+            let bytes: Vec<u8> = row.get(0);
+            for marker in ["quokka-marker-5521", "wombat-marker-9034", "drive home"] {
+                assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_bytes()), "{marker} in the database");
+            }
+            assert!(!bytes.windows(32).any(|w| w == private_key), "the signing key is in the database");
+        }
+        drop(client);
+        let _ = driver.await;
+        return;
+    }
     let dir = server.db.parent().unwrap();
     let mut scanned = 0;
     for file in std::fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().path()) {

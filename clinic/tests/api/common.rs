@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use automerge::ChangeHash;
 use katcore::record::CareRecord;
 use katcore::sync::wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
-use katcore_clinic::{init_clinic, serve, Config, InitOutput, ServerHandle};
+use katcore_clinic::{serve, ClinicStorage, Config, InitOutput, ServerHandle, TestDatabase};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -35,11 +35,14 @@ impl Drop for TempDir {
     }
 }
 
-/// A running server with one clinic.
+/// A running server with one clinic, on SQLite or, when
+/// `KATCORE_TEST_POSTGRES` is set, on a fresh PostgreSQL schema.
 pub(crate) struct TestServer {
     pub server: Option<ServerHandle>,
     pub url: String,
+    /// The SQLite file (meaningless on PostgreSQL: see `database`).
     pub db: PathBuf,
+    pub database: TestDatabase,
     pub clinic: InitOutput,
     pub http: reqwest::Client,
     _dir: TempDir,
@@ -53,12 +56,56 @@ impl TestServer {
     /// A server whose configuration `configure` adjusts first.
     pub(crate) async fn start_with(name: &str, configure: impl FnOnce(&mut Config)) -> TestServer {
         let dir = TempDir::new(name);
-        let db = dir.path().join("clinic.db");
-        let clinic = init_clinic(&db, "Riverside Clinic", "Dr. Rivera").unwrap();
-        let mut config = Config::local(&db);
+        let database = TestDatabase::new(dir.path()).unwrap();
+        let db = database.sqlite_path();
+        let clinic = database.init_clinic("Riverside Clinic", "Dr. Rivera").unwrap();
+        let mut config = database.config();
         configure(&mut config);
         let server = serve(config).await.unwrap();
-        TestServer { url: server.url(), server: Some(server), db, clinic, http: reqwest::Client::new(), _dir: dir }
+        TestServer {
+            url: server.url(),
+            server: Some(server),
+            db,
+            database,
+            clinic,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// The server's database, opened as the server opens it.
+    pub(crate) fn storage(&self) -> std::sync::Arc<dyn ClinicStorage> {
+        self.database.open().unwrap()
+    }
+
+    /// Runs SQL statements on the server's database (SQLite or PostgreSQL:
+    /// the statements must read the same on both).
+    pub(crate) async fn sql(&self, statements: &str) {
+        match self.database.url() {
+            None => rusqlite::Connection::open(&self.db).unwrap().execute_batch(statements).unwrap(),
+            Some(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                let driver = tokio::spawn(connection);
+                client.batch_execute(statements).await.unwrap();
+                drop(client);
+                let _ = driver.await;
+            }
+        }
+    }
+
+    /// The one integer a query returns, on either backend.
+    pub(crate) async fn sql_count(&self, query: &str) -> i64 {
+        match self.database.url() {
+            None => rusqlite::Connection::open(&self.db).unwrap().query_row(query, [], |row| row.get(0)).unwrap(),
+            Some(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                let driver = tokio::spawn(connection);
+                let count: i64 = client.query_one(query, &[]).await.unwrap().get(0);
+                drop(client);
+                let _ = driver.await;
+                count
+            }
+        }
     }
 
     /// Stops the server and starts a new one on the same database (a new
@@ -67,7 +114,7 @@ impl TestServer {
         if let Some(server) = self.server.take() {
             server.shutdown().await.unwrap();
         }
-        let server = serve(Config::local(&self.db)).await.unwrap();
+        let server = serve(self.database.config()).await.unwrap();
         self.url = server.url();
         self.server = Some(server);
     }

@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use katcore::checklist::BloodPressureReading;
 use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::CheckInInput;
-use katcore_clinic::{add_clinician, set_password, ClinicStorage, SqliteStorage, WebSession};
+use katcore_clinic::{add_clinician_in, set_password, WebSession};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
@@ -87,8 +87,8 @@ impl Browser {
 }
 
 fn with_password(server: &TestServer, login: &str) {
-    let storage = SqliteStorage::open(&server.db).unwrap();
-    set_password(&storage, &server.clinic.clinician_id, login, PASSWORD).unwrap();
+    let storage = server.storage();
+    set_password(storage.as_ref(), &server.clinic.clinician_id, login, PASSWORD).unwrap();
 }
 
 #[tokio::test]
@@ -241,11 +241,11 @@ async fn a_clinician_of_another_clinic_sees_nothing_of_this_one() {
     let server = TestServer::start("dashboard-isolation").await;
     let client_id = server.create_client("client-0703").await;
     {
-        let storage = SqliteStorage::open(&server.db).unwrap();
+        let storage = server.storage();
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let other =
-            katcore_clinic::init_clinic_in(&storage, "Other Clinic", "Dr. Other", &key.verifying_key()).unwrap();
-        set_password(&storage, &other.clinician_id, "other", PASSWORD).unwrap();
+        let other = katcore_clinic::init_clinic_in(storage.as_ref(), "Other Clinic", "Dr. Other", &key.verifying_key())
+            .unwrap();
+        set_password(storage.as_ref(), &other.clinician_id, "other", PASSWORD).unwrap();
     }
     let mut browser = Browser::new(&server);
     assert_eq!(browser.sign_in("other", PASSWORD).await.status(), StatusCode::SEE_OTHER);
@@ -273,7 +273,7 @@ async fn a_clinician_of_another_clinic_sees_nothing_of_this_one() {
 async fn sessions_end_when_idle_and_when_the_password_changes() {
     let server = TestServer::start("dashboard-expiry").await;
     with_password(&server, "rivera");
-    let storage = SqliteStorage::open(&server.db).unwrap();
+    let storage = server.storage();
     let now = Utc::now();
     let hash = katcore_clinic::hash_secret("a cookie value");
     let session = WebSession {
@@ -295,13 +295,13 @@ async fn sessions_end_when_idle_and_when_the_password_changes() {
         WebSession { id_hash: katcore_clinic::hash_secret("another"), created_at: now, last_seen_at: now, ..session };
     storage.insert_web_session(&fresh).unwrap();
     assert!(storage.web_session(&fresh.id_hash, now, idle).unwrap().is_some());
-    set_password(&storage, &server.clinic.clinician_id, "rivera", "an entirely new password").unwrap();
+    set_password(storage.as_ref(), &server.clinic.clinician_id, "rivera", "an entirely new password").unwrap();
     assert!(storage.web_session(&fresh.id_hash, now, idle).unwrap().is_none(), "a new password ends old sessions");
 
     // Logins are one per clinician across clinics; weak passwords are refused.
-    let added = add_clinician(&server.db, &server.clinic.clinic_id, "Nurse N").unwrap();
-    assert!(set_password(&storage, &added.clinician_id, "RIVERA", PASSWORD).is_err());
-    assert!(set_password(&storage, &added.clinician_id, "nurse", "short").is_err());
+    let added = add_clinician_in(storage.as_ref(), &server.clinic.clinic_id, "Nurse N").unwrap();
+    assert!(set_password(storage.as_ref(), &added.clinician_id, "RIVERA", PASSWORD).is_err());
+    assert!(set_password(storage.as_ref(), &added.clinician_id, "nurse", "short").is_err());
 }
 
 #[tokio::test]

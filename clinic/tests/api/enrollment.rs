@@ -54,9 +54,7 @@ async fn expired_and_wrong_codes_are_invalid() {
     let client_id = server.create_client("client-7").await;
     let code = server.enrollment_code(&client_id).await;
     // Let 72 hours pass.
-    let conn = rusqlite::Connection::open(&server.db).unwrap();
-    conn.execute("UPDATE enrollment_codes SET expires_at = expires_at - 73 * 3600 * 1000", []).unwrap();
-    drop(conn);
+    server.sql("UPDATE enrollment_codes SET expires_at = expires_at - 73 * 3600 * 1000").await;
     let response = server.enroll(&code, "phone").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(response).await, "invalid_code");

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use katcore::checklist::BloodPressureReading;
 use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::{CheckInInput, JournalLinks, Party, Severity};
-use katcore_clinic::{fhir_export, open_storage, Config, FhirOptions};
+use katcore_clinic::{fhir_export, FhirOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -112,8 +112,8 @@ async fn a_clients_record_exports_as_a_stable_fhir_r4_bundle() {
     let mut again: Value = server.clinician(Method::GET, &path).send().await.unwrap().json().await.unwrap();
     again["timestamp"] = bundle["timestamp"].clone();
     assert_eq!(again, bundle);
-    let storage = open_storage(&Config::local(&server.db)).unwrap();
-    let mut batch = fhir_export(&storage, &phone.client_id, FhirOptions::default(), Utc::now()).unwrap();
+    let storage = server.storage();
+    let mut batch = fhir_export(&*storage, &phone.client_id, FhirOptions::default(), Utc::now()).unwrap();
     batch["timestamp"] = bundle["timestamp"].clone();
     assert_eq!(batch, bundle);
 }

@@ -104,9 +104,7 @@ async fn unknown_history_is_409_and_a_full_resend_heals() {
     // from an old backup): the phone's `since` is unknown → 409 → the
     // protocol's answer, one resend with the whole document, restores it.
     assert_eq!(phone.sync(&server).await, StatusCode::OK);
-    let conn = rusqlite::Connection::open(&server.db).unwrap();
-    conn.execute_batch("DELETE FROM record_changes; DELETE FROM record_snapshots;").unwrap();
-    drop(conn);
+    server.sql("DELETE FROM record_changes; DELETE FROM record_snapshots;").await;
     server.restart().await;
     assert_eq!(server.record_json(&phone.client_id).await["check_ins"], json!([]));
     assert_eq!(phone.sync(&server).await, StatusCode::CONFLICT);
@@ -216,10 +214,7 @@ async fn records_survive_a_restart_and_compaction() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let before = server.record_json(&phone.client_id).await;
-    let snapshots: i64 = rusqlite::Connection::open(&server.db)
-        .unwrap()
-        .query_row("SELECT count(*) FROM record_snapshots", [], |row| row.get(0))
-        .unwrap();
+    let snapshots = server.sql_count("SELECT count(*) FROM record_snapshots").await;
     assert_eq!(snapshots, 1, "the record was compacted");
 
     server.restart().await;

@@ -241,6 +241,11 @@ async fn a_limited_address_keeps_serving_known_tokens_and_proxies_name_the_clien
 #[tokio::test]
 async fn a_database_that_cannot_write_answers_503_and_not_ready() {
     let server = TestServer::start("db-busy").await;
+    if server.database.is_postgres() {
+        // SQLite's write lock held by another process; PostgreSQL waits on
+        // row locks instead (its unavailability is `storage::postgres_is_down`).
+        return;
+    }
     let mut device = server.client_with_device("Client A").await;
     assert_eq!(server.http.get(server.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
     // Another process holds the write lock.

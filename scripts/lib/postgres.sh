@@ -1,0 +1,59 @@
+# Sourced by scripts: start_postgres DIR starts a PostgreSQL cluster of its
+# own (Debian's `postgresql` package, installed if missing) in DIR, on a
+# free loopback port, and exports KATCORE_TEST_POSTGRES with a database
+# `katcore_test` on it; stop_postgres DIR stops it. The cluster runs as an
+# unprivileged user (`postgres` when this runs as root: initdb refuses root).
+
+postgres_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+ensure_postgres() {
+  if [ -z "$(postgres_bin)" ]; then
+    echo "==> installing PostgreSQL (Debian package)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  fi
+}
+
+# Runs a command as the cluster's owner.
+as_pg_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_postgres() {
+  local dir="$1"
+  ensure_postgres
+  local bin
+  bin="$(postgres_bin)"
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$dir"
+  fi
+  chmod 700 "$dir"
+  local port
+  port="$(free_port)"
+  as_pg_owner "$bin/initdb" -D "$dir/data" -U katcore --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+  as_pg_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB" start >/dev/null
+  "$bin/psql" -q -h 127.0.0.1 -p "$port" -U katcore -d postgres -c 'CREATE DATABASE katcore_test' >/dev/null
+  export KATCORE_TEST_POSTGRES="postgres://katcore@127.0.0.1:$port/katcore_test"
+  echo "==> PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($dir)"
+}
+
+stop_postgres() {
+  local dir="$1"
+  [ -d "$dir/data" ] || return 0
+  as_pg_owner "$(postgres_bin)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
