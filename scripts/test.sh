@@ -20,6 +20,8 @@ echo "==> doc tests"
 cargo test --workspace --doc --locked
 echo "==> benchmarks build (they run with scripts/bench.sh, never in CI)"
 cargo bench --workspace --no-run --locked
+echo "==> the clinic server's suites again, on PostgreSQL (Debian's package, a cluster of its own)"
+scripts/postgres-test.sh
 echo "==> the FHIR R4 export, checked by an outside validator"
 scripts/fhir-test.sh
 echo "==> the care team's dashboard in headless Chromium"

@@ -4,7 +4,7 @@
 //! their SHA-256. Keys are never printed: the record key and a generated
 //! pack-signing key are written to new files readable only by their owner.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Subcommand;
 
@@ -12,18 +12,87 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use ed25519_dalek::SigningKey;
 use katcore::pack::parse_verifying_key;
-use katcore_clinic::{init_clinic_in, upgrade, InitOutput, RecordKey, SqliteStorage};
+use katcore_clinic::{init_clinic_in, upgrade, ClinicStorage, InitOutput, PgStorage, RecordKey, SqliteStorage};
 
 use crate::input::to_json;
+
+/// The clinic server's database: a SQLite file or a PostgreSQL URL.
+#[derive(clap::Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub(crate) struct Database {
+    /// The clinic server's SQLite database.
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Or its PostgreSQL database (`postgres://USER@HOST:PORT/DB`), as `katcore-clinic --database-url`.
+    #[arg(long, value_name = "URL", env = "KATCORE_CLINIC_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+impl Database {
+    /// The SQLite file `path`.
+    #[cfg(test)]
+    fn sqlite(path: &std::path::Path) -> Database {
+        Database { db: Some(path.to_path_buf()), database_url: None }
+    }
+
+    /// How errors name the database (never the URL: it may hold a password).
+    fn name(&self) -> String {
+        match &self.db {
+            Some(path) => path.display().to_string(),
+            None => "the PostgreSQL database".into(),
+        }
+    }
+
+    /// Opened without the record key (bootstrap commands read no record).
+    fn open(&self) -> Result<Box<dyn ClinicStorage>, String> {
+        let opened: Result<Box<dyn ClinicStorage>, _> = match (&self.db, &self.database_url) {
+            (_, Some(url)) => PgStorage::connect(url, 2).map(|s| Box::new(s) as Box<dyn ClinicStorage>),
+            (Some(path), None) => SqliteStorage::open(path).map(|s| Box::new(s) as Box<dyn ClinicStorage>),
+            (None, None) => return Err("give --db PATH or --database-url URL".into()),
+        };
+        opened.map_err(|e| format!("{}: {e}", self.name()))
+    }
+
+    /// Opened with the record key `key` (and `old` keys still to read).
+    fn open_sealed(&self, key: &RecordKey, old: &[RecordKey]) -> Result<Sealed, String> {
+        let opened = match (&self.db, &self.database_url) {
+            (_, Some(url)) => PgStorage::connect_sealed(url, 2, key, old).map(Sealed::Postgres),
+            (Some(path), None) => SqliteStorage::open_sealed(path, key, old).map(Sealed::Sqlite),
+            (None, None) => return Err("give --db PATH or --database-url URL".into()),
+        };
+        opened.map_err(|e| format!("{}: {e}", self.name()))
+    }
+}
+
+/// A database opened with the record key.
+enum Sealed {
+    Sqlite(SqliteStorage),
+    Postgres(PgStorage),
+}
+
+impl Sealed {
+    fn storage(&self) -> &dyn ClinicStorage {
+        match self {
+            Sealed::Sqlite(storage) => storage,
+            Sealed::Postgres(storage) => storage,
+        }
+    }
+
+    fn reseal_records(&self) -> Result<u64, katcore_clinic::StorageError> {
+        match self {
+            Sealed::Sqlite(storage) => storage.reseal_records(),
+            Sealed::Postgres(storage) => storage.reseal_records(),
+        }
+    }
+}
 
 /// Clinic subcommands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum ClinicCommand {
     /// Create the database if needed, a clinic with a fresh pack-signing key, and its first clinician.
     Init {
-        /// The clinic server's SQLite database.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
+        #[command(flatten)]
+        database: Database,
         /// The clinic's name, shown to devices at enrollment.
         #[arg(long)]
         name: String,
@@ -57,9 +126,8 @@ pub(crate) enum ClinicCommand {
     },
     /// Finish a record-key rotation: seal every record blob again under the new key.
     Reseal {
-        /// The clinic server's SQLite database.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
+        #[command(flatten)]
+        database: Database,
         /// The new record key.
         #[arg(long, value_name = "FILE")]
         record_key: PathBuf,
@@ -75,9 +143,8 @@ pub(crate) enum ClinicCommand {
     },
     /// Give a clinician a dashboard sign-in (or a new password): the password is read from standard input.
     Password {
-        /// The clinic server's SQLite database.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
+        #[command(flatten)]
+        database: Database,
         /// The clinician's id (from `katctl clinic init` or `add-clinician`).
         #[arg(long)]
         clinician: String,
@@ -88,9 +155,8 @@ pub(crate) enum ClinicCommand {
     /// Export clients' records as FHIR R4 bundles (docs/fhir.md): one client to standard output,
     /// or every client of a clinic to a directory (`<client id>.json` each).
     Fhir {
-        /// The clinic server's SQLite database.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
+        #[command(flatten)]
+        database: Database,
         /// The record key the server runs with.
         #[arg(long, value_name = "FILE")]
         record_key: PathBuf,
@@ -109,9 +175,8 @@ pub(crate) enum ClinicCommand {
     },
     /// Add a clinician to an existing clinic.
     AddClinician {
-        /// The clinic server's SQLite database.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
+        #[command(flatten)]
+        database: Database,
         /// The clinic's id (from `katctl clinic init`).
         #[arg(long)]
         clinic: String,
@@ -127,12 +192,12 @@ pub(crate) enum ClinicCommand {
 /// Runs a clinic subcommand.
 pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
     match command {
-        ClinicCommand::Init { db, name, clinician, pack_public_key, signing_key_out, record_key_out, login } => {
+        ClinicCommand::Init { database, name, clinician, pack_public_key, signing_key_out, record_key_out, login } => {
             // The password first: nothing is created when it cannot be read.
             let password = login.as_ref().map(|_| read_password()).transpose()?;
-            let created = init(&db, &name, &clinician, pack_public_key, signing_key_out, record_key_out)?;
+            let created = init(&database, &name, &clinician, pack_public_key, signing_key_out, record_key_out)?;
             let clinician_id = created.clinician_id.clone();
-            with_login(&db, &clinician_id, created, login.zip(password))
+            with_login(&database, &clinician_id, created, login.zip(password))
         }
         ClinicCommand::Upgrade { db, record_key, signing_keys_out } => {
             if !record_key.exists() {
@@ -144,15 +209,15 @@ pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
             let report = upgrade(&db, &key, &signing_keys_out).map_err(|e| format!("{}: {e}", db.display()))?;
             to_json(&report)
         }
-        ClinicCommand::Reseal { db, record_key, old_record_key } => {
+        ClinicCommand::Reseal { database, record_key, old_record_key } => {
             let key = RecordKey::from_file(&record_key).map_err(|e| e.to_string())?;
             let old = old_record_key
                 .iter()
                 .map(|path| RecordKey::from_file(path))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| e.to_string())?;
-            let storage = SqliteStorage::open_sealed(&db, &key, &old).map_err(|e| format!("{}: {e}", db.display()))?;
-            let resealed = storage.reseal_records().map_err(|e| format!("{}: {e}", db.display()))?;
+            let storage = database.open_sealed(&key, &old)?;
+            let resealed = storage.reseal_records().map_err(|e| format!("{}: {e}", database.name()))?;
             to_json(&serde_json::json!({"resealed": resealed, "record_key_id": key.id()}))
         }
         ClinicCommand::RecordKey { out } => {
@@ -160,27 +225,28 @@ pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
             key.write_new(&out).map_err(|e| e.to_string())?;
             to_json(&serde_json::json!({"record_key_id": key.id(), "file": out.display().to_string()}))
         }
-        ClinicCommand::Password { db, clinician, login } => {
+        ClinicCommand::Password { database, clinician, login } => {
             let password = read_password()?;
-            let storage = SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
-            let login = katcore_clinic::set_password(&storage, &clinician, &login, &password)
-                .map_err(|e| format!("{}: {e}", db.display()))?;
+            let storage = database.open()?;
+            let login = katcore_clinic::set_password(storage.as_ref(), &clinician, &login, &password)
+                .map_err(|e| format!("{}: {e}", database.name()))?;
             to_json(&serde_json::json!({"clinician_id": clinician, "login": login, "dashboard": "/dashboard"}))
         }
-        ClinicCommand::Fhir { db, record_key, client, clinic, out, journal } => {
+        ClinicCommand::Fhir { database, record_key, client, clinic, out, journal } => {
             let key = RecordKey::from_file(&record_key).map_err(|e| e.to_string())?;
-            let storage = SqliteStorage::open_sealed(&db, &key, &[]).map_err(|e| format!("{}: {e}", db.display()))?;
+            let sealed = database.open_sealed(&key, &[])?;
+            let storage = sealed.storage();
             let options = katcore_clinic::FhirOptions { include_journal: journal };
             let export = |client_id: &str| {
-                katcore_clinic::fhir_export(&storage, client_id, options, chrono::Utc::now())
+                katcore_clinic::fhir_export(storage, client_id, options, chrono::Utc::now())
                     .map_err(|e| format!("client {client_id}: {}", e.message()))
             };
             match (client, clinic, out) {
                 (Some(client_id), _, _) => to_json(&export(&client_id)?),
                 (None, Some(clinic_id), Some(out)) => {
                     std::fs::create_dir_all(&out).map_err(|e| format!("{}: cannot create: {e}", out.display()))?;
-                    let clients = katcore_clinic::ClinicStorage::client_summaries(&storage, &clinic_id)
-                        .map_err(|e| format!("{}: {e}", db.display()))?;
+                    let clients =
+                        storage.client_summaries(&clinic_id).map_err(|e| format!("{}: {e}", database.name()))?;
                     for summary in &clients {
                         let file = out.join(format!("{}.json", summary.id));
                         std::fs::write(&file, to_json(&export(&summary.id)?)?)
@@ -191,12 +257,12 @@ pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
                 _ => Err("give --client ID, or --clinic ID --out DIR".into()),
             }
         }
-        ClinicCommand::AddClinician { db, clinic, name, login } => {
+        ClinicCommand::AddClinician { database, clinic, name, login } => {
             let password = login.as_ref().map(|_| read_password()).transpose()?;
-            let created =
-                katcore_clinic::add_clinician(&db, &clinic, &name).map_err(|e| format!("{}: {e}", db.display()))?;
+            let created = katcore_clinic::add_clinician_in(database.open()?.as_ref(), &clinic, &name)
+                .map_err(|e| format!("{}: {e}", database.name()))?;
             let clinician_id = created.clinician_id.clone();
-            with_login(&db, &clinician_id, created, login.zip(password))
+            with_login(&database, &clinician_id, created, login.zip(password))
         }
     }
 }
@@ -204,7 +270,7 @@ pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
 /// Creates the database if needed, a clinic and its first clinician (see
 /// [`ClinicCommand::Init`]).
 fn init(
-    db: &Path,
+    database: &Database,
     name: &str,
     clinician: &str,
     pack_public_key: Option<PathBuf>,
@@ -221,8 +287,8 @@ fn init(
             let text =
                 std::fs::read_to_string(&public).map_err(|e| format!("{}: cannot read: {e}", public.display()))?;
             let key = parse_verifying_key(&text).map_err(|e| format!("{}: {e}", public.display()))?;
-            let storage = SqliteStorage::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
-            init_clinic_in(&storage, name, clinician, &key).map_err(|e| format!("{}: {e}", db.display()))
+            let storage = database.open()?;
+            init_clinic_in(storage.as_ref(), name, clinician, &key).map_err(|e| format!("{}: {e}", database.name()))
         }
         (None, Some(out)) => {
             let key = SigningKey::generate(&mut rand::rngs::OsRng);
@@ -230,9 +296,9 @@ fn init(
             // The key file first (never overwritten), so a clinic never
             // exists without its private key; removed if the clinic is not created.
             crate::packs::write_private(&out, pem.as_bytes())?;
-            let created = SqliteStorage::open(db).map_err(|e| format!("{}: {e}", db.display())).and_then(|storage| {
-                init_clinic_in(&storage, name, clinician, &key.verifying_key())
-                    .map_err(|e| format!("{}: {e}", db.display()))
+            let created = database.open().and_then(|storage| {
+                init_clinic_in(storage.as_ref(), name, clinician, &key.verifying_key())
+                    .map_err(|e| format!("{}: {e}", database.name()))
             });
             if created.is_err() {
                 let _ = std::fs::remove_file(&out);
@@ -247,16 +313,16 @@ fn init(
 /// sign-in `login` (with its password) when one was asked for; the JSON
 /// then names the login.
 fn with_login(
-    db: &Path,
+    database: &Database,
     clinician_id: &str,
     created: impl serde::Serialize,
     login: Option<(String, String)>,
 ) -> Result<String, String> {
     let mut json = serde_json::to_value(&created).map_err(|e| e.to_string())?;
     if let Some((login, password)) = login {
-        let storage = SqliteStorage::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
-        let login = katcore_clinic::set_password(&storage, clinician_id, &login, &password)
-            .map_err(|e| format!("{}: {e}", db.display()))?;
+        let storage = database.open()?;
+        let login = katcore_clinic::set_password(storage.as_ref(), clinician_id, &login, &password)
+            .map_err(|e| format!("{}: {e}", database.name()))?;
         json["login"] = serde_json::Value::String(login);
     }
     to_json(&json)
@@ -286,7 +352,7 @@ mod tests {
         let _ = std::fs::remove_file(dir.join("signing.pem"));
         let _ = std::fs::remove_file(dir.join("record.key"));
         let init = ClinicCommand::Init {
-            db: db.clone(),
+            database: Database::sqlite(&db),
             name: "Riverside".into(),
             clinician: "Dr. R".into(),
             pack_public_key: None,
@@ -306,14 +372,23 @@ mod tests {
         assert!(RecordKey::from_file(&dir.join("record.key")).is_ok());
 
         let clinic = created["clinic_id"].as_str().unwrap().to_owned();
-        let added =
-            run(ClinicCommand::AddClinician { db: db.clone(), clinic, name: "Nurse N".into(), login: None }).unwrap();
+        let added = run(ClinicCommand::AddClinician {
+            database: Database::sqlite(&db),
+            clinic,
+            name: "Nurse N".into(),
+            login: None,
+        })
+        .unwrap();
         assert!(added.contains("\"clinician_token\": \"kc_"));
-        let unknown =
-            run(ClinicCommand::AddClinician { db: db.clone(), clinic: "nope".into(), name: "X".into(), login: None });
+        let unknown = run(ClinicCommand::AddClinician {
+            database: Database::sqlite(&db),
+            clinic: "nope".into(),
+            name: "X".into(),
+            login: None,
+        });
         assert!(unknown.unwrap_err().contains("no clinic with id nope"));
         let empty = run(ClinicCommand::Init {
-            db,
+            database: Database::sqlite(&db),
             name: " ".into(),
             clinician: "Dr. R".into(),
             pack_public_key: None,

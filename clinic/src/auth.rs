@@ -10,7 +10,9 @@
 //! - `429` once the peer made more than [`MAX_FAILURES_PER_WINDOW`] failed
 //!   attempts (bad tokens or enrollment codes) within [`FAILURE_WINDOW`].
 //!
-//! The limit counts per client address ([`FailureLimiter`]): the TCP peer,
+//! The limit counts per client address ([`FailureLimiter`], and on
+//! PostgreSQL also in the database, so that every instance sees the
+//! failures made on the others): the TCP peer,
 //! or behind a trusted reverse proxy (`--trusted-proxy`) the address the
 //! proxy names in `X-Forwarded-For`. A limited address is not locked out
 //! with a valid token the server has accepted before.
@@ -152,7 +154,7 @@ impl Default for FailureLimiter {
 }
 
 /// The part of an address that is counted: all of IPv4, the /64 of IPv6.
-fn counted(ip: IpAddr) -> [u8; 8] {
+pub(crate) fn counted(ip: IpAddr) -> [u8; 8] {
     match ip {
         IpAddr::V4(v4) => {
             let mut key = [0u8; 8];
@@ -220,6 +222,23 @@ impl FailureLimiter {
         }
     }
 
+    /// Marks `ip` as limited for the rest of the current window: other
+    /// instances on the same database counted the failures
+    /// ([`crate::ClinicStorage::count_failure`]).
+    pub(crate) fn saturate(&self, ip: IpAddr) {
+        let window = self.window() & 0xffff_ffff;
+        for counter in self.counters(ip) {
+            let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |packed| {
+                let count = if packed >> 32 == window {
+                    (packed as u32).max(MAX_FAILURES_PER_WINDOW)
+                } else {
+                    MAX_FAILURES_PER_WINDOW
+                };
+                Some(window << 32 | u64::from(count))
+            });
+        }
+    }
+
     /// Remembers a token that was just accepted.
     fn remember(&self, token: &SecretHash) {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
@@ -270,7 +289,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     let limiter = state.limiter();
     let Some((kind, token)) = bearer(&parts.headers) else {
         limiter.check(peer)?;
-        limiter.fail(peer);
+        state.failed_attempt(peer).await;
         return Err(ApiError::unauthorized());
     };
     let hash = hash_secret(token);
@@ -300,7 +319,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             caller
         }
         None => {
-            limiter.fail(peer);
+            state.failed_attempt(peer).await;
             Err(ApiError::unauthorized())
         }
     }

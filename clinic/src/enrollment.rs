@@ -125,7 +125,7 @@ pub(crate) async fn enroll(
     let label = check_name("device_label", &request.device_label, MAX_DEVICE_LABEL)?;
     let invalid_code = || ApiError::bad_request("invalid_code", "the enrollment code is unknown, used or expired");
     let Some(code) = normalize_code(&request.code) else {
-        state.limiter().fail(peer);
+        state.failed_attempt(peer).await;
         return Err(invalid_code());
     };
     let device_token = new_token(TokenKind::Device);
@@ -144,7 +144,7 @@ pub(crate) async fn enroll(
         })
         .await?;
     let Some((client_id, clinic)) = enrolled else {
-        state.limiter().fail(peer);
+        state.failed_attempt(peer).await;
         return Err(invalid_code());
     };
     tracing::info!(%client_id, %device_id, "device enrolled");

@@ -132,6 +132,21 @@ impl AppState {
         &self.inner.limiter
     }
 
+    /// Counts a failed attempt (bad token, code or password) from `peer`:
+    /// in this instance's limiter and, where several instances share the
+    /// database, in the database, whose count across instances limits
+    /// `peer` here once it reaches the limit. A storage failure here is
+    /// logged, never answered: the caller's answer stays what it was.
+    pub(crate) async fn failed_attempt(&self, peer: IpAddr) {
+        self.limiter().fail(peer);
+        let address = crate::auth::counted(peer);
+        match self.db(move |s| s.count_failure(&address, chrono::Utc::now())).await {
+            Ok(Some(count)) if count >= crate::auth::MAX_FAILURES_PER_WINDOW => self.limiter().saturate(peer),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.message(), "the shared failure count was not updated"),
+        }
+    }
+
     /// Runs a storage call on a blocking thread.
     pub(crate) async fn db<T: Send + 'static>(
         &self,

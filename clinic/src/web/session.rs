@@ -317,7 +317,7 @@ pub(crate) async fn sign_in(axum::extract::State(state): axum::extract::State<Ap
         Err(e) => return WebError::from(ApiError::from(e)).into_response(),
     };
     let Some(clinician) = clinician.filter(|_| matches) else {
-        state.limiter().fail(peer);
+        state.failed_attempt(peer).await;
         tracing::info!("dashboard sign-in refused");
         return signin_response(&state, StatusCode::UNAUTHORIZED, Some("That login and password do not match."));
     };

@@ -1,0 +1,243 @@
+//! Two server processes on one PostgreSQL database behind a round-robin
+//! TCP balancer (as docs/deployment.md runs them): devices enroll and sync
+//! through both, clinicians write through both, one instance's cache never
+//! serves a record older than what the other stored, and one instance is
+//! killed with SIGKILL under load: nothing either instance acknowledged is
+//! lost, nothing is duplicated, and each alert is raised once.
+//!
+//! Runs where `KATCORE_TEST_POSTGRES` names a database
+//! (`scripts/postgres-test.sh`); on SQLite (one process per database) it
+//! says so and does nothing.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use katcore::device::Device as CoreDevice;
+use katcore::record::JournalLinks;
+use katcore::store::StoreKey;
+use katcore::sync::SyncTrigger;
+use katcore_clinic::{ClinicianClient, TestDatabase};
+
+const DEVICES: usize = 6;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts the real server binary on `port` and waits until it answers.
+async fn start_instance(database: &TestDatabase, port: u16) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_katcore-clinic"))
+        .args(database.server_args().unwrap())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    for _ in 0..100 {
+        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
+            if response.status().is_success() {
+                return child;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("instance on port {port} did not become ready");
+}
+
+/// A round-robin TCP balancer on loopback: each new connection goes to the
+/// next backend, or to the one after it when that one refuses (a killed
+/// instance), as a load balancer's health check would arrange.
+async fn balancer(backends: Vec<SocketAddr>) -> (SocketAddr, Arc<[AtomicUsize]>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served: Arc<[AtomicUsize]> = backends.iter().map(|_| AtomicUsize::new(0)).collect();
+    let counts = Arc::clone(&served);
+    tokio::spawn(async move {
+        let next = AtomicUsize::new(0);
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else { return };
+            let first = next.fetch_add(1, Ordering::Relaxed);
+            let (backends, counts) = (backends.clone(), Arc::clone(&counts));
+            tokio::spawn(async move {
+                for i in 0..backends.len() {
+                    let which = (first + i) % backends.len();
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(backends[which]).await {
+                        counts[which].fetch_add(1, Ordering::Relaxed);
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, served)
+}
+
+/// A client that opens a new connection for every request, so that the
+/// balancer spreads a device's syncs over both instances.
+fn unpooled() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(10)).build().unwrap()
+}
+
+struct Phone {
+    device: CoreDevice,
+    client_id: String,
+    /// Entries written; those before `acknowledged` were in a sync that succeeded.
+    written: Mutex<usize>,
+    acknowledged: Mutex<usize>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_database_lose_nothing_when_one_is_killed() {
+    let dir = std::env::temp_dir().join(format!("katcore-instances-{}", katcore::record::new_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = TestDatabase::new(&dir).unwrap();
+    if !database.is_postgres() {
+        println!("two instances need PostgreSQL: set KATCORE_TEST_POSTGRES (scripts/postgres-test.sh)");
+        return;
+    }
+    let init = database.init_clinic("Twin Clinic", "Dr. Rivera").unwrap();
+    let ports = [free_port(), free_port()];
+    let mut a = start_instance(&database, ports[0]).await;
+    let b = start_instance(&database, ports[1]).await;
+    let direct = |port: u16| ClinicianClient::new(&format!("http://127.0.0.1:{port}"), &init.clinician_token);
+    let (api_a, api_b) = (direct(ports[0]), direct(ports[1]));
+    let backends = ports.iter().map(|port| SocketAddr::from(([127, 0, 0, 1], *port))).collect();
+    let (front, served) = balancer(backends).await;
+    let url = format!("http://{front}");
+
+    // Clients made on one instance, codes on the other, enrolled through the balancer.
+    let mut phones = Vec::new();
+    for i in 0..DEVICES {
+        let (maker, coder) = if i % 2 == 0 { (&api_a, &api_b) } else { (&api_b, &api_a) };
+        let client_id = maker.create_client(&format!("client-{i}")).await.unwrap();
+        let code = coder.enrollment_code(&client_id).await.unwrap();
+        let key = StoreKey::from_bytes(&[i as u8 + 1; 32]).unwrap();
+        let device = CoreDevice::open(&dir.join(format!("device-{i}.db")), &key, Some(Arc::new(unpooled()))).unwrap();
+        device.enroll(&url, &code, "phone").await.unwrap();
+        // The code is single-use on every instance.
+        let again = unpooled()
+            .post(format!("http://127.0.0.1:{}/v1/enroll", ports[(i + 1) % 2]))
+            .json(&serde_json::json!({"code": code, "device_label": "thief"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), reqwest::StatusCode::BAD_REQUEST, "a used code on the other instance");
+        phones.push(Arc::new(Phone { device, client_id, written: Mutex::new(0), acknowledged: Mutex::new(0) }));
+    }
+
+    // A's cache never serves a record older than what B stored.
+    let watched = &phones[0].client_id;
+    api_a.record(watched).await.unwrap(); // cached on A
+    api_b.add_note(watched, "written through B").await.unwrap();
+    let seen_by_a = api_a.record(watched).await.unwrap();
+    assert!(seen_by_a.to_string().contains("written through B"), "A served its stale copy");
+
+    // Load through the balancer: every phone writes and syncs; one urgent
+    // reading each (the same item reaches both instances over time);
+    // clinicians write notes through both instances.
+    let running = Arc::new(AtomicBool::new(true));
+    let mut workers = Vec::new();
+    for (i, phone) in phones.iter().enumerate() {
+        let (phone, running) = (Arc::clone(phone), Arc::clone(&running));
+        workers.push(tokio::spawn(async move {
+            let reading = katcore::checklist::BloodPressureReading { systolic: 190, diastolic: 125 };
+            phone.device.record_blood_pressure(reading, None, chrono::Utc::now()).unwrap();
+            let mut ok = 0usize;
+            while running.load(Ordering::SeqCst) {
+                let n = {
+                    let mut written = phone.written.lock().unwrap();
+                    let text = format!("phone {i} entry {}", *written);
+                    phone.device.write_journal(&text, &JournalLinks::default(), false, chrono::Utc::now()).unwrap();
+                    *written += 1;
+                    *written
+                };
+                if phone.device.sync(SyncTrigger::User).await.is_ok() {
+                    let mut acknowledged = phone.acknowledged.lock().unwrap();
+                    *acknowledged = (*acknowledged).max(n);
+                    ok += 1;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            ok
+        }));
+    }
+    let notes = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let note_writer = {
+        let (running, notes) = (Arc::clone(&running), Arc::clone(&notes));
+        let clients: Vec<String> = phones.iter().map(|p| p.client_id.clone()).collect();
+        let apis = [direct(ports[0]), direct(ports[1])];
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while running.load(Ordering::SeqCst) {
+                let client = &clients[n % clients.len()];
+                let text = format!("note {n}");
+                // Only notes the server answered `201` for are acknowledged.
+                if apis[n % 2].add_note(client, &text).await.is_ok() {
+                    notes.lock().unwrap().push((client.clone(), text));
+                }
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.kill().unwrap(); // SIGKILL, mid-load
+    a.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    running.store(false, Ordering::SeqCst);
+    let mut syncs = 0;
+    for worker in workers {
+        syncs += worker.await.unwrap();
+    }
+    note_writer.await.unwrap();
+    assert!(served.iter().all(|count| count.load(Ordering::Relaxed) > DEVICES), "both instances served the load");
+
+    // Everything acknowledged by either instance is there, read through B.
+    for (i, phone) in phones.iter().enumerate() {
+        let record = api_b.record(&phone.client_id).await.unwrap();
+        let texts: Vec<&str> =
+            record["journal"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap()).collect();
+        for n in 0..*phone.acknowledged.lock().unwrap() {
+            let text = format!("phone {i} entry {n}");
+            assert!(texts.contains(&text.as_str()), "acknowledged {text:?} lost");
+        }
+    }
+    let acknowledged_notes = notes.lock().unwrap().clone();
+    assert!(!acknowledged_notes.is_empty());
+    for (client, text) in &acknowledged_notes {
+        let record = api_b.record(client).await.unwrap();
+        let found = record["clinician_notes"].as_array().unwrap().iter().filter(|n| n["text"] == text.as_str()).count();
+        assert_eq!(found, 1, "acknowledged {text:?} once");
+    }
+
+    // A restarted A and B agree; the phones converge, every entry exactly once.
+    a = start_instance(&database, ports[0]).await;
+    for phone in &phones {
+        phone.device.sync(SyncTrigger::User).await.unwrap();
+        let (on_a, on_b) =
+            (api_a.record(&phone.client_id).await.unwrap(), api_b.record(&phone.client_id).await.unwrap());
+        assert_eq!(on_a, on_b, "both instances serve the same record");
+        assert_eq!(phone.device.read(|r| r.to_json()), on_b, "the phone converges");
+        let written = *phone.written.lock().unwrap();
+        assert_eq!(on_b["journal"].as_array().unwrap().len(), written, "every entry exactly once");
+    }
+    // One alert per urgent reading, however many syncs carried it.
+    let alerts = api_b.alerts("open").await.unwrap();
+    let urgent = alerts.iter().filter(|a| a["kind"] == "urgent_blood_pressure").count();
+    assert_eq!(urgent, DEVICES, "{alerts:?}");
+
+    for mut instance in [a, b] {
+        instance.kill().unwrap();
+        instance.wait().unwrap();
+    }
+    println!("syncs acknowledged during the load: {syncs}; notes: {}", acknowledged_notes.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}

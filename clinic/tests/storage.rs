@@ -1,0 +1,173 @@
+//! The storage contract, on the backend the environment names (SQLite by
+//! default; PostgreSQL when `KATCORE_TEST_POSTGRES` is set, as
+//! `scripts/postgres-test.sh` runs it): what several writers on one
+//! database rely on. Two storages opened on one database stand for two
+//! server instances.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use katcore::record::UrgentKind;
+use katcore_clinic::{
+    hash_secret, Client, ClinicStorage, NewAlert, NewDevice, RecordUpdate, StorageError, TestDatabase,
+};
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("katcore-storage-{name}-{}", katcore::record::new_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A database with one clinic and one client; returns it and the client's id.
+fn world(name: &str) -> (TestDatabase, Arc<dyn ClinicStorage>, String, String) {
+    let database = TestDatabase::new(&temp_dir(name)).unwrap();
+    let clinic = database.init_clinic("Riverside Clinic", "Dr. Rivera").unwrap();
+    let storage = database.open().unwrap();
+    let client = Client { id: katcore::record::new_id(), clinic_id: clinic.clinic_id.clone(), label: "c-1".into() };
+    storage.insert_client(&client, Utc::now()).unwrap();
+    (database, storage, clinic.clinic_id, client.id)
+}
+
+fn update<'a>(change: &'a [u8], expected_seq: i64, urgent: &'a [NewAlert]) -> RecordUpdate<'a> {
+    RecordUpdate {
+        change,
+        expected_seq,
+        planned_sessions: None,
+        urgent,
+        at: Utc::now(),
+        synced_device: None,
+        new_actors: &[],
+    }
+}
+
+#[test]
+fn appends_follow_the_last_seq_and_a_stale_writer_is_refused() {
+    let (_database, storage, _, client) = world("seq");
+    assert_eq!(storage.record_seq(&client).unwrap(), 0);
+    assert_eq!(storage.append_record_change(&client, &update(b"one", 0, &[])).unwrap(), 1);
+    // A writer whose copy predates change 1 is refused, and writes nothing.
+    let stale = storage.append_record_change(&client, &update(b"late", 0, &[]));
+    assert!(matches!(stale, Err(StorageError::Conflict)), "{stale:?}");
+    assert_eq!(storage.record_seq(&client).unwrap(), 1);
+    assert_eq!(storage.load_record(&client).unwrap().changes, vec![(1, b"one".to_vec())]);
+    assert_eq!(storage.append_record_change(&client, &update(b"two", 1, &[])).unwrap(), 2);
+    // Compaction keeps the seq: the next append follows it.
+    storage.compact_record(&client, b"snapshot", 2).unwrap();
+    assert_eq!(storage.record_seq(&client).unwrap(), 2);
+    assert!(matches!(storage.append_record_change(&client, &update(b"x", 1, &[])), Err(StorageError::Conflict)));
+    assert_eq!(storage.append_record_change(&client, &update(b"three", 2, &[])).unwrap(), 3);
+    let stored = storage.load_record(&client).unwrap();
+    assert_eq!((stored.snapshot.as_deref(), stored.snapshot_through_seq), (Some(&b"snapshot"[..]), 2));
+    assert_eq!(stored.changes, vec![(3, b"three".to_vec())]);
+    // A snapshot covering less than the stored one, or a change not stored, is refused.
+    assert!(storage.compact_record(&client, b"old", 1).is_err());
+    assert!(storage.compact_record(&client, b"future", 4).is_err());
+}
+
+#[test]
+fn concurrent_writers_on_two_storages_lose_nothing_and_raise_each_alert_once() {
+    let (database, first, clinic_id, client) = world("race");
+    let second = database.open().unwrap();
+    let writers: Vec<_> = [first, second]
+        .into_iter()
+        .cycle()
+        .take(4)
+        .enumerate()
+        .map(|(w, storage)| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let mut conflicts = 0;
+                for n in 0..15 {
+                    let change = format!("writer {w} change {n}");
+                    // Every writer reports the same urgent item each time.
+                    let urgent = [NewAlert {
+                        key: "vitals/shared".into(),
+                        kind: UrgentKind::UrgentBloodPressure,
+                        at: Utc::now(),
+                    }];
+                    loop {
+                        let expected = storage.record_seq(&client).unwrap();
+                        match storage.append_record_change(&client, &update(change.as_bytes(), expected, &urgent)) {
+                            Ok(_) => break,
+                            Err(StorageError::Conflict) => conflicts += 1,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    let conflicts: usize = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    let storage = database.open().unwrap();
+    let stored = storage.load_record(&client).unwrap();
+    let seqs: Vec<i64> = stored.changes.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=60).collect::<Vec<_>>(), "every change once, numbered without a gap");
+    for w in 0..4 {
+        for n in 0..15 {
+            let text = format!("writer {w} change {n}");
+            assert_eq!(stored.changes.iter().filter(|(_, bytes)| *bytes == text.as_bytes()).count(), 1, "{text}");
+        }
+    }
+    assert_eq!(storage.alerts(&clinic_id, false).unwrap().len(), 1, "one alert for one item");
+    println!("appends refused as stale and redone: {conflicts}");
+}
+
+#[test]
+fn an_enrollment_code_is_redeemed_once_when_redeemers_race() {
+    let (database, storage, _, client) = world("redeem");
+    let code = hash_secret("ABCD-EFGH-JKMN");
+    let now = Utc::now();
+    storage.insert_enrollment_code(&code, &client, now, now + chrono::Duration::hours(1)).unwrap();
+    let redeemers: Vec<_> = (0..6)
+        .map(|i| {
+            let storage = if i % 2 == 0 { Arc::clone(&storage) } else { database.open().unwrap() };
+            std::thread::spawn(move || {
+                let device = NewDevice {
+                    id: katcore::record::new_id(),
+                    label: format!("phone {i}"),
+                    token_hash: hash_secret(&format!("token {i}")),
+                };
+                storage.redeem_enrollment_code(&code, &device, Utc::now()).unwrap()
+            })
+        })
+        .collect();
+    let redeemed: Vec<String> = redeemers.into_iter().filter_map(|r| r.join().unwrap()).collect();
+    assert_eq!(redeemed, vec![client.clone()], "exactly one redeemer wins");
+    assert_eq!(storage.devices(&client).unwrap().len(), 1);
+}
+
+#[test]
+fn a_revocation_is_seen_through_every_storage_at_once() {
+    let (database, storage, clinic_id, client) = world("revoke");
+    let other = database.open().unwrap();
+    let code = hash_secret("PQRS-TUVW-XYZ2");
+    let now = Utc::now();
+    storage.insert_enrollment_code(&code, &client, now, now + chrono::Duration::hours(1)).unwrap();
+    let token = hash_secret("kd_device");
+    let device = NewDevice { id: katcore::record::new_id(), label: "phone".into(), token_hash: token };
+    storage.redeem_enrollment_code(&code, &device, now).unwrap().unwrap();
+    assert!(other.device_by_token(&token).unwrap().unwrap().revoked_at.is_none());
+    assert!(storage.revoke_device(&clinic_id, &device.id, now).unwrap());
+    assert!(other.device_by_token(&token).unwrap().unwrap().revoked_at.is_some());
+    assert!(!other.revoke_device("another clinic", &device.id, now).unwrap(), "only its own clinic revokes");
+}
+
+#[test]
+fn failed_attempts_are_counted_across_storages_where_instances_share_the_database() {
+    let (database, first, _, _) = world("failures");
+    let second = database.open().unwrap();
+    let address = [10, 0, 0, 7, 0, 0, 0, 0];
+    let now = Utc::now();
+    let counts: Vec<Option<u32>> =
+        (0..5).map(|n| if n % 2 == 0 { &first } else { &second }.count_failure(&address, now).unwrap()).collect();
+    if database.is_postgres() {
+        assert_eq!(counts, vec![Some(1), Some(2), Some(3), Some(4), Some(5)]);
+        // Another address, and the next minute, count from zero.
+        assert_eq!(first.count_failure(&[10, 0, 0, 8, 0, 0, 0, 0], now).unwrap(), Some(1));
+        assert_eq!(second.count_failure(&address, now + chrono::Duration::minutes(1)).unwrap(), Some(1));
+    } else {
+        // One process holds a SQLite database: its in-memory limiter counts alone.
+        assert_eq!(counts, vec![None; 5]);
+    }
+}
