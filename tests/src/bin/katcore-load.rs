@@ -19,8 +19,14 @@
 //! ```text
 //! cargo run --release -p katcore-e2e --bin katcore-load -- [--levels 50,200,1000] [--seconds 10]
 //!     [--warmup 1] [--runs 3] [--max-syncs 100000] [--rate SYNCS_PER_SECOND] [--device-dir DIR]
-//!     [--server-db-dir DIR] [--url URL --token TOKEN]
+//!     [--server-db-dir DIR] [--database-url postgres://… [--instances N]] [--url URL[,URL…] --token TOKEN]
 //! ```
+//!
+//! With `--database-url` the in-process server runs on PostgreSQL (a fresh
+//! schema of that database), as `--instances` separate servers (each its
+//! own cache, limiter and Automerge actor, sharing the database); device i
+//! enrolls with, and syncs through, instance i mod N, as a sticky load
+//! balancer would place it. `--url` may likewise list several servers.
 //!
 //! Without `--rate` the devices run in a closed loop (each syncs again as soon
 //! as its last sync returned), which measures the server's saturation
@@ -41,7 +47,7 @@ use katcore::device::Device;
 use katcore::record::JournalLinks;
 use katcore::store::StoreKey;
 use katcore::sync::{http_client, SyncTrigger};
-use katcore_clinic::{init_clinic, serve, Config, ServerHandle};
+use katcore_clinic::{serve, ServerHandle, TestDatabase};
 use katcore_e2e::ClinicianApi;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -60,13 +66,15 @@ katcore-load: concurrent incremental syncs against a katcore clinic server
 USAGE:
     katcore-load [--levels 50,200,1000] [--seconds 10] [--warmup 1] [--runs 3] [--max-syncs 100000]
                  [--rate SYNCS_PER_SECOND] [--device-dir DIR] [--server-db-dir DIR]
-                 [--url URL --token CLINICIAN_TOKEN]
+                 [--database-url postgres://... [--instances N]] [--url URL[,URL...] --token CLINICIAN_TOKEN]
 
 Without --rate every device syncs again as soon as its last sync returned (closed loop: the server's
 saturation throughput). With --rate the devices together offer that many syncs per second, each device
 starting a sync every N/rate seconds (a device never has two syncs in flight).
 Without --url it starts a clinic server in-process on 127.0.0.1, its database in a temporary directory
 on the real disk (or in --server-db-dir, e.g. /dev/shm, to see what the server does without disk flushes).
+--database-url runs the in-process server on PostgreSQL (a fresh schema), as --instances servers on one
+database; device i syncs through instance i mod N. --url may list several servers, comma-separated.
 --url must be a loopback address (127.0.0.1, ::1 or localhost).";
 
 /// The command line.
@@ -81,6 +89,8 @@ struct Options {
     server_db_dir: Option<PathBuf>,
     rate: Option<f64>,
     url: Option<String>,
+    database_url: Option<String>,
+    instances: usize,
     token: Option<String>,
 }
 
@@ -95,6 +105,8 @@ fn parse_args() -> Result<Options, String> {
         server_db_dir: None,
         rate: None,
         url: None,
+        database_url: None,
+        instances: 1,
         token: None,
     };
     let mut args = std::env::args().skip(1);
@@ -120,6 +132,8 @@ fn parse_args() -> Result<Options, String> {
             "--rate" => options.rate = Some(number(value()?)?).filter(|r| *r > 0.0),
             "--url" => options.url = Some(value()?.trim_end_matches('/').to_owned()),
             "--token" => options.token = Some(value()?),
+            "--database-url" => options.database_url = Some(value()?),
+            "--instances" => options.instances = number(value()?)?.clamp(1.0, 16.0) as usize,
             other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
         }
     }
@@ -129,7 +143,10 @@ fn parse_args() -> Result<Options, String> {
     if !(options.seconds > 0.0 && options.seconds <= 600.0 && options.warmup >= 0.0 && options.warmup <= 60.0) {
         return Err("--seconds must be in (0, 600] and --warmup in [0, 60]".into());
     }
-    if let Some(url) = &options.url {
+    if options.instances > 1 && options.database_url.is_none() {
+        return Err("--instances needs --database-url: several servers share only a PostgreSQL database".into());
+    }
+    for url in options.url.iter().flat_map(|list| list.split(',')) {
         if options.token.is_none() {
             return Err("--url needs --token (a clinician token)".into());
         }
@@ -171,11 +188,13 @@ fn main() {
         .build()
         .expect("load runtime");
 
-    let mut local_server: Option<ServerHandle> = None;
     let mut probe_dir = std::env::temp_dir();
     let mut server_dir: Option<PathBuf> = None;
-    let (url, token) = match (&options.url, &options.token) {
-        (Some(url), Some(token)) => (url.clone(), token.clone()),
+    let mut local_servers: Vec<ServerHandle> = Vec::new();
+    let (urls, token) = match (&options.url, &options.token) {
+        (Some(url), Some(token)) => {
+            (url.split(',').map(|u| u.trim_end_matches('/').to_owned()).collect(), token.clone())
+        }
         _ => {
             let dir = match &options.server_db_dir {
                 Some(parent) => {
@@ -185,27 +204,34 @@ fn main() {
                 }
                 None => katcore_e2e::temp_dir("load-clinic"),
             };
-            let db = dir.join("clinic.db");
-            let init = init_clinic(&db, "Load Test Clinic", "Dr. Load").expect("init clinic");
-            // Every simulated device connects from 127.0.0.1: the per-address
-            // connection bound, meant for strangers, is lifted to the total.
-            let mut config = Config::local(&db);
-            config.limits.max_connections = 4096;
-            config.limits.max_connections_per_ip = 4096;
-            let server = server_runtime.block_on(serve(config)).expect("start the clinic server");
-            eprintln!("clinic server on {} (database {}, removed at exit)", server.url(), db.display());
-            let url = server.url();
-            local_server = Some(server);
+            let database = match &options.database_url {
+                Some(url) => TestDatabase::postgres(url, &dir).expect("a fresh PostgreSQL schema"),
+                None => TestDatabase::new(&dir).expect("a SQLite database"),
+            };
+            let init = database.init_clinic("Load Test Clinic", "Dr. Load").expect("init clinic");
+            let mut urls = Vec::new();
+            for _ in 0..options.instances {
+                // Every simulated device connects from 127.0.0.1: the per-address
+                // connection bound, meant for strangers, is lifted to the total.
+                let mut config = database.config();
+                config.limits.max_connections = 4096;
+                config.limits.max_connections_per_ip = 4096;
+                let server = server_runtime.block_on(serve(config)).expect("start the clinic server");
+                let backend = if database.is_postgres() { "PostgreSQL" } else { "SQLite" };
+                eprintln!("clinic server on {} ({backend}, in {}, removed at exit)", server.url(), dir.display());
+                urls.push(server.url());
+                local_servers.push(server);
+            }
             probe_dir = dir.clone();
             server_dir = Some(dir);
-            (url, init.clinician_token)
+            (urls, init.clinician_token)
         }
     };
 
-    let results = load_runtime.block_on(run(&options, &url, &token, &probe_dir));
+    let results = load_runtime.block_on(run(&options, &urls, &token, &probe_dir));
     print_results(&options, &results);
 
-    if let Some(server) = local_server {
+    for server in local_servers {
         let _ = server_runtime.block_on(server.shutdown());
     }
     if let Some(dir) = server_dir {
@@ -242,8 +268,8 @@ impl RunResult {
     }
 }
 
-async fn run(options: &Options, url: &str, token: &str, probe_dir: &Path) -> Vec<(usize, Vec<RunResult>)> {
-    let api = ClinicianApi::new(url, token);
+async fn run(options: &Options, urls: &[String], token: &str, probe_dir: &Path) -> Vec<(usize, Vec<RunResult>)> {
+    let api = ClinicianApi::new(&urls[0], token);
     let http = http_client(None).expect("HTTP client");
     let max = options.levels.iter().copied().max().unwrap_or(1);
     let base = options.device_dir.clone().unwrap_or_else(default_device_dir);
@@ -251,7 +277,7 @@ async fn run(options: &Options, url: &str, token: &str, probe_dir: &Path) -> Vec
     let remove_base = options.device_dir.is_none();
     eprintln!("enrolling {max} devices (one client each, stores under {}) …", base.display());
     let started = Instant::now();
-    let devices = enroll_devices(&api, &http, url, &base, max).await;
+    let devices = enroll_devices(&api, &http, urls, &base, max).await;
     eprintln!(
         "  {max} devices enrolled, given a small record and synced once in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -302,14 +328,15 @@ fn default_device_dir() -> PathBuf {
 async fn enroll_devices(
     api: &ClinicianApi,
     http: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     base: &Path,
     count: usize,
 ) -> Vec<Arc<LoadDevice>> {
     let permits = Arc::new(tokio::sync::Semaphore::new(ENROLL_PARALLELISM));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..count {
-        let (api, http, url, path) = (api.clone(), http.clone(), url.to_owned(), base.join(format!("device-{i}.db")));
+        let url = urls[i % urls.len()].clone();
+        let (api, http, path) = (api.clone(), http.clone(), base.join(format!("device-{i}.db")));
         let permits = Arc::clone(&permits);
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("semaphore");
