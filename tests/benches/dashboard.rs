@@ -21,7 +21,7 @@ use chrono::Utc;
 use katcore::device::Device;
 use katcore::store::StoreKey;
 use katcore::sync::{http_client, SyncTrigger};
-use katcore_clinic::{open_storage, set_password, Config, RecordUpdate};
+use katcore_clinic::{set_password, RecordUpdate};
 use katcore_e2e::Clinic;
 use reqwest::header::{COOKIE, SET_COOKIE};
 
@@ -118,7 +118,7 @@ async fn run() {
     let client_id = clinic.api.create_client("client-0427").await;
     let code = clinic.api.enrollment_code(&client_id).await;
     phone.enroll(&clinic.url(), &code, "phone").await.expect("enroll");
-    let storage = open_storage(&Config::local(&clinic.db)).expect("the clinic's database");
+    let storage = clinic.database.open().expect("the clinic's database");
     let update = RecordUpdate {
         change: &store.read(|r| r.save()),
         expected_seq: storage.record_seq(&client_id).expect("the record's seq"),

@@ -52,7 +52,7 @@ use katcore::store::StoreKey;
 use katcore::sync::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 use katcore::sync::wire::{SyncRequest, SyncResponse, CONTENT_TYPE};
 use katcore::sync::{http_client, saved_credentials, SyncReport, SyncTrigger};
-use katcore_clinic::{open_storage, Config, RecordUpdate};
+use katcore_clinic::RecordUpdate;
 use katcore_e2e::Clinic;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -164,9 +164,9 @@ fn describe(label: &str, t: &Traffic) {
 /// clinic's sessions and notes (made on a stand-in replica, see `two_year`)
 /// with the phone's entries, and a device may not upload the clinic's
 /// (docs/record-format.md). The server loads it on the client's first sync.
-fn seed_server_record(db: &std::path::Path, client_id: &str, record: &[u8]) {
+fn seed_server_record(database: &katcore_clinic::TestDatabase, client_id: &str, record: &[u8]) {
     // The server's own record key (`Config::local` keeps it beside the database).
-    let storage = open_storage(&Config::local(db)).expect("open the clinic's database");
+    let storage = database.open().expect("open the clinic's database");
     let update = RecordUpdate {
         change: record,
         expected_seq: storage.record_seq(client_id).expect("the record's seq"),
@@ -207,7 +207,7 @@ async fn run() {
     phone.enroll(&proxy.url(), &code, "phone").await.expect("enroll the phone");
     let enrollment = proxy.take();
     describe("enrollment", &enrollment);
-    seed_server_record(&clinic.db, &client_a, &phone_store.read(|r| r.save()));
+    seed_server_record(&clinic.database, &client_a, &phone_store.read(|r| r.save()));
     let first = phone.sync(SyncTrigger::User).await.expect("first sync");
     let first_upload = proxy.take();
     describe("first sync (whole record up)", &first_upload);
@@ -224,7 +224,7 @@ async fn run() {
         throwaway.enroll(&clinic.url(), &code, "naive").await.expect("enroll (c)");
         let token = saved_credentials(throwaway.store()).expect("credentials").expect("enrolled").device_token;
         let whole = phone_store.read(|r| r.save());
-        seed_server_record(&clinic.db, &client_c, &whole);
+        seed_server_record(&clinic.database, &client_c, &whole);
         let status = naive_sync(&fresh_http(), &clinic.url(), &token, &before_heads, whole).await.0;
         assert_eq!(status, 200, "(c) initial upload");
         token

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use katcore::store::StoreKey;
-use katcore_clinic::{init_clinic, serve, ClinicianClient, Config, InitOutput, ServerHandle};
+use katcore_clinic::{serve, ClinicianClient, InitOutput, ServerHandle, TestDatabase};
 use serde_json::Value;
 
 /// A fresh temporary directory (left behind for inspection on failure).
@@ -27,18 +27,23 @@ pub struct Clinic {
     pub init: InitOutput,
     /// The clinician's API client.
     pub api: ClinicianApi,
-    /// Where the clinic's database lives.
+    /// Where the clinic's database lives (the SQLite file; meaningless on
+    /// PostgreSQL, see `database`).
     pub db: PathBuf,
+    /// The clinic's database: SQLite, or a fresh PostgreSQL schema when
+    /// `KATCORE_TEST_POSTGRES` is set.
+    pub database: TestDatabase,
 }
 
 impl Clinic {
-    /// Initialises a clinic in a temporary directory and starts its server.
+    /// Initialises a clinic in a temporary directory (or a fresh schema of
+    /// the PostgreSQL database `KATCORE_TEST_POSTGRES` names) and starts its server.
     pub async fn start(name: &str) -> Clinic {
-        let db = temp_dir(name).join("clinic.db");
-        let init = init_clinic(&db, name, "Dr. Rivera").expect("init clinic");
-        let server = serve(Config::local(&db)).await.expect("serve");
+        let database = TestDatabase::new(&temp_dir(name)).expect("a database");
+        let init = database.init_clinic(name, "Dr. Rivera").expect("init clinic");
+        let server = serve(database.config()).await.expect("serve");
         let api = ClinicianApi::new(&server.url(), &init.clinician_token);
-        Clinic { server, init, api, db }
+        Clinic { server, init, api, db: database.sqlite_path(), database }
     }
 
     /// `pack` signed offline with the clinic's private key, ready to publish.

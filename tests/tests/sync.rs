@@ -124,7 +124,7 @@ async fn records_are_isolated_between_clients_and_clinics() {
     assert!(!clinic.api.record(&second).await.to_string().contains("A's words."));
 
     // A clinician of another clinic on the same server cannot read A's record.
-    let other = katcore_clinic::init_clinic(&clinic.db, "Other Clinic", "Dr. Stone").unwrap();
+    let other = clinic.database.init_clinic("Other Clinic", "Dr. Stone").unwrap();
     let outsider = katcore_e2e::ClinicianApi::new(&clinic.url(), &other.clinician_token);
     let (status, body) = outsider.call(reqwest::Method::GET, &format!("/v1/clients/{first}/record"), None).await;
     assert!(status == 403 || status == 404, "{status}");

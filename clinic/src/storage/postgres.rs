@@ -34,6 +34,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::sealing::{RecordKey, Sealed, Sealer};
@@ -396,6 +397,32 @@ const LAST_SEQ: &str = "SELECT greatest(
         COALESCE((SELECT max(seq) FROM record_changes WHERE client_id = $1), 0),
         COALESCE((SELECT through_seq FROM record_snapshots WHERE client_id = $1), 0))";
 
+/// Takes the client's row lock (`$1`), held until commit: appends to one
+/// record are serialised across instances. Sets the planned sessions when
+/// `$2` is not NULL.
+const LOCK_CLIENT: &str = "UPDATE clients SET planned_sessions = COALESCE($2, planned_sessions) WHERE id = $1";
+
+/// Stores change `$2 + 1` of client `$1`'s record (blob `$3`) only if `$2`
+/// is still its last seq: an append made from a stale copy stores nothing.
+const APPEND_CHANGE: &str = "INSERT INTO record_changes (client_id, seq, blob)
+     SELECT $1, $2::BIGINT + 1, $3
+     WHERE greatest(
+         COALESCE((SELECT max(seq) FROM record_changes WHERE client_id = $1), 0),
+         COALESCE((SELECT through_seq FROM record_snapshots WHERE client_id = $1), 0)) = $2";
+
+/// Raises an alert per urgent item (ids `$2`, keys `$3`, kinds `$4`, times
+/// `$5`, raised at `$6`) of client `$1` not alerted yet.
+const RAISE_ALERTS: &str = "INSERT INTO alerts (id, client_id, urgent_key, kind, at, raised_at)
+     SELECT u.id, $1, u.urgent_key, u.kind, u.at, $6
+     FROM unnest($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[]) AS u (id, urgent_key, kind, at)
+     ON CONFLICT (client_id, urgent_key) DO NOTHING";
+
+/// Binds the actors `$2` first seen in client `$1`'s record to device `$3`
+/// (NULL: the clinic) at `$4`.
+const BIND_ACTORS: &str = "INSERT INTO record_actors (client_id, actor, device_id, first_seen_at)
+     SELECT $1, u.actor, $3, $4 FROM unnest($2::TEXT[]) AS u (actor)
+     ON CONFLICT (client_id, actor) DO NOTHING";
+
 /// The pack a client's record is read with (`$1` the client, `$2` the
 /// assigned version or NULL): that version if published, else the newest.
 const CLIENT_PACK: &str = "FROM packs p JOIN clients c ON c.clinic_id = p.clinic_id WHERE c.id = $1
@@ -745,65 +772,44 @@ impl ClinicStorage for PgStorage {
         let next = expected.checked_add(1).ok_or(StorageError::Corrupt("record change numbers are exhausted"))?;
         let blob = sealer.seal(Sealed::Change, client_id, next, update.change)?;
         let at = ms(update.at);
+        let alert_ids: Vec<String> = update.urgent.iter().map(|_| katcore::record::new_id()).collect();
+        let alert_keys: Vec<&str> = update.urgent.iter().map(|item| item.key.as_str()).collect();
+        let alert_kinds: Vec<&str> = update.urgent.iter().map(|item| urgent_kind_name(item.kind)).collect();
+        let alert_times: Vec<i64> = update.urgent.iter().map(|item| ms(item.at)).collect();
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
-            // The client's row lock, held until commit, serialises appends
-            // to one record across instances; one made from a stale replica
-            // finds the seq moved on.
-            let locked = tx
-                .execute(
-                    "UPDATE clients SET planned_sessions = COALESCE($2, planned_sessions) WHERE id = $1",
-                    &[&client_id, &planned],
-                )
-                .await?;
-            if locked != 1 {
+            let lock = tx.prepare_cached(LOCK_CLIENT).await?;
+            let append = tx.prepare_cached(APPEND_CHANGE).await?;
+            let synced = tx.prepare_cached("UPDATE devices SET last_sync_at = $2 WHERE id = $1").await?;
+            let raise = tx.prepare_cached(RAISE_ALERTS).await?;
+            let bind = tx.prepare_cached(BIND_ACTORS).await?;
+            // Sent together (tokio-postgres pipelines what is awaited
+            // together) and run in this order: the client's row lock first,
+            // so the append's check sees every append committed before it.
+            let lock_params: [&(dyn ToSql + Sync); 2] = [&client_id, &planned];
+            let append_params: [&(dyn ToSql + Sync); 3] = [&client_id, &expected, &blob];
+            let synced_params: [&(dyn ToSql + Sync); 2] = [&update.synced_device, &at];
+            let raise_params: [&(dyn ToSql + Sync); 6] =
+                [&client_id, &alert_ids, &alert_keys, &alert_kinds, &alert_times, &at];
+            let bind_params: [&(dyn ToSql + Sync); 4] = [&client_id, &update.new_actors, &update.synced_device, &at];
+            let (locked, appended, synced, raised, bound) = tokio::join!(
+                tx.execute(&lock, &lock_params),
+                tx.execute(&append, &append_params),
+                tx.execute(&synced, &synced_params),
+                tx.execute(&raise, &raise_params),
+                tx.execute(&bind, &bind_params),
+            );
+            if locked? != 1 {
                 return Err(StorageError::Database("no such client".into()));
             }
-            let last: i64 = tx.query_one(LAST_SEQ, &[&client_id]).await?.get(0);
-            if last != expected {
+            if appended? != 1 {
+                // Dropping the transaction rolls the other statements back.
                 return Err(StorageError::Conflict);
             }
-            tx.execute(
-                "INSERT INTO record_changes (client_id, seq, blob) VALUES ($1, $2, $3)",
-                &[&client_id, &next, &blob],
-            )
-            .await?;
-            if let Some(device_id) = update.synced_device {
-                tx.execute("UPDATE devices SET last_sync_at = $2 WHERE id = $1", &[&device_id, &at]).await?;
-            }
-            let raise = tx
-                .prepare_cached(
-                    "INSERT INTO alerts (id, client_id, urgent_key, kind, at, raised_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (client_id, urgent_key) DO NOTHING",
-                )
-                .await?;
-            let mut raised = 0;
-            for item in update.urgent {
-                raised += tx
-                    .execute(
-                        &raise,
-                        &[
-                            &katcore::record::new_id(),
-                            &client_id,
-                            &item.key,
-                            &urgent_kind_name(item.kind),
-                            &ms(item.at),
-                            &at,
-                        ],
-                    )
-                    .await?;
-            }
-            let bind = tx
-                .prepare_cached(
-                    "INSERT INTO record_actors (client_id, actor, device_id, first_seen_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (client_id, actor) DO NOTHING",
-                )
-                .await?;
-            for actor in update.new_actors {
-                tx.execute(&bind, &[&client_id, actor, &update.synced_device, &at]).await?;
-            }
+            let raised = raised?;
+            synced?;
+            bound?;
             tx.commit().await?;
             if raised > 0 {
                 tracing::info!(client_id, raised, "alerts raised");
