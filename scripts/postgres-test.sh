@@ -17,7 +17,7 @@ trap 'stop_postgres "$cluster"' EXIT
 start_postgres "$cluster"
 
 if [ "${1:-}" = "--shell" ]; then
-  echo "export KATCORE_TEST_POSTGRES=$KATCORE_TEST_POSTGRES"
+  echo "export KATCORE_TEST_POSTGRES=$KATCORE_TEST_POSTGRES KATCORE_TEST_POSTGRES_CA=$KATCORE_TEST_POSTGRES_CA"
   read -r -p "press Enter to stop the cluster " _
   exit 0
 fi

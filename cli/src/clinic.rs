@@ -12,7 +12,9 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use ed25519_dalek::SigningKey;
 use katcore::pack::parse_verifying_key;
-use katcore_clinic::{init_clinic_in, upgrade, ClinicStorage, InitOutput, PgStorage, RecordKey, SqliteStorage};
+use katcore_clinic::{
+    init_clinic_in, upgrade, ClinicStorage, InitOutput, PgOptions, PgStorage, RecordKey, SqliteStorage,
+};
 
 use crate::input::to_json;
 
@@ -26,13 +28,21 @@ pub(crate) struct Database {
     /// Or its PostgreSQL database (`postgres://USER@HOST:PORT/DB`), as `katcore-clinic --database-url`.
     #[arg(long, value_name = "URL", env = "KATCORE_CLINIC_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// PEM CA certificates PostgreSQL's TLS certificate must chain to (default: the public web's roots).
+    #[arg(long, value_name = "FILE", env = "KATCORE_CLINIC_DATABASE_CA", requires = "database_url")]
+    database_ca: Option<PathBuf>,
 }
 
 impl Database {
     /// The SQLite file `path`.
     #[cfg(test)]
     fn sqlite(path: &std::path::Path) -> Database {
-        Database { db: Some(path.to_path_buf()), database_url: None }
+        Database { db: Some(path.to_path_buf()), database_url: None, database_ca: None }
+    }
+
+    /// A small pool (one command, one connection at a time) and the CA file.
+    fn pg_options(&self) -> PgOptions {
+        PgOptions { pool_size: 2, ca_file: self.database_ca.clone() }
     }
 
     /// How errors name the database (never the URL: it may hold a password).
@@ -46,7 +56,9 @@ impl Database {
     /// Opened without the record key (bootstrap commands read no record).
     fn open(&self) -> Result<Box<dyn ClinicStorage>, String> {
         let opened: Result<Box<dyn ClinicStorage>, _> = match (&self.db, &self.database_url) {
-            (_, Some(url)) => PgStorage::connect(url, 2).map(|s| Box::new(s) as Box<dyn ClinicStorage>),
+            (_, Some(url)) => {
+                PgStorage::connect(url, &self.pg_options()).map(|s| Box::new(s) as Box<dyn ClinicStorage>)
+            }
             (Some(path), None) => SqliteStorage::open(path).map(|s| Box::new(s) as Box<dyn ClinicStorage>),
             (None, None) => return Err("give --db PATH or --database-url URL".into()),
         };
@@ -56,7 +68,7 @@ impl Database {
     /// Opened with the record key `key` (and `old` keys still to read).
     fn open_sealed(&self, key: &RecordKey, old: &[RecordKey]) -> Result<Sealed, String> {
         let opened = match (&self.db, &self.database_url) {
-            (_, Some(url)) => PgStorage::connect_sealed(url, 2, key, old).map(Sealed::Postgres),
+            (_, Some(url)) => PgStorage::connect_sealed(url, &self.pg_options(), key, old).map(Sealed::Postgres),
             (Some(path), None) => SqliteStorage::open_sealed(path, key, old).map(Sealed::Sqlite),
             (None, None) => return Err("give --db PATH or --database-url URL".into()),
         };

@@ -5,6 +5,7 @@
 //! | `--db PATH` | `KATCORE_CLINIC_DB` | this or `--database-url` |
 //! | `--database-url URL` | `KATCORE_CLINIC_DATABASE_URL` | PostgreSQL instead of SQLite |
 //! | `--database-pool N` | `KATCORE_CLINIC_DATABASE_POOL` | 16 (PostgreSQL connections per instance) |
+//! | `--database-ca FILE` | `KATCORE_CLINIC_DATABASE_CA` | the public web's roots (PostgreSQL's TLS) |
 //! | `--record-key FILE` | `KATCORE_CLINIC_RECORD_KEY` | required |
 //! | `--old-record-key FILE[,FILE…]` | `KATCORE_CLINIC_OLD_RECORD_KEYS` | none |
 //! | `--listen ADDR` | `KATCORE_CLINIC_LISTEN` | `127.0.0.1:8443` |
@@ -45,6 +46,11 @@ OPTIONS:
     --database-pool N
                      PostgreSQL connections of this instance (default 16)
                                                                [env: KATCORE_CLINIC_DATABASE_POOL]
+    --database-ca FILE
+                     PEM CA certificates PostgreSQL's TLS certificate must chain to (default:
+                     the public web's roots); TLS is used when the server offers it, always
+                     verified; `sslmode=require` in the URL insists on it
+                                                               [env: KATCORE_CLINIC_DATABASE_CA]
     --record-key FILE
                      the key record blobs are sealed with (`katctl clinic init` writes one;
                      keep it out of the database's backups)    [env: KATCORE_CLINIC_RECORD_KEY]
@@ -131,6 +137,8 @@ pub struct Config {
     pub database_url: Option<DatabaseUrl>,
     /// PostgreSQL connections this instance may open.
     pub database_pool: usize,
+    /// The CA certificates PostgreSQL's TLS certificate must chain to.
+    pub database_ca: Option<PathBuf>,
     /// The file of the key record blobs are sealed with.
     pub record_key: PathBuf,
     /// Keys of a rotation in progress: read, never written with.
@@ -168,6 +176,7 @@ impl Config {
             db,
             database_url: None,
             database_pool: crate::storage::DEFAULT_POOL_SIZE,
+            database_ca: None,
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             tls: None,
             trusted_proxies: Vec::new(),
@@ -187,6 +196,11 @@ impl Config {
         config
     }
 
+    /// How to connect to PostgreSQL: the pool size and the CA file.
+    pub fn pg_options(&self) -> crate::storage::PgOptions {
+        crate::storage::PgOptions { pool_size: self.database_pool, ca_file: self.database_ca.clone() }
+    }
+
     /// Reads flags (without the program name) and environment variables
     /// (through `env`), then [`validate`](Config::validate)s.
     ///
@@ -200,6 +214,7 @@ impl Config {
         let mut db = env("KATCORE_CLINIC_DB");
         let mut database_url = env("KATCORE_CLINIC_DATABASE_URL");
         let mut database_pool = env("KATCORE_CLINIC_DATABASE_POOL");
+        let mut database_ca = env("KATCORE_CLINIC_DATABASE_CA");
         let mut record_key = env("KATCORE_CLINIC_RECORD_KEY");
         let mut old_record_keys = env("KATCORE_CLINIC_OLD_RECORD_KEYS");
         let mut listen = env("KATCORE_CLINIC_LISTEN");
@@ -221,6 +236,7 @@ impl Config {
                 "--db" => &mut db,
                 "--database-url" => &mut database_url,
                 "--database-pool" => &mut database_pool,
+                "--database-ca" => &mut database_ca,
                 "--record-key" => &mut record_key,
                 "--old-record-key" => &mut old_record_keys,
                 "--listen" => &mut listen,
@@ -314,6 +330,7 @@ impl Config {
             db: db.into(),
             database_url: database_url.map(DatabaseUrl::new),
             database_pool,
+            database_ca: database_ca.filter(|path| !path.is_empty()).map(PathBuf::from),
             record_key: record_key.into(),
             old_record_keys,
             create_record_key: false,

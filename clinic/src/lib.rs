@@ -92,11 +92,11 @@ pub use server::{install_crypto_provider, open_storage, serve, serve_app, Health
 pub use state::AppState;
 pub use storage::{
     upgrade, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device,
-    ExportedKey, NewAlert, NewDevice, PgStorage, PlannedSession, PublishOutcome, RecordKey, RecordUpdate, SecretHash,
-    SqliteStorage, StorageError, StoredDocument, StoredPack, UpgradeReport, WebSession, DEFAULT_POOL_SIZE,
+    ExportedKey, NewAlert, NewDevice, PgOptions, PgStorage, PlannedSession, PublishOutcome, RecordKey, RecordUpdate,
+    SecretHash, SqliteStorage, StorageError, StoredDocument, StoredPack, UpgradeReport, WebSession, DEFAULT_POOL_SIZE,
 };
 pub use sync::MAX_SYNC_BODY;
-pub use test_database::{TestDatabase, TEST_POSTGRES_ENV};
+pub use test_database::{TestDatabase, TEST_POSTGRES_CA_ENV, TEST_POSTGRES_ENV};
 pub use web::{hash_password, normalize_login, PasswordError, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 /// The whole HTTP API over `state`, testable without a socket

@@ -121,7 +121,7 @@ pub fn open_storage(config: &Config) -> Result<Arc<dyn ClinicStorage>, StorageEr
     let key = RecordKey::from_file(&config.record_key)?;
     let old = config.old_record_keys.iter().map(|file| RecordKey::from_file(file)).collect::<Result<Vec<_>, _>>()?;
     Ok(match &config.database_url {
-        Some(url) => Arc::new(PgStorage::connect_sealed(url.as_str(), config.database_pool, &key, &old)?),
+        Some(url) => Arc::new(PgStorage::connect_sealed(url.as_str(), &config.pg_options(), &key, &old)?),
         None => Arc::new(SqliteStorage::open_sealed(&config.db, &key, &old)?),
     })
 }

@@ -10,10 +10,14 @@ use std::sync::Arc;
 
 use crate::bootstrap::{init_clinic_with_new_key, BootstrapError, InitOutput};
 use crate::config::Config;
-use crate::storage::{ClinicStorage, PgStorage, SqliteStorage, StorageError};
+use crate::storage::{ClinicStorage, PgOptions, PgStorage, SqliteStorage, StorageError};
 
 /// The variable naming the PostgreSQL database tests run on (unset: SQLite).
 pub const TEST_POSTGRES_ENV: &str = "KATCORE_TEST_POSTGRES";
+
+/// The variable naming the PEM CA file of that database's TLS certificate,
+/// when it speaks TLS (`scripts/postgres-test.sh` makes one).
+pub const TEST_POSTGRES_CA_ENV: &str = "KATCORE_TEST_POSTGRES_CA";
 
 /// A fresh clinic database. See the module documentation.
 #[derive(Clone, Debug)]
@@ -22,6 +26,8 @@ pub struct TestDatabase {
     dir: PathBuf,
     /// The PostgreSQL URL (with its own schema), if on PostgreSQL.
     url: Option<String>,
+    /// The CA file of PostgreSQL's TLS certificate.
+    ca_file: Option<PathBuf>,
 }
 
 impl TestDatabase {
@@ -33,12 +39,12 @@ impl TestDatabase {
     pub fn new(dir: &Path) -> Result<TestDatabase, StorageError> {
         match std::env::var(TEST_POSTGRES_ENV).ok().filter(|url| !url.is_empty()) {
             Some(base) => TestDatabase::postgres(&base, dir),
-            None => Ok(TestDatabase { dir: dir.to_path_buf(), url: None }),
+            None => Ok(TestDatabase { dir: dir.to_path_buf(), url: None, ca_file: None }),
         }
     }
 
     /// A fresh schema of the PostgreSQL database at `base`, with the record
-    /// key in `dir`.
+    /// key in `dir` (and its TLS verified with [`TEST_POSTGRES_CA_ENV`]'s CA, if set).
     ///
     /// # Errors
     /// As [`PgStorage::url_with_schema`].
@@ -46,8 +52,9 @@ impl TestDatabase {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let schema = format!("t_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        let url = PgStorage::url_with_schema(base, &schema)?;
-        Ok(TestDatabase { dir: dir.to_path_buf(), url: Some(url) })
+        let ca_file = std::env::var_os(TEST_POSTGRES_CA_ENV).filter(|path| !path.is_empty()).map(PathBuf::from);
+        let url = PgStorage::url_with_schema(base, &schema, &PgOptions { pool_size: 1, ca_file: ca_file.clone() })?;
+        Ok(TestDatabase { dir: dir.to_path_buf(), url: Some(url), ca_file })
     }
 
     /// Whether this database is on PostgreSQL.
@@ -69,7 +76,11 @@ impl TestDatabase {
     /// missing) on this database.
     pub fn config(&self) -> Config {
         match &self.url {
-            Some(url) => Config::local_postgres(url.clone(), self.dir.join("clinic.db.record-key")),
+            Some(url) => {
+                let mut config = Config::local_postgres(url.clone(), self.dir.join("clinic.db.record-key"));
+                config.database_ca.clone_from(&self.ca_file);
+                config
+            }
             None => Config::local(self.sqlite_path()),
         }
     }
@@ -90,7 +101,7 @@ impl TestDatabase {
     /// As [`SqliteStorage::open`] or [`PgStorage::connect`].
     pub fn open_unsealed(&self) -> Result<Arc<dyn ClinicStorage>, StorageError> {
         Ok(match &self.url {
-            Some(url) => Arc::new(PgStorage::connect(url, 2)?),
+            Some(url) => Arc::new(PgStorage::connect(url, &PgOptions { pool_size: 2, ca_file: self.ca_file.clone() })?),
             None => Arc::new(SqliteStorage::open(&self.sqlite_path())?),
         })
     }
@@ -106,7 +117,13 @@ impl TestDatabase {
             crate::storage::RecordKey::generate().write_new(&config.record_key)?;
         }
         let mut args = match &self.url {
-            Some(url) => vec!["--database-url".to_owned(), url.clone()],
+            Some(url) => {
+                let mut args = vec!["--database-url".to_owned(), url.clone()];
+                if let Some(ca) = &self.ca_file {
+                    args.extend(["--database-ca".to_owned(), ca.display().to_string()]);
+                }
+                args
+            }
             None => vec!["--db".to_owned(), self.sqlite_path().display().to_string()],
         };
         args.extend(["--record-key".to_owned(), config.record_key.display().to_string()]);

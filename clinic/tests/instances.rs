@@ -5,6 +5,8 @@
 //! killed with SIGKILL under load: nothing either instance acknowledged is
 //! lost, nothing is duplicated, and each alert is raised once.
 //!
+//! Also: the database going away and coming back.
+//!
 //! Runs where `KATCORE_TEST_POSTGRES` names a database
 //! (`scripts/postgres-test.sh`); on SQLite (one process per database) it
 //! says so and does nothing.
@@ -51,31 +53,61 @@ async fn start_instance(database: &TestDatabase, port: u16) -> Child {
 
 /// A round-robin TCP balancer on loopback: each new connection goes to the
 /// next backend, or to the one after it when that one refuses (a killed
-/// instance), as a load balancer's health check would arrange.
-async fn balancer(backends: Vec<SocketAddr>) -> (SocketAddr, Arc<[AtomicUsize]>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served: Arc<[AtomicUsize]> = backends.iter().map(|_| AtomicUsize::new(0)).collect();
-    let counts = Arc::clone(&served);
-    tokio::spawn(async move {
-        let next = AtomicUsize::new(0);
-        loop {
-            let Ok((mut inbound, _)) = listener.accept().await else { return };
-            let first = next.fetch_add(1, Ordering::Relaxed);
-            let (backends, counts) = (backends.clone(), Arc::clone(&counts));
-            tokio::spawn(async move {
-                for i in 0..backends.len() {
-                    let which = (first + i) % backends.len();
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(backends[which]).await {
-                        counts[which].fetch_add(1, Ordering::Relaxed);
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        return;
-                    }
+/// instance), as a load balancer's health check would arrange. It can be
+/// cut: every connection through it is dropped and new ones are closed at
+/// once, as when the network to a backend fails.
+struct Balancer {
+    addr: SocketAddr,
+    /// Connections made to each backend.
+    served: Arc<[AtomicUsize]>,
+    open: Arc<AtomicBool>,
+    relays: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Balancer {
+    async fn start(backends: Vec<SocketAddr>) -> Balancer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served: Arc<[AtomicUsize]> = backends.iter().map(|_| AtomicUsize::new(0)).collect();
+        let open = Arc::new(AtomicBool::new(true));
+        let relays = Arc::new(Mutex::new(Vec::new()));
+        let (counts, is_open, running) = (Arc::clone(&served), Arc::clone(&open), Arc::clone(&relays));
+        tokio::spawn(async move {
+            let next = AtomicUsize::new(0);
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                if !is_open.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
                 }
-            });
+                let first = next.fetch_add(1, Ordering::Relaxed);
+                let (backends, counts) = (backends.clone(), Arc::clone(&counts));
+                let relay = tokio::spawn(async move {
+                    for i in 0..backends.len() {
+                        let which = (first + i) % backends.len();
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(backends[which]).await {
+                            counts[which].fetch_add(1, Ordering::Relaxed);
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            return;
+                        }
+                    }
+                });
+                running.lock().unwrap().push(relay.abort_handle());
+            }
+        });
+        Balancer { addr, served, open, relays }
+    }
+
+    /// Drops every connection and refuses new ones until [`Balancer::restore`].
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for relay in self.relays.lock().unwrap().drain(..) {
+            relay.abort();
         }
-    });
-    (addr, served)
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
 }
 
 /// A client that opens a new connection for every request, so that the
@@ -108,8 +140,8 @@ async fn two_instances_on_one_database_lose_nothing_when_one_is_killed() {
     let direct = |port: u16| ClinicianClient::new(&format!("http://127.0.0.1:{port}"), &init.clinician_token);
     let (api_a, api_b) = (direct(ports[0]), direct(ports[1]));
     let backends = ports.iter().map(|port| SocketAddr::from(([127, 0, 0, 1], *port))).collect();
-    let (front, served) = balancer(backends).await;
-    let url = format!("http://{front}");
+    let balancer = Balancer::start(backends).await;
+    let url = format!("http://{}", balancer.addr);
 
     // Clients made on one instance, codes on the other, enrolled through the balancer.
     let mut phones = Vec::new();
@@ -198,6 +230,7 @@ async fn two_instances_on_one_database_lose_nothing_when_one_is_killed() {
         syncs += worker.await.unwrap();
     }
     note_writer.await.unwrap();
+    let served = &balancer.served;
     assert!(served.iter().all(|count| count.load(Ordering::Relaxed) > DEVICES), "both instances served the load");
 
     // Everything acknowledged by either instance is there, read through B.
@@ -240,4 +273,87 @@ async fn two_instances_on_one_database_lose_nothing_when_one_is_killed() {
     }
     println!("syncs acknowledged during the load: {syncs}; notes: {}", acknowledged_notes.len());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The database going away: requests that need it get `503` with
+/// `Retry-After` (within the pool's bounded wait), `/readyz` says not
+/// ready, `/healthz` stays live, and when the database is back the server
+/// serves again, having lost nothing it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_is_503_and_not_ready_until_it_returns() {
+    let dir = std::env::temp_dir().join(format!("katcore-db-outage-{}", katcore::record::new_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = TestDatabase::new(&dir).unwrap();
+    let Some(url) = database.url() else {
+        println!("the database outage test needs PostgreSQL: set KATCORE_TEST_POSTGRES (scripts/postgres-test.sh)");
+        return;
+    };
+    let init = database.init_clinic("Outage Clinic", "Dr. Rivera").unwrap();
+    // The server reaches PostgreSQL only through a relay the test can cut.
+    let target: url_parts::Target = url_parts::parse(url);
+    let relay = Balancer::start(vec![target.addr]).await;
+    let mut config = database.config();
+    config.database_url = Some(katcore_clinic::DatabaseUrl::new(target.through(relay.addr)));
+    let server = katcore_clinic::serve(config).await.unwrap();
+    let base = server.url();
+    let api = ClinicianClient::new(&base, &init.clinician_token);
+    let client_id = api.create_client("client-1").await.unwrap();
+    let code = api.enrollment_code(&client_id).await.unwrap();
+    let key = StoreKey::from_bytes(&[9; 32]).unwrap();
+    let phone = CoreDevice::open(&dir.join("phone.db"), &key, Some(Arc::new(unpooled()))).unwrap();
+    phone.enroll(&base, &code, "phone").await.unwrap();
+    phone.write_journal("before the outage", &JournalLinks::default(), false, chrono::Utc::now()).unwrap();
+    phone.sync(SyncTrigger::User).await.unwrap();
+
+    relay.cut();
+    let http = unpooled();
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.headers().contains_key(reqwest::header::RETRY_AFTER));
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), reqwest::StatusCode::OK);
+    let listed = http.get(format!("{base}/v1/clients")).bearer_auth(&init.clinician_token).send().await.unwrap();
+    assert_eq!(listed.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(listed.headers().contains_key(reqwest::header::RETRY_AFTER));
+    phone.write_journal("during the outage", &JournalLinks::default(), false, chrono::Utc::now()).unwrap();
+    assert!(phone.sync(SyncTrigger::User).await.is_err(), "nothing is acknowledged without the database");
+
+    relay.restore();
+    let mut healed = false;
+    for _ in 0..50 {
+        if http.get(format!("{base}/readyz")).send().await.unwrap().status().is_success() {
+            healed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healed, "the server is ready again once the database is back");
+    phone.sync(SyncTrigger::User).await.unwrap();
+    let record = api.record(&client_id).await.unwrap().to_string();
+    assert!(record.contains("before the outage") && record.contains("during the outage"));
+    server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Where a `postgres://user@host:port/db?…` URL points, and the same URL
+/// through another address.
+mod url_parts {
+    use std::net::SocketAddr;
+
+    pub(crate) struct Target {
+        pub(crate) addr: SocketAddr,
+        prefix: String,
+        suffix: String,
+    }
+
+    impl Target {
+        pub(crate) fn through(&self, relay: SocketAddr) -> String {
+            format!("{}{relay}{}", self.prefix, self.suffix)
+        }
+    }
+
+    pub(crate) fn parse(url: &str) -> Target {
+        let at = url.find('@').expect("the test URL names a user") + 1;
+        let end = url[at..].find('/').map_or(url.len(), |i| at + i);
+        Target { addr: url[at..end].parse().expect("host:port"), prefix: url[..at].into(), suffix: url[end..].into() }
+    }
 }

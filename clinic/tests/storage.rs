@@ -9,7 +9,8 @@ use std::sync::Arc;
 use chrono::Utc;
 use katcore::record::UrgentKind;
 use katcore_clinic::{
-    hash_secret, Client, ClinicStorage, NewAlert, NewDevice, RecordUpdate, StorageError, TestDatabase,
+    hash_secret, Client, ClinicStorage, NewAlert, NewDevice, PgOptions, PgStorage, RecordUpdate, StorageError,
+    TestDatabase,
 };
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -170,4 +171,51 @@ fn failed_attempts_are_counted_across_storages_where_instances_share_the_databas
         // One process holds a SQLite database: its in-memory limiter counts alone.
         assert_eq!(counts, vec![None; 5]);
     }
+}
+
+#[test]
+fn the_database_connection_speaks_verified_tls_where_the_server_offers_it() {
+    let database = TestDatabase::new(&temp_dir("tls")).unwrap();
+    let (Some(url), Some(ca)) = (database.url(), std::env::var_os(katcore_clinic::TEST_POSTGRES_CA_ENV)) else {
+        println!("needs a PostgreSQL with TLS: KATCORE_TEST_POSTGRES and KATCORE_TEST_POSTGRES_CA (scripts/postgres-test.sh)");
+        return;
+    };
+    let ca = std::path::PathBuf::from(ca);
+    let require = format!("{url}&sslmode=require");
+    let options = |ca_file: Option<std::path::PathBuf>| PgOptions { pool_size: 1, ca_file };
+    // The cluster's own CA: connected, over TLS.
+    let storage = PgStorage::connect(&require, &options(Some(ca.clone()))).unwrap();
+    storage.ping().unwrap();
+    let encrypted = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let (client, connection) =
+            tokio_postgres::connect(&format!("{url}&sslmode=disable"), tokio_postgres::NoTls).await.unwrap();
+        let driver = tokio::spawn(connection);
+        let count: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                 WHERE s.ssl AND a.datname = current_database() AND a.pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        drop(client);
+        let _ = driver.await;
+        count
+    });
+    assert!(encrypted >= 1, "the storage's connection is encrypted");
+    drop(storage);
+    // Another CA, or the public web's roots: the certificate is refused, so nothing connects.
+    let stranger = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let other_ca = temp_dir("tls-other").join("other-ca.pem");
+    std::fs::write(&other_ca, stranger.cert.pem()).unwrap();
+    for wrong in [Some(other_ca), None] {
+        let refused = PgStorage::connect(&require, &options(wrong.clone()));
+        assert!(refused.is_err(), "connected with {wrong:?}");
+    }
+    // A file that holds no certificate is named as such.
+    let empty = temp_dir("tls-empty").join("empty.pem");
+    std::fs::write(&empty, "not a certificate").unwrap();
+    let error = PgStorage::connect(&require, &options(Some(empty))).unwrap_err().to_string();
+    assert!(error.contains("empty.pem"), "{error}");
 }

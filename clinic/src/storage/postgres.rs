@@ -33,9 +33,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::CertificateDer;
+use std::sync::Arc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::sealing::{RecordKey, Sealed, Sealer};
 use super::{
@@ -61,8 +65,64 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// database counts as unavailable (`503` with `Retry-After`).
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
+/// The longest a storage call may take, waiting for a connection included:
+/// past it the call fails as unavailable (`503`), and its transaction is
+/// rolled back. A database that stopped answering (a network partition
+/// sends no reset) cannot hold requests forever.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Worker threads of the runtime that drives the connections.
 const DRIVER_THREADS: usize = 2;
+
+/// How to connect to PostgreSQL, beyond the URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Connections the pool may open.
+    pub pool_size: usize,
+    /// PEM certificates of the authorities the database's TLS certificate
+    /// must chain to; `None` trusts the public web's roots (Mozilla's, as
+    /// compiled in). TLS is used whenever the server offers it (the URL's
+    /// `sslmode`: `prefer`, the default; `require` refuses a server
+    /// without it; `disable` never asks), and its certificate is always
+    /// verified, host name included.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for PgOptions {
+    fn default() -> PgOptions {
+        PgOptions { pool_size: DEFAULT_POOL_SIZE, ca_file: None }
+    }
+}
+
+impl PgOptions {
+    /// The defaults with a pool of `pool_size` connections.
+    pub fn with_pool(pool_size: usize) -> PgOptions {
+        PgOptions { pool_size, ..PgOptions::default() }
+    }
+}
+
+/// The TLS connector for `ca_file` (or the public roots).
+fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect, StorageError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certificates = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| StorageError::Database(format!("{}: not PEM certificates: {e}", path.display())))?;
+            let (added, _) = roots.add_parsable_certificates(certificates);
+            if added == 0 {
+                return Err(StorageError::Database(format!("{}: holds no usable CA certificate", path.display())));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StorageError::Database(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
 
 /// The PostgreSQL storage. See the module documentation.
 pub struct PgStorage {
@@ -136,8 +196,8 @@ impl PgStorage {
     /// [`StorageError::Database`] for a malformed URL or a failed migration,
     /// [`StorageError::Unavailable`] when the server cannot be reached,
     /// [`StorageError::TooNew`] for a database of a newer server.
-    pub fn connect(url: &str, pool_size: usize) -> Result<PgStorage, StorageError> {
-        PgStorage::connect_inner(url, pool_size, None)
+    pub fn connect(url: &str, options: &PgOptions) -> Result<PgStorage, StorageError> {
+        PgStorage::connect_inner(url, options, None)
     }
 
     /// [`PgStorage::connect`] with the record key (and, during a rotation,
@@ -147,15 +207,15 @@ impl PgStorage {
     /// As [`PgStorage::connect`].
     pub fn connect_sealed(
         url: &str,
-        pool_size: usize,
+        options: &PgOptions,
         key: &RecordKey,
         previous: &[RecordKey],
     ) -> Result<PgStorage, StorageError> {
-        PgStorage::connect_inner(url, pool_size, Some(Sealer::new(key, previous)))
+        PgStorage::connect_inner(url, options, Some(Sealer::new(key, previous)))
     }
 
-    fn connect_inner(url: &str, pool_size: usize, sealer: Option<Sealer>) -> Result<PgStorage, StorageError> {
-        let storage = PgStorage::start(url, pool_size, sealer)?;
+    fn connect_inner(url: &str, options: &PgOptions, sealer: Option<Sealer>) -> Result<PgStorage, StorageError> {
+        let storage = PgStorage::start(url, options, sealer)?;
         storage.block(storage.migrate())?;
         Ok(storage)
     }
@@ -169,7 +229,7 @@ impl PgStorage {
     /// # Errors
     /// [`StorageError::Database`] for a bad name or URL, and the errors of
     /// [`PgStorage::connect`].
-    pub fn url_with_schema(url: &str, schema: &str) -> Result<String, StorageError> {
+    pub fn url_with_schema(url: &str, schema: &str, options: &PgOptions) -> Result<String, StorageError> {
         let valid = !schema.is_empty()
             && schema.len() <= 63
             && schema.starts_with(|c: char| c.is_ascii_lowercase())
@@ -177,7 +237,7 @@ impl PgStorage {
         if !valid || !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StorageError::Database("a schema needs a postgres:// URL and a lower-case name".into()));
         }
-        let storage = PgStorage::start(url, 1, None)?;
+        let storage = PgStorage::start(url, &PgOptions { pool_size: 1, ..options.clone() }, None)?;
         storage.block(async {
             let client = storage.client().await?;
             client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await?;
@@ -188,20 +248,27 @@ impl PgStorage {
     }
 
     /// A storage on `url` whose schema is not touched yet.
-    fn start(url: &str, pool_size: usize, sealer: Option<Sealer>) -> Result<PgStorage, StorageError> {
-        let config = tokio_postgres::Config::from_str(url)
+    fn start(url: &str, options: &PgOptions, sealer: Option<Sealer>) -> Result<PgStorage, StorageError> {
+        let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|_| StorageError::Database("the database URL is not a PostgreSQL connection string".into()))?;
+        // Bounded connects (unless the URL sets its own timeout), and TCP
+        // keepalives after 30 s idle, so that a dead peer is noticed.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_WAIT);
+        }
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(DRIVER_THREADS)
             .thread_name("katcore-pg")
             .enable_all()
             .build()
             .map_err(|e| StorageError::Database(format!("cannot start the database driver: {e}")))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let tls = tls_connector(options.ca_file.as_deref())?;
+        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = {
             let _context = runtime.enter();
             Pool::builder(manager)
-                .max_size(pool_size.max(1))
+                .max_size(options.pool_size.max(1))
                 .runtime(Runtime::Tokio1)
                 .wait_timeout(Some(POOL_WAIT))
                 .create_timeout(Some(POOL_WAIT))
@@ -248,7 +315,15 @@ impl PgStorage {
             return Err(StorageError::Unavailable("the database driver has stopped".into()));
         };
         let _context = runtime.enter();
-        futures_executor::block_on(future)
+        futures_executor::block_on(async {
+            match tokio::time::timeout(CALL_TIMEOUT, future).await {
+                Ok(result) => result,
+                Err(_) => Err(StorageError::Unavailable(format!(
+                    "the database did not answer within {} s",
+                    CALL_TIMEOUT.as_secs()
+                ))),
+            }
+        })
     }
 
     async fn client(&self) -> Result<Object, StorageError> {

@@ -243,7 +243,8 @@ async fn a_database_that_cannot_write_answers_503_and_not_ready() {
     let server = TestServer::start("db-busy").await;
     if server.database.is_postgres() {
         // SQLite's write lock held by another process; PostgreSQL waits on
-        // row locks instead (its unavailability is `storage::postgres_is_down`).
+        // row locks instead (a lost PostgreSQL is
+        // `instances::a_lost_database_is_503_and_not_ready_until_it_returns`).
         return;
     }
     let mut device = server.client_with_device("Client A").await;
