@@ -22,4 +22,32 @@ if [ "${1:-}" = "--shell" ]; then
   exit 0
 fi
 
-cargo nextest run -p katcore-clinic --locked --profile ci
+cargo nextest run -p katcore-clinic -p katcore-e2e --locked --profile ci
+
+echo "==> katctl and the server binary on PostgreSQL"
+cargo build -q --locked -p katctl -p katcore-clinic
+bin=target/debug
+work="$cluster/smoke"
+mkdir -p "$work"
+"$(postgres_bin)/psql" -q "$KATCORE_TEST_POSTGRES" -c 'CREATE DATABASE katcore_smoke' >/dev/null
+url="${KATCORE_TEST_POSTGRES%/*}/katcore_smoke"
+export KATCORE_CLINIC_DATABASE_CA="$KATCORE_TEST_POSTGRES_CA"
+created="$(printf 'a long enough password\n' | "$bin/katctl" clinic init --database-url "$url" --name "Smoke Clinic" \
+  --clinician "Dr. Smoke" --signing-key-out "$work/signing.pem" --record-key-out "$work/record.key" --login smoke)"
+token="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["clinician_token"])' <<<"$created")"
+clinic="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["clinic_id"])' <<<"$created")"
+"$bin/katctl" clinic add-clinician --database-url "$url" --clinic "$clinic" --name "Nurse Smoke" >/dev/null
+"$bin/katcore-clinic" --database-url "$url" --record-key "$work/record.key" --listen 127.0.0.1:0 \
+  >"$work/server.out" 2>"$work/server.err" &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; stop_postgres "$cluster"' EXIT
+for _ in $(seq 1 100); do grep -q listening "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+base="$(awk '/listening/ {print $NF}' "$work/server.out")"
+curl -fsS "$base/readyz" >/dev/null
+client="$(curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"label":"client-smoke"}' "$base/v1/clients" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')"
+"$bin/katctl" clinic fhir --database-url "$url" --record-key "$work/record.key" --client "$client" \
+  | python3 -c 'import json,sys; b = json.load(sys.stdin); assert b["resourceType"] == "Bundle", b'
+kill "$server"
+wait "$server" 2>/dev/null || true
+echo "katctl clinic init / add-clinician / fhir and katcore-clinic on PostgreSQL: ok"

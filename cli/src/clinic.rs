@@ -20,10 +20,9 @@ use crate::input::to_json;
 
 /// The clinic server's database: a SQLite file or a PostgreSQL URL.
 #[derive(clap::Args, Debug, Clone)]
-#[group(required = true, multiple = false)]
 pub(crate) struct Database {
     /// The clinic server's SQLite database.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "database_url", required_unless_present = "database_url")]
     db: Option<PathBuf>,
     /// Or its PostgreSQL database (`postgres://USER@HOST:PORT/DB`), as `katcore-clinic --database-url`.
     #[arg(long, value_name = "URL", env = "KATCORE_CLINIC_DATABASE_URL", hide_env_values = true)]
