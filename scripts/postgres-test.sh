@@ -50,4 +50,10 @@ client="$(curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: applicat
   | python3 -c 'import json,sys; b = json.load(sys.stdin); assert b["resourceType"] == "Bundle", b'
 kill "$server"
 wait "$server" 2>/dev/null || true
-echo "katctl clinic init / add-clinician / fhir and katcore-clinic on PostgreSQL: ok"
+# A clinic on SQLite, copied into an empty PostgreSQL database.
+"$bin/katctl" clinic init --db "$work/old.db" --name "Old Clinic" --clinician "Dr. Old" \
+  --signing-key-out "$work/old-signing.pem" >/dev/null
+"$(postgres_bin)/psql" -q "$KATCORE_TEST_POSTGRES" -c 'CREATE DATABASE katcore_moved' >/dev/null
+"$bin/katctl" clinic copy-to-postgres --db "$work/old.db" --database-url "${KATCORE_TEST_POSTGRES%/*}/katcore_moved" \
+  | python3 -c 'import json,sys; r = json.load(sys.stdin)["copied_rows"]; assert r["clinics"] == 1 and r["clinicians"] == 1, r'
+echo "katctl clinic init / add-clinician / fhir / copy-to-postgres and katcore-clinic on PostgreSQL: ok"

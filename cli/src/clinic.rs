@@ -184,6 +184,19 @@ pub(crate) enum ClinicCommand {
         #[arg(long)]
         journal: bool,
     },
+    /// Copy a clinic server's SQLite database into an empty PostgreSQL database (stop the server
+    /// first); the server then runs with `--database-url` and the same record key (docs/deployment.md).
+    CopyToPostgres {
+        /// The SQLite database to copy (left as it is).
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// The PostgreSQL database to copy into; it must hold no clinic yet.
+        #[arg(long, value_name = "URL", env = "KATCORE_CLINIC_DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// PEM CA certificates PostgreSQL's TLS certificate must chain to (default: the public web's roots).
+        #[arg(long, value_name = "FILE", env = "KATCORE_CLINIC_DATABASE_CA")]
+        database_ca: Option<PathBuf>,
+    },
     /// Add a clinician to an existing clinic.
     AddClinician {
         #[command(flatten)]
@@ -267,6 +280,15 @@ pub(crate) fn run(command: ClinicCommand) -> Result<String, String> {
                 }
                 _ => Err("give --client ID, or --clinic ID --out DIR".into()),
             }
+        }
+        ClinicCommand::CopyToPostgres { db, database_url, database_ca } => {
+            let source = SqliteStorage::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+            let target = PgStorage::connect(&database_url, &PgOptions { pool_size: 1, ca_file: database_ca })
+                .map_err(|e| format!("the PostgreSQL database: {e}"))?;
+            let report = target.copy_from_sqlite(&source).map_err(|e| format!("the copy: {e}"))?;
+            let rows: serde_json::Map<String, serde_json::Value> =
+                report.tables.into_iter().map(|(table, rows)| (table, rows.into())).collect();
+            to_json(&serde_json::json!({"copied_rows": rows}))
         }
         ClinicCommand::AddClinician { database, clinic, name, login } => {
             let password = login.as_ref().map(|_| read_password()).transpose()?;

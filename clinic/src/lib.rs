@@ -91,9 +91,10 @@ pub use packs::{PackPublished, MAX_PACK_BODY};
 pub use server::{install_crypto_provider, open_storage, serve, serve_app, Health, ServeError, ServerHandle};
 pub use state::AppState;
 pub use storage::{
-    upgrade, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device,
-    ExportedKey, NewAlert, NewDevice, PgOptions, PgStorage, PlannedSession, PublishOutcome, RecordKey, RecordUpdate,
-    SecretHash, SqliteStorage, StorageError, StoredDocument, StoredPack, UpgradeReport, WebSession, DEFAULT_POOL_SIZE,
+    upgrade, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, CopyReport,
+    Device, ExportedKey, NewAlert, NewDevice, PgOptions, PgStorage, PlannedSession, PublishOutcome, RecordKey,
+    RecordUpdate, SecretHash, SqliteStorage, StorageError, StoredDocument, StoredPack, UpgradeReport, WebSession,
+    DEFAULT_POOL_SIZE,
 };
 pub use sync::MAX_SYNC_BODY;
 pub use test_database::{TestDatabase, TEST_POSTGRES_CA_ENV, TEST_POSTGRES_ENV};

@@ -24,7 +24,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use katcore::record::UrgentKind;
 use serde::{Deserialize, Serialize};
 
-pub use postgres::{PgOptions, PgStorage, DEFAULT_POOL_SIZE};
+pub use postgres::{CopyReport, PgOptions, PgStorage, DEFAULT_POOL_SIZE};
 pub use sealing::RecordKey;
 pub use sqlite::SqliteStorage;
 pub use upgrade::{upgrade, ExportedKey, UpgradeReport};

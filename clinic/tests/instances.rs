@@ -21,7 +21,7 @@ use katcore::device::Device as CoreDevice;
 use katcore::record::JournalLinks;
 use katcore::store::StoreKey;
 use katcore::sync::SyncTrigger;
-use katcore_clinic::{ClinicianClient, TestDatabase};
+use katcore_clinic::{ClinicianClient, PgStorage, TestDatabase};
 
 const DEVICES: usize = 6;
 
@@ -62,6 +62,7 @@ struct Balancer {
     served: Arc<[AtomicUsize]>,
     open: Arc<AtomicBool>,
     relays: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    backends: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl Balancer {
@@ -71,7 +72,9 @@ impl Balancer {
         let served: Arc<[AtomicUsize]> = backends.iter().map(|_| AtomicUsize::new(0)).collect();
         let open = Arc::new(AtomicBool::new(true));
         let relays = Arc::new(Mutex::new(Vec::new()));
+        let backends = Arc::new(Mutex::new(backends));
         let (counts, is_open, running) = (Arc::clone(&served), Arc::clone(&open), Arc::clone(&relays));
+        let targets = Arc::clone(&backends);
         tokio::spawn(async move {
             let next = AtomicUsize::new(0);
             loop {
@@ -80,7 +83,7 @@ impl Balancer {
                     continue; // dropped: closed at once
                 }
                 let first = next.fetch_add(1, Ordering::Relaxed);
-                let (backends, counts) = (backends.clone(), Arc::clone(&counts));
+                let (backends, counts) = (targets.lock().unwrap().clone(), Arc::clone(&counts));
                 let relay = tokio::spawn(async move {
                     for i in 0..backends.len() {
                         let which = (first + i) % backends.len();
@@ -94,7 +97,13 @@ impl Balancer {
                 running.lock().unwrap().push(relay.abort_handle());
             }
         });
-        Balancer { addr, served, open, relays }
+        Balancer { addr, served, open, relays, backends }
+    }
+
+    /// Sends new connections to `backends` from now on (a changed DNS
+    /// record, a moved server).
+    fn retarget(&self, backends: Vec<SocketAddr>) {
+        *self.backends.lock().unwrap() = backends;
     }
 
     /// Drops every connection and refuses new ones until [`Balancer::restore`].
@@ -332,6 +341,99 @@ async fn a_lost_database_is_503_and_not_ready_until_it_returns() {
     assert!(record.contains("before the outage") && record.contains("during the outage"));
     server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A clinic run on SQLite, copied with `PgStorage::copy_from_sqlite` to
+/// PostgreSQL and served from there: the same clients, records, alerts
+/// (acknowledged ones too), tokens and sign-ins; its phone syncs on through
+/// the same address with the same token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinic_moves_from_sqlite_to_postgres_with_nothing_lost() {
+    let dir = std::env::temp_dir().join(format!("katcore-move-{}", katcore::record::new_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = TestDatabase::new(&dir.join("pg").tap_create()).unwrap();
+    let Some(target_url) = target.url().map(str::to_owned) else {
+        println!("the move to PostgreSQL needs PostgreSQL: set KATCORE_TEST_POSTGRES (scripts/postgres-test.sh)");
+        return;
+    };
+    // The clinic on SQLite, its phone enrolled through a stable address.
+    let sqlite = dir.join("clinic.db");
+    let init = katcore_clinic::init_clinic(&sqlite, "Moving Clinic", "Dr. Rivera").unwrap();
+    let on_sqlite = katcore_clinic::serve(katcore_clinic::Config::local(&sqlite)).await.unwrap();
+    let address = Balancer::start(vec![on_sqlite.addr()]).await;
+    let base = format!("http://{}", address.addr);
+    let api = ClinicianClient::new(&base, &init.clinician_token);
+    let client_id = api.create_client("client-moving").await.unwrap();
+    let code = api.enrollment_code(&client_id).await.unwrap();
+    let phone =
+        CoreDevice::open(&dir.join("phone.db"), &StoreKey::from_bytes(&[5; 32]).unwrap(), Some(Arc::new(unpooled())))
+            .unwrap();
+    phone.enroll(&base, &code, "phone").await.unwrap();
+    let urgent = katcore::checklist::BloodPressureReading { systolic: 195, diastolic: 126 };
+    phone.record_blood_pressure(urgent, None, chrono::Utc::now()).unwrap();
+    phone.write_journal("written on SQLite", &JournalLinks::default(), false, chrono::Utc::now()).unwrap();
+    phone.sync(SyncTrigger::User).await.unwrap();
+    api.add_note(&client_id, "a note on SQLite").await.unwrap();
+    let second = api.create_client("client-unused").await.unwrap();
+    let unused_code = api.enrollment_code(&second).await.unwrap();
+    let alert = api.alerts("open").await.unwrap()[0]["alert_id"].as_str().unwrap().to_owned();
+    let acked = unpooled()
+        .post(format!("{base}/v1/alerts/{alert}/ack"))
+        .bearer_auth(&init.clinician_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(acked.status().is_success(), "{}", acked.status());
+    let (record, alerts, clients) =
+        (api.record(&client_id).await.unwrap(), api.alerts("all").await.unwrap(), api.clients().await.unwrap());
+    on_sqlite.shutdown().await.unwrap();
+
+    // The copy, with the server stopped; then the server on PostgreSQL with the same record key.
+    let source = katcore_clinic::SqliteStorage::open(&sqlite).unwrap();
+    let copied =
+        PgStorage::connect(&target_url, &target.config().pg_options()).unwrap().copy_from_sqlite(&source).unwrap();
+    let rows = |table: &str| copied.tables.iter().find(|(name, _)| name == table).map(|(_, n)| *n);
+    assert_eq!(
+        (rows("clinics"), rows("clients"), rows("devices"), rows("alerts")),
+        (Some(1), Some(2), Some(1), Some(1))
+    );
+    let again = PgStorage::connect(&target_url, &target.config().pg_options()).unwrap().copy_from_sqlite(&source);
+    assert!(again.is_err(), "a database that holds clinics is never copied into");
+    let mut config = target.config();
+    config.record_key = katcore_clinic::Config::local(&sqlite).record_key;
+    let on_postgres = katcore_clinic::serve(config).await.unwrap();
+    address.retarget(vec![on_postgres.addr()]);
+
+    assert_eq!(api.record(&client_id).await.unwrap(), record, "the record, unchanged");
+    assert_eq!(api.alerts("all").await.unwrap(), alerts, "the alerts and their acknowledgement");
+    assert_eq!(api.clients().await.unwrap(), clients);
+    // The phone's token, the unused code and new writes work as before.
+    phone.write_journal("written on PostgreSQL", &JournalLinks::default(), false, chrono::Utc::now()).unwrap();
+    phone.sync(SyncTrigger::User).await.unwrap();
+    let after = api.record(&client_id).await.unwrap().to_string();
+    assert!(after.contains("written on SQLite") && after.contains("written on PostgreSQL"));
+    assert_eq!(phone.read(|r| r.to_json()), api.record(&client_id).await.unwrap());
+    let enrolled = unpooled()
+        .post(format!("{base}/v1/enroll"))
+        .json(&serde_json::json!({"code": unused_code, "device_label": "tablet"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), reqwest::StatusCode::OK, "an unused code stays usable");
+    on_postgres.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Creates a directory and returns it.
+trait TapCreate {
+    fn tap_create(self) -> Self;
+}
+
+impl TapCreate for std::path::PathBuf {
+    fn tap_create(self) -> Self {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
 }
 
 /// Where a `postgres://user@host:port/db?…` URL points, and the same URL

@@ -101,6 +101,29 @@ impl SqliteStorage {
         })
     }
 
+    /// Up to `limit` rows of `table` after rowid `after`, by rowid: each
+    /// row's rowid and `columns` as stored (blobs still sealed). What
+    /// copying a database to PostgreSQL reads
+    /// ([`super::PgStorage::copy_from_sqlite`]); `table` and `columns` come
+    /// from that code, never from input.
+    pub(crate) fn table_rows(
+        &self,
+        table: &str,
+        columns: &[&str],
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<rusqlite::types::Value>)>, StorageError> {
+        let sql = format!("SELECT rowid, {} FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2", columns.join(", "));
+        self.read(|tx| {
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt.query_map(params![after, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                let values = (1..=columns.len()).map(|i| row.get(i)).collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((row.get(0)?, values))
+            })?;
+            collect(rows)
+        })
+    }
+
     /// The database path.
     pub fn path(&self) -> &Path {
         &self.path
