@@ -182,6 +182,20 @@ pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
     ] {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
     }
+    for (name, help, value) in [
+        (
+            "katcore_clinic_record_stale_reloads_total",
+            "Cached care records found older than the stored one (another instance wrote) and loaded again.",
+            cache.stale_reloads,
+        ),
+        (
+            "katcore_clinic_record_conflicts_redone_total",
+            "Record operations redone because another instance stored a change of the record first.",
+            cache.conflicts_redone,
+        ),
+    ] {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 

@@ -66,6 +66,10 @@ pub(crate) struct Replicas {
     budget: u64,
     total: Arc<AtomicU64>,
     clock: AtomicU64,
+    /// Cached records found older than the stored one and loaded again.
+    stale: Arc<AtomicU64>,
+    /// Operations redone because another writer appended first.
+    redone: Arc<AtomicU64>,
 }
 
 /// The cache's size, for `/metrics`.
@@ -75,6 +79,12 @@ pub(crate) struct CacheSize {
     pub(crate) records: u64,
     /// Their estimated memory.
     pub(crate) bytes: u64,
+    /// Cached records found older than the stored one (another instance
+    /// wrote) and loaded again, since the server started.
+    pub(crate) stale_reloads: u64,
+    /// Operations on a record redone on the reloaded record because another
+    /// instance stored a change between the load and the append.
+    pub(crate) conflicts_redone: u64,
 }
 
 impl Replicas {
@@ -87,6 +97,8 @@ impl Replicas {
             budget,
             total: Arc::new(AtomicU64::new(0)),
             clock: AtomicU64::new(0),
+            stale: Arc::new(AtomicU64::new(0)),
+            redone: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -99,7 +111,12 @@ impl Replicas {
     pub(crate) fn size(&self) -> CacheSize {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let records = slots.values().filter(|slot| slot.bytes.load(Ordering::Relaxed) > 0).count() as u64;
-        CacheSize { records, bytes: self.total.load(Ordering::Relaxed) }
+        CacheSize {
+            records,
+            bytes: self.total.load(Ordering::Relaxed),
+            stale_reloads: self.stale.load(Ordering::Relaxed),
+            conflicts_redone: self.redone.load(Ordering::Relaxed),
+        }
     }
 
     /// Records that `slot` now holds `bytes` (0: empty) in `total`; called
@@ -151,6 +168,7 @@ impl Replicas {
         let actor = self.actor.clone();
         let owned_id = client_id.to_owned();
         let (total, accounted) = (Arc::clone(&self.total), Arc::clone(&slot));
+        let (stale, redone) = (Arc::clone(&self.stale), Arc::clone(&self.redone));
         let outcome = tokio::task::spawn_blocking(move || {
             let replica = &mut *guard;
             // Another instance may store a change of this record between our
@@ -158,9 +176,12 @@ impl Replicas {
             // dropped, and the operation redone on the record reloaded.
             let mut attempt = 1;
             let outcome = loop {
-                let outcome = Self::run_locked(replica, &owned_id, actor.clone(), Arc::clone(&storage), &mut f);
+                let outcome = Self::run_locked(replica, &owned_id, actor.clone(), Arc::clone(&storage), &stale, &mut f);
                 match outcome {
-                    Err(e) if e.is_record_conflict() && attempt < CONFLICT_ATTEMPTS => attempt += 1,
+                    Err(e) if e.is_record_conflict() && attempt < CONFLICT_ATTEMPTS => {
+                        redone.fetch_add(1, Ordering::Relaxed);
+                        attempt += 1;
+                    }
                     outcome => break outcome,
                 }
             };
@@ -180,6 +201,7 @@ impl Replicas {
         client_id: &str,
         actor: ActorId,
         storage: Arc<dyn ClinicStorage>,
+        stale: &AtomicU64,
         f: &mut impl FnMut(&mut Replica, &dyn ClinicStorage) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         {
@@ -187,6 +209,7 @@ impl Replicas {
             // wrote since) is never used: it is loaded again.
             if let Some(cached) = slot.as_ref() {
                 if storage.record_seq(client_id)? != cached.stored.last_seq() {
+                    stale.fetch_add(1, Ordering::Relaxed);
                     *slot = None;
                 }
             }

@@ -119,6 +119,14 @@ impl Balancer {
     }
 }
 
+/// The value of a counter in an instance's `/metrics`.
+async fn metric(port: u16, name: &str) -> f64 {
+    let text = unpooled().get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not in /metrics"))
+}
+
 /// A client that opens a new connection for every request, so that the
 /// balancer spreads a device's syncs over both instances.
 fn unpooled() -> reqwest::Client {
@@ -178,6 +186,7 @@ async fn two_instances_on_one_database_lose_nothing_when_one_is_killed() {
     api_b.add_note(watched, "written through B").await.unwrap();
     let seen_by_a = api_a.record(watched).await.unwrap();
     assert!(seen_by_a.to_string().contains("written through B"), "A served its stale copy");
+    assert!(metric(ports[0], "katcore_clinic_record_stale_reloads_total").await >= 1.0, "A reloaded the record");
 
     // Load through the balancer: every phone writes and syncs; one urgent
     // reading each (the same item reaches both instances over time);
@@ -276,11 +285,17 @@ async fn two_instances_on_one_database_lose_nothing_when_one_is_killed() {
     let urgent = alerts.iter().filter(|a| a["kind"] == "urgent_blood_pressure").count();
     assert_eq!(urgent, DEVICES, "{alerts:?}");
 
+    let redone = metric(ports[1], "katcore_clinic_record_conflicts_redone_total").await;
+    let stale = metric(ports[1], "katcore_clinic_record_stale_reloads_total").await;
     for mut instance in [a, b] {
         instance.kill().unwrap();
         instance.wait().unwrap();
     }
-    println!("syncs acknowledged during the load: {syncs}; notes: {}", acknowledged_notes.len());
+    println!(
+        "syncs acknowledged during the load: {syncs}; notes: {}; on B: {stale} stale records reloaded, \
+         {redone} operations redone after a conflict",
+        acknowledged_notes.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
