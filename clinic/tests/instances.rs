@@ -180,6 +180,28 @@ async fn two_instances_on_one_database_lose_nothing_when_one_is_killed() {
         phones.push(Arc::new(Phone { device, client_id, written: Mutex::new(0), acknowledged: Mutex::new(0) }));
     }
 
+    // A revocation made on one instance holds on the other at once.
+    let code = api_a.enrollment_code(&phones[1].client_id).await.unwrap();
+    let tablet: serde_json::Value = unpooled()
+        .post(format!("http://127.0.0.1:{}/v1/enroll", ports[0]))
+        .json(&serde_json::json!({"code": code, "device_label": "tablet"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tablet["device_token"].as_str().unwrap();
+    let pack_status = |port: u16| {
+        let request = unpooled().get(format!("http://127.0.0.1:{port}/v1/pack")).bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_ne!(pack_status(ports[1]).await, reqwest::StatusCode::GONE);
+    api_b.revoke_device(tablet["device_id"].as_str().unwrap()).await.unwrap();
+    for port in ports {
+        assert_eq!(pack_status(port).await, reqwest::StatusCode::GONE, "revoked on the instance at {port}");
+    }
+
     // A's cache never serves a record older than what B stored.
     let watched = &phones[0].client_id;
     api_a.record(watched).await.unwrap(); // cached on A
