@@ -219,3 +219,40 @@ fn the_database_connection_speaks_verified_tls_where_the_server_offers_it() {
     let error = PgStorage::connect(&require, &options(Some(empty))).unwrap_err().to_string();
     assert!(error.contains("empty.pem"), "{error}");
 }
+
+#[test]
+fn a_key_rotation_reseals_every_record_blob() {
+    let (database, storage, _, client) = world("reseal");
+    let dir = temp_dir("reseal-keys");
+    let old = katcore_clinic::RecordKey::from_file(&database.config().record_key).unwrap();
+    let new_key_file = dir.join("new.key");
+    katcore_clinic::RecordKey::generate().write_new(&new_key_file).unwrap();
+    let new = katcore_clinic::RecordKey::from_file(&new_key_file).unwrap();
+    storage.append_record_change(&client, &update(b"sealed under the old key", 0, &[])).unwrap();
+    storage.compact_record(&client, b"old snapshot", 1).unwrap();
+    storage.append_record_change(&client, &update(b"also old", 1, &[])).unwrap();
+    drop(storage);
+    // Rotating: the new key writes, the old one still reads; resealing
+    // rewrites both blobs, after which the new key alone reads everything.
+    let resealed = match database.url() {
+        Some(url) => {
+            let options = database.config().pg_options();
+            let rotating = PgStorage::connect_sealed(url, &options, &new, std::slice::from_ref(&old)).unwrap();
+            assert_eq!(rotating.load_record(&client).unwrap().changes.len(), 1);
+            rotating.reseal_records().unwrap()
+        }
+        None => {
+            let path = database.sqlite_path();
+            let rotating = katcore_clinic::SqliteStorage::open_sealed(&path, &new, std::slice::from_ref(&old)).unwrap();
+            rotating.reseal_records().unwrap()
+        }
+    };
+    assert_eq!(resealed, 2, "one change and one snapshot");
+    let mut config = database.config();
+    config.record_key = new_key_file;
+    config.create_record_key = false;
+    let rotated = katcore_clinic::open_storage(&config).unwrap();
+    let stored = rotated.load_record(&client).unwrap();
+    assert_eq!(stored.snapshot.as_deref(), Some(&b"old snapshot"[..]));
+    assert_eq!(stored.changes, vec![(2, b"also old".to_vec())]);
+}

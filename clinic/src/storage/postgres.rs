@@ -17,25 +17,30 @@
 //! - **A record's changes** are numbered (seq) per client. An append names
 //!   the last seq its writer's replica holds, takes the client's row lock
 //!   (held until commit) and is stored only if that is still the record's
-//!   last seq. An instance that lost
-//!   the race gets [`StorageError::Conflict`], reloads the record and merges
-//!   again (`crate::replica`): nothing is lost, and alerts, keyed by the
-//!   record's item, are raised once (`ON CONFLICT DO NOTHING`).
+//!   last seq. An instance that lost the race gets
+//!   [`StorageError::Conflict`], reloads the record and merges again
+//!   (`crate::replica`): nothing is lost, and alerts, keyed by the record's
+//!   item, are raised once (`ON CONFLICT DO NOTHING`).
 //! - **Enrollment codes** are redeemed by one `UPDATE … RETURNING`: a code
 //!   row is locked by the first redeemer, and the second sees it used.
 //! - **Revocation, sign-in sessions and packs** live only here; no instance
 //!   caches them.
 //! - **Failed attempts** are counted per address and minute in
 //!   `auth_failures`, shared by every instance ([`ClinicStorage::count_failure`]).
+//!
+//! Connections use TLS whenever the server offers it, verified against
+//! [`PgOptions::ca_file`] or the public web's roots; every call is bounded
+//! in time (`CALL_TIMEOUT`), so a database that stops answering costs a
+//! `503`, never a request held forever.
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::CertificateDer;
-use std::sync::Arc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -71,6 +76,10 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 /// sends no reset) cannot hold requests forever.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest starting may wait for the schema: another instance's
+/// migration holds the lock meanwhile.
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Worker threads of the runtime that drives the connections.
 const DRIVER_THREADS: usize = 2;
 
@@ -91,13 +100,6 @@ pub struct PgOptions {
 impl Default for PgOptions {
     fn default() -> PgOptions {
         PgOptions { pool_size: DEFAULT_POOL_SIZE, ca_file: None }
-    }
-}
-
-impl PgOptions {
-    /// The defaults with a pool of `pool_size` connections.
-    pub fn with_pool(pool_size: usize) -> PgOptions {
-        PgOptions { pool_size, ..PgOptions::default() }
     }
 }
 
@@ -176,7 +178,7 @@ impl From<tokio_postgres::Error> for StorageError {
             Some(code) if transient.contains(code) => StorageError::Unavailable(message),
             Some(_) => StorageError::Database(message),
             // No SQL state: the connection failed or closed.
-            None => StorageError::Unavailable(e.to_string()),
+            None => StorageError::Unavailable(message),
         }
     }
 }
@@ -220,7 +222,7 @@ impl PgStorage {
 
     fn connect_inner(url: &str, options: &PgOptions, sealer: Option<Sealer>) -> Result<PgStorage, StorageError> {
         let storage = PgStorage::start(url, options, sealer)?;
-        storage.block(storage.migrate())?;
+        storage.block_within(Some(MIGRATION_TIMEOUT), storage.migrate())?;
         Ok(storage)
     }
 
@@ -315,17 +317,27 @@ impl PgStorage {
     /// server's blocking threads, `katctl`, and a test's async body (where
     /// it blocks that thread, as every storage call does).
     fn block<T>(&self, future: impl std::future::Future<Output = Result<T, StorageError>>) -> Result<T, StorageError> {
+        self.block_within(Some(CALL_TIMEOUT), future)
+    }
+
+    /// [`PgStorage::block`] within `limit` (`None`: a copy, whose length is
+    /// the size of what it copies).
+    fn block_within<T>(
+        &self,
+        limit: Option<Duration>,
+        future: impl std::future::Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
         let Some(runtime) = &self.runtime else {
             return Err(StorageError::Unavailable("the database driver has stopped".into()));
         };
         let _context = runtime.enter();
         futures_executor::block_on(async {
-            match tokio::time::timeout(CALL_TIMEOUT, future).await {
+            let Some(limit) = limit else { return future.await };
+            match tokio::time::timeout(limit, future).await {
                 Ok(result) => result,
-                Err(_) => Err(StorageError::Unavailable(format!(
-                    "the database did not answer within {} s",
-                    CALL_TIMEOUT.as_secs()
-                ))),
+                Err(_) => {
+                    Err(StorageError::Unavailable(format!("the database did not answer within {} s", limit.as_secs())))
+                }
             }
         })
     }
@@ -347,7 +359,8 @@ impl PgStorage {
     /// [`StorageError::RecordKey`] when a blob's key was not given.
     pub fn reseal_records(&self) -> Result<u64, StorageError> {
         let sealer = self.sealer()?;
-        self.block(async {
+        // A maintenance command over every record: as long as it takes.
+        self.block_within(None, async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
             let mut rewritten = 0;
@@ -391,7 +404,7 @@ impl PgStorage {
     /// [`StorageError::Database`] when this database already holds a
     /// clinic or a row does not read; nothing is copied then.
     pub fn copy_from_sqlite(&self, source: &super::SqliteStorage) -> Result<CopyReport, StorageError> {
-        self.block_unbounded(async {
+        self.block_within(None, async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
             let clinics: i64 = tx.query_one("SELECT count(*) FROM clinics", &[]).await?.get(0);
@@ -434,19 +447,6 @@ impl PgStorage {
             tx.commit().await?;
             Ok(report)
         })
-    }
-
-    /// [`PgStorage::block`] without the call timeout: for a copy, whose
-    /// length is the size of what is copied.
-    fn block_unbounded<T>(
-        &self,
-        future: impl std::future::Future<Output = Result<T, StorageError>>,
-    ) -> Result<T, StorageError> {
-        let Some(runtime) = &self.runtime else {
-            return Err(StorageError::Unavailable("the database driver has stopped".into()));
-        };
-        let _context = runtime.enter();
-        futures_executor::block_on(future)
     }
 
     /// Runs one statement that changes rows, in its own transaction.
