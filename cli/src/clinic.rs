@@ -18,11 +18,12 @@ use katcore_clinic::{
 
 use crate::input::to_json;
 
-/// The clinic server's database: a SQLite file or a PostgreSQL URL.
+/// The clinic server's database: a SQLite file or a PostgreSQL URL (one of
+/// the two, checked when it is opened, so that the error names both).
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct Database {
     /// The clinic server's SQLite database.
-    #[arg(long, value_name = "PATH", conflicts_with = "database_url", required_unless_present = "database_url")]
+    #[arg(long, value_name = "PATH", conflicts_with = "database_url")]
     db: Option<PathBuf>,
     /// Or its PostgreSQL database (`postgres://USER@HOST:PORT/DB`), as `katcore-clinic --database-url`.
     #[arg(long, value_name = "URL", env = "KATCORE_CLINIC_DATABASE_URL", hide_env_values = true)]
@@ -59,7 +60,7 @@ impl Database {
                 PgStorage::connect(url, &self.pg_options()).map(|s| Box::new(s) as Box<dyn ClinicStorage>)
             }
             (Some(path), None) => SqliteStorage::open(path).map(|s| Box::new(s) as Box<dyn ClinicStorage>),
-            (None, None) => return Err("give --db PATH or --database-url URL".into()),
+            (None, None) => return Err(NO_DATABASE.into()),
         };
         opened.map_err(|e| format!("{}: {e}", self.name()))
     }
@@ -69,11 +70,15 @@ impl Database {
         let opened = match (&self.db, &self.database_url) {
             (_, Some(url)) => PgStorage::connect_sealed(url, &self.pg_options(), key, old).map(Sealed::Postgres),
             (Some(path), None) => SqliteStorage::open_sealed(path, key, old).map(Sealed::Sqlite),
-            (None, None) => return Err("give --db PATH or --database-url URL".into()),
+            (None, None) => return Err(NO_DATABASE.into()),
         };
         opened.map_err(|e| format!("{}: {e}", self.name()))
     }
 }
+
+/// What a clinic command without a database says.
+const NO_DATABASE: &str =
+    "give the clinic server's database: --db PATH (SQLite) or --database-url URL (PostgreSQL; or KATCORE_CLINIC_DATABASE_URL)";
 
 /// A database opened with the record key.
 enum Sealed {
@@ -376,6 +381,15 @@ fn read_password() -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_without_a_database_names_both_kinds() {
+        let none = Database { db: None, database_url: None, database_ca: None };
+        let error =
+            run(ClinicCommand::AddClinician { database: none, clinic: "c".into(), name: "N".into(), login: None })
+                .unwrap_err();
+        assert!(error.contains("--db PATH") && error.contains("--database-url URL"), "{error}");
+    }
 
     #[test]
     fn init_then_add_a_clinician() {
