@@ -139,15 +139,29 @@ pub(crate) async fn acknowledge_alert(
     let client_id = alert.client_id.clone();
     state
         .with_replica(&client_id, move |replica, storage| {
-            let now = Utc::now();
-            let acknowledged = replica.edit(storage, |record| match record.acknowledge(&alert.key, &by, now) {
-                Err(RecordError::NotFound { .. }) => Ok(false),
-                other => other.map(|()| true),
-            })?;
-            if !acknowledged {
-                tracing::warn!(alert_id = %alert.id, "acknowledged alert has no urgent item in the record");
-            }
-            Ok(storage.acknowledge_alert(&alert.id, &by, now)?)
+            // The record decides who acknowledged: an acknowledgement it
+            // already holds (another instance's, a moment ago) is kept, and
+            // the alerts table takes the record's name and time, so the two
+            // never disagree whichever instance wins.
+            let pack = replica.pack(storage)?;
+            let keys = std::collections::BTreeSet::from([alert.key.clone()]);
+            let item = replica.record().urgent_items_among(&pack, &keys).into_iter().next();
+            let (who, when) = match item.as_ref().and_then(|item| item.acknowledged.clone()) {
+                Some(earlier) => (earlier.by, earlier.at),
+                None => {
+                    let now = Utc::now();
+                    let acknowledged =
+                        replica.edit(storage, |record| match record.acknowledge(&alert.key, &by, now) {
+                            Err(RecordError::NotFound { .. }) => Ok(false),
+                            other => other.map(|()| true),
+                        })?;
+                    if !acknowledged {
+                        tracing::warn!(alert_id = %alert.id, "acknowledged alert has no urgent item in the record");
+                    }
+                    (by.clone(), now)
+                }
+            };
+            Ok(storage.acknowledge_alert(&alert.id, &who, when)?)
         })
         .await?;
     tracing::info!(%alert_id, "alert acknowledged");

@@ -307,6 +307,31 @@ async fn two_instances_on_one_database_lose_nothing_when_one_is_killed() {
     let urgent = alerts.iter().filter(|a| a["kind"] == "urgent_blood_pressure").count();
     assert_eq!(urgent, DEVICES, "{alerts:?}");
 
+    // Two clinicians acknowledge each alert at once, one through each
+    // instance: one acknowledgement, and the alerts table names whoever the
+    // record names.
+    let nurse =
+        katcore_clinic::add_clinician_in(database.open_unsealed().unwrap().as_ref(), &init.clinic_id, "Nurse Okafor")
+            .unwrap();
+    let nurse_b = ClinicianClient::new(&format!("http://127.0.0.1:{}", ports[1]), &nurse.clinician_token);
+    let ack = |port: u16, token: String, alert: String| async move {
+        let url = format!("http://127.0.0.1:{port}/v1/alerts/{alert}/ack");
+        unpooled().post(url).bearer_auth(token).send().await.unwrap().status()
+    };
+    for alert in &alerts {
+        let id = alert["alert_id"].as_str().unwrap().to_owned();
+        let (first, second) = tokio::join!(
+            ack(ports[0], init.clinician_token.clone(), id.clone()),
+            ack(ports[1], nurse.clinician_token.clone(), id.clone()),
+        );
+        assert!(first.is_success() && second.is_success(), "{first} {second}");
+    }
+    for alert in nurse_b.alerts("all").await.unwrap() {
+        let record = api_a.record(alert["client_id"].as_str().unwrap()).await.unwrap();
+        let item = record["urgent_items"].as_array().unwrap().iter().find(|i| i["key"] == alert["key"]).unwrap();
+        assert_eq!(alert["acknowledged_by"], item["acknowledged"]["by"], "the table and the record agree");
+    }
+
     let redone = metric(ports[1], "katcore_clinic_record_conflicts_redone_total").await;
     let stale = metric(ports[1], "katcore_clinic_record_stale_reloads_total").await;
     for mut instance in [a, b] {
