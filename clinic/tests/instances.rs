@@ -119,6 +119,19 @@ impl Balancer {
     }
 }
 
+/// `POST /v1/enroll` at `base` with `code`: the status and the JSON body
+/// (`Null` when there is none).
+async fn enroll(base: &str, code: &str, label: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = unpooled()
+        .post(format!("{base}/v1/enroll"))
+        .json(&serde_json::json!({"code": code, "device_label": label}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// The value of a counter in an instance's `/metrics`.
 async fn metric(port: u16, name: &str) -> f64 {
     let text = unpooled().get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
@@ -170,27 +183,14 @@ async fn two_instances_on_one_database_lose_nothing_when_one_is_killed() {
         let device = CoreDevice::open(&dir.join(format!("device-{i}.db")), &key, Some(Arc::new(unpooled()))).unwrap();
         device.enroll(&url, &code, "phone").await.unwrap();
         // The code is single-use on every instance.
-        let again = unpooled()
-            .post(format!("http://127.0.0.1:{}/v1/enroll", ports[(i + 1) % 2]))
-            .json(&serde_json::json!({"code": code, "device_label": "thief"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(again.status(), reqwest::StatusCode::BAD_REQUEST, "a used code on the other instance");
+        let (again, _) = enroll(&format!("http://127.0.0.1:{}", ports[(i + 1) % 2]), &code, "thief").await;
+        assert_eq!(again, reqwest::StatusCode::BAD_REQUEST, "a used code on the other instance");
         phones.push(Arc::new(Phone { device, client_id, written: Mutex::new(0), acknowledged: Mutex::new(0) }));
     }
 
     // A revocation made on one instance holds on the other at once.
     let code = api_a.enrollment_code(&phones[1].client_id).await.unwrap();
-    let tablet: serde_json::Value = unpooled()
-        .post(format!("http://127.0.0.1:{}/v1/enroll", ports[0]))
-        .json(&serde_json::json!({"code": code, "device_label": "tablet"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, tablet) = enroll(&format!("http://127.0.0.1:{}", ports[0]), &code, "tablet").await;
     let token = tablet["device_token"].as_str().unwrap();
     let pack_status = |port: u16| {
         let request = unpooled().get(format!("http://127.0.0.1:{port}/v1/pack")).bearer_auth(token);
@@ -475,13 +475,8 @@ async fn a_clinic_moves_from_sqlite_to_postgres_with_nothing_lost() {
     let after = api.record(&client_id).await.unwrap().to_string();
     assert!(after.contains("written on SQLite") && after.contains("written on PostgreSQL"));
     assert_eq!(phone.read(|r| r.to_json()), api.record(&client_id).await.unwrap());
-    let enrolled = unpooled()
-        .post(format!("{base}/v1/enroll"))
-        .json(&serde_json::json!({"code": unused_code, "device_label": "tablet"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(enrolled.status(), reqwest::StatusCode::OK, "an unused code stays usable");
+    let (enrolled, _) = enroll(&base, &unused_code, "tablet").await;
+    assert_eq!(enrolled, reqwest::StatusCode::OK, "an unused code stays usable");
     on_postgres.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
