@@ -412,6 +412,29 @@ mod tests {
     }
 
     #[test]
+    fn one_database_sqlite_or_postgresql() {
+        let url = "postgres://katcore:secret-pw@db.internal:5432/katcore";
+        let config = parse(&["--database-url", url, "--database-pool", "4", "--database-ca", "ca.pem"], &[]).unwrap();
+        assert_eq!(config.database_url.as_ref().map(DatabaseUrl::as_str), Some(url));
+        assert_eq!(config.pg_options(), crate::storage::PgOptions { pool_size: 4, ca_file: Some("ca.pem".into()) });
+        // The URL may hold a password: printing the configuration never shows it.
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("secret-pw") && !printed.contains("db.internal"), "{printed}");
+        let from_env = parse(&[], &[("KATCORE_CLINIC_DATABASE_URL", url)]).unwrap();
+        assert_eq!(from_env.database_url, config.database_url);
+        assert_eq!(from_env.database_pool, crate::storage::DEFAULT_POOL_SIZE);
+        assert!(parse(&["--db", "a.db"], &[]).unwrap().database_url.is_none());
+
+        let both = parse(&["--db", "a.db", "--database-url", url], &[]).unwrap_err();
+        assert!(matches!(both, ConfigError::Invalid(ref m) if m.contains("not both")), "{both}");
+        let neither = parse(&[], &[]).unwrap_err();
+        assert!(matches!(neither, ConfigError::Usage(ref m) if m.contains("--database-url")), "{neither}");
+        let not_postgres = parse(&["--database-url", "mysql://db/katcore"], &[]).unwrap_err();
+        assert!(matches!(not_postgres, ConfigError::Invalid(_)), "{not_postgres}");
+        assert!(matches!(parse(&["--database-url", url, "--database-pool", "0"], &[]), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
     fn plain_http_only_on_loopback() {
         let error = parse(&["--db", "a.db", "--listen", "0.0.0.0:8443"], &[]).unwrap_err();
         assert!(error.to_string().contains("refusing plain HTTP"));

@@ -1266,3 +1266,37 @@ impl ClinicStorage for PgStorage {
         Ok(Some(u32::try_from(row).unwrap_or(0)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_schema_name_on_a_postgres_url_is_taken() {
+        // Refused before connecting: a name that could end the statement, or not a URL.
+        for (url, schema) in [
+            ("postgres://u@127.0.0.1:1/db", "t; DROP TABLE clients"),
+            ("postgres://u@127.0.0.1:1/db", "Upper"),
+            ("postgres://u@127.0.0.1:1/db", ""),
+            ("host=127.0.0.1 dbname=db", "fine"),
+        ] {
+            let error = PgStorage::url_with_schema(url, schema, &PgOptions::default()).unwrap_err();
+            assert!(matches!(error, StorageError::Database(ref m) if m.contains("lower-case")), "{schema}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("katcore-pg-ca-{}", katcore::record::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let error = tls_connector(Some(&missing)).err().expect("a missing file is refused");
+        assert!(error.to_string().contains("missing.pem"), "{error}");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let error = tls_connector(Some(&empty)).err().expect("a file without a certificate is refused");
+        assert!(error.to_string().contains("no usable CA certificate"), "{error}");
+        assert!(tls_connector(None).is_ok(), "the public roots");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
