@@ -22,7 +22,8 @@ pub const TEST_POSTGRES_CA_ENV: &str = "KATCORE_TEST_POSTGRES_CA";
 /// A fresh clinic database. See the module documentation.
 #[derive(Clone, Debug)]
 pub struct TestDatabase {
-    /// The SQLite file, or the record key's directory on PostgreSQL.
+    /// The directory of the database's files: the SQLite file and the
+    /// record key (only the record key on PostgreSQL).
     dir: PathBuf,
     /// The PostgreSQL URL (with its own schema), if on PostgreSQL.
     url: Option<String>,
