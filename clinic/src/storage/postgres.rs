@@ -378,13 +378,10 @@ impl PgStorage {
             ] {
                 for row in tx.query(select, &[]).await? {
                     let (client_id, seq, blob): (String, i64, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
-                    if sealer.is_current(&blob) {
-                        continue;
+                    if let Some(sealed) = sealer.reseal(table, &client_id, seq, &blob)? {
+                        tx.execute(update, &[&client_id, &seq, &sealed]).await?;
+                        rewritten += 1;
                     }
-                    let plain = sealer.open(table, &client_id, seq, &blob)?;
-                    let sealed = sealer.seal(table, &client_id, seq, &plain)?;
-                    tx.execute(update, &[&client_id, &seq, &sealed]).await?;
-                    rewritten += 1;
                 }
             }
             tx.commit().await?;

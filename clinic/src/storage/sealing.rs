@@ -201,6 +201,25 @@ impl Sealer {
     pub(crate) fn is_current(&self, blob: &[u8]) -> bool {
         blob.get(1..1 + KEY_ID_LEN) == Some(&self.current.0[..])
     }
+
+    /// `blob` sealed again under the current key, or `None` when it already
+    /// is: the last step of a key rotation, on either backend.
+    ///
+    /// # Errors
+    /// [`StorageError::RecordKey`] when the blob's key was not given.
+    pub(crate) fn reseal(
+        &self,
+        table: Sealed,
+        client_id: &str,
+        row: i64,
+        blob: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        if self.is_current(blob) {
+            return Ok(None);
+        }
+        let plain = self.open(table, client_id, row, blob)?;
+        self.seal(table, client_id, row, &plain).map(Some)
+    }
 }
 
 /// Rewrites every record blob for which `f` (given its table, client, row

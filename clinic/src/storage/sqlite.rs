@@ -91,13 +91,7 @@ impl SqliteStorage {
     pub fn reseal_records(&self) -> Result<u64, StorageError> {
         let sealer = self.sealer()?;
         self.write(|tx| {
-            rewrite_record_blobs(tx, |table, client_id, row, blob| {
-                if sealer.is_current(blob) {
-                    return Ok(None);
-                }
-                let plain = sealer.open(table, client_id, row, blob)?;
-                sealer.seal(table, client_id, row, &plain).map(Some)
-            })
+            rewrite_record_blobs(tx, |table, client_id, row, blob| sealer.reseal(table, client_id, row, blob))
         })
     }
 
