@@ -43,9 +43,15 @@ server=$!
 trap 'kill "$server" 2>/dev/null || true; stop_postgres "$cluster"' EXIT
 for _ in $(seq 1 100); do grep -q listening "$work/server.out" 2>/dev/null && break; sleep 0.1; done
 base="$(awk '/listening/ {print $NF}' "$work/server.out")"
-curl -fsS "$base/readyz" >/dev/null
-client="$(curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-  -d '{"label":"client-smoke"}' "$base/v1/clients" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')"
+# HTTP from python3 (already needed here), not curl, which a fresh machine may lack.
+python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/readyz", timeout=10)' "$base"
+client="$(python3 - "$base" "$token" <<'PY'
+import json, sys, urllib.request
+request = urllib.request.Request(sys.argv[1] + "/v1/clients", data=json.dumps({"label": "client-smoke"}).encode(),
+                                 headers={"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(request, timeout=10))["client_id"])
+PY
+)"
 "$bin/katctl" clinic fhir --database-url "$url" --record-key "$work/record.key" --client "$client" \
   | python3 -c 'import json,sys; b = json.load(sys.stdin); assert b["resourceType"] == "Bundle", b'
 kill "$server"

@@ -10,12 +10,13 @@ postgres_bin() {
 }
 
 ensure_postgres() {
-  if [ -z "$(postgres_bin)" ]; then
-    echo "==> installing PostgreSQL (Debian package)"
+  # PostgreSQL, and openssl for the cluster's test certificates.
+  if [ -z "$(postgres_bin)" ] || ! command -v openssl >/dev/null; then
+    echo "==> installing PostgreSQL and openssl (Debian packages)"
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql openssl >/dev/null
   fi
 }
 
