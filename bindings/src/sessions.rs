@@ -340,7 +340,8 @@ pub struct Reminder {
 pub struct Aftercare {
     /// When the session ended.
     pub session_end: ZonedTimestamp,
-    /// The earliest time driving (or cycling, or machinery) is acceptable.
+    /// The earliest time driving (or cycling, or machinery) is acceptable: the
+    /// pack's morning hour after the session, and at least its minimum interval.
     pub driving_ok_from: ZonedTimestamp,
     /// Side-effect check-ins, in time order.
     pub side_effect_check_ins: Vec<ScheduledPrompt>,
@@ -357,6 +358,11 @@ pub struct ScheduledPrompt {
     pub at: ZonedTimestamp,
     /// The prompt, localized.
     pub text: String,
+    /// True for a check-in inside the client's quiet hours kept for a monitor
+    /// who is awake: deliver it silently and do not chase an answer.
+    pub optional: bool,
+    /// When it would have been due had it not been moved out of the quiet hours.
+    pub moved_from: Option<ZonedTimestamp>,
 }
 
 /// Whether the session can start.

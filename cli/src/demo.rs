@@ -82,7 +82,7 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
     let pack = Pack::default_pack();
 
-    println!("katcore demo — an at-home KAT session, offline and back online");
+    outln!("katcore demo — an at-home KAT session, offline and back online");
 
     // 1. Clinic, client, devices.
     ui.step(1, "A clinic, a client and the client's phone and tablet");
@@ -291,8 +291,8 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         ui.say("(Temporary files removed; pass --data-dir DIR to keep them.)");
     }
-    println!();
-    println!("demo finished: ok");
+    outln!();
+    outln!("demo finished: ok");
     Ok(())
 }
 

@@ -271,7 +271,7 @@ pub(crate) fn run(args: DeviceArgs) -> Result<String, Failure> {
             match device.start(&session, &locale, instant("at", at.as_deref(), now)?) {
                 Ok(evaluation) => to_json(&evaluation)?,
                 Err(DeviceError::NotReady { status, evaluation }) => {
-                    println!("{}", to_json(&evaluation)?);
+                    outln!("{}", to_json(&evaluation)?);
                     return Err(Failure {
                         message: format!(
                             "session {session} is not ready to start: its checklist is {} (the decision is recorded)",
@@ -392,5 +392,5 @@ fn instant(field: &str, value: Option<&str>, now: DateTime<Utc>) -> Result<DateT
 }
 
 fn parse_json(field: &str, bytes: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("{field}: not JSON: {e}"))
+    katcore::json::from_slice(bytes).map_err(|e| format!("{field}: not JSON: {e}"))
 }

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use katcore::checklist::{evaluate as evaluate_checklist, Answers};
+use katcore::checklist::{evaluate_in as evaluate_checklist, Answers};
 use katcore::instruments::{check_in, InstrumentKind};
 use katcore::pack::{verify_pack, Pack, PackError, TrustedKeys};
+use katcore::zone::Zone;
 use serde_json::Value;
 
 use crate::input::{read_input, read_text, to_json};
@@ -57,20 +58,30 @@ impl PackArgs {
 /// `katctl checklist evaluate`.
 pub(crate) fn evaluate(input: &Path, args: &PackArgs) -> Result<String, String> {
     let pack = args.load()?;
-    let value: Value = serde_json::from_slice(&read_input(input)?).map_err(|e| format!("input: not JSON: {e}"))?;
+    let value: Value = katcore::json::from_slice(&read_input(input)?).map_err(|e| format!("input: not JSON: {e}"))?;
     let object = value.as_object().ok_or("input: must be a JSON object with session_start and answers")?;
-    if let Some(unknown) = object.keys().find(|k| !matches!(k.as_str(), "session_start" | "answers")) {
-        return Err(format!("{unknown}: unknown field (expected session_start and answers)"));
+    if let Some(unknown) = object.keys().find(|k| !matches!(k.as_str(), "session_start" | "time_zone" | "answers")) {
+        return Err(format!("{unknown}: unknown field (expected session_start, time_zone and answers)"));
     }
     let start = object
         .get("session_start")
         .ok_or("session_start: missing")?
         .as_str()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .filter(katcore::checklist::in_rfc3339_range)
         .ok_or("session_start: expected an RFC 3339 instant, e.g. 2026-05-01T15:00:00-04:00")?;
+    let zone = match object.get("time_zone") {
+        None => None,
+        Some(name) => Some(
+            name.as_str()
+                .and_then(Zone::named)
+                .ok_or("time_zone: expected an IANA time zone name, e.g. America/New_York")?,
+        ),
+    };
     let answers =
         Answers::from_json(&pack, object.get("answers").ok_or("answers: missing")?).map_err(|e| e.to_string())?;
-    to_json(&evaluate_checklist(&pack, start, &answers, &args.locale))
+    answers.check_before(start).map_err(|e| e.to_string())?;
+    to_json(&evaluate_checklist(&pack, start, zone.as_ref(), &answers, &args.locale))
 }
 
 /// `katctl score`.

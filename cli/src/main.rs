@@ -6,7 +6,22 @@
 //! database (`katctl clinic init`), and act as a client's device
 //! (`katctl device …`). Errors are one line on stderr naming what was
 //! wrong, with exit code 1 (2 for a malformed command line, 3 for
-//! `katctl device start` on a session that is not ready).
+//! `katctl device start` on a session that is not ready). When the reader
+//! of its output goes away (`katctl … | head`), it stops quietly with exit
+//! code 141, as a Unix tool ended by `SIGPIPE` does.
+
+/// `println!` for everything `katctl` writes to stdout: when the reader has
+/// closed the pipe, the process ends quietly ([`input::closed_pipe`])
+/// instead of panicking with a backtrace.
+macro_rules! outln {
+    () => { $crate::input::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::input::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::input::write_stdout(format_args!($($arg)*)) };
+}
 
 mod clinic;
 mod demo;
@@ -111,7 +126,7 @@ fn main() -> ExitCode {
     match result {
         Ok(output) => {
             if !output.is_empty() {
-                println!("{output}");
+                outln!("{output}");
             }
             ExitCode::SUCCESS
         }

@@ -80,7 +80,7 @@ fn validate(file: &Path) -> Result<String, String> {
     let bytes = read_input(file)?;
     let fail = |e: katcore::pack::PackError| format!("{}: {e}", file.display());
     let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: pack is malformed: {e}", file.display()))?;
+        katcore::json::from_slice(&bytes).map_err(|e| format!("{}: pack is malformed: {e}", file.display()))?;
     let (pack, signed) = match value.get("pack") {
         Some(inner) if value.get("signature").is_some() => {
             (Pack::from_json(inner.to_string().as_bytes()).map_err(fail)?, true)

@@ -3,7 +3,7 @@
 //! (or a non-terminal stdout, or `NO_COLOR`) gives plain, unpaced lines
 //! suitable for logs and tests.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 /// How to print.
@@ -34,28 +34,28 @@ impl Ui {
     /// A numbered step heading.
     pub(crate) fn step(&self, n: u32, title: &str) {
         self.pause(600);
-        println!();
-        println!("{}", self.paint("1;36", &format!("── {n}. {title} ")));
+        outln!();
+        outln!("{}", self.paint("1;36", &format!("── {n}. {title} ")));
     }
 
     /// A plain line.
     pub(crate) fn say(&self, text: &str) {
-        println!("   {text}");
+        outln!("   {text}");
     }
 
     /// A line marked as good news.
     pub(crate) fn good(&self, text: &str) {
-        println!("   {} {text}", self.paint("32", "✓"));
+        outln!("   {} {text}", self.paint("32", "✓"));
     }
 
     /// A line marked as needing attention.
     pub(crate) fn warn(&self, text: &str) {
-        println!("   {} {text}", self.paint("33", "!"));
+        outln!("   {} {text}", self.paint("33", "!"));
     }
 
     /// A line marked as a stop.
     pub(crate) fn stop(&self, text: &str) {
-        println!("   {} {text}", self.paint("1;31", "✗"));
+        outln!("   {} {text}", self.paint("1;31", "✗"));
     }
 
     /// A readiness status, coloured by meaning.
@@ -88,9 +88,9 @@ impl Ui {
                 .collect();
             format!("   {}", padded.join("  ").trim_end())
         };
-        println!("{}", self.paint("2", &line(headers.iter().map(|h| (*h).to_owned()).collect())));
+        outln!("{}", self.paint("2", &line(headers.iter().map(|h| (*h).to_owned()).collect())));
         for row in rows {
-            println!("{}", line(row.clone()));
+            outln!("{}", line(row.clone()));
         }
     }
 
@@ -104,22 +104,22 @@ impl Ui {
     /// Runs `work` with a spinner (terminal) or a `…` line (plain).
     pub(crate) async fn busy<T>(&self, label: &str, work: impl std::future::Future<Output = T>) -> T {
         if !self.paced {
-            println!("   {label} …");
+            outln!("   {label} …");
             return work.await;
         }
         let label = label.to_owned();
         let spinner = tokio::spawn(async move {
             let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
             for frame in frames.iter().cycle() {
-                print!("\r   {frame} {label}");
-                let _ = std::io::stdout().flush();
+                out!("\r   {frame} {label}");
+                crate::input::flush_stdout();
                 tokio::time::sleep(Duration::from_millis(80)).await;
             }
         });
         let result = work.await;
         spinner.abort();
-        print!("\r\x1b[2K");
-        let _ = std::io::stdout().flush();
+        out!("\r\x1b[2K");
+        crate::input::flush_stdout();
         result
     }
 }

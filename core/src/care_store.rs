@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use automerge::{ActorId, ChangeHash};
 use chrono::{DateTime, FixedOffset, Utc};
 
-use crate::checklist::{evaluate, Answers, Evaluation};
+use crate::checklist::{evaluate_in, Answers, Evaluation};
 use crate::pack::Pack;
 use crate::persist::{PersistedRecord, DEVICE_COMPACTION_BYTES};
 use crate::record::{
@@ -71,6 +71,7 @@ struct ChecklistInputs {
     session_id: String,
     pack: Arc<Pack>,
     start: DateTime<FixedOffset>,
+    zone: Option<crate::zone::Zone>,
     answers: Answers,
 }
 
@@ -150,12 +151,21 @@ impl CareStore {
                     inputs
                 }
                 _ => {
-                    let (start, answers) = state.persisted.record().checklist_inputs(pack, session_id)?;
-                    ChecklistInputs { heads, session_id: session_id.to_owned(), pack: Arc::clone(pack), start, answers }
+                    let record = state.persisted.record();
+                    let (start, answers) = record.checklist_inputs(pack, session_id)?;
+                    let zone = record.session_zone(session_id);
+                    ChecklistInputs {
+                        heads,
+                        session_id: session_id.to_owned(),
+                        pack: Arc::clone(pack),
+                        start,
+                        zone,
+                        answers,
+                    }
                 }
             }
         };
-        let evaluation = evaluate(pack, inputs.start, &inputs.answers, locale);
+        let evaluation = evaluate_in(pack, inputs.start, inputs.zone.as_ref(), &inputs.answers, locale);
         *slot = Some(inputs);
         Ok(evaluation)
     }

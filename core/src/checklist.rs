@@ -24,8 +24,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::pack::{Outcome, Pack, Rule};
-pub use answer::{Answer, Answers, BloodPressureReading, ChecklistError, LastTaken, DIASTOLIC_RANGE, SYSTOLIC_RANGE};
-use explain::Reason;
+use crate::zone::Zone;
+pub use answer::{
+    in_rfc3339_range, Answer, Answers, BloodPressureReading, ChecklistError, LastTaken, DIASTOLIC_RANGE, SYSTOLIC_RANGE,
+};
+use explain::{LocalTime, Reason};
 
 /// The state of one checklist item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -113,15 +116,36 @@ pub struct Evaluation {
     pub reminders: Vec<Reminder>,
 }
 
-/// Evaluates `answers` for a session starting at `session_start`.
-///
-/// Times in the result use `session_start`'s UTC offset; messages are in the
-/// pack locale that best matches `locale`. Answers to ids the pack does not
-/// have are ignored, and an answer that does not fit its item (for example
-/// one stored under an older pack) counts as unanswered.
+/// Evaluates `answers` for a session starting at `session_start`, for a
+/// caller that does not know the client's time zone: see [`evaluate_in`].
 pub fn evaluate(pack: &Pack, session_start: DateTime<FixedOffset>, answers: &Answers, locale: &str) -> Evaluation {
+    evaluate_in(pack, session_start, None, answers, locale)
+}
+
+/// Evaluates `answers` for a session starting at `session_start`, for a
+/// client in `zone`.
+///
+/// Instants in the result (`until`, `ready_at`, reminders) carry the
+/// client's UTC offset at that instant when `zone` is given, else
+/// `session_start`'s. Messages show instants as the client's wall-clock
+/// time at that instant (in `zone`, or else in the offset each was entered
+/// with), in the pack locale that best matches `locale`. Answers to ids the
+/// pack does not have are ignored; an answer that does not fit its item
+/// (for example one stored under an older pack), and a "last taken" instant
+/// after the start (the session was moved earlier), count as unanswered.
+pub fn evaluate_in(
+    pack: &Pack,
+    session_start: DateTime<FixedOffset>,
+    zone: Option<&Zone>,
+    answers: &Answers,
+    locale: &str,
+) -> Evaluation {
     let locale = pack.locale_for(locale);
-    let offset = *session_start.offset();
+    let shown = |t: DateTime<FixedOffset>| match zone {
+        Some(zone) => t.with_timezone(zone).fixed_offset(),
+        None => t.with_timezone(session_start.offset()),
+    };
+    let clock = LocalTime { zone, start_date: shown(session_start).date_naive() };
     let text = |t| pack.text(t, locale);
     let mut items = Vec::with_capacity(pack.checklist.len() + pack.screening.len());
     let mut reminders = Vec::new();
@@ -167,7 +191,7 @@ pub fn evaluate(pack: &Pack, session_start: DateTime<FixedOffset>, answers: &Ans
         if let Rule::TimeWindow { window_minutes, reminder } = &item.rule {
             reminders.push(Reminder {
                 id: item.id.clone(),
-                at: session_start - Duration::minutes(i64::from(*window_minutes)),
+                at: shown(session_start - Duration::minutes(i64::from(*window_minutes))),
                 message: text(reminder).to_owned(),
             });
         }
@@ -175,8 +199,8 @@ pub fn evaluate(pack: &Pack, session_start: DateTime<FixedOffset>, answers: &Ans
         items.push(ItemResult {
             id: item.id.clone(),
             state,
-            message: reason.message(locale, offset, session_start),
-            until: until.map(|u: DateTime<FixedOffset>| u.with_timezone(&offset)),
+            message: reason.message(locale, clock),
+            until: until.map(shown),
             urgent,
         });
     }
@@ -195,7 +219,7 @@ pub fn evaluate(pack: &Pack, session_start: DateTime<FixedOffset>, answers: &Ans
         items.push(ItemResult {
             id: question.id.clone(),
             state,
-            message: reason.message(locale, offset, session_start),
+            message: reason.message(locale, clock),
             until: None,
             urgent: false,
         });
@@ -228,6 +252,7 @@ fn judge_window(
 ) -> (ItemState, Reason, Option<DateTime<FixedOffset>>) {
     match last {
         LastTaken::NotRecently => (ItemState::Pass, Reason::NotTaken { window }, None),
+        LastTaken::At(at) if at > start => (ItemState::Unanswered, Reason::AfterStart, None),
         LastTaken::At(at) => {
             let clear_from = at + window;
             if clear_from <= start {

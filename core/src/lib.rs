@@ -47,6 +47,7 @@ pub mod care_store;
 pub mod checklist;
 pub mod device;
 pub mod instruments;
+pub mod json;
 pub mod locale;
 pub mod pack;
 pub mod persist;

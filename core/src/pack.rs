@@ -139,16 +139,110 @@ pub struct Pack {
     pub crisis: Crisis,
 }
 
-/// The clinic's numeric settings that are not tied to one checklist item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The clinic's settings that are not tied to one checklist item.
+///
+/// The fields after `driving_local_hour` came with issue 19; a pack that
+/// leaves them out gets the defaults named on each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     /// Do not start at or above this blood pressure (either value).
     pub bp_limit: BloodPressureLimit,
     /// At or above this blood pressure (either value) the reading is urgent.
     pub bp_urgent: BloodPressureLimit,
-    /// Local hour (0–23) on the morning after a session from which driving is acceptable.
+    /// Local hour (0–23) from which driving is acceptable: the first time
+    /// this hour comes after the session's end (see also `driving_min_hours`).
     pub driving_local_hour: u8,
+    /// Driving is acceptable no sooner than this many hours of real time
+    /// after the session's end, whatever the clock says (1–48; default 8).
+    #[serde(default = "default_driving_min_hours")]
+    pub driving_min_hours: u8,
+    /// The client's night, in local time: check-ins and integration prompts
+    /// are not due inside it (default 22:00–07:00; `null` turns it off).
+    #[serde(default = "default_quiet_hours")]
+    pub quiet_hours: Option<QuietHours>,
+    /// PHQ-9 and GAD-7 scores that raise a clinic alert besides PHQ-9 item 9.
+    #[serde(default)]
+    pub score_alerts: ScoreAlerts,
+}
+
+/// The default of [`Thresholds::driving_min_hours`]: 8 hours.
+pub const DEFAULT_DRIVING_MIN_HOURS: u8 = 8;
+
+fn default_driving_min_hours() -> u8 {
+    DEFAULT_DRIVING_MIN_HOURS
+}
+
+fn default_quiet_hours() -> Option<QuietHours> {
+    Some(QuietHours::default())
+}
+
+/// A nightly period in the client's local time, `start` to `end`
+/// (`HH:MM`); it wraps past midnight when `end` is not after `start`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    /// When the quiet period begins, `HH:MM` local time.
+    pub start: String,
+    /// When it ends, `HH:MM` local time: prompts moved out of it are due then.
+    pub end: String,
+}
+
+impl Default for QuietHours {
+    /// 22:00 to 07:00.
+    fn default() -> Self {
+        QuietHours { start: "22:00".into(), end: "07:00".into() }
+    }
+}
+
+/// Check-in scores that need the clinic's prompt review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreAlerts {
+    /// For the PHQ-9 (default: a total of 20 or more, or a rise of 5 or more).
+    #[serde(default = "ScoreAlert::phq9_default")]
+    pub phq9: ScoreAlert,
+    /// For the GAD-7 (default: a total of 15 or more, or a rise of 5 or more).
+    #[serde(default = "ScoreAlert::gad7_default")]
+    pub gad7: ScoreAlert,
+}
+
+impl Default for ScoreAlerts {
+    fn default() -> Self {
+        ScoreAlerts { phq9: ScoreAlert::phq9_default(), gad7: ScoreAlert::gad7_default() }
+    }
+}
+
+impl ScoreAlerts {
+    /// The setting for one instrument.
+    pub fn of(&self, kind: InstrumentKind) -> ScoreAlert {
+        match kind {
+            InstrumentKind::Phq9 => self.phq9,
+            InstrumentKind::Gad7 => self.gad7,
+        }
+    }
+}
+
+/// When a questionnaire's score raises an alert; `0` turns a rule off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreAlert {
+    /// A total at or above this is severe (PHQ-9 20 and GAD-7 15 begin their
+    /// "severe" bands).
+    pub total_at_least: u8,
+    /// A total this many points or more above the client's baseline (their
+    /// first check-in with this questionnaire) is a marked worsening.
+    pub rise_from_baseline: u8,
+}
+
+impl ScoreAlert {
+    fn phq9_default() -> Self {
+        ScoreAlert { total_at_least: 20, rise_from_baseline: 5 }
+    }
+
+    fn gad7_default() -> Self {
+        ScoreAlert { total_at_least: 15, rise_from_baseline: 5 }
+    }
 }
 
 /// A blood-pressure threshold in mmHg; a reading meets it when either value does.
@@ -316,6 +410,14 @@ impl InstrumentKind {
         }
     }
 
+    /// The highest possible total (3 per item).
+    pub fn max_total(self) -> u8 {
+        match self {
+            InstrumentKind::Phq9 => 27,
+            InstrumentKind::Gad7 => 21,
+        }
+    }
+
     /// The identifier used in JSON and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -382,7 +484,7 @@ impl Pack {
     /// [`PackError::UnsupportedFormat`] for another format version and
     /// [`PackError::Invalid`] for a pack that breaks a rule.
     pub fn from_json(bytes: &[u8]) -> Result<Pack, PackError> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
+        let value: serde_json::Value = crate::json::from_slice(bytes).map_err(malformed)?;
         Pack::from_value(value)
     }
 

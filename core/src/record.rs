@@ -51,9 +51,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::checklist::{evaluate, Answers, BloodPressureReading, Evaluation, ReadinessStatus};
+use crate::checklist::{evaluate_in, Answers, BloodPressureReading, Evaluation, ReadinessStatus};
 use crate::instruments::score;
 use crate::pack::Pack;
+use crate::zone::Zone;
 pub use authority::{
     check_changes, may_cancel, may_move, Rule, Violation, Writer, MAX_NEW_ENTRIES_PER_CHECK, MAX_OPS_PER_CHECK,
     MAX_UNKNOWN_FIELD_BYTES, MAX_VALUE_BYTES,

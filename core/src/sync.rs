@@ -363,7 +363,7 @@ impl SyncClient {
             return Err(SyncError::InvalidCode);
         }
         let response = check_status(response)?;
-        let enrolled: EnrollResponse = serde_json::from_slice(&response.body)
+        let enrolled: EnrollResponse = crate::json::from_slice(&response.body)
             .map_err(|e| SyncError::Protocol { reason: format!("enrollment answer: {e}") })?;
         parse_verifying_key(&enrolled.pack_public_key)
             .map_err(|_| SyncError::Protocol { reason: "enrollment answer: pack_public_key is not a key".into() })?;

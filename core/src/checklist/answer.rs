@@ -33,6 +33,13 @@ pub enum ChecklistError {
         /// The unknown id.
         id: String,
     },
+    /// A "last taken" instant is after the session's start: the question
+    /// is when it was last taken *before* the start.
+    #[error("answers.{id}: the time last taken is after the session's start")]
+    AfterStart {
+        /// The item answered.
+        id: String,
+    },
     /// An answer has the wrong type or an impossible value.
     #[error("answers.{id}: {reason}")]
     InvalidAnswer {
@@ -111,6 +118,9 @@ impl Answer {
                     Answer::Time(LastTaken::NotRecently)
                 } else {
                     let at = DateTime::parse_from_rfc3339(text).map_err(|_| invalid(EXPECTED))?;
+                    if !in_rfc3339_range(&at) {
+                        return Err(invalid("is outside the years 0000-9999 that RFC 3339 can write"));
+                    }
                     Answer::Time(LastTaken::At(at))
                 }
             }
@@ -161,6 +171,17 @@ impl Answer {
         Answer::parse(id, rule, value)
     }
 
+    /// Checks a "last taken" instant is not after the session's `start`.
+    ///
+    /// # Errors
+    /// [`ChecklistError::AfterStart`] naming `id`.
+    pub fn check_before(&self, id: &str, start: DateTime<FixedOffset>) -> Result<(), ChecklistError> {
+        match self {
+            Answer::Time(LastTaken::At(at)) if *at > start => Err(ChecklistError::AfterStart { id: id.to_owned() }),
+            _ => Ok(()),
+        }
+    }
+
     /// The answer in the JSON form [`Answer::parse`] reads.
     pub fn to_json(&self) -> Value {
         match self {
@@ -171,6 +192,13 @@ impl Answer {
             Answer::Choice(s) | Answer::Text(s) => Value::from(s.as_str()),
         }
     }
+}
+
+/// Whether `at` can be written in RFC 3339 (years 0000 to 9999), both in
+/// UTC and in its own offset.
+pub fn in_rfc3339_range(at: &DateTime<FixedOffset>) -> bool {
+    use chrono::Datelike;
+    (0..=9999).contains(&at.year()) && (0..=9999).contains(&at.naive_utc().year())
 }
 
 /// A session's answers, keyed by item id.
@@ -208,6 +236,15 @@ impl Answers {
             None => self.0.remove(id),
         };
         Ok(())
+    }
+
+    /// Checks every "last taken" instant against the session's `start`
+    /// ([`Answer::check_before`]).
+    ///
+    /// # Errors
+    /// [`ChecklistError::AfterStart`] for the first item (in id order) answered after the start.
+    pub fn check_before(&self, start: DateTime<FixedOffset>) -> Result<(), ChecklistError> {
+        self.0.iter().try_for_each(|(id, answer)| answer.check_before(id, start))
     }
 
     /// The answer to `id`, if given.

@@ -2,19 +2,76 @@
 //!
 //! Item prompts and notes come from the pack; these sentences explain the
 //! engine's judgement and so live with the engine. Locales other than `es`
-//! get English. Times are shown in the session's UTC offset: as `HH:MM` on
-//! the session's date, with the date otherwise.
+//! get English.
+//!
+//! An instant is shown as the client's wall-clock time at that instant:
+//! in the session's IANA zone when the caller knows it (so 10:00 EST on the
+//! morning of a spring-forward day reads 10:00, not the 11:00 of the
+//! session's later offset), else in the UTC offset the instant was entered
+//! with. It reads `HH:MM` on the day of the session's start and with its
+//! date otherwise, in words that fit either form in each language
+//! ("at 10:00" / "on 2026-03-07 at 10:00"; "a las 10:00", "a la 01:30",
+//! "el 2026-03-07 a las 10:00").
 
-use chrono::{DateTime, Duration, FixedOffset};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Timelike};
 
 use super::BloodPressureReading;
 use crate::pack::BloodPressureLimit;
+use crate::zone::Zone;
+
+/// How instants are turned into the client's wall-clock time.
+#[derive(Clone, Copy)]
+pub(super) struct LocalTime<'a> {
+    /// The client's zone, when known.
+    pub(super) zone: Option<&'a Zone>,
+    /// The local date of the session's start.
+    pub(super) start_date: NaiveDate,
+}
+
+impl LocalTime<'_> {
+    /// `at` as the client's wall-clock time at that instant.
+    pub(super) fn of(&self, at: &DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+        match self.zone {
+            Some(zone) => at.with_timezone(zone).fixed_offset(),
+            None => *at,
+        }
+    }
+
+    /// "at 10:00" / "on 2026-03-07 at 10:00", or the Spanish form; `from`
+    /// asks for "from" ("a partir de") rather than "at".
+    fn phrase(&self, at: &DateTime<FixedOffset>, es: bool, from: bool) -> String {
+        let local = self.of(at);
+        let clock = local.format("%H:%M");
+        let date = local.format("%Y-%m-%d");
+        let same_day = local.date_naive() == self.start_date;
+        if es {
+            // "la 01:30" but "las 13:30": the article agrees with the hour.
+            let article = if local.hour() % 12 == 1 { "la" } else { "las" };
+            match (same_day, from) {
+                (true, false) => format!("a {article} {clock}"),
+                (true, true) => format!("a partir de {article} {clock}"),
+                (false, false) => format!("el {date} a {article} {clock}"),
+                (false, true) => format!("a partir del {date} a {article} {clock}"),
+            }
+        } else {
+            match (same_day, from) {
+                (true, false) => format!("at {clock}"),
+                (true, true) => format!("from {clock}"),
+                (false, false) => format!("on {date} at {clock}"),
+                (false, true) => format!("from {date} at {clock}"),
+            }
+        }
+    }
+}
 
 /// Why an item is in its state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Reason {
     Unanswered,
     Unreadable,
+    /// A "last taken" instant after the session's start (it was moved
+    /// earlier after the answer): not an answer to "before the start".
+    AfterStart,
     OptionalMissing,
     NotTaken {
         window: Duration,
@@ -50,16 +107,10 @@ pub(super) enum Reason {
 }
 
 impl Reason {
-    pub(super) fn message(&self, locale: &str, offset: FixedOffset, start: DateTime<FixedOffset>) -> String {
+    pub(super) fn message(&self, locale: &str, clock: LocalTime<'_>) -> String {
         let es = locale == "es" || locale.starts_with("es-");
-        let time = |t: &DateTime<FixedOffset>| {
-            let local = t.with_timezone(&offset);
-            if local.date_naive() == start.date_naive() {
-                local.format("%H:%M").to_string()
-            } else {
-                local.format("%Y-%m-%d %H:%M").to_string()
-            }
-        };
+        let when = |t: &DateTime<FixedOffset>| clock.phrase(t, es, false);
+        let from = |t: &DateTime<FixedOffset>| clock.phrase(t, es, true);
         let bp = |r: &BloodPressureReading| format!("{}/{}", r.systolic, r.diastolic);
         let limit = |l: &BloodPressureLimit| format!("{}/{}", l.systolic, l.diastolic);
         match (self, es) {
@@ -74,23 +125,31 @@ impl Reason {
             (Reason::NotTaken { window }, false) => format!("None in the {} before the start.", span(*window)),
             (Reason::NotTaken { window }, true) => format!("Nada en las {} antes del inicio.", span(*window)),
             (Reason::WindowMet { at, window }, false) => {
-                format!("Last at {}: at least {} before the start.", time(at), span(*window))
+                format!("Last {}: at least {} before the start.", when(at), span(*window))
             }
             (Reason::WindowMet { at, window }, true) => {
-                format!("Última vez a las {}: al menos {} antes del inicio.", time(at), span(*window))
+                format!("Última vez {}: al menos {} antes del inicio.", when(at), span(*window))
             }
             (Reason::WindowOpen { at, window, until }, false) => format!(
-                "Last at {}, less than {} before the start. The earliest start is {}.",
-                time(at),
+                "Last {}, less than {} before the start. You can start {}.",
+                when(at),
                 span(*window),
-                time(until)
+                from(until)
             ),
             (Reason::WindowOpen { at, window, until }, true) => format!(
-                "Última vez a las {}, menos de {} antes del inicio. Puedes empezar a partir de las {}.",
-                time(at),
+                "Última vez {}, menos de {} antes del inicio. Puedes empezar {}.",
+                when(at),
                 span(*window),
-                time(until)
+                from(until)
             ),
+            (Reason::AfterStart, false) => {
+                "The time given is after the session's start; answer with when you last had it before the start."
+                    .into()
+            }
+            (Reason::AfterStart, true) => {
+                "La hora indicada es posterior al inicio de la sesión; indica cuándo fue la última vez antes del inicio."
+                    .into()
+            }
             (Reason::BpOk { reading, limit: l }, false) => {
                 format!("{} is below the clinic's limit of {}.", bp(reading), limit(l))
             }

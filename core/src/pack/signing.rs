@@ -143,7 +143,7 @@ pub fn sign_pack(pack: &Pack, key: &SigningKey) -> Result<SignedPack, PackError>
 /// [`PackError::UntrustedKey`], [`PackError::BadSignature`], and then any
 /// error of [`Pack::from_json`] for the signed content.
 pub fn verify_pack(bytes: &[u8], trusted: &TrustedKeys) -> Result<Pack, PackError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
+    let value: serde_json::Value = crate::json::from_slice(bytes).map_err(malformed)?;
     if value.get("signature").is_none() && value.get("checklist").is_some() {
         return Err(PackError::Unsigned);
     }

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use chrono::NaiveTime;
 
-use super::{Pack, PackError, Rule, Section, PACK_FORMAT};
+use super::{InstrumentKind, Pack, PackError, Rule, Section, PACK_FORMAT};
 use crate::locale::Text;
 
 /// Longest time window a checklist item may ask for: one week.
@@ -72,8 +72,14 @@ impl Pack {
                     format!("must be at most {MAX_INTEGRATION_DAY}"),
                 ));
             }
-            parse_local_time(&prompt.local_time)
+            let time = parse_local_time(&prompt.local_time)
                 .ok_or_else(|| PackError::invalid(format!("integration[{i}].local_time"), "must be HH:MM"))?;
+            if self.in_quiet_hours(time) {
+                return Err(PackError::invalid(
+                    format!("integration[{i}].local_time"),
+                    "falls inside thresholds.quiet_hours: choose a time of day outside the client's night",
+                ));
+            }
             v.text(format!("integration[{i}].text"), &prompt.text)?;
         }
         self.check_instruments(&v)?;
@@ -100,6 +106,19 @@ impl Pack {
             }
         }
         Ok(())
+    }
+
+    /// Whether a local time of day falls inside the pack's quiet hours.
+    fn in_quiet_hours(&self, time: NaiveTime) -> bool {
+        let Some(quiet) = &self.thresholds.quiet_hours else { return false };
+        let (Some(start), Some(end)) = (parse_local_time(&quiet.start), parse_local_time(&quiet.end)) else {
+            return false;
+        };
+        if start < end {
+            start <= time && time < end
+        } else {
+            time >= start || time < end
+        }
     }
 
     fn check_locales(&self) -> Result {
@@ -138,6 +157,29 @@ impl Pack {
         }
         if t.driving_local_hour > 23 {
             return Err(PackError::invalid("thresholds.driving_local_hour", "must be an hour from 0 to 23"));
+        }
+        if !(1..=48).contains(&t.driving_min_hours) {
+            return Err(PackError::invalid("thresholds.driving_min_hours", "must be from 1 to 48 hours"));
+        }
+        if let Some(quiet) = &t.quiet_hours {
+            for (name, time) in [("start", &quiet.start), ("end", &quiet.end)] {
+                parse_local_time(time)
+                    .ok_or_else(|| PackError::invalid(format!("thresholds.quiet_hours.{name}"), "must be HH:MM"))?;
+            }
+            if quiet.start == quiet.end {
+                return Err(PackError::invalid("thresholds.quiet_hours", "start and end must differ"));
+            }
+        }
+        for kind in [InstrumentKind::Phq9, InstrumentKind::Gad7] {
+            let alert = t.score_alerts.of(kind);
+            let max = kind.max_total();
+            let path = |field: &str| format!("thresholds.score_alerts.{}.{field}", kind.as_str());
+            if alert.total_at_least > max {
+                return Err(PackError::invalid(path("total_at_least"), format!("must be from 0 (off) to {max}")));
+            }
+            if alert.rise_from_baseline > max {
+                return Err(PackError::invalid(path("rise_from_baseline"), format!("must be from 0 (off) to {max}")));
+            }
         }
         Ok(())
     }

@@ -573,7 +573,11 @@ fn invalid(path: &str, expected: &str) -> Violation {
 }
 
 fn instant(path: &str, value: &str) -> Result<(), Violation> {
-    DateTime::parse_from_rfc3339(value).map(drop).map_err(|_| invalid(path, "an RFC 3339 instant"))
+    DateTime::parse_from_rfc3339(value)
+        .ok()
+        .filter(crate::checklist::in_rfc3339_range)
+        .map(drop)
+        .ok_or_else(|| invalid(path, "an RFC 3339 instant (years 0000-9999)"))
 }
 
 fn text(path: &str, value: &str) -> Result<(), Violation> {
@@ -611,7 +615,7 @@ fn parse_party(path: &str, value: &str) -> Result<Party, Violation> {
 
 /// Decodes a JSON field value; only a JSON object is read as a struct.
 fn decode<T: DeserializeOwned>(path: &str, value: &str, expected: &str) -> Result<T, Violation> {
-    let json: Value = serde_json::from_str(value).map_err(|_| invalid(path, expected))?;
+    let json: Value = crate::json::from_str(value).map_err(|_| invalid(path, expected))?;
     if !json.is_object() {
         return Err(invalid(path, expected));
     }
@@ -621,7 +625,7 @@ fn decode<T: DeserializeOwned>(path: &str, value: &str, expected: &str) -> Resul
 /// A stored answer: `{"value": <JSON>, "at": <RFC 3339>}`.
 fn check_stored_answer(path: &str, value: &str) -> Result<(), Violation> {
     const EXPECTED: &str = "an answer {\"value\", \"at\"}";
-    let json: Value = serde_json::from_str(value).map_err(|_| invalid(path, EXPECTED))?;
+    let json: Value = crate::json::from_str(value).map_err(|_| invalid(path, EXPECTED))?;
     let at = json
         .as_object()
         .and_then(|map| map.get("at"))
@@ -635,7 +639,8 @@ fn check_stored_answer(path: &str, value: &str) -> Result<(), Violation> {
 
 /// Decodes an immutable entry's JSON as its kind, as readers will.
 fn entry<T: DeserializeOwned>(key: &str, value: &str, kind: EntryKind) -> Result<T, Violation> {
-    let mut json: Value = serde_json::from_str(value).map_err(|_| invalid(key, "a JSON object"))?;
+    let mut json: Value =
+        crate::json::from_str(value).map_err(|_| invalid(key, "a JSON object (with no key twice)"))?;
     let map = json.as_object_mut().ok_or_else(|| invalid(key, "a JSON object"))?;
     map.insert("id".into(), Value::from(""));
     serde_json::from_value(json).map_err(|_| {

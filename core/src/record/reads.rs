@@ -49,7 +49,8 @@ impl CareRecord {
     /// [`RecordError::NotFound`] for an unknown session.
     pub fn evaluate_session(&self, pack: &Pack, session_id: &str, locale: &str) -> Result<Evaluation, RecordError> {
         let (start, answers) = self.checklist_inputs(pack, session_id)?;
-        Ok(evaluate(pack, start, &answers, locale))
+        let zone = self.session_zone(session_id);
+        Ok(evaluate_in(pack, start, zone.as_ref(), &answers, locale))
     }
 
     /// What a session's checklist is evaluated from: its scheduled start and
@@ -71,6 +72,11 @@ impl CareRecord {
             let _ = answers.set(pack, id, &value);
         }
         Ok((session.scheduled_start, answers))
+    }
+
+    /// The IANA zone a session was scheduled in, when the database knows it.
+    pub fn session_zone(&self, session_id: &str) -> Option<Zone> {
+        Zone::named(&self.session(session_id)?.time_zone)
     }
 
     /// A session's readiness decisions, oldest first.

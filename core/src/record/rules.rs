@@ -17,7 +17,9 @@ impl CareRecord {
     /// Schedules a session; returns its id.
     ///
     /// # Errors
-    /// [`RecordError::InvalidInput`] for an unknown time zone.
+    /// [`RecordError::InvalidInput`] for an unknown time zone or a start
+    /// outside the years 0001 to 9998 (RFC 3339 can write 0000-9999; a year is
+    /// kept at each end for the windows before a start and the aftercare after it).
     pub fn schedule_session(
         &mut self,
         start: DateTime<FixedOffset>,
@@ -25,6 +27,7 @@ impl CareRecord {
         by: Party,
     ) -> Result<String, RecordError> {
         crate::aftercare::parse_time_zone(time_zone).map_err(|e| invalid("time_zone", e.to_string()))?;
+        check_session_start(&start)?;
         let id = new_id();
         let key = format!("{SESSION}{id}");
         self.change(|tx| {
@@ -49,6 +52,7 @@ impl CareRecord {
         start: DateTime<FixedOffset>,
         by: Party,
     ) -> Result<(), RecordError> {
+        check_session_start(&start)?;
         let session = self.session(session_id).ok_or_else(|| not_found("session", session_id))?;
         let starts = std::iter::once(session.scheduled_start).chain(session.conflicting_starts);
         if starts.into_iter().any(|from| !may_move(by, session.scheduled_by, from, start)) {
@@ -97,8 +101,11 @@ impl CareRecord {
         at: DateTime<Utc>,
     ) -> Result<(), RecordError> {
         let obj = self.session_obj(session_id)?;
-        Answers::new()
+        let start = self.session(session_id).ok_or_else(|| not_found("session", session_id))?.scheduled_start;
+        let mut answers = Answers::new();
+        answers
             .set(pack, item_id, value)
+            .and_then(|()| answers.check_before(start))
             .map_err(|e| invalid(&format!("answers.{item_id}"), strip_field(&e.to_string())))?;
         let stored = json!({"value": value, "at": at}).to_string();
         self.change(|tx| Ok(tx.put(&obj, format!("a:{item_id}"), stored)?))
@@ -372,5 +379,20 @@ impl CareRecord {
         let value = to_json_string(&Acknowledgement { at, by: by.to_owned() });
         let ack_key = format!("{ACK}{key}");
         self.change(|tx| Ok(tx.put(ROOT, &ack_key, value)?))
+    }
+}
+
+/// The years a session may start in: inside RFC 3339's 0000-9999, with a
+/// year's room at each end for the windows before a start and the
+/// aftercare after it.
+pub(crate) const SESSION_YEARS: std::ops::RangeInclusive<i32> = 1..=9998;
+
+/// Refuses a session start outside [`SESSION_YEARS`] (in UTC or in its own offset).
+fn check_session_start(start: &DateTime<FixedOffset>) -> Result<(), RecordError> {
+    use chrono::Datelike;
+    if SESSION_YEARS.contains(&start.year()) && SESSION_YEARS.contains(&start.naive_utc().year()) {
+        Ok(())
+    } else {
+        Err(invalid("start", "must be in the years 0001 to 9998"))
     }
 }
