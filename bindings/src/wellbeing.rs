@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use katcore::checklist::BloodPressureReading;
 use katcore::device::Device;
-use katcore::instruments::{Band, InstrumentKind};
+use katcore::instruments::{Band, InstrumentKind, ScoreFlag};
 use katcore::record::Vitals as CoreVitals;
 use katcore::record::{CheckIn as CoreCheckIn, CheckInKind as CoreCheckInKind, Severity, SideEffectReport};
 
@@ -91,6 +91,8 @@ impl Wellbeing {
             urgent: outcome.score.urgent,
             crisis_message: outcome.crisis_message,
             crisis_contacts: outcome.crisis_contacts.into_iter().map(CrisisContact::from).collect(),
+            review: outcome.review,
+            review_message: outcome.review_message,
         })
     }
 
@@ -165,6 +167,10 @@ pub struct CheckInResult {
     pub crisis_message: Option<String>,
     /// For an urgent result: who to reach, in order.
     pub crisis_contacts: Vec<CrisisContact>,
+    /// A severe total or a marked rise over the client's first check-in: the clinic is alerted.
+    pub review: Option<ScoreFlag>,
+    /// For a flagged result: a note to show the client.
+    pub review_message: Option<String>,
 }
 
 /// A recorded check-in.
@@ -222,6 +228,15 @@ pub enum Severity {
     Moderate,
     /// Severe: raised with the clinic as urgent.
     Severe,
+}
+
+/// Why a questionnaire's total needs the clinic's prompt review (besides PHQ-9 item 9).
+#[uniffi::remote(Enum)]
+pub enum ScoreFlag {
+    /// At or above the clinic's severe threshold (default PHQ-9 20, GAD-7 15).
+    Severe,
+    /// Risen over the client's first check-in by the clinic's margin (default 5) or more.
+    Worsened,
 }
 
 /// Severity band of a questionnaire's total.

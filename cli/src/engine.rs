@@ -85,11 +85,14 @@ pub(crate) fn evaluate(input: &Path, args: &PackArgs) -> Result<String, String> 
 }
 
 /// `katctl score`.
-pub(crate) fn score(instrument: &str, answers: &str, args: &PackArgs) -> Result<String, String> {
+pub(crate) fn score(instrument: &str, answers: &str, baseline: Option<u8>, args: &PackArgs) -> Result<String, String> {
     let kind = InstrumentKind::parse(instrument).map_err(|e| e.to_string())?;
     let values = parse_answers(answers).map_err(|e| format!("{}: {e}", kind.as_str()))?;
+    if baseline.is_some_and(|b| b > kind.max_total()) {
+        return Err(format!("baseline: must be a {} total, 0 to {}", kind.as_str(), kind.max_total()));
+    }
     let pack = args.load()?;
-    to_json(&check_in(&pack, kind, &values, &args.locale).map_err(|e| e.to_string())?)
+    to_json(&check_in(&pack, kind, &values, baseline, &args.locale).map_err(|e| e.to_string())?)
 }
 
 /// Questionnaire answers given as `0,1,2,…`.

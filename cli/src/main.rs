@@ -63,6 +63,10 @@ enum Command {
         instrument: String,
         /// The answers, 0 to 3 each, comma-separated, in item order.
         answers: String,
+        /// The client's baseline total (their first check-in with this
+        /// questionnaire), to flag a marked worsening.
+        #[arg(long)]
+        baseline: Option<u8>,
         #[command(flatten)]
         pack: engine::PackArgs,
     },
@@ -117,7 +121,7 @@ fn main() -> ExitCode {
         },
         Command::Demo(args) => demo::run(args).map(|()| String::new()),
         Command::Checklist(ChecklistCommand::Evaluate { input, pack }) => engine::evaluate(&input, &pack),
-        Command::Score { instrument, answers, pack } => engine::score(&instrument, &answers, &pack),
+        Command::Score { instrument, answers, baseline, pack } => engine::score(&instrument, &answers, baseline, &pack),
         Command::Aftercare { end, tz, pack } => engine::aftercare(&end, &tz, &pack),
         Command::Pack(command) => packs::run(command),
         Command::Clinic(command) => clinic::run(command),

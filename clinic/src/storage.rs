@@ -634,6 +634,8 @@ pub(crate) fn urgent_kind_name(kind: UrgentKind) -> &'static str {
         UrgentKind::SideEffect => "side_effect",
         UrgentKind::CrisisCheckIn => "crisis_check_in",
         UrgentKind::StartedNotReady => "started_not_ready",
+        UrgentKind::SevereScore => "severe_score",
+        UrgentKind::ScoreWorsened => "score_worsened",
     }
 }
 
@@ -645,6 +647,8 @@ pub(crate) fn urgent_kind_from_name(name: &str) -> Option<UrgentKind> {
         UrgentKind::SideEffect,
         UrgentKind::CrisisCheckIn,
         UrgentKind::StartedNotReady,
+        UrgentKind::SevereScore,
+        UrgentKind::ScoreWorsened,
     ]
     .into_iter()
     .find(|kind| urgent_kind_name(*kind) == name)

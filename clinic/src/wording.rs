@@ -3,7 +3,7 @@
 //! default locale, falling back to the id when the pack does not know it.
 
 use katcore::instruments::Band;
-use katcore::pack::Pack;
+use katcore::pack::{InstrumentKind, Pack};
 
 /// The prompt of a checklist item or screening question, or its id.
 pub(crate) fn item_label<'a>(pack: &'a Pack, id: &'a str) -> &'a str {
@@ -30,5 +30,13 @@ pub(crate) fn band_name(band: Band) -> &'static str {
         Band::Moderate => "moderate",
         Band::ModeratelySevere => "moderately severe",
         Band::Severe => "severe",
+    }
+}
+
+/// A questionnaire's usual name.
+pub(crate) fn instrument_name(kind: InstrumentKind) -> &'static str {
+    match kind {
+        InstrumentKind::Phq9 => "PHQ-9",
+        InstrumentKind::Gad7 => "GAD-7",
     }
 }

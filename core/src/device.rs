@@ -360,7 +360,10 @@ impl Device {
             return Err(invalid("instrument", "the check-in was not recorded as a questionnaire"));
         };
         let score = Score { instrument, total, band, urgent: check_in.urgent };
-        Ok(CheckInResult { check_in_id: check_in.id, outcome: instruments::outcome(&pack, score, locale) })
+        // The first check-in with a questionnaire is the baseline, and no rise.
+        let baseline =
+            self.read(|r| r.score_baseline(instrument)).filter(|(id, _)| *id != check_in.id).map(|(_, total)| total);
+        Ok(CheckInResult { check_in_id: check_in.id, outcome: instruments::outcome(&pack, score, baseline, locale) })
     }
 
     /// Records a mood rating from 0 (worst) to 10 (best); returns the check-in's id.

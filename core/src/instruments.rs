@@ -9,13 +9,22 @@
 //! record raises a clinic alert.
 //!
 //! The bands belong to the published instruments, not to a clinic, so they
-//! are fixed here; the pack carries only the wording.
+//! are fixed here; the pack carries the wording, and the clinic's
+//! [`ScoreAlerts`](crate::pack::ScoreAlerts): besides item 9, a total at or
+//! above a threshold (default PHQ-9 20, GAD-7 15, where the "severe" bands
+//! begin) or a rise from the client's baseline (default 5 points, about the
+//! change that programs using measurement-based care treat as clinically
+//! meaningful) needs the clinic's prompt review ([`score_flag`]). The
+//! baseline is the client's first check-in with that questionnaire. The
+//! device shows the client a note ([`CheckInOutcome::review_message`]) and
+//! the clinic re-derives the same flag from the stored answers
+//! (`record::urgency`), whoever wrote them.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::pack::InstrumentKind;
-use crate::pack::{CrisisContact, Pack};
+use crate::pack::{CrisisContact, Pack, ScoreAlert};
 
 /// Severity band of a total score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -114,6 +123,28 @@ pub fn score(instrument: InstrumentKind, answers: &[u8]) -> Result<Score, Instru
     Ok(Score { instrument, total, band, urgent })
 }
 
+/// Why a score needs the clinic's prompt review, besides PHQ-9 item 9.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreFlag {
+    /// The total is at or above the pack's `total_at_least`.
+    Severe,
+    /// The total rose by the pack's `rise_from_baseline` or more over the baseline.
+    Worsened,
+}
+
+/// The score rule of the pack's [`ScoreAlert`] for a `total`, given the
+/// client's `baseline` total (their first check-in with this questionnaire;
+/// `None` when this check-in is the first). A severe total wins over a rise.
+pub fn score_flag(alert: ScoreAlert, total: u8, baseline: Option<u8>) -> Option<ScoreFlag> {
+    if alert.total_at_least > 0 && total >= alert.total_at_least {
+        return Some(ScoreFlag::Severe);
+    }
+    let rise = baseline.map(|b| i16::from(total) - i16::from(b));
+    (alert.rise_from_baseline > 0 && rise.is_some_and(|r| r >= i16::from(alert.rise_from_baseline)))
+        .then_some(ScoreFlag::Worsened)
+}
+
 /// A scored check-in with what to show the client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckInOutcome {
@@ -126,6 +157,12 @@ pub struct CheckInOutcome {
     /// For an urgent score: who to reach, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub crisis_contacts: Vec<LocalizedContact>,
+    /// A severe score or a marked worsening ([`score_flag`]): the clinic is alerted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ScoreFlag>,
+    /// For a flagged score: a note for the client, in the requested locale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_message: Option<String>,
 }
 
 /// A crisis contact with its label in one locale.
@@ -154,7 +191,8 @@ impl LocalizedContact {
     }
 }
 
-/// Scores a check-in and, when urgent, attaches the pack's crisis contacts.
+/// Scores a check-in and, when urgent, attaches the pack's crisis contacts;
+/// `baseline` is the client's first total with this questionnaire, if any.
 ///
 /// # Errors
 /// As [`score`].
@@ -162,14 +200,28 @@ pub fn check_in(
     pack: &Pack,
     instrument: InstrumentKind,
     answers: &[u8],
+    baseline: Option<u8>,
     locale: &str,
 ) -> Result<CheckInOutcome, InstrumentError> {
-    Ok(outcome(pack, score(instrument, answers)?, locale))
+    Ok(outcome(pack, score(instrument, answers)?, baseline, locale))
 }
 
 /// What to show the client for `score`: for an urgent one, the pack's
-/// crisis message and contacts in `locale`.
-pub fn outcome(pack: &Pack, score: Score, locale: &str) -> CheckInOutcome {
+/// crisis message and contacts in `locale`; for a severe or markedly worse
+/// one ([`score_flag`] against `baseline`), a note that the clinic will see it.
+pub fn outcome(pack: &Pack, score: Score, baseline: Option<u8>, locale: &str) -> CheckInOutcome {
+    let review = score_flag(pack.thresholds.score_alerts.of(score.instrument), score.total, baseline);
+    let es = pack.locale_for(locale).split('-').next() == Some("es");
+    let review_message = review.map(|_| {
+        if es {
+            "Tus respuestas muestran que estás pasando por un momento difícil. Tu clínica verá este registro \
+             y se pondrá en contacto contigo; si en algún momento no te sientes a salvo, usa los contactos de crisis."
+        } else {
+            "Your answers show you are going through a hard time. Your clinic will see this check-in and \
+             reach out to you; if at any point you do not feel safe, use the crisis contacts."
+        }
+        .to_owned()
+    });
     let (crisis_message, crisis_contacts) = if score.urgent {
         (
             Some(pack.text(&pack.crisis.message, locale).to_owned()),
@@ -178,7 +230,7 @@ pub fn outcome(pack: &Pack, score: Score, locale: &str) -> CheckInOutcome {
     } else {
         (None, Vec::new())
     };
-    CheckInOutcome { score, crisis_message, crisis_contacts }
+    CheckInOutcome { score, crisis_message, crisis_contacts, review, review_message }
 }
 
 #[cfg(test)]
@@ -240,18 +292,49 @@ mod tests {
     fn any_item_nine_answer_is_urgent_whatever_the_total() {
         let mut answers = [0u8; 9];
         answers[8] = 1;
-        let outcome = check_in(&Pack::default_pack(), InstrumentKind::Phq9, &answers, "en").unwrap();
+        let outcome = check_in(&Pack::default_pack(), InstrumentKind::Phq9, &answers, None, "en").unwrap();
         assert_eq!((outcome.score.total, outcome.score.band, outcome.score.urgent), (1, Band::Minimal, true));
         assert!(outcome.crisis_contacts.iter().any(|c| c.phone.as_deref() == Some("988")));
         assert!(outcome.crisis_message.is_some());
     }
 
     #[test]
-    fn a_high_score_without_item_nine_is_not_urgent_and_shows_no_contacts() {
+    fn a_high_score_without_item_nine_is_flagged_for_review_not_crisis() {
         let outcome =
-            check_in(&Pack::default_pack(), InstrumentKind::Phq9, &[3, 3, 3, 3, 3, 3, 3, 3, 0], "en").unwrap();
+            check_in(&Pack::default_pack(), InstrumentKind::Phq9, &[3, 3, 3, 3, 3, 3, 3, 3, 0], None, "es").unwrap();
         assert_eq!((outcome.score.band, outcome.score.urgent), (Band::Severe, false));
         assert!(outcome.crisis_contacts.is_empty() && outcome.crisis_message.is_none());
+        assert_eq!(outcome.review, Some(ScoreFlag::Severe));
+        assert!(outcome.review_message.unwrap().starts_with("Tus respuestas"));
+    }
+
+    fn flag(kind: InstrumentKind, total: u8, baseline: Option<u8>) -> Option<ScoreFlag> {
+        score_flag(Pack::default_pack().thresholds.score_alerts.of(kind), total, baseline)
+    }
+
+    #[test]
+    fn severe_totals_are_flagged_from_the_packs_threshold() {
+        assert_eq!(flag(InstrumentKind::Phq9, 19, None), None);
+        assert_eq!(flag(InstrumentKind::Phq9, 20, None), Some(ScoreFlag::Severe));
+        assert_eq!(flag(InstrumentKind::Gad7, 14, None), None);
+        assert_eq!(flag(InstrumentKind::Gad7, 15, None), Some(ScoreFlag::Severe));
+        // A severe total is severe even when it is no worse than the baseline.
+        assert_eq!(flag(InstrumentKind::Gad7, 15, Some(20)), Some(ScoreFlag::Severe));
+        let off = ScoreAlert { total_at_least: 0, rise_from_baseline: 0 };
+        assert_eq!(score_flag(off, 27, Some(0)), None);
+    }
+
+    #[test]
+    fn a_rise_of_five_over_the_baseline_is_flagged() {
+        assert_eq!(flag(InstrumentKind::Phq9, 12, Some(8)), None);
+        assert_eq!(flag(InstrumentKind::Phq9, 13, Some(8)), Some(ScoreFlag::Worsened));
+        assert_eq!(flag(InstrumentKind::Gad7, 9, Some(5)), None);
+        assert_eq!(flag(InstrumentKind::Gad7, 10, Some(5)), Some(ScoreFlag::Worsened));
+        // Improvement and a first check-in are not worsening.
+        assert_eq!(flag(InstrumentKind::Phq9, 3, Some(18)), None);
+        assert_eq!(flag(InstrumentKind::Phq9, 19, None), None);
+        let strict = ScoreAlert { total_at_least: 27, rise_from_baseline: 3 };
+        assert_eq!(score_flag(strict, 11, Some(8)), Some(ScoreFlag::Worsened));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use katcore::checklist::{ItemState, ReadinessStatus};
-use katcore::pack::Pack;
+use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::{CheckInKind, RecordView, Severity, SideEffectReport, UrgentKind};
 use serde::Deserialize;
 
@@ -94,8 +94,10 @@ pub(crate) fn priority(kind: UrgentKind) -> u8 {
         UrgentKind::CrisisCheckIn => 0,
         UrgentKind::UrgentBloodPressure => 1,
         UrgentKind::StartedNotReady => 2,
-        UrgentKind::SideEffect => 3,
-        UrgentKind::ChecklistBlocked => 4,
+        UrgentKind::SevereScore => 3,
+        UrgentKind::SideEffect => 4,
+        UrgentKind::ScoreWorsened => 5,
+        UrgentKind::ChecklistBlocked => 6,
     }
 }
 
@@ -107,6 +109,8 @@ pub(super) fn kind_label(kind: UrgentKind) -> &'static str {
         UrgentKind::StartedNotReady => "Session started without a ready checklist",
         UrgentKind::SideEffect => "Side effect to review",
         UrgentKind::ChecklistBlocked => "Checklist blocked",
+        UrgentKind::SevereScore => "Severe check-in score",
+        UrgentKind::ScoreWorsened => "Check-in score worse than baseline",
     }
 }
 
@@ -114,7 +118,7 @@ pub(super) fn kind_label(kind: UrgentKind) -> &'static str {
 pub(super) fn kind_class(kind: UrgentKind) -> &'static str {
     match priority(kind) {
         0 | 1 => "crisis",
-        2 | 3 => "urgent",
+        2..=4 => "urgent",
         _ => "review",
     }
 }
@@ -193,6 +197,19 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
             .and_then(|id| view.sessions.iter().flat_map(|s| &s.readiness).find(|r| r.id == id))
             .map(|r| explain(pack, &r.items))
             .unwrap_or_default(),
+        UrgentKind::SevereScore | UrgentKind::ScoreWorsened => key
+            .strip_prefix("c:")
+            .and_then(|id| view.check_ins.iter().find(|c| c.id == id))
+            .and_then(|c| match &c.kind {
+                CheckInKind::Instrument { instrument, total, band, .. } => Some(format!(
+                    "{} total {total} ({}){}",
+                    crate::wording::instrument_name(*instrument),
+                    crate::wording::band_name(*band),
+                    baseline_text(view, *instrument, &c.id)
+                )),
+                CheckInKind::Mood { .. } => None,
+            })
+            .unwrap_or_default(),
         UrgentKind::StartedNotReady => key
             .strip_prefix("s:")
             .and_then(|rest| rest.strip_suffix("/started"))
@@ -202,6 +219,25 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
                 None => "No checklist decision was recorded".into(),
             })
             .unwrap_or_default(),
+    }
+}
+
+/// ", baseline 6 on 2026-05-01" for a check-in that is not the client's
+/// first with `instrument`; empty for the first.
+fn baseline_text(view: &RecordView, instrument: InstrumentKind, id: &str) -> String {
+    let first = view
+        .check_ins
+        .iter()
+        .filter(|c| matches!(&c.kind, CheckInKind::Instrument { instrument: i, .. } if *i == instrument))
+        .min_by(|a, b| (a.completed_at, &a.id).cmp(&(b.completed_at, &b.id)));
+    match first {
+        Some(first) if first.id != id => match &first.kind {
+            CheckInKind::Instrument { total, .. } => {
+                format!(", baseline {total} on {}", first.completed_at.format("%Y-%m-%d"))
+            }
+            CheckInKind::Mood { .. } => String::new(),
+        },
+        _ => String::new(),
     }
 }
 

@@ -481,3 +481,107 @@ proptest! {
         }
     }
 }
+
+fn zone(name: &str) -> crate::zone::Zone {
+    crate::zone::Zone::named(name).unwrap()
+}
+
+#[test]
+fn an_intake_after_the_start_is_refused_naming_the_item() {
+    let pack = Pack::default_pack();
+    let mut answers = Answers::new();
+    let after = json!("2026-05-01T15:01:00-04:00");
+    answers.set(&pack, "last_liquid", &after).unwrap();
+    assert_eq!(answers.check_before(start()).unwrap_err(), ChecklistError::AfterStart { id: "last_liquid".into() });
+    // The start itself is before-or-at: it is a real answer (and waits).
+    let mut answers = Answers::new();
+    answers.set(&pack, "last_liquid", &json!(START)).unwrap();
+    answers.check_before(start()).unwrap();
+    // A stored answer that the start was since moved before counts as unanswered.
+    let e = with(json!({"last_liquid": "2026-05-01T15:01:00-04:00"}));
+    let liquid = item(&e, "last_liquid");
+    assert_eq!((liquid.state, e.status), (ItemState::Unanswered, ReadinessStatus::Incomplete));
+    assert!(liquid.message.contains("after the session's start"), "{}", liquid.message);
+    assert_eq!(with(json!({"last_liquid": START})).status, ReadinessStatus::Wait);
+}
+
+#[test]
+fn instants_outside_rfc_3339_years_are_refused() {
+    for text in ["9999-12-31T23:00:00-05:00", "0000-01-01T00:30:00+01:00"] {
+        let err = parse_err(json!({"last_alcohol": text}));
+        assert!(matches!(&err, ChecklistError::InvalidAnswer { id, .. } if id == "last_alcohol"), "{err}");
+        assert!(err.to_string().contains("0000-9999"), "{err}");
+    }
+    // The last instants that can be written are read.
+    for text in ["9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "9999-12-31T18:00:00-05:00"] {
+        let pack = Pack::default_pack();
+        Answers::new().set(&pack, "last_alcohol", &json!(text)).unwrap();
+    }
+}
+
+#[test]
+fn explanations_show_the_clients_wall_clock_on_a_new_york_daylight_saving_day() {
+    // A 10:00 EST drink on 7 March, before a 10:00 EDT start on 8 March
+    // (clocks went forward at 02:00): the explanation says 10:00, with its
+    // date, as the client entered it, and the earliest start in EDT.
+    let pack = Pack::default_pack();
+    let start = at("2026-03-08T10:00:00-04:00");
+    let mut answers = Answers::from_json(&pack, &ready_answers()).unwrap();
+    answers.set(&pack, "last_solid_food", &json!("2026-03-08T06:00:00-04:00")).unwrap();
+    answers.set(&pack, "last_liquid", &json!("2026-03-08T08:00:00-04:00")).unwrap();
+    // The phone sends instants in UTC: 15:00Z is 10:00 EST.
+    answers.set(&pack, "last_alcohol", &json!("2026-03-07T15:00:00Z")).unwrap();
+    let ny = zone("America/New_York");
+    let e = evaluate_in(&pack, start, Some(&ny), &answers, "en");
+    let alcohol = item(&e, "last_alcohol");
+    assert_eq!(
+        alcohol.message,
+        "Last on 2026-03-07 at 10:00, less than 24 h before the start. You can start from 11:00."
+    );
+    assert_eq!(alcohol.until.unwrap().to_rfc3339(), "2026-03-08T11:00:00-04:00");
+    let es = evaluate_in(&pack, start, Some(&ny), &answers, "es");
+    assert_eq!(
+        item(&es, "last_alcohol").message,
+        "Última vez el 2026-03-07 a las 10:00, menos de 24 h antes del inicio. Puedes empezar a partir de las 11:00."
+    );
+    // Without the zone, the instant is shown in the offset it was entered with.
+    let e = evaluate(&pack, start, &answers, "en");
+    assert!(
+        item(&e, "last_alcohol").message.starts_with("Last on 2026-03-07 at 15:00"),
+        "{}",
+        item(&e, "last_alcohol").message
+    );
+}
+
+#[test]
+fn explanations_in_madrid_never_show_a_wall_time_that_did_not_exist() {
+    // Madrid goes from 02:00 CET to 03:00 CEST on 29 March 2026. A meal at
+    // 01:30 CET that night is 01:30 on the clock, not 02:30 (which never
+    // happened); the session starts 03:30 CEST, so food is 1 real hour back.
+    let pack = Pack::default_pack();
+    let start = at("2026-03-29T03:30:00+02:00");
+    let mut answers = Answers::from_json(&pack, &ready_answers()).unwrap();
+    answers.set(&pack, "last_solid_food", &json!("2026-03-29T01:30:00+01:00")).unwrap();
+    answers.set(&pack, "last_liquid", &json!("2026-03-28T23:00:00+01:00")).unwrap();
+    answers.set(&pack, "last_alcohol", &json!("none")).unwrap();
+    let madrid = zone("Europe/Madrid");
+    let es = evaluate_in(&pack, start, Some(&madrid), &answers, "es");
+    assert_eq!(
+        item(&es, "last_solid_food").message,
+        "Última vez a la 01:30, menos de 3 h antes del inicio. Puedes empezar a partir de las 05:30."
+    );
+    assert_eq!(
+        item(&es, "last_liquid").message,
+        "Última vez el 2026-03-28 a las 23:00: al menos 1 h antes del inicio."
+    );
+    let en = evaluate_in(&pack, start, Some(&madrid), &answers, "en");
+    assert_eq!(
+        item(&en, "last_solid_food").message,
+        "Last at 01:30, less than 3 h before the start. You can start from 05:30."
+    );
+    assert_eq!(en.ready_at.unwrap().to_rfc3339(), "2026-03-29T05:30:00+02:00");
+    // Reminders carry the offset in force at their own instant: 3 real
+    // hours before 03:30 CEST is 23:30 CET the evening before.
+    let food = en.reminders.iter().find(|r| r.id == "last_solid_food").unwrap();
+    assert_eq!(food.at.to_rfc3339(), "2026-03-28T23:30:00+01:00");
+}

@@ -440,4 +440,87 @@ mod tests {
         }
         assert!(invalid_at(&p).ends_with("rule.options[1].id"));
     }
+
+    #[test]
+    fn the_night_driving_and_score_settings_are_checked() {
+        let mut p = pack();
+        p.thresholds.driving_min_hours = 0;
+        assert_eq!(invalid_at(&p), "thresholds.driving_min_hours");
+        p.thresholds.driving_min_hours = 49;
+        assert_eq!(invalid_at(&p), "thresholds.driving_min_hours");
+        p.thresholds.driving_min_hours = 48;
+        p.validate().unwrap();
+
+        let mut p = pack();
+        p.thresholds.quiet_hours = Some(crate::pack::QuietHours { start: "22:00".into(), end: "7:00".into() });
+        assert_eq!(invalid_at(&p), "thresholds.quiet_hours.end");
+        p.thresholds.quiet_hours = Some(crate::pack::QuietHours { start: "06:00".into(), end: "06:00".into() });
+        assert_eq!(invalid_at(&p), "thresholds.quiet_hours");
+
+        let mut p = pack();
+        p.thresholds.score_alerts.phq9.total_at_least = 28;
+        assert_eq!(invalid_at(&p), "thresholds.score_alerts.phq9.total_at_least");
+        let mut p = pack();
+        p.thresholds.score_alerts.gad7.rise_from_baseline = 22;
+        assert_eq!(invalid_at(&p), "thresholds.score_alerts.gad7.rise_from_baseline");
+        p.thresholds.score_alerts.gad7.rise_from_baseline = 21;
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn an_integration_prompt_inside_the_night_is_refused() {
+        let mut p = pack();
+        p.integration[0].local_time = "22:00".into();
+        assert_eq!(invalid_at(&p), "integration[0].local_time");
+        p.integration[0].local_time = "06:59".into();
+        assert_eq!(invalid_at(&p), "integration[0].local_time");
+        p.integration[0].local_time = "21:59".into();
+        p.validate().unwrap();
+        p.integration[0].local_time = "07:00".into();
+        p.validate().unwrap();
+        // With the quiet hours off, any time of day is the clinic's choice.
+        p.thresholds.quiet_hours = None;
+        p.integration[0].local_time = "23:30".into();
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn a_pack_written_before_the_new_settings_gets_their_defaults() {
+        let mut value: serde_json::Value = serde_json::from_str(Pack::default_pack_json()).unwrap();
+        let thresholds = value["thresholds"].as_object_mut().unwrap();
+        for key in ["driving_min_hours", "quiet_hours", "score_alerts"] {
+            thresholds.remove(key).unwrap();
+        }
+        let old = Pack::from_value(value.clone()).unwrap();
+        assert_eq!(old.thresholds.driving_min_hours, 8);
+        assert_eq!(old.thresholds.quiet_hours, Some(crate::pack::QuietHours::default()));
+        assert_eq!(
+            old.thresholds.score_alerts.phq9,
+            crate::pack::ScoreAlert { total_at_least: 20, rise_from_baseline: 5 }
+        );
+        assert_eq!(
+            old.thresholds.score_alerts.gad7,
+            crate::pack::ScoreAlert { total_at_least: 15, rise_from_baseline: 5 }
+        );
+        assert_eq!(old.thresholds, Pack::default_pack().thresholds);
+        // `null` turns the quiet hours off.
+        value["thresholds"]["quiet_hours"] = serde_json::Value::Null;
+        assert_eq!(Pack::from_value(value).unwrap().thresholds.quiet_hours, None);
+    }
+
+    #[test]
+    fn a_pack_that_repeats_a_key_is_refused_naming_it() {
+        let json = Pack::default_pack_json().replacen(
+            "\"driving_local_hour\": 8",
+            "\"driving_local_hour\": 8, \"driving_local_hour\": 3",
+            1,
+        );
+        assert_ne!(json, Pack::default_pack_json());
+        match Pack::from_json(json.as_bytes()) {
+            Err(PackError::Malformed { reason }) => {
+                assert!(reason.contains("duplicate key \"driving_local_hour\""), "{reason}")
+            }
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+    }
 }

@@ -235,6 +235,10 @@ pub enum UrgentKind {
     CrisisCheckIn,
     /// A session was started without a `ready` readiness decision.
     StartedNotReady,
+    /// A PHQ-9 or GAD-7 total at or above the pack's severe threshold.
+    SevereScore,
+    /// A PHQ-9 or GAD-7 total risen over the client's baseline by the pack's margin or more.
+    ScoreWorsened,
 }
 
 /// An item the clinic must see first.

@@ -2,6 +2,7 @@
 //! journal, wellbeing entries, due integration prompts and the JSON view.
 
 use super::*;
+use crate::pack::InstrumentKind;
 
 impl CareRecord {
     /// Every session, cancelled ones included, by scheduled start.
@@ -116,6 +117,13 @@ impl CareRecord {
         sorted(self.entries(CHECK_IN).collect(), |c: &CheckIn| (c.completed_at, c.id.clone()))
     }
 
+    /// The client's baseline for a questionnaire: the first check-in with it
+    /// (earliest `completed_at`, then id), as its id and its total re-scored
+    /// from the stored answers. See [`crate::instruments::score_flag`].
+    pub fn score_baseline(&self, instrument: InstrumentKind) -> Option<(String, u8)> {
+        baseline_of(self.entries(CHECK_IN), instrument)
+    }
+
     /// Clinician notes, oldest first.
     pub fn clinician_notes(&self) -> Vec<ClinicianNote> {
         sorted(self.entries(NOTE).collect(), |n: &ClinicianNote| (n.written_at, n.id.clone()))
@@ -200,4 +208,22 @@ impl CareRecord {
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self.view(&Pack::default_pack())).unwrap_or_default()
     }
+}
+
+/// The first check-in with `instrument` among `check_ins` (see
+/// [`CareRecord::score_baseline`]); answers that do not score are skipped.
+pub(super) fn baseline_of(
+    check_ins: impl Iterator<Item = CheckIn>,
+    instrument: InstrumentKind,
+) -> Option<(String, u8)> {
+    check_ins
+        .filter_map(|c| match &c.kind {
+            CheckInKind::Instrument { instrument: kind, answers, .. } if *kind == instrument => {
+                let total = score(instrument, answers).ok()?.total;
+                Some(((c.completed_at, c.id), total))
+            }
+            _ => None,
+        })
+        .min_by(|a, b| a.0.cmp(&b.0))
+        .map(|((_, id), total)| (id, total))
 }

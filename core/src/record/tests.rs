@@ -701,3 +701,99 @@ fn a_session_started_without_a_ready_decision_is_urgent_whoever_wrote_it() {
     after.record_readiness(&id, &ready, &pack, start.with_timezone(&Utc) + Duration::minutes(1)).unwrap();
     assert_eq!(started(&after).len(), 1);
 }
+
+fn check_in(r: &mut CareRecord, kind: InstrumentKind, answers: Vec<u8>, at: &str) -> String {
+    r.add_check_in(CheckInInput::Instrument(kind, answers), utc(at)).unwrap().id
+}
+
+fn urgent_kind(r: &CareRecord, pack: &Pack, id: &str) -> Option<UrgentKind> {
+    let key = format!("c:{id}");
+    r.urgent_items_with(pack).into_iter().find(|i| i.key == key).map(|i| i.kind)
+}
+
+#[test]
+fn severe_totals_raise_an_alert_without_item_nine() {
+    let mut r = replica("phone");
+    // PHQ-9 of 24 with item 9 at 0 (the case of issue 19), and one of 19.
+    let severe = check_in(&mut r, InstrumentKind::Phq9, vec![3, 3, 3, 3, 3, 3, 3, 3, 0], "2026-05-01T10:00:00Z");
+    let below = check_in(&mut r, InstrumentKind::Phq9, vec![3, 3, 3, 3, 3, 3, 1, 0, 0], "2026-05-02T10:00:00Z");
+    let gad = check_in(&mut r, InstrumentKind::Gad7, vec![3, 3, 3, 3, 3, 0, 0], "2026-05-02T10:00:00Z");
+    let gad_below = check_in(&mut r, InstrumentKind::Gad7, vec![3, 3, 3, 3, 2, 0, 0], "2026-05-03T10:00:00Z");
+    let pack = pack();
+    assert_eq!(urgent_kind(&r, &pack, &severe), Some(UrgentKind::SevereScore));
+    assert_eq!(urgent_kind(&r, &pack, &below), None, "19 is not severe, and lower than the baseline");
+    assert_eq!(urgent_kind(&r, &pack, &gad), Some(UrgentKind::SevereScore));
+    assert_eq!(urgent_kind(&r, &pack, &gad_below), None);
+    // A clinic that sets its own threshold gets its own alerts.
+    let mut strict = (*pack).clone();
+    strict.thresholds.score_alerts.phq9.total_at_least = 19;
+    assert_eq!(urgent_kind(&r, &strict, &below), Some(UrgentKind::SevereScore));
+    strict.thresholds.score_alerts.phq9.total_at_least = 0;
+    assert_eq!(urgent_kind(&r, &strict, &severe), None, "0 turns the rule off");
+}
+
+#[test]
+fn a_rise_from_the_first_check_in_raises_an_alert() {
+    let mut r = replica("phone");
+    let baseline = check_in(&mut r, InstrumentKind::Phq9, vec![1, 1, 1, 1, 1, 1, 0, 0, 0], "2026-05-01T10:00:00Z");
+    let plus_four = check_in(&mut r, InstrumentKind::Phq9, vec![2, 2, 2, 1, 1, 1, 1, 0, 0], "2026-05-08T10:00:00Z");
+    let plus_five = check_in(&mut r, InstrumentKind::Phq9, vec![2, 2, 2, 2, 1, 1, 1, 0, 0], "2026-05-15T10:00:00Z");
+    let pack = pack();
+    assert_eq!(urgent_kind(&r, &pack, &baseline), None);
+    assert_eq!(urgent_kind(&r, &pack, &plus_four), None);
+    assert_eq!(urgent_kind(&r, &pack, &plus_five), Some(UrgentKind::ScoreWorsened));
+    assert_eq!(r.score_baseline(InstrumentKind::Phq9), Some((baseline.clone(), 6)));
+    assert_eq!(r.score_baseline(InstrumentKind::Gad7), None);
+    // The clinic derives the same from the changed entries alone.
+    let keys: std::collections::BTreeSet<String> = [format!("c:{plus_five}")].into();
+    let among = r.urgent_items_among(&pack, &keys);
+    assert_eq!(among.iter().map(|i| i.kind).collect::<Vec<_>>(), [UrgentKind::ScoreWorsened]);
+    // Item 9 outranks a score: one item per check-in, the crisis.
+    let crisis = check_in(&mut r, InstrumentKind::Phq9, vec![3, 3, 3, 3, 3, 3, 3, 3, 1], "2026-05-16T10:00:00Z");
+    assert_eq!(urgent_kind(&r, &pack, &crisis), Some(UrgentKind::CrisisCheckIn));
+}
+
+#[test]
+fn a_writer_cannot_hide_a_severe_score_behind_its_stored_total() {
+    // A modified app stores a total of 0 and no urgency for answers that
+    // add up to 21 on the GAD-7: the reader re-scores the answers.
+    let mut r = replica("hostile");
+    let id = "00000000000000000000000000000001";
+    let entry = json!({
+        "completed_at": "2026-05-01T10:00:00Z",
+        "kind": "instrument",
+        "instrument": "gad7",
+        "answers": [3, 3, 3, 3, 3, 3, 3],
+        "total": 0,
+        "band": "minimal",
+        "urgent": false,
+    });
+    r.change(|tx| Ok(tx.put(ROOT, format!("c:{id}"), entry.to_string())?)).unwrap();
+    assert_eq!(urgent_kind(&r, &pack(), id), Some(UrgentKind::SevereScore));
+}
+
+#[test]
+fn an_intake_after_the_start_and_a_start_past_the_writable_years_are_refused() {
+    let pack = pack();
+    let mut r = replica("phone");
+    let id = r.schedule_session(t("2026-05-01T15:00:00Z"), "UTC", Party::Client).unwrap();
+    let now = utc("2026-05-01T10:00:00Z");
+    let err = r.record_answer(&pack, &id, "last_liquid", &json!("2026-05-01T15:00:01Z"), now).unwrap_err();
+    match &err {
+        RecordError::InvalidInput { field, reason } => {
+            assert_eq!(field, "answers.last_liquid");
+            assert!(reason.contains("after the session's start"), "{reason}");
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    assert_eq!(r.session_answers(&id).unwrap(), json!({}), "nothing was written");
+    r.record_answer(&pack, &id, "last_liquid", &json!("2026-05-01T15:00:00Z"), now).unwrap();
+
+    for start in ["9999-06-01T00:00:00Z", "0000-06-01T00:00:00Z", "9998-12-31T22:00:00-05:00"] {
+        let err = r.schedule_session(t(start), "UTC", Party::Client).unwrap_err();
+        assert!(matches!(&err, RecordError::InvalidInput { field, .. } if field == "start"), "{start}: {err}");
+    }
+    r.schedule_session(t("9998-12-31T23:00:00Z"), "UTC", Party::Client).unwrap();
+    let err = r.move_session(&id, t("9999-01-01T00:00:00Z"), Party::Client).unwrap_err();
+    assert!(matches!(&err, RecordError::InvalidInput { field, .. } if field == "start"), "{err}");
+}

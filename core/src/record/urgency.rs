@@ -9,6 +9,10 @@
 //!   blood-pressure item) at or above the pack's urgent limit;
 //! - a side effect reported as severe, or one the pack says always to report;
 //! - a PHQ-9 whose item 9 is above 0 (re-scored from the stored answers);
+//! - otherwise, a PHQ-9 or GAD-7 whose re-scored total meets the pack's
+//!   `score_alerts`: at or above its severe threshold, or risen by its
+//!   margin over the client's baseline (their first check-in with the
+//!   questionnaire) — see [`crate::instruments::score_flag`];
 //! - a readiness decision that was `blocked` (or whose item states say so),
 //!   or flagged urgent by its writer;
 //! - a session started (`started_at`) without a `ready` decision: the
@@ -35,7 +39,8 @@ use serde_json::Value;
 use super::authority::{locate, op_id_string};
 use super::{CareRecord, Fields, ACK, CHECK_IN, READINESS, SESSION, SIDE_EFFECT, VITALS};
 use crate::checklist::{overall_status, BloodPressureReading, ReadinessStatus};
-use crate::instruments::score;
+use crate::instruments::{score, score_flag, ScoreFlag};
+use crate::pack::InstrumentKind;
 use crate::pack::{Pack, Rule};
 use crate::record::{
     Acknowledgement, CheckIn, CheckInKind, ReadinessRecord, Severity, SideEffectReport, UrgentItem, UrgentKind, Vitals,
@@ -115,15 +120,43 @@ impl CareRecord {
                 push(format!("{SIDE_EFFECT}{}", e.id), UrgentKind::SideEffect, e.reported_at, e.session_id.as_ref());
             }
         }
-        for c in scoped::<CheckIn>(self, CHECK_IN, only) {
-            let rescored = match &c.kind {
-                CheckInKind::Instrument { instrument, answers, .. } => {
-                    score(*instrument, answers).is_ok_and(|s| s.urgent)
-                }
-                CheckInKind::Mood { .. } => false,
+        let check_ins: Vec<CheckIn> = scoped(self, CHECK_IN, only);
+        // A rise is measured from the client's first check-in with the
+        // questionnaire, wherever it is in the record.
+        let baselines: Vec<(InstrumentKind, Option<(String, u8)>)> = if check_ins.is_empty() {
+            Vec::new()
+        } else {
+            [InstrumentKind::Phq9, InstrumentKind::Gad7]
+                .into_iter()
+                .map(|kind| (kind, super::reads::baseline_of(self.entries(CHECK_IN), kind)))
+                .collect()
+        };
+        for c in check_ins {
+            let kind = match &c.kind {
+                CheckInKind::Instrument { instrument, answers, .. } => match score(*instrument, answers) {
+                    Ok(s) if s.urgent => Some(UrgentKind::CrisisCheckIn),
+                    Ok(s) => {
+                        let baseline = baselines
+                            .iter()
+                            .find(|(kind, _)| kind == instrument)
+                            .and_then(|(_, baseline)| baseline.as_ref())
+                            .filter(|(id, _)| *id != c.id)
+                            .map(|(_, total)| *total);
+                        score_flag(pack.thresholds.score_alerts.of(*instrument), s.total, baseline).map(|flag| {
+                            match flag {
+                                ScoreFlag::Severe => UrgentKind::SevereScore,
+                                ScoreFlag::Worsened => UrgentKind::ScoreWorsened,
+                            }
+                        })
+                    }
+                    Err(_) => None,
+                },
+                CheckInKind::Mood { .. } => None,
             };
-            if c.urgent || rescored {
-                push(format!("{CHECK_IN}{}", c.id), UrgentKind::CrisisCheckIn, c.completed_at, None);
+            // The writer's flag can add an item, never lower one.
+            let kind = if c.urgent { Some(UrgentKind::CrisisCheckIn) } else { kind };
+            if let Some(kind) = kind {
+                push(format!("{CHECK_IN}{}", c.id), kind, c.completed_at, None);
             }
         }
         let bp_items: Vec<&str> = pack

@@ -277,6 +277,33 @@ fn values_are_scalar_strings_of_their_type() {
 }
 
 #[test]
+fn an_entry_or_answer_that_repeats_a_key_is_refused() {
+    let f = fixture();
+    // Two readers would disagree on which reading this is.
+    let vitals = r#"{"taken_at": "2026-05-01T12:00:00Z", "reading": {"systolic": 190, "systolic": 120, "diastolic": 80}, "urgent": false}"#;
+    let twice = raw(&f.clinic, "js-app", |tx| tx.put(ROOT, "v:00000000000000000000000000000007", vitals));
+    let (key, rule) = refused(&f.clinic, &twice);
+    assert_eq!((key.as_str(), rule), ("v:00000000000000000000000000000007", Rule::InvalidValue));
+    let once = vitals.replace(r#""systolic": 190, "#, "");
+    let honest = raw(&f.clinic, "js-app", |tx| tx.put(ROOT, "v:00000000000000000000000000000007", once.as_str()));
+    device_check(&f.clinic, &honest).unwrap();
+    // A checklist answer whose value says `monitor_present` twice.
+    let answer = r#"{"value": true, "value": false, "at": "2026-05-01T12:00:00Z"}"#;
+    let twice = raw(&f.clinic, "js-app", |tx| {
+        let obj = session_obj(&f.clinic, &f.session);
+        tx.put(&obj, "a:monitor_present", answer)
+    });
+    assert_eq!(refused(&f.clinic, &twice).1, Rule::InvalidValue);
+    // An instant past the year 9999 in UTC cannot be written in RFC 3339.
+    let late = r#"{"value": "none", "at": "9999-12-31T23:00:00-05:00"}"#;
+    let late = raw(&f.clinic, "js-app", |tx| {
+        let obj = session_obj(&f.clinic, &f.session);
+        tx.put(&obj, "a:last_alcohol", late)
+    });
+    assert_eq!(refused(&f.clinic, &late).1, Rule::InvalidValue);
+}
+
+#[test]
 fn text_limits_hold_on_synced_data() {
     let f = fixture();
     let huge = "x".repeat(2_000_000);
