@@ -124,6 +124,90 @@ fn bad_input_names_the_field_in_one_line() {
 }
 
 #[test]
+fn a_key_given_twice_is_refused_not_read_as_its_last_value() {
+    // The first `monitor_present` says no monitor: read as its last value,
+    // this input was `ready`.
+    let input = ready_input().to_string().replacen(
+        r#""monitor_present":true"#,
+        r#""monitor_present":false,"monitor_present":true"#,
+        1,
+    );
+    assert!(input.contains(r#""monitor_present":false"#));
+    fails_naming(&katctl(&["checklist", "evaluate", "-"], Some(&input)), r#"duplicate key "monitor_present""#);
+    let twice_at_the_top =
+        r#"{"session_start": "2026-05-01T15:00:00Z", "session_start": "2026-05-01T10:00:00Z", "answers": {}}"#;
+    fails_naming(&katctl(&["checklist", "evaluate", "-"], Some(twice_at_the_top)), r#"duplicate key "session_start""#);
+}
+
+#[test]
+fn an_intake_after_the_start_and_instants_past_rfc_3339_are_refused() {
+    let mut input = ready_input();
+    input["answers"]["last_liquid"] = json!("2026-05-01T15:05:00-04:00");
+    fails_naming(&katctl(&["checklist", "evaluate", "-"], Some(&input.to_string())), "answers.last_liquid");
+    let out = katctl(&["checklist", "evaluate", "-"], Some(&input.to_string()));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("after the session's start"));
+    // At the start itself it is an answer, and the session waits.
+    input["answers"]["last_liquid"] = json!("2026-05-01T15:00:00-04:00");
+    assert_eq!(json_out(&katctl(&["checklist", "evaluate", "-"], Some(&input.to_string())))["status"], "wait");
+    // Year 9999 in a negative offset is year 10000 in UTC.
+    let mut input = ready_input();
+    input["session_start"] = json!("9999-12-31T23:00:00-05:00");
+    fails_naming(&katctl(&["checklist", "evaluate", "-"], Some(&input.to_string())), "session_start");
+    let mut input = ready_input();
+    input["answers"]["last_alcohol"] = json!("9999-12-31T23:00:00-05:00");
+    fails_naming(&katctl(&["checklist", "evaluate", "-"], Some(&input.to_string())), "answers.last_alcohol");
+}
+
+#[test]
+fn evaluate_explains_in_the_clients_zone_when_given_one() {
+    // A drink at 10:00 EST the day before a spring-forward start at 10:00 EDT.
+    let mut input = ready_input();
+    input["session_start"] = json!("2026-03-08T10:00:00-04:00");
+    input["answers"]["last_solid_food"] = json!("2026-03-08T06:00:00-04:00");
+    input["answers"]["last_alcohol"] = json!("2026-03-07T15:00:00Z");
+    input["time_zone"] = json!("America/New_York");
+    let v = json_out(&katctl(&["checklist", "evaluate", "-", "--locale", "es"], Some(&input.to_string())));
+    let alcohol = v["items"].as_array().unwrap().iter().find(|i| i["id"] == "last_alcohol").unwrap();
+    assert_eq!(
+        alcohol["message"],
+        "Última vez el 2026-03-07 a las 10:00, menos de 24 h antes del inicio. Puedes empezar a partir de las 11:00."
+    );
+    input["time_zone"] = json!("Mars/Olympus");
+    fails_naming(&katctl(&["checklist", "evaluate", "-"], Some(&input.to_string())), "time_zone");
+}
+
+#[test]
+fn score_flags_a_severe_total_and_a_rise_over_the_baseline() {
+    let v = json_out(&katctl(&["score", "phq9", "3,3,3,3,3,3,3,3,0"], None));
+    assert_eq!(
+        (v["total"].as_u64(), v["urgent"].as_bool(), v["review"].as_str()),
+        (Some(24), Some(false), Some("severe"))
+    );
+    assert!(v["review_message"].is_string());
+    let v = json_out(&katctl(&["score", "gad7", "2,2,2,1,1,1,1", "--baseline", "5"], None));
+    assert_eq!((v["total"].as_u64(), v["review"].as_str()), (Some(10), Some("worsened")));
+    let v = json_out(&katctl(&["score", "gad7", "2,2,2,1,1,1,0", "--baseline", "5"], None));
+    assert!(v.get("review").is_none(), "a rise of 4 is not flagged: {v}");
+    fails_naming(&katctl(&["score", "gad7", "0,0,0,0,0,0,0", "--baseline", "22"], None), "baseline");
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_katctl_quietly() {
+    // The pipe's reading end is closed before katctl writes a byte, as
+    // when `head` has read what it wanted.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_katctl"))
+        .args(["pack", "schema"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no panic, no backtrace");
+    assert_eq!(out.status.code(), Some(141));
+}
+
+#[test]
 fn score_reports_total_band_and_crisis_contacts() {
     let v = json_out(&katctl(&["score", "phq9", "1,1,2,1,1,0,1,0,0"], None));
     assert_eq!((v["total"].as_u64(), v["band"].as_str(), v["urgent"].as_bool()), (Some(7), Some("mild"), Some(false)));

@@ -151,6 +151,68 @@ async fn invalid_input_is_refused_without_change() {
 }
 
 #[tokio::test]
+async fn severe_and_worsening_scores_raise_alerts_at_the_clinic() {
+    let server = TestServer::start("clinician-scores").await;
+    let mut phone = server.client_with_device("client-0310").await;
+    let now = Utc::now();
+    let phq9 = |answers: Vec<u8>| CheckInInput::Instrument(InstrumentKind::Phq9, answers);
+    // Baseline 4, then 8 (a rise of 4: nothing), then 9 (a rise of 5), then
+    // 24 with item 9 at 0 (severe); a GAD-7 of 14 raises nothing.
+    let baseline = phone.record.add_check_in(phq9(vec![1, 1, 1, 1, 0, 0, 0, 0, 0]), now - Duration::days(21)).unwrap();
+    phone.record.add_check_in(phq9(vec![2, 2, 2, 2, 0, 0, 0, 0, 0]), now - Duration::days(14)).unwrap();
+    let worse = phone.record.add_check_in(phq9(vec![2, 2, 2, 2, 1, 0, 0, 0, 0]), now - Duration::days(7)).unwrap();
+    let severe = phone.record.add_check_in(phq9(vec![3, 3, 3, 3, 3, 3, 3, 3, 0]), now).unwrap();
+    phone.record.add_check_in(CheckInInput::Instrument(InstrumentKind::Gad7, vec![2, 2, 2, 2, 2, 2, 2]), now).unwrap();
+    assert!(!severe.urgent && !worse.urgent, "neither is a crisis");
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+
+    let alerts = json_of(server.clinician(Method::GET, "/v1/alerts").send().await.unwrap()).await;
+    let mut kinds: Vec<(String, String)> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["key"].as_str().unwrap().to_owned(), a["kind"].as_str().unwrap().to_owned()))
+        .collect();
+    kinds.sort();
+    let mut expected = vec![
+        (format!("c:{}", severe.id), "severe_score".to_owned()),
+        (format!("c:{}", worse.id), "score_worsened".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(kinds, expected);
+    assert!(alerts.as_array().unwrap().iter().all(|a| a["key"] != format!("c:{}", baseline.id).as_str()));
+}
+
+#[tokio::test]
+async fn a_body_that_repeats_a_key_is_refused_naming_it() {
+    let server = TestServer::start("clinician-duplicate-key").await;
+    let client_id = server.create_client("client-0320").await;
+    let before = server.record_json(&client_id).await;
+    let body = r#"{"start": "2026-06-01T15:00:00Z", "time_zone": "UTC", "time_zone": "Europe/Madrid"}"#;
+    let response = server
+        .clinician(Method::POST, &format!("/v1/clients/{client_id}/sessions"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error = json_of(response).await;
+    assert_eq!(error["error"], "invalid_body");
+    assert!(error["message"].as_str().unwrap().contains(r#"duplicate key "time_zone""#), "{error}");
+    // Not JSON at all is still told apart, and the record is untouched.
+    let response = server
+        .clinician(Method::POST, &format!("/v1/clients/{client_id}/sessions"))
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(server.record_json(&client_id).await, before);
+}
+
+#[tokio::test]
 async fn urgent_items_raise_alerts_that_clinicians_acknowledge() {
     let server = TestServer::start("clinician-alerts").await;
     let mut phone = server.client_with_device("client-0300").await;
