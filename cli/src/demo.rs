@@ -174,6 +174,20 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     ui.say(&format!("{}: blood pressure after the session, 134/86.", when(&reported)));
     let aftercare = phone.device.aftercare(&session, "en").map_err(|e| e.to_string())?;
     ui.say(&format!("No driving until {} (after a full night's sleep).", when(&aftercare.driving_ok_from)));
+    let check_ins: Vec<Vec<String>> = aftercare
+        .side_effect_check_ins
+        .iter()
+        .map(|p| {
+            let note = match (&p.moved_from, p.optional) {
+                (Some(from), _) => format!("moved from {} (quiet hours)", when(from)),
+                (None, true) => "optional: for the monitor, if awake".to_owned(),
+                (None, false) => String::new(),
+            };
+            vec![when(&p.at), shorten(&p.text, 48), note]
+        })
+        .collect();
+    ui.say("Side-effect check-ins, none in the client's night:");
+    ui.table(&["due", "check-in", ""], &check_ins);
     let rows: Vec<Vec<String>> =
         aftercare.integration.iter().map(|p| vec![when(&p.at), shorten(&p.text, 72)]).collect();
     ui.say("Integration prompts for the next two weeks:");

@@ -23,6 +23,7 @@ fn the_demo_walks_a_whole_session_and_converges() {
     position("Clinic alert: urgent blood pressure");
     position("All three views agree: 2 sessions, 1 shared journal entry, 1 side effect, 1 clinician note");
     position("The private entry is on the phone only");
+    position("(quiet hours)");
     position("demo finished: ok");
     assert!(!stdout.contains('\x1b'), "plain output has no colour codes");
     // --data-dir keeps the databases.

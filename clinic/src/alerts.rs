@@ -54,7 +54,8 @@ pub struct AlertView {
     pub alert_id: String,
     /// The client.
     pub client_id: String,
-    /// `checklist_blocked`, `urgent_blood_pressure`, `side_effect`, `crisis_check_in` or `started_not_ready`.
+    /// `checklist_blocked`, `urgent_blood_pressure`, `side_effect`, `crisis_check_in`,
+    /// `started_not_ready`, `severe_score` or `score_worsened`.
     pub kind: String,
     /// The urgent item's key in the record.
     pub key: String,
