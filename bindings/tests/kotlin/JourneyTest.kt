@@ -27,6 +27,7 @@ import org.katcore.ItemState
 import org.katcore.KatcoreException
 import org.katcore.QuestionKind
 import org.katcore.ReadinessStatus
+import org.katcore.ScoreFlag
 import org.katcore.Sessions
 import org.katcore.Severity
 import org.katcore.SyncStatus
@@ -82,6 +83,33 @@ class JourneyTest {
             val aftercare = sessions.aftercare(session.id, "es")
             assertTrue(aftercare.drivingOkFrom > ended.endedAt!!)
             assertTrue(aftercare.integration.isNotEmpty())
+        }
+    }
+
+    @Test
+    fun `a late session's aftercare keeps the client's night free`() {
+        open().use { store ->
+            val sessions = store.sessions()
+            // 21:00 EDT on 1 May 2026, ended at 23:00 EDT.
+            val start = Instant.parse("2026-05-02T01:00:00Z")
+            val session = sessions.schedule(start, "America/New_York")
+            answerAllPassing(store, session.id)
+            assertEquals(ReadinessStatus.READY, sessions.start(session.id, "en", start).status)
+            sessions.end(session.id, Instant.parse("2026-05-02T03:00:00Z"))
+            val aftercare = sessions.aftercare(session.id, "en")
+            // 08:00 EDT, 9 hours after the end: later than the 8-hour minimum.
+            assertEquals(Instant.parse("2026-05-02T12:00:00Z"), aftercare.drivingOkFrom)
+            val (first, second, third) = aftercare.sideEffectCheckIns
+            // 00:00: kept for the monitor, optional; 03:00 waits for 07:00.
+            assertEquals(Instant.parse("2026-05-02T04:00:00Z"), first.at)
+            assertTrue(first.optional)
+            assertNull(first.movedFrom)
+            assertEquals(Instant.parse("2026-05-02T11:00:00Z"), second.at)
+            assertEquals(Instant.parse("2026-05-02T07:00:00Z"), second.movedFrom)
+            assertFalse(second.optional)
+            assertEquals(Instant.parse("2026-05-02T15:00:00Z"), third.at)
+            // The same-evening prompt (due at 00:00 at the earliest) moves to 07:00 too.
+            assertEquals(Instant.parse("2026-05-02T11:00:00Z"), aftercare.integration.first().at)
         }
     }
 
@@ -162,6 +190,15 @@ class JourneyTest {
             val calm = wellbeing.checkIn(InstrumentKind.GAD7, byteArrayOf(1, 1, 0, 0, 0, 0, 0), "en")
             assertFalse(calm.urgent)
             assertTrue(calm.crisisContacts.isEmpty())
+            assertNull(calm.review)
+            // 5 above the first GAD-7 (2): a marked worsening, not a crisis.
+            val worse = wellbeing.checkIn(InstrumentKind.GAD7, byteArrayOf(2, 1, 1, 1, 1, 1, 0), "en")
+            assertEquals(ScoreFlag.WORSENED, worse.review)
+            assertFalse(worse.urgent)
+            assertNotNull(worse.reviewMessage)
+            val severe = wellbeing.checkIn(InstrumentKind.GAD7, byteArrayOf(3, 3, 3, 3, 3, 0, 0), "es")
+            assertEquals(ScoreFlag.SEVERE, severe.review)
+            assertTrue(severe.reviewMessage!!.startsWith("Tus respuestas"))
             val wrongCount = assertThrows<KatcoreException.InvalidInput> { wellbeing.checkIn(InstrumentKind.PHQ9, byteArrayOf(0), "en") }
             assertEquals("answers", wrongCount.field)
 
@@ -169,7 +206,7 @@ class JourneyTest {
             val effect = store.content().sideEffects("en").first()
             assertEquals(Severity.SEVERE, wellbeing.reportSideEffect(effect.id, Severity.SEVERE).severity)
             wellbeing.recordMood(7u)
-            assertEquals(3, wellbeing.checkIns().size)
+            assertEquals(5, wellbeing.checkIns().size)
             assertEquals(listOf(true), wellbeing.sideEffects().map { it.urgent })
         }
     }
