@@ -30,7 +30,7 @@ pub(super) struct LocalTime<'a> {
 
 impl LocalTime<'_> {
     /// `at` as the client's wall-clock time at that instant.
-    pub(super) fn of(&self, at: &DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+    fn of(&self, at: &DateTime<FixedOffset>) -> DateTime<FixedOffset> {
         match self.zone {
             Some(zone) => at.with_timezone(zone).fixed_offset(),
             None => *at,
@@ -45,8 +45,9 @@ impl LocalTime<'_> {
         let date = local.format("%Y-%m-%d");
         let same_day = local.date_naive() == self.start_date;
         if es {
-            // "la 01:30" but "las 13:30": the article agrees with the hour.
-            let article = if local.hour() % 12 == 1 { "la" } else { "las" };
+            // "a la 01:30" (la una) but "a las 13:30" (las trece): the
+            // article agrees with the hour as it is read aloud.
+            let article = if local.hour() == 1 { "la" } else { "las" };
             match (same_day, from) {
                 (true, false) => format!("a {article} {clock}"),
                 (true, true) => format!("a partir de {article} {clock}"),
