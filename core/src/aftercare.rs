@@ -34,6 +34,7 @@ use crate::zone::Zone;
 use chrono::{DateTime, Days, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::locale::Text;
 use crate::pack::{parse_local_time, Pack};
 
 /// An integration prompt is never due sooner than this after the session ends.
@@ -107,33 +108,22 @@ pub fn plan(pack: &Pack, end: DateTime<Utc>, tz: &Zone, locale: &str) -> Afterca
     }
     let driving_ok_from = morning.max(end + Duration::hours(i64::from(thresholds.driving_min_hours)));
 
-    let mut check_ins: Vec<(&str, DateTime<Utc>, &crate::locale::Text)> = pack
+    let check_ins = pack
         .side_effect_check_ins
         .iter()
-        .map(|p| (p.id.as_str(), end + Duration::minutes(i64::from(p.after_minutes)), &p.text))
+        .map(|p| Due { id: &p.id, at: end + Duration::minutes(i64::from(p.after_minutes)), text: &p.text })
         .collect();
-    check_ins.sort_by_key(|(_, at, _)| *at);
-    let side_effect_check_ins = space(&check_ins, night.as_ref(), true)
-        .into_iter()
-        .zip(&check_ins)
-        .map(|(slot, (id, _, text))| slot.prompt(id, pack.text(text, locale), &local))
-        .collect();
-
-    let mut prompts: Vec<(&str, DateTime<Utc>, &crate::locale::Text)> = pack
+    let prompts = pack
         .integration
         .iter()
         .map(|p| {
             let time = parse_local_time(&p.local_time).unwrap_or(NaiveTime::MIN);
             let at = at_local(tz, next_day(end_date, p.day), time).max(end + MIN_PROMPT_DELAY);
-            (p.id.as_str(), at, &p.text)
+            Due { id: &p.id, at, text: &p.text }
         })
         .collect();
-    prompts.sort_by_key(|(_, at, _)| *at);
-    let integration = space(&prompts, night.as_ref(), false)
-        .into_iter()
-        .zip(&prompts)
-        .map(|(slot, (id, _, text))| slot.prompt(id, pack.text(text, locale), &local))
-        .collect();
+    let side_effect_check_ins = schedule(check_ins, night.as_ref(), true, &|t| pack.text(t, locale), &local);
+    let integration = schedule(prompts, night.as_ref(), false, &|t| pack.text(t, locale), &local);
 
     Aftercare { session_end: local(end), driving_ok_from: local(driving_ok_from), side_effect_check_ins, integration }
 }
@@ -169,6 +159,13 @@ impl Night<'_> {
     }
 }
 
+/// A prompt of the pack and when it would be due, before the night is kept free.
+struct Due<'a> {
+    id: &'a str,
+    at: DateTime<Utc>,
+    text: &'a Text,
+}
+
 /// Where one prompt of a list lands.
 struct Slot {
     at: DateTime<Utc>,
@@ -176,29 +173,36 @@ struct Slot {
     moved_from: Option<DateTime<Utc>>,
 }
 
-impl Slot {
-    fn prompt(&self, id: &str, text: &str, local: &impl Fn(DateTime<Utc>) -> DateTime<FixedOffset>) -> ScheduledPrompt {
-        ScheduledPrompt {
-            id: id.to_owned(),
-            at: local(self.at),
-            text: text.to_owned(),
-            optional: self.optional,
-            moved_from: self.moved_from.map(local),
-        }
-    }
+/// One list's prompts in time order, placed by [`space`], in words and in
+/// the client's local time.
+fn schedule<'a>(
+    mut due: Vec<Due<'a>>,
+    night: Option<&Night<'_>>,
+    keep_first: bool,
+    words: &dyn Fn(&'a Text) -> &'a str,
+    local: &dyn Fn(DateTime<Utc>) -> DateTime<FixedOffset>,
+) -> Vec<ScheduledPrompt> {
+    due.sort_by_key(|d| d.at);
+    let wanted: Vec<DateTime<Utc>> = due.iter().map(|d| d.at).collect();
+    space(&wanted, night, keep_first)
+        .into_iter()
+        .zip(due)
+        .map(|(slot, d)| ScheduledPrompt {
+            id: d.id.to_owned(),
+            at: local(slot.at),
+            text: words(d.text).to_owned(),
+            optional: slot.optional,
+            moved_from: slot.moved_from.map(local),
+        })
+        .collect()
 }
 
 /// Places a list's prompts (in time order) outside the quiet hours and
 /// [`PROMPT_SPACING`] apart; with `keep_first`, a first prompt inside the
 /// quiet hours stays and is optional.
-fn space(
-    due: &[(&str, DateTime<Utc>, &crate::locale::Text)],
-    night: Option<&Night<'_>>,
-    keep_first: bool,
-) -> Vec<Slot> {
+fn space(due: &[DateTime<Utc>], night: Option<&Night<'_>>, keep_first: bool) -> Vec<Slot> {
     let mut slots: Vec<Slot> = Vec::with_capacity(due.len());
-    for (i, (_, wanted, _)) in due.iter().enumerate() {
-        let wanted = *wanted;
+    for (i, &wanted) in due.iter().enumerate() {
         if i == 0 && keep_first && night.is_some_and(|n| n.contains(wanted)) {
             slots.push(Slot { at: wanted, optional: true, moved_from: None });
             continue;
