@@ -583,9 +583,12 @@ mod tests {
             alert("bp-new", UrgentKind::UrgentBloodPressure, 10, false),
             alert("crisis", UrgentKind::CrisisCheckIn, 7, false),
             alert("effect", UrgentKind::SideEffect, 11, false),
+            alert("worse", UrgentKind::ScoreWorsened, 14, false),
+            alert("severe", UrgentKind::SevereScore, 6, false),
         ];
         sort_alerts(&mut alerts);
         let order: Vec<&str> = alerts.iter().map(|a| a.id.as_str()).collect();
-        assert_eq!(order, ["crisis", "bp-new", "bp-old", "effect", "blocked-new", "crisis-acked"]);
+        assert_eq!(order, ["crisis", "bp-new", "bp-old", "severe", "effect", "worse", "blocked-new", "crisis-acked"]);
+        assert_eq!((kind_class(UrgentKind::SevereScore), kind_class(UrgentKind::ScoreWorsened)), ("urgent", "review"));
     }
 }
