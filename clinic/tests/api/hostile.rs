@@ -211,13 +211,20 @@ async fn alerts_come_from_values_and_only_clinicians_acknowledge() {
             "session_id": null, "urgent": false, "cuff": "model-2"});
         tx.put(ROOT, "v:00000000000000000000000000000003", vitals.to_string())?;
         let answer = json!({"value": {"systolic": 190, "diastolic": 125}, "at": now()});
-        tx.put(&session_obj, "a:blood_pressure", answer.to_string())
+        tx.put(&session_obj, "a:blood_pressure", answer.to_string())?;
+        // A severe GAD-7 (21) whose writer says it is nothing urgent.
+        let gad = json!({"completed_at": now(), "kind": "instrument", "instrument": "gad7",
+            "answers": [3, 3, 3, 3, 3, 3, 3], "total": 21, "band": "severe", "urgent": false});
+        tx.put(ROOT, "c:00000000000000000000000000000004", gad.to_string())
     })
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let alerts = open_alerts(&server).await;
     let keys: Vec<&str> = alerts.iter().map(|a| a["key"].as_str().unwrap()).collect();
     assert!(keys.contains(&"c:00000000000000000000000000000002"), "{keys:?}");
+    let severe =
+        alerts.iter().find(|a| a["key"] == "c:00000000000000000000000000000004").expect("a severe score alert");
+    assert_eq!(severe["kind"], "severe_score");
     assert!(keys.contains(&"v:00000000000000000000000000000003"), "{keys:?}");
     assert!(keys.iter().any(|k| k.starts_with(&format!("s:{session}/a:blood_pressure@"))), "{keys:?}");
     let record = server.record_json(&phone.client_id).await;
@@ -231,7 +238,7 @@ async fn alerts_come_from_values_and_only_clinicians_acknowledge() {
     })
     .await;
     assert_eq!((status, body["rule"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("not_permitted")));
-    assert_eq!(open_alerts(&server).await.len(), 3);
+    assert_eq!(open_alerts(&server).await.len(), 4);
 }
 
 #[tokio::test]

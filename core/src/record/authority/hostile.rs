@@ -62,7 +62,9 @@ enum Target {
 #[derive(Clone, Debug)]
 enum Payload {
     Vitals(u16, u16, bool),
-    Phq9(u8, bool),
+    /// A PHQ-9 (item 9, the answer to items 1–8, urgent flag) or, with
+    /// `None` for item 9, a GAD-7 whose every item has that answer.
+    CheckIn(Option<u8>, u8, bool),
     SideEffect(Severity, bool),
     Note,
     Ack,
@@ -89,7 +91,7 @@ fn target() -> impl Strategy<Value = Target> {
 fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
         (90u16..230, 50u16..150, any::<bool>()).prop_map(|(s, d, u)| Payload::Vitals(s, d, u)),
-        (0u8..4, any::<bool>()).prop_map(|(i, u)| Payload::Phq9(i, u)),
+        (prop::option::of(0u8..4), 0u8..4, any::<bool>()).prop_map(|(i, rest, u)| Payload::CheckIn(i, rest, u)),
         (prop::sample::select(vec![Severity::Mild, Severity::Moderate, Severity::Severe]), any::<bool>())
             .prop_map(|(s, u)| Payload::SideEffect(s, u)),
         Just(Payload::Note),
@@ -135,10 +137,18 @@ impl Payload {
             Payload::Vitals(s, d, urgent) => json!({"taken_at": now(), "reading": {"systolic": s, "diastolic": d},
                 "session_id": null, "urgent": urgent})
             .to_string(),
-            Payload::Phq9(item9, urgent) => json!({"completed_at": now(), "kind": "instrument", "instrument": "phq9",
-                    "answers": [1, 1, 0, 0, 0, 0, 0, 0, item9], "total": 2 + item9,
-                    "band": "minimal", "urgent": urgent})
-            .to_string(),
+            Payload::CheckIn(item9, level, urgent) => {
+                use crate::instruments::{score, InstrumentKind};
+                let (kind, answers) = match item9 {
+                    Some(item9) => (InstrumentKind::Phq9, [vec![*level; 8], vec![*item9]].concat()),
+                    None => (InstrumentKind::Gad7, vec![*level; 7]),
+                };
+                // The total and band must match (the write rules check them); the flag is the writer's word.
+                let scored = score(kind, &answers).expect("answers 0-3 of the right count");
+                json!({"completed_at": now(), "kind": "instrument", "instrument": kind.as_str(), "answers": answers,
+                    "total": scored.total, "band": scored.band, "urgent": urgent})
+                .to_string()
+            }
             Payload::SideEffect(severity, urgent) => json!({"reported_at": now(), "effect_id": "dizziness",
                 "severity": severity, "session_id": session, "urgent": urgent})
             .to_string(),
@@ -186,7 +196,21 @@ fn urgent_values(record: &CareRecord, pack: &Pack) -> Vec<String> {
                 json["reading"]["systolic"].as_u64().is_some_and(|s| s >= u64::from(limit.systolic))
                     || json["reading"]["diastolic"].as_u64().is_some_and(|d| d >= u64::from(limit.diastolic))
             }
-            "c:" => json["instrument"] == "phq9" && json["answers"][8].as_u64().is_some_and(|a| a > 0),
+            "c:" => {
+                let answers: Vec<u64> = json["answers"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default();
+                let total: u64 = answers.iter().sum();
+                let alerts = &pack.thresholds.score_alerts;
+                match json["instrument"].as_str() {
+                    Some("phq9") => {
+                        answers.get(8).is_some_and(|a| *a > 0) || total >= u64::from(alerts.phq9.total_at_least)
+                    }
+                    Some("gad7") => total >= u64::from(alerts.gad7.total_at_least),
+                    _ => false,
+                }
+            }
             "e:" => json["severity"] == "severe",
             _ => false,
         };
