@@ -32,9 +32,11 @@ uniffi::custom_type!(ZonedTimestamp, SystemTime, {
     try_lift: |at| Ok(to_utc("instant", at)?.fixed_offset()),
 });
 
-/// A `SystemTime` from the host as a UTC date-time; `field` names it in errors.
+/// A `SystemTime` from the host as a UTC date-time; `field` names it in
+/// errors. Only the years 0000–9999 are accepted: what RFC 3339, and so the
+/// record and the clinic, can write.
 pub(crate) fn to_utc(field: &str, at: SystemTime) -> Result<DateTime<Utc>> {
-    let out_of_range = || KatcoreError::invalid(field, "is outside the supported range of dates");
+    let out_of_range = || KatcoreError::invalid(field, "is outside the years 0000-9999 that RFC 3339 can write");
     let (seconds, nanos) = match at.duration_since(UNIX_EPOCH) {
         Ok(after) => (i64::try_from(after.as_secs()).map_err(|_| out_of_range())?, after.subsec_nanos()),
         Err(before) => {
@@ -46,7 +48,9 @@ pub(crate) fn to_utc(field: &str, at: SystemTime) -> Result<DateTime<Utc>> {
             }
         }
     };
-    DateTime::from_timestamp(seconds, nanos).ok_or_else(out_of_range)
+    DateTime::from_timestamp(seconds, nanos)
+        .filter(|at| katcore::checklist::in_rfc3339_range(&at.fixed_offset()))
+        .ok_or_else(out_of_range)
 }
 
 /// `at` as UTC, or the current time when the host passed none.
@@ -70,5 +74,12 @@ mod tests {
     fn an_instant_outside_the_range_of_dates_is_invalid_input() {
         let far = UNIX_EPOCH + Duration::from_secs(u64::MAX / 2);
         assert!(matches!(to_utc("at", far), Err(KatcoreError::InvalidInput { .. })));
+        // 9999-12-31T23:59:59Z is the last instant RFC 3339 can write; a second later is year 10000.
+        let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        assert_eq!(to_utc("at", last).unwrap().to_rfc3339(), "9999-12-31T23:59:59+00:00");
+        assert!(matches!(to_utc("at", last + Duration::from_secs(1)), Err(KatcoreError::InvalidInput { .. })));
+        let first = UNIX_EPOCH - Duration::from_secs(62_167_219_200);
+        assert_eq!(to_utc("at", first).unwrap().to_rfc3339(), "0000-01-01T00:00:00+00:00");
+        assert!(matches!(to_utc("at", first - Duration::from_secs(1)), Err(KatcoreError::InvalidInput { .. })));
     }
 }

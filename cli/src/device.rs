@@ -386,7 +386,10 @@ fn instant(field: &str, value: Option<&str>, now: DateTime<Utc>) -> Result<DateT
     match value {
         None => Ok(now),
         Some(text) => DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .filter(katcore::checklist::in_rfc3339_range)
             .map(|t| t.to_utc())
+            .ok_or(())
             .map_err(|_| format!("{field}: expected an RFC 3339 instant such as 2026-05-01T15:00:00-04:00")),
     }
 }
