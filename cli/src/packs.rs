@@ -87,6 +87,7 @@ fn validate(file: &Path) -> Result<String, String> {
         }
         _ => (Pack::from_json(&bytes).map_err(fail)?, false),
     };
+    pack.check_authoring().map_err(fail)?;
     summary(&pack, serde_json::json!({"valid": true, "signed": signed, "signature_checked": false}))
 }
 

@@ -192,6 +192,28 @@ fn score_flags_a_severe_total_and_a_rise_over_the_baseline() {
 }
 
 #[test]
+fn a_pack_with_a_prompt_in_the_clients_night_is_not_validated_or_signed() {
+    let dir = tempdir();
+    let mut pack: Value =
+        serde_json::from_str(&String::from_utf8(katctl(&["pack", "default"], None).stdout).unwrap()).unwrap();
+    pack["integration"][0]["local_time"] = json!("23:15");
+    let path = dir.join("night.json");
+    std::fs::write(&path, pack.to_string()).unwrap();
+    fails_naming(&katctl(&["pack", "validate", path.to_str().unwrap()], None), "integration[0].local_time");
+    let prefix = dir.join("clinic");
+    json_out(&katctl(&["pack", "keygen", "--out", prefix.to_str().unwrap()], None));
+    let key = dir.join("clinic.key");
+    fails_naming(
+        &katctl(&["pack", "sign", path.to_str().unwrap(), "--key", key.to_str().unwrap()], None),
+        "integration[0].local_time",
+    );
+    // Turning the quiet hours off makes it the clinic's choice again.
+    pack["thresholds"]["quiet_hours"] = Value::Null;
+    std::fs::write(&path, pack.to_string()).unwrap();
+    assert_eq!(json_out(&katctl(&["pack", "validate", path.to_str().unwrap()], None))["valid"], true);
+}
+
+#[test]
 fn a_reader_that_goes_away_ends_katctl_quietly() {
     // The pipe's reading end is closed before katctl writes a byte, as
     // when `head` has read what it wanted.

@@ -139,6 +139,8 @@ pub(crate) async fn publish(
         }
         other => ApiError::bad_request("invalid_pack", other.to_string()),
     })?;
+    // What a new pack must meet beyond what devices check (see `Pack::check_authoring`).
+    pack.check_authoring().map_err(|e| ApiError::bad_request("invalid_pack", e.to_string()))?;
     let signed: SignedPack =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_pack", e.to_string()))?;
     let signed_json = serde_json::to_string(&signed).map_err(ApiError::internal)?;

@@ -80,3 +80,36 @@ async fn packs_are_signed_published_and_cached_by_etag() {
     assert_ne!(response.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(verify_pack(&response.bytes().await.unwrap(), &trusted).unwrap().version, 2);
 }
+
+#[tokio::test]
+async fn a_pack_with_a_prompt_in_the_clients_night_is_not_published() {
+    let server = TestServer::start("packs-night").await;
+    let key = server.clinic.pack_signing_key.as_ref().expect("init_clinic returns the private key");
+    let mut pack: Value = serde_json::from_str(Pack::default_pack_json()).unwrap();
+    pack["integration"][0]["local_time"] = serde_json::json!("23:15");
+    // `katctl pack sign` refuses it, so sign it as another tool would: the
+    // domain, then the canonical JSON (for this pack, integers and plain
+    // strings under ASCII keys, serde_json's sorted compact form is RFC 8785).
+    let mut message = b"katcore signed pack v1\n".to_vec();
+    message.extend(serde_json::to_vec(&pack).unwrap());
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&message).to_bytes());
+    let envelope = serde_json::json!({
+        "format": katcore::pack::SIGNED_PACK_FORMAT,
+        "key_id": server.clinic.key_id,
+        "signature": signature,
+        "pack": pack,
+    });
+    let trusted = TrustedKeys::new([key.verifying_key()]);
+    let read = verify_pack(envelope.to_string().as_bytes(), &trusted).expect("a device reads it");
+    assert!(read.check_authoring().is_err());
+    let response = server.clinician(Method::PUT, "/v1/pack").body(envelope.to_string()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_pack");
+    assert!(error["message"].as_str().unwrap().contains("integration[0].local_time"), "{error}");
+    let phone = server.client_with_device("client-night").await;
+    let response = server.as_token(&phone.token, Method::GET, "/v1/pack").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "nothing was published");
+}

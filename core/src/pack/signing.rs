@@ -117,12 +117,12 @@ fn decode_32(text: &str, what: &str) -> Result<[u8; 32], PackError> {
         .ok_or_else(|| PackError::Key { reason: format!("{what} is not base64 of 32 bytes or PEM") })
 }
 
-/// Validates `pack` and signs it with `key`.
+/// Checks `pack` ([`Pack::check_authoring`]) and signs it with `key`.
 ///
 /// # Errors
 /// [`PackError::Invalid`] when the pack breaks a rule: a broken pack is never signed.
 pub fn sign_pack(pack: &Pack, key: &SigningKey) -> Result<SignedPack, PackError> {
-    pack.validate()?;
+    pack.check_authoring()?;
     let value = serde_json::to_value(pack).map_err(malformed)?;
     let signature = key.sign(&signed_message(&value)?);
     Ok(SignedPack {
@@ -180,6 +180,40 @@ mod tests {
     fn signed_default(seed: u8) -> Vec<u8> {
         let pack = Pack::default_pack();
         serde_json::to_vec(&sign_pack(&pack, &key(seed)).unwrap()).unwrap()
+    }
+
+    /// The envelope an older `katctl` signed: no rule of [`Pack::check_authoring`] applied.
+    fn signed_as_before(pack: serde_json::Value, seed: u8) -> Vec<u8> {
+        let signature = key(seed).sign(&signed_message(&pack).unwrap());
+        let envelope = SignedPack {
+            format: SIGNED_PACK_FORMAT.to_owned(),
+            key_id: key_id(&key(seed).verifying_key()),
+            signature: BASE64.encode(signature.to_bytes()),
+            pack,
+        };
+        serde_json::to_vec(&envelope).unwrap()
+    }
+
+    #[test]
+    fn a_pack_signed_before_quiet_hours_existed_is_still_read_and_its_night_prompt_moved() {
+        // Written before issue 19: no quiet_hours (so 22:00-07:00 applies),
+        // and an evening prompt at 22:30 that a new pack could not be signed with.
+        let mut value: serde_json::Value = serde_json::from_str(Pack::default_pack_json()).unwrap();
+        for field in ["quiet_hours", "driving_min_hours", "score_alerts"] {
+            value["thresholds"].as_object_mut().unwrap().remove(field);
+        }
+        value["integration"][0]["local_time"] = serde_json::json!("22:30");
+        let trusted = TrustedKeys::new([key(3).verifying_key()]);
+        let pack = verify_pack(&signed_as_before(value, 3), &trusted).unwrap();
+        assert!(matches!(pack.check_authoring(), Err(PackError::Invalid { .. })));
+        assert!(matches!(sign_pack(&pack, &key(3)), Err(PackError::Invalid { .. })));
+        // A session ending 15:00 in New York: the 22:30 prompt is due at 07:00.
+        let tz = crate::aftercare::parse_time_zone("America/New_York").unwrap();
+        let end = chrono::DateTime::parse_from_rfc3339("2026-05-01T19:00:00Z").unwrap().to_utc();
+        let plan = crate::aftercare::plan(&pack, end, &tz, "en");
+        let prompt = plan.integration.iter().find(|p| p.id == pack.integration[0].id).unwrap();
+        assert_eq!(prompt.at.to_rfc3339(), "2026-05-02T07:00:00-04:00");
+        assert_eq!(prompt.moved_from.unwrap().to_rfc3339(), "2026-05-01T22:30:00-04:00");
     }
 
     #[test]

@@ -72,14 +72,8 @@ impl Pack {
                     format!("must be at most {MAX_INTEGRATION_DAY}"),
                 ));
             }
-            let time = parse_local_time(&prompt.local_time)
+            parse_local_time(&prompt.local_time)
                 .ok_or_else(|| PackError::invalid(format!("integration[{i}].local_time"), "must be HH:MM"))?;
-            if self.in_quiet_hours(time) {
-                return Err(PackError::invalid(
-                    format!("integration[{i}].local_time"),
-                    "falls inside thresholds.quiet_hours: choose a time of day outside the client's night",
-                ));
-            }
             v.text(format!("integration[{i}].text"), &prompt.text)?;
         }
         self.check_instruments(&v)?;
@@ -103,6 +97,30 @@ impl Pack {
                         ));
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rules a pack must also meet to be signed ([`super::sign_pack`]) or
+    /// published to a clinic server, beyond [`Pack::validate`].
+    ///
+    /// They are kept apart because they came later: a device never refuses
+    /// a pack its clinic already signed for them (it would fall back to an
+    /// older pack, or the default one, with other limits). Today: no
+    /// integration prompt's `local_time` inside the quiet hours (the plan
+    /// would move it to the next morning, past its own day).
+    ///
+    /// # Errors
+    /// [`PackError::Invalid`] naming the first offending field.
+    pub fn check_authoring(&self) -> Result {
+        self.validate()?;
+        for (i, prompt) in self.integration.iter().enumerate() {
+            if parse_local_time(&prompt.local_time).is_some_and(|time| self.in_quiet_hours(time)) {
+                return Err(PackError::invalid(
+                    format!("integration[{i}].local_time"),
+                    "falls inside thresholds.quiet_hours: choose a time of day outside the client's night",
+                ));
             }
         }
         Ok(())
@@ -468,20 +486,27 @@ mod tests {
     }
 
     #[test]
-    fn an_integration_prompt_inside_the_night_is_refused() {
+    fn an_integration_prompt_inside_the_night_is_not_signed_but_an_already_signed_one_is_read() {
+        let authoring_error_at = |p: &Pack| match p.check_authoring() {
+            Err(PackError::Invalid { path, .. }) => path,
+            other => panic!("expected Invalid, got {other:?}"),
+        };
         let mut p = pack();
         p.integration[0].local_time = "22:00".into();
-        assert_eq!(invalid_at(&p), "integration[0].local_time");
+        assert_eq!(authoring_error_at(&p), "integration[0].local_time");
+        p.validate().unwrap();
         p.integration[0].local_time = "06:59".into();
-        assert_eq!(invalid_at(&p), "integration[0].local_time");
+        assert_eq!(authoring_error_at(&p), "integration[0].local_time");
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        assert!(matches!(super::super::sign_pack(&p, &key), Err(PackError::Invalid { .. })));
         p.integration[0].local_time = "21:59".into();
-        p.validate().unwrap();
+        p.check_authoring().unwrap();
         p.integration[0].local_time = "07:00".into();
-        p.validate().unwrap();
+        p.check_authoring().unwrap();
         // With the quiet hours off, any time of day is the clinic's choice.
         p.thresholds.quiet_hours = None;
         p.integration[0].local_time = "23:30".into();
-        p.validate().unwrap();
+        p.check_authoring().unwrap();
     }
 
     #[test]
