@@ -2,7 +2,7 @@
 //! through here, and a document that repeats a key in one object is refused.
 //!
 //! `serde_json` keeps the *last* of two equal keys when it builds a map or a
-//! [`Value`], so `{"monitor_present": false, "monitor_present": true}` would
+//! [`serde_json::Value`], so `{"monitor_present": false, "monitor_present": true}` would
 //! read as `true`: two readers of one document could then disagree (one
 //! takes the first value, one the last), and a checklist could read as
 //! ready. RFC 8259 only says names "SHOULD be unique"; we make it a MUST.
@@ -17,7 +17,6 @@ use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 
 /// Checks that no object in the JSON document `bytes` repeats a key.
 ///
@@ -47,14 +46,6 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Er
 /// See [`from_slice`].
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
     from_slice(text.as_bytes())
-}
-
-/// [`from_slice`] into a [`Value`].
-///
-/// # Errors
-/// See [`from_slice`].
-pub fn value_from_slice(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    from_slice(bytes)
 }
 
 /// Walks one JSON value, remembering the keys of each object it is in.
@@ -129,6 +120,7 @@ impl fmt::Display for DuplicateKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn a_repeated_key_is_refused_and_named_at_any_depth() {
