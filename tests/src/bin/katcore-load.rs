@@ -11,7 +11,7 @@
 //! `sync_now(SyncTrigger::User)`. Only the `sync_now` call is timed. Syncs
 //! that complete inside the measuring window (after a warm-up) count.
 //!
-//! The devices are real [`CareStore`]s and [`SyncClient`]s sharing one
+//! The devices are real [`CareStore`](katcore::CareStore)s and [`SyncClient`](katcore::SyncClient)s sharing one
 //! production HTTP client (keep-alive connections); their stores are on
 //! `/dev/shm` by default, so that the load generator's own `fsync`s do not
 //! compete with the server's for the disk.
