@@ -117,11 +117,12 @@ fn decode_32(text: &str, what: &str) -> Result<[u8; 32], PackError> {
         .ok_or_else(|| PackError::Key { reason: format!("{what} is not base64 of 32 bytes or PEM") })
 }
 
-/// Checks `pack` ([`Pack::check_authoring`]) and signs it with `key`.
+/// Checks `pack` ([`Pack::validate`], [`Pack::check_authoring`]) and signs it with `key`.
 ///
 /// # Errors
 /// [`PackError::Invalid`] when the pack breaks a rule: a broken pack is never signed.
 pub fn sign_pack(pack: &Pack, key: &SigningKey) -> Result<SignedPack, PackError> {
+    pack.validate()?;
     pack.check_authoring()?;
     let value = serde_json::to_value(pack).map_err(malformed)?;
     let signature = key.sign(&signed_message(&value)?);

@@ -103,7 +103,8 @@ impl Pack {
     }
 
     /// Rules a pack must also meet to be signed ([`super::sign_pack`]) or
-    /// published to a clinic server, beyond [`Pack::validate`].
+    /// published to a clinic server, beyond [`Pack::validate`] (which a
+    /// parsed pack has already passed, so it is not run again here).
     ///
     /// They are kept apart because they came later: a device never refuses
     /// a pack its clinic already signed for them (it would fall back to an
@@ -114,7 +115,6 @@ impl Pack {
     /// # Errors
     /// [`PackError::Invalid`] naming the first offending field.
     pub fn check_authoring(&self) -> Result {
-        self.validate()?;
         for (i, prompt) in self.integration.iter().enumerate() {
             if parse_local_time(&prompt.local_time).is_some_and(|time| self.in_quiet_hours(time)) {
                 return Err(PackError::invalid(
