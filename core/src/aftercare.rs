@@ -35,7 +35,7 @@ use chrono::{DateTime, Days, Duration, FixedOffset, LocalResult, NaiveDate, Naiv
 use serde::{Deserialize, Serialize};
 
 use crate::locale::Text;
-use crate::pack::{parse_local_time, Pack};
+use crate::pack::{parse_local_time, Pack, QuietHours};
 
 /// An integration prompt is never due sooner than this after the session ends.
 pub const MIN_PROMPT_DELAY: Duration = Duration::hours(1);
@@ -95,10 +95,8 @@ pub fn plan(pack: &Pack, end: DateTime<Utc>, tz: &Zone, locale: &str) -> Afterca
     let local = |t: DateTime<Utc>| t.with_timezone(tz).fixed_offset();
     let end_date = end.with_timezone(tz).date_naive();
     let thresholds = &pack.thresholds;
-    let night = thresholds.quiet_hours.as_ref().and_then(|q| {
-        let (start, end) = (parse_local_time(&q.start)?, parse_local_time(&q.end)?);
-        (start != end).then_some(Night { tz, start, end })
-    });
+    let night =
+        thresholds.quiet_hours.as_ref().and_then(QuietHours::bounds).map(|(start, end)| Night { tz, start, end });
 
     let driving_hour =
         NaiveTime::from_hms_opt(u32::from(thresholds.driving_local_hour), 0, 0).unwrap_or(NaiveTime::MIN);
@@ -128,7 +126,7 @@ pub fn plan(pack: &Pack, end: DateTime<Utc>, tz: &Zone, locale: &str) -> Afterca
     Aftercare { session_end: local(end), driving_ok_from: local(driving_ok_from), side_effect_check_ins, integration }
 }
 
-/// The quiet hours of one client.
+/// The pack's quiet hours in one client's zone.
 struct Night<'a> {
     tz: &'a Zone,
     start: NaiveTime,
@@ -136,14 +134,9 @@ struct Night<'a> {
 }
 
 impl Night<'_> {
-    /// Whether `at` falls inside the quiet hours, in local time.
+    /// Whether the instant `at` falls inside the quiet hours, in local time.
     fn contains(&self, at: DateTime<Utc>) -> bool {
-        let time = at.with_timezone(self.tz).time();
-        if self.start < self.end {
-            self.start <= time && time < self.end
-        } else {
-            time >= self.start || time < self.end
-        }
+        QuietHours::covers(self.start, self.end, at.with_timezone(self.tz).time())
     }
 
     /// The end of the quiet period `at` is in.

@@ -195,6 +195,31 @@ impl Default for QuietHours {
     }
 }
 
+impl QuietHours {
+    /// `start` and `end` as times of day; `None` when either is not `HH:MM`
+    /// or they are equal (validation refuses both).
+    pub fn bounds(&self) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
+        let (start, end) = (parse_local_time(&self.start)?, parse_local_time(&self.end)?);
+        (start != end).then_some((start, end))
+    }
+
+    /// Whether the local time of day `time` falls inside the quiet hours:
+    /// `start` inclusive, `end` exclusive, wrapping past midnight when `end`
+    /// is not after `start`.
+    pub fn contains(&self, time: chrono::NaiveTime) -> bool {
+        self.bounds().is_some_and(|(start, end)| QuietHours::covers(start, end, time))
+    }
+
+    /// [`QuietHours::contains`] for bounds already read with [`QuietHours::bounds`].
+    pub(crate) fn covers(start: chrono::NaiveTime, end: chrono::NaiveTime, time: chrono::NaiveTime) -> bool {
+        if start < end {
+            start <= time && time < end
+        } else {
+            time >= start || time < end
+        }
+    }
+}
+
 /// Check-in scores that need the clinic's prompt review.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

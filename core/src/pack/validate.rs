@@ -116,7 +116,13 @@ impl Pack {
     /// [`PackError::Invalid`] naming the first offending field.
     pub fn check_authoring(&self) -> Result {
         for (i, prompt) in self.integration.iter().enumerate() {
-            if parse_local_time(&prompt.local_time).is_some_and(|time| self.in_quiet_hours(time)) {
+            if self
+                .thresholds
+                .quiet_hours
+                .as_ref()
+                .zip(parse_local_time(&prompt.local_time))
+                .is_some_and(|(quiet, time)| quiet.contains(time))
+            {
                 return Err(PackError::invalid(
                     format!("integration[{i}].local_time"),
                     "falls inside thresholds.quiet_hours: choose a time of day outside the client's night",
@@ -124,19 +130,6 @@ impl Pack {
             }
         }
         Ok(())
-    }
-
-    /// Whether a local time of day falls inside the pack's quiet hours.
-    fn in_quiet_hours(&self, time: NaiveTime) -> bool {
-        let Some(quiet) = &self.thresholds.quiet_hours else { return false };
-        let (Some(start), Some(end)) = (parse_local_time(&quiet.start), parse_local_time(&quiet.end)) else {
-            return false;
-        };
-        if start < end {
-            start <= time && time < end
-        } else {
-            time >= start || time < end
-        }
     }
 
     fn check_locales(&self) -> Result {
