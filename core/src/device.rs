@@ -361,8 +361,7 @@ impl Device {
         };
         let score = Score { instrument, total, band, urgent: check_in.urgent };
         // The first check-in with a questionnaire is the baseline, and no rise.
-        let baseline =
-            self.read(|r| r.score_baseline(instrument)).filter(|(id, _)| *id != check_in.id).map(|(_, total)| total);
+        let baseline = self.read(|r| r.score_baseline(instrument)).filter(|b| b.id != check_in.id).map(|b| b.total);
         Ok(CheckInResult { check_in_id: check_in.id, outcome: instruments::outcome(&pack, score, baseline, locale) })
     }
 

@@ -64,6 +64,7 @@ pub use layout::new_id;
 pub(crate) use layout::sort_journal;
 use layout::*;
 pub use model::*;
+pub use reads::{score_baseline_among, ScoreBaseline};
 pub use schema::{json_schema, view_json_schema, RECORD_FORMAT_VERSION};
 pub use unreadable::UnreadableEntry;
 pub use urgency::touched_entries;

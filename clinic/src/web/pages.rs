@@ -8,7 +8,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use katcore::checklist::{ItemState, ReadinessStatus};
 use katcore::pack::{InstrumentKind, Pack};
-use katcore::record::{CheckInKind, RecordView, Severity, SideEffectReport, UrgentKind};
+use katcore::record::{score_baseline_among, CheckInKind, RecordView, Severity, SideEffectReport, UrgentKind};
 use serde::Deserialize;
 
 use super::session::SignedIn;
@@ -223,20 +223,13 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
 }
 
 /// ", baseline 6 on 2026-05-01" for a check-in that is not the client's
-/// first with `instrument`; empty for the first.
+/// first with `instrument` (the baseline the alert was derived from);
+/// empty for the first.
 fn baseline_text(view: &RecordView, instrument: InstrumentKind, id: &str) -> String {
-    let first = view
-        .check_ins
-        .iter()
-        .filter(|c| matches!(&c.kind, CheckInKind::Instrument { instrument: i, .. } if *i == instrument))
-        .min_by(|a, b| (a.completed_at, &a.id).cmp(&(b.completed_at, &b.id)));
-    match first {
-        Some(first) if first.id != id => match &first.kind {
-            CheckInKind::Instrument { total, .. } => {
-                format!(", baseline {total} on {}", first.completed_at.format("%Y-%m-%d"))
-            }
-            CheckInKind::Mood { .. } => String::new(),
-        },
+    match score_baseline_among(&view.check_ins, instrument) {
+        Some(baseline) if baseline.id != id => {
+            format!(", baseline {} on {}", baseline.total, baseline.completed_at.format("%Y-%m-%d"))
+        }
         _ => String::new(),
     }
 }
@@ -590,5 +583,21 @@ mod tests {
         let order: Vec<&str> = alerts.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(order, ["crisis", "bp-new", "bp-old", "severe", "effect", "worse", "blocked-new", "crisis-acked"]);
         assert_eq!((kind_class(UrgentKind::SevereScore), kind_class(UrgentKind::ScoreWorsened)), ("urgent", "review"));
+    }
+
+    #[test]
+    fn a_score_alert_names_the_total_and_the_baseline_it_rose_from() {
+        use katcore::record::{CareRecord, CheckInInput};
+        let mut record = CareRecord::new(automerge::ActorId::from(&b"phone"[..]));
+        let at = |day| Utc.with_ymd_and_hms(2026, 5, day, 10, 0, 0).unwrap();
+        let phq9 = |answers: Vec<u8>| CheckInInput::Instrument(InstrumentKind::Phq9, answers);
+        let first = record.add_check_in(phq9(vec![1, 1, 1, 1, 0, 0, 0, 0, 0]), at(1)).unwrap();
+        let worse = record.add_check_in(phq9(vec![2, 2, 2, 2, 1, 0, 0, 0, 0]), at(8)).unwrap();
+        let pack = Pack::default_pack();
+        let view = record.view(&pack);
+        let text = describe(&view, &pack, &format!("c:{}", worse.id), UrgentKind::ScoreWorsened);
+        assert_eq!(text, "PHQ-9 total 9 (mild), baseline 4 on 2026-05-01");
+        let text = describe(&view, &pack, &format!("c:{}", first.id), UrgentKind::SevereScore);
+        assert_eq!(text, "PHQ-9 total 4 (minimal)", "the first check-in is its own baseline");
     }
 }

@@ -117,11 +117,10 @@ impl CareRecord {
         sorted(self.entries(CHECK_IN).collect(), |c: &CheckIn| (c.completed_at, c.id.clone()))
     }
 
-    /// The client's baseline for a questionnaire: the first check-in with it
-    /// (earliest `completed_at`, then id), as its id and its total re-scored
-    /// from the stored answers. See [`crate::instruments::score_flag`].
-    pub fn score_baseline(&self, instrument: InstrumentKind) -> Option<(String, u8)> {
-        baseline_of(self.entries(CHECK_IN), instrument)
+    /// The client's baseline for a questionnaire ([`score_baseline_among`]
+    /// this record's check-ins).
+    pub fn score_baseline(&self, instrument: InstrumentKind) -> Option<ScoreBaseline> {
+        score_baseline_among(&self.entries(CHECK_IN).collect::<Vec<CheckIn>>(), instrument)
     }
 
     /// Clinician notes, oldest first.
@@ -210,20 +209,31 @@ impl CareRecord {
     }
 }
 
-/// The first check-in with `instrument` among `check_ins` (see
-/// [`CareRecord::score_baseline`]); answers that do not score are skipped.
-pub(super) fn baseline_of(
-    check_ins: impl Iterator<Item = CheckIn>,
-    instrument: InstrumentKind,
-) -> Option<(String, u8)> {
+/// A client's baseline for a questionnaire: their first check-in with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScoreBaseline {
+    /// The check-in's id.
+    pub id: String,
+    /// When it was completed.
+    pub completed_at: DateTime<Utc>,
+    /// Its total, re-scored from the stored answers.
+    pub total: u8,
+}
+
+/// The baseline for `instrument` among `check_ins`: the first check-in with
+/// it (earliest `completed_at`, then id), its total re-scored from the
+/// answers; answers that do not score are skipped. The one rule the device,
+/// the clinic's alerts and its dashboard share (see
+/// [`crate::instruments::score_flag`]).
+pub fn score_baseline_among(check_ins: &[CheckIn], instrument: InstrumentKind) -> Option<ScoreBaseline> {
     check_ins
+        .iter()
         .filter_map(|c| match &c.kind {
             CheckInKind::Instrument { instrument: kind, answers, .. } if *kind == instrument => {
-                let total = score(instrument, answers).ok()?.total;
-                Some(((c.completed_at, c.id), total))
+                Some((c, score(instrument, answers).ok()?.total))
             }
             _ => None,
         })
-        .min_by(|a, b| a.0.cmp(&b.0))
-        .map(|((_, id), total)| (id, total))
+        .min_by(|(a, _), (b, _)| (a.completed_at, &a.id).cmp(&(b.completed_at, &b.id)))
+        .map(|(c, total)| ScoreBaseline { id: c.id.clone(), completed_at: c.completed_at, total })
 }

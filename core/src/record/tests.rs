@@ -742,7 +742,7 @@ fn a_rise_from_the_first_check_in_raises_an_alert() {
     assert_eq!(urgent_kind(&r, &pack, &baseline), None);
     assert_eq!(urgent_kind(&r, &pack, &plus_four), None);
     assert_eq!(urgent_kind(&r, &pack, &plus_five), Some(UrgentKind::ScoreWorsened));
-    assert_eq!(r.score_baseline(InstrumentKind::Phq9), Some((baseline.clone(), 6)));
+    assert_eq!(r.score_baseline(InstrumentKind::Phq9).map(|b| (b.id, b.total)), Some((baseline.clone(), 6)));
     assert_eq!(r.score_baseline(InstrumentKind::Gad7), None);
     // The clinic derives the same from the changed entries alone.
     let keys: std::collections::BTreeSet<String> = [format!("c:{plus_five}")].into();

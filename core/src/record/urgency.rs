@@ -43,7 +43,8 @@ use crate::instruments::{score, score_flag, ScoreFlag};
 use crate::pack::InstrumentKind;
 use crate::pack::{Pack, Rule};
 use crate::record::{
-    Acknowledgement, CheckIn, CheckInKind, ReadinessRecord, Severity, SideEffectReport, UrgentItem, UrgentKind, Vitals,
+    score_baseline_among, Acknowledgement, CheckIn, CheckInKind, ReadinessRecord, ScoreBaseline, Severity,
+    SideEffectReport, UrgentItem, UrgentKind, Vitals,
 };
 
 impl CareRecord {
@@ -122,16 +123,22 @@ impl CareRecord {
         }
         let check_ins: Vec<CheckIn> = scoped(self, CHECK_IN, only);
         // A rise is measured from the client's first check-in with the
-        // questionnaire, wherever it is in the record.
-        let baselines: Vec<(InstrumentKind, Option<(String, u8)>)> = if check_ins.is_empty() {
+        // questionnaire, wherever it is in the record: read every check-in
+        // once, unless they are all in `check_ins` already.
+        let everything: Vec<CheckIn> = match only {
+            Some(_) if !check_ins.is_empty() => self.entries(CHECK_IN).collect(),
+            _ => Vec::new(),
+        };
+        let all = if only.is_some() { &everything } else { &check_ins };
+        let baselines: Vec<(InstrumentKind, Option<ScoreBaseline>)> = if check_ins.is_empty() {
             Vec::new()
         } else {
             [InstrumentKind::Phq9, InstrumentKind::Gad7]
                 .into_iter()
-                .map(|kind| (kind, super::reads::baseline_of(self.entries(CHECK_IN), kind)))
+                .map(|kind| (kind, score_baseline_among(all, kind)))
                 .collect()
         };
-        for c in check_ins {
+        for c in &check_ins {
             let kind = match &c.kind {
                 CheckInKind::Instrument { instrument, answers, .. } => match score(*instrument, answers) {
                     Ok(s) if s.urgent => Some(UrgentKind::CrisisCheckIn),
@@ -140,8 +147,8 @@ impl CareRecord {
                             .iter()
                             .find(|(kind, _)| kind == instrument)
                             .and_then(|(_, baseline)| baseline.as_ref())
-                            .filter(|(id, _)| *id != c.id)
-                            .map(|(_, total)| *total);
+                            .filter(|baseline| baseline.id != c.id)
+                            .map(|baseline| baseline.total);
                         score_flag(pack.thresholds.score_alerts.of(*instrument), s.total, baseline).map(|flag| {
                             match flag {
                                 ScoreFlag::Severe => UrgentKind::SevereScore,
