@@ -151,9 +151,7 @@ impl CareStore {
                     inputs
                 }
                 _ => {
-                    let record = state.persisted.record();
-                    let (start, answers) = record.checklist_inputs(pack, session_id)?;
-                    let zone = record.session_zone(session_id);
+                    let (start, zone, answers) = state.persisted.record().checklist_inputs(pack, session_id)?;
                     ChecklistInputs {
                         heads,
                         session_id: session_id.to_owned(),

@@ -244,7 +244,7 @@ impl Device {
     /// `NotFound`.
     pub fn answers(&self, session_id: &str) -> Result<Vec<(String, Answer)>, DeviceError> {
         let pack = self.pack();
-        let (_, answers) = self.read(|r| r.checklist_inputs(&pack, session_id))?;
+        let (_, _, answers) = self.read(|r| r.checklist_inputs(&pack, session_id))?;
         Ok(answers.iter().map(|(id, answer)| (id.to_owned(), answer.clone())).collect())
     }
 

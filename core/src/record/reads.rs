@@ -49,13 +49,13 @@ impl CareRecord {
     /// # Errors
     /// [`RecordError::NotFound`] for an unknown session.
     pub fn evaluate_session(&self, pack: &Pack, session_id: &str, locale: &str) -> Result<Evaluation, RecordError> {
-        let (start, answers) = self.checklist_inputs(pack, session_id)?;
-        let zone = self.session_zone(session_id);
+        let (start, zone, answers) = self.checklist_inputs(pack, session_id)?;
         Ok(evaluate_in(pack, start, zone.as_ref(), &answers, locale))
     }
 
-    /// What a session's checklist is evaluated from: its scheduled start and
-    /// its answers, less those that do not fit `pack` (they count as unanswered).
+    /// What a session's checklist is evaluated from: its scheduled start, its
+    /// IANA zone (when the database knows it), and its answers, less those
+    /// that do not fit `pack` (they count as unanswered).
     ///
     /// # Errors
     /// [`RecordError::NotFound`] for an unknown session.
@@ -63,7 +63,7 @@ impl CareRecord {
         &self,
         pack: &Pack,
         session_id: &str,
-    ) -> Result<(DateTime<FixedOffset>, Answers), RecordError> {
+    ) -> Result<(DateTime<FixedOffset>, Option<Zone>, Answers), RecordError> {
         // One pass over the session object serves both the start and the answers.
         let fields = self.fields(&self.session_obj(session_id)?);
         let session = read_session(session_id, &fields).ok_or_else(|| not_found("session", session_id))?;
@@ -72,12 +72,7 @@ impl CareRecord {
             // An answer that does not fit this pack is skipped: unanswered.
             let _ = answers.set(pack, id, &value);
         }
-        Ok((session.scheduled_start, answers))
-    }
-
-    /// The IANA zone a session was scheduled in, when the database knows it.
-    pub fn session_zone(&self, session_id: &str) -> Option<Zone> {
-        Zone::named(&self.session(session_id)?.time_zone)
+        Ok((session.scheduled_start, Zone::named(&session.time_zone), answers))
     }
 
     /// A session's readiness decisions, oldest first.

@@ -641,7 +641,7 @@ fn stored_answers_that_are_not_answer_objects_count_as_unanswered() {
     .unwrap();
     let answers = r.session_answers(&id).unwrap();
     assert_eq!(answers, json!({"monitor_present": true}));
-    let (_, decoded) = r.checklist_inputs(&pack, &id).unwrap();
+    let (_, _, decoded) = r.checklist_inputs(&pack, &id).unwrap();
     assert_eq!(decoded.len(), 1);
 }
 
