@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pack::{Outcome, Pack, Rule};
 use crate::zone::Zone;
+pub(crate) use answer::years_within;
 pub use answer::{
     in_rfc3339_range, Answer, Answers, BloodPressureReading, ChecklistError, LastTaken, DIASTOLIC_RANGE, SYSTOLIC_RANGE,
 };

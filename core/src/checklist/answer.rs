@@ -197,8 +197,13 @@ impl Answer {
 /// Whether `at` can be written in RFC 3339 (years 0000 to 9999), both in
 /// UTC and in its own offset.
 pub fn in_rfc3339_range(at: &DateTime<FixedOffset>) -> bool {
+    years_within(at, &(0..=9999))
+}
+
+/// Whether `at` falls in `years`, both in UTC and in its own offset.
+pub(crate) fn years_within(at: &DateTime<FixedOffset>, years: &std::ops::RangeInclusive<i32>) -> bool {
     use chrono::Datelike;
-    (0..=9999).contains(&at.year()) && (0..=9999).contains(&at.naive_utc().year())
+    years.contains(&at.year()) && years.contains(&at.naive_utc().year())
 }
 
 /// A session's answers, keyed by item id.

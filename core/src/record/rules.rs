@@ -389,8 +389,7 @@ pub(crate) const SESSION_YEARS: std::ops::RangeInclusive<i32> = 1..=9998;
 
 /// Refuses a session start outside [`SESSION_YEARS`] (in UTC or in its own offset).
 fn check_session_start(start: &DateTime<FixedOffset>) -> Result<(), RecordError> {
-    use chrono::Datelike;
-    if SESSION_YEARS.contains(&start.year()) && SESSION_YEARS.contains(&start.naive_utc().year()) {
+    if crate::checklist::years_within(start, &SESSION_YEARS) {
         Ok(())
     } else {
         Err(invalid("start", "must be in the years 0001 to 9998"))
