@@ -211,7 +211,7 @@ pub fn check_in(
 /// one ([`score_flag`] against `baseline`), a note that the clinic will see it.
 pub fn outcome(pack: &Pack, score: Score, baseline: Option<u8>, locale: &str) -> CheckInOutcome {
     let review = score_flag(pack.thresholds.score_alerts.of(score.instrument), score.total, baseline);
-    let es = pack.locale_for(locale).split('-').next() == Some("es");
+    let es = crate::locale::language(pack.locale_for(locale)) == "es";
     let review_message = review.map(|_| {
         if es {
             "Tus respuestas muestran que estás pasando por un momento difícil. Tu clínica verá este registro \

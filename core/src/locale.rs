@@ -45,6 +45,11 @@ impl Text {
     }
 }
 
+/// The language subtag of a locale tag: `es` for `es-MX`, `en` for `en`.
+pub fn language(tag: &str) -> &str {
+    tag.split(['-', '_']).next().unwrap_or(tag)
+}
+
 /// Picks the best of `supported` for a `requested` tag (BCP 47 style).
 ///
 /// An exact match wins (case-insensitive), then the requested tag's language
@@ -52,11 +57,11 @@ impl Text {
 /// (`pt` → `pt-BR`), and finally `default`.
 pub fn negotiate<'a>(requested: &str, supported: &'a [String], default: &'a str) -> &'a str {
     let requested = requested.trim().replace('_', "-");
-    let language = requested.split('-').next().unwrap_or_default();
+    let wanted = language(&requested);
     let find = |pred: &dyn Fn(&str) -> bool| supported.iter().map(String::as_str).find(|s| pred(s));
     find(&|s| s.eq_ignore_ascii_case(&requested))
-        .or_else(|| find(&|s| s.eq_ignore_ascii_case(language)))
-        .or_else(|| find(&|s| s.split('-').next().is_some_and(|l| l.eq_ignore_ascii_case(language))))
+        .or_else(|| find(&|s| s.eq_ignore_ascii_case(wanted)))
+        .or_else(|| find(&|s| language(s).eq_ignore_ascii_case(wanted)))
         .unwrap_or(default)
 }
 

@@ -437,10 +437,8 @@ impl InstrumentKind {
 
     /// The highest possible total (3 per item).
     pub fn max_total(self) -> u8 {
-        match self {
-            InstrumentKind::Phq9 => 27,
-            InstrumentKind::Gad7 => 21,
-        }
+        // 9 or 7 items: the product always fits.
+        u8::try_from(3 * self.item_count()).unwrap_or(u8::MAX)
     }
 
     /// The identifier used in JSON and on the command line.

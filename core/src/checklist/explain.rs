@@ -109,7 +109,7 @@ pub(super) enum Reason {
 
 impl Reason {
     pub(super) fn message(&self, locale: &str, clock: LocalTime<'_>) -> String {
-        let es = locale == "es" || locale.starts_with("es-");
+        let es = crate::locale::language(locale) == "es";
         let when = |t: &DateTime<FixedOffset>| clock.phrase(t, es, false);
         let from = |t: &DateTime<FixedOffset>| clock.phrase(t, es, true);
         let bp = |r: &BloodPressureReading| format!("{}/{}", r.systolic, r.diastolic);
