@@ -65,10 +65,10 @@ scripts/bindings.sh --profile "$profile"
 echo "==> building the clinic server and katctl"
 cargo build --locked -p katcore-clinic -p katctl
 
+. scripts/lib/clinic.sh
 work="$(mktemp -d)"
-server_pid=""
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  stop_test_clinic
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -84,20 +84,9 @@ compile_cp="$jna_jar:$coroutines_jar:$junit_jar"
 
 # ---- a clinic on loopback -------------------------------------------------------
 echo "==> starting a clinic server on loopback"
-$target/debug/katctl clinic init --db "$work/clinic.db" --name "Kotlin Test Clinic" --clinician "Test Clinician" \
-  --signing-key-out "$work/pack-signing.pem" --record-key-out "$work/record.key" >"$work/init.json"
-json_field() { tr -d '\n' <"$2" | sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }
-token="$(json_field clinician_token "$work/init.json")"
-$target/debug/katcore-clinic --db "$work/clinic.db" --record-key "$work/record.key" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-url=""
-for _ in $(seq 1 100); do
-  url="$(sed -n 's/^katcore-clinic listening on \(http[^ ]*\).*/\1/p' "$work/server.out")"
-  [ -n "$url" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "kotlin-test.sh: the clinic server did not start" >&2; exit 1; }
+start_test_clinic "$work" "Kotlin Test Clinic"
+url="$clinic_url"
+token="$clinic_token"
 api() { curl -fsS -X POST -H "Authorization: Bearer $token" -H "Content-Type: application/json" "$@"; }
 api -d '{"label": "Kotlin test client"}' "$url/v1/clients" >"$work/client.json"
 client_id="$(json_field client_id "$work/client.json")"

@@ -4,11 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Crates from the registry, or from ../shared/offline where it cannot be reached.
+. scripts/lib/provision.sh
+katcore_provision
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
-rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy || true
+fi
+# A step that cannot run fails the run, naming what is missing: never a silent skip.
+cargo fmt --version >/dev/null 2>&1 || { echo "test.sh: no rustfmt for $(rustc --version)" >&2; exit 1; }
+cargo clippy --version >/dev/null 2>&1 || { echo "test.sh: no clippy for $(rustc --version)" >&2; exit 1; }
 
 echo "==> format"
 cargo fmt --all --check
@@ -20,6 +29,8 @@ echo "==> doc tests"
 cargo test --workspace --doc --locked
 echo "==> benchmarks build (they run with scripts/bench.sh, never in CI)"
 cargo bench --workspace --no-run --locked
+echo "==> the fuzz targets build (they run with scripts/fuzz.sh, never in CI)"
+cargo check --locked --manifest-path fuzz/Cargo.toml --bins
 echo "==> the clinic server's suites again, on PostgreSQL (Debian's package, a cluster of its own)"
 scripts/postgres-test.sh
 echo "==> the FHIR R4 export, checked by an outside validator"
@@ -28,3 +39,9 @@ echo "==> the care team's dashboard in headless Chromium"
 scripts/dashboard-test.sh
 echo "==> Kotlin bindings on the JVM"
 scripts/kotlin-test.sh
+echo "==> Swift package on this platform's Swift toolchain"
+if command -v swift >/dev/null 2>&1; then
+  scripts/swift-test.sh
+else
+  echo "test.sh: no swift on the PATH: the Swift suite (scripts/swift-test.sh) did NOT run"
+fi

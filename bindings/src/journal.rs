@@ -2,11 +2,12 @@
 //!
 //! A shared entry joins the care record and syncs to the clinic; a private one
 //! stays encrypted on this device only and never syncs. Both answer prompts.
+//! The care team's notes to the client are read here too.
 
 use std::time::SystemTime;
 
 use katcore::device::Device;
-use katcore::record::{DuePrompt, JournalEntry, JournalLinks};
+use katcore::record::{ClinicianNote, DuePrompt, JournalEntry, JournalLinks};
 
 use crate::error::Result;
 use crate::time::{or_now, Timestamp, ZonedTimestamp};
@@ -61,6 +62,12 @@ impl Journal {
         self.device.journal()
     }
 
+    /// The notes the care team wrote to the client, oldest first. They arrive by sync
+    /// (`CareChange.RECEIVED`); the device cannot write or change them.
+    pub fn care_team_notes(&self) -> Vec<ClinicianNote> {
+        self.device.clinician_notes()
+    }
+
     /// Integration prompts due at `now` (default: the current time) that no entry answers yet.
     #[uniffi::method(default(now = None))]
     pub fn due_prompts(&self, locale: String, now: Option<SystemTime>) -> Result<Vec<DuePrompt>> {
@@ -99,5 +106,18 @@ pub struct DuePrompt {
     /// When it became due.
     pub due_at: ZonedTimestamp,
     /// The prompt, localized.
+    pub text: String,
+}
+
+/// A note from the client's care team.
+#[uniffi::remote(Record)]
+pub struct ClinicianNote {
+    /// Id.
+    pub id: String,
+    /// When it was written.
+    pub written_at: Timestamp,
+    /// The clinician's display name.
+    pub author: String,
+    /// The note.
     pub text: String,
 }

@@ -33,8 +33,8 @@ use crate::checklist::{Answer, BloodPressureReading, Evaluation, ReadinessStatus
 use crate::instruments::{self, CheckInOutcome, InstrumentKind, Score};
 use crate::pack::{Pack, PackRegistry, TrustedKeys};
 use crate::record::{
-    CareRecord, CheckIn, CheckInInput, CheckInKind, DuePrompt, JournalEntry, JournalLinks, Party, RecordError, Session,
-    Severity, SideEffectReport, Vitals,
+    CareRecord, CheckIn, CheckInInput, CheckInKind, ClinicianNote, DuePrompt, JournalEntry, JournalLinks, Party,
+    RecordError, Session, Severity, SideEffectReport, Vitals,
 };
 use crate::store::{StoreError, StoreKey};
 use crate::sync::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
@@ -419,6 +419,11 @@ impl Device {
     /// Every entry, shared and private, newest first.
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.shared.store.journal()
+    }
+
+    /// The notes the care team wrote to the client (they arrive by sync), oldest first.
+    pub fn clinician_notes(&self) -> Vec<ClinicianNote> {
+        self.read(CareRecord::clinician_notes)
     }
 
     /// Integration prompts due at `now` that no entry answers yet.

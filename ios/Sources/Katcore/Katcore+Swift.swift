@@ -2,6 +2,7 @@
 // awkward from Swift: file URLs instead of paths, a default HTTP transport
 // (URLSessionTransport.swift), and closures instead of a listener class.
 // Everything else is the generated API as it is.
+@_exported import KatcoreBindings
 import Foundation
 
 extension CareStore {

@@ -1,0 +1,32 @@
+# Sourced by scripts/test.sh and scripts/run.sh from the project's root:
+# makes sure cargo can build the workspace from its lock files.
+#
+# On a machine that reaches the crate registry this changes nothing. On one
+# that reaches only Debian's archive and PyPI (the project's `swift` kind of
+# machine), it provisions the machine from the offline bundle beside the
+# clone, `../shared/offline/use-bundle.sh` (vendored crates, the npm cache,
+# rustfmt/clippy, cargo-nextest, cargo-fuzz), and says so in one line. With
+# neither a registry nor a bundle it fails, naming both.
+#
+# The probe is the bundle README's: a `cargo fetch --locked` that gives up in
+# well under 10 s against an unreachable registry. A machine already
+# provisioned passes it (its crates come from the vendored copy), so a
+# second run does nothing.
+
+katcore_provision() {
+  if CARGO_NET_RETRY=0 CARGO_HTTP_TIMEOUT=10 timeout -k 5 30 cargo fetch --locked >/dev/null 2>&1; then
+    return 0
+  fi
+  local bundle="${KATCORE_OFFLINE_BUNDLE:-../shared/offline}"
+  if [ ! -x "$bundle/use-bundle.sh" ]; then
+    echo "provision: the crate registry cannot be reached and there is no offline bundle at $bundle (set KATCORE_OFFLINE_BUNDLE)" >&2
+    return 1
+  fi
+  echo "==> the crate registry cannot be reached: provisioning from the offline bundle $bundle"
+  "$bundle/use-bundle.sh" . >/dev/null
+  if ! cargo fetch --locked >/dev/null 2>&1; then
+    echo "provision: cargo still cannot resolve the lock file after $bundle/use-bundle.sh (a crate the bundle lacks?)" >&2
+    cargo fetch --locked >&2 || true
+    return 1
+  fi
+}
