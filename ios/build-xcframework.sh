@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds ios/build/KatcoreFFI.xcframework (static libkatcore_ffi.a for iOS
-# devices, the iOS simulator and macOS) and generates the Swift bindings into
-# ios/Sources/Katcore/Generated/. Run on a Mac with Xcode and rustup; nothing
-# it produces is committed.
+# devices, the iOS simulator and macOS), generates the Swift bindings into
+# ios/Sources/KatcoreBindings/ and extracts the documents' Swift examples into
+# the test target. Run on a Mac with Xcode and rustup; nothing it produces is
+# committed. (On Linux, scripts/swift-test.sh does the same with a shared
+# library and a system-library target instead of the XCFramework.)
 #
 #   ios/build-xcframework.sh [--profile mobile|release|dev]   (default: mobile)
 #
@@ -35,11 +37,12 @@ lib() { echo "target/$1/$dir/libkatcore_ffi.a"; }
 
 echo "==> generating the Swift bindings"
 cargo build --locked -p katcore-bindings --features bindgen --bin uniffi-bindgen
-generated=ios/Sources/Katcore/Generated
+generated=ios/Sources/KatcoreBindings
 build=ios/build
-rm -rf "$generated" "$build"
+rm -rf "$build" "$generated/Katcore.swift"
 mkdir -p "$generated" "$build/headers" "$build/ios-simulator" "$build/macos"
 target/debug/uniffi-bindgen generate "$(lib aarch64-apple-ios)" --language swift --out-dir "$build/swift" --no-format
+scripts/patch-generated-swift.py "$build/swift/Katcore.swift"
 mv "$build/swift/Katcore.swift" "$generated/"
 cp "$build/swift/KatcoreFFI.h" "$build/headers/"
 # An XCFramework's headers directory carries the C module as module.modulemap.
@@ -53,4 +56,5 @@ xcodebuild -create-xcframework \
   -library "$build/ios-simulator/libkatcore_ffi.a" -headers "$build/headers" \
   -library "$build/macos/libkatcore_ffi.a" -headers "$build/headers" \
   -output "$build/KatcoreFFI.xcframework"
+ios/extract-doc-examples.sh
 echo "==> ios/build/KatcoreFFI.xcframework and $generated/Katcore.swift are ready: swift test --package-path ios"

@@ -8,7 +8,8 @@
 #
 # Output, in target/bindings/<profile dir>/:
 #   kotlin/org/katcore/katcore_ffi.kt
-#   swift/Katcore.swift, swift/KatcoreFFI.h, swift/KatcoreFFI.modulemap
+#   swift/Katcore.swift (with scripts/patch-generated-swift.py's faster reader),
+#   swift/KatcoreFFI.h, swift/KatcoreFFI.modulemap
 #   lib/libkatcore_ffi.so (.dylib on macOS): a stripped copy, what an app ships
 #
 # Bindings are generated from the unstripped build in target/<profile dir>/,
@@ -48,6 +49,8 @@ mkdir -p "$out/kotlin" "$out/swift" "$out/lib"
 echo "==> generating Kotlin and Swift from $lib"
 $target/debug/uniffi-bindgen generate "$lib" --language kotlin --out-dir "$out/kotlin" --no-format
 $target/debug/uniffi-bindgen generate "$lib" --language swift --out-dir "$out/swift" --no-format
+# A faster integer reader in the generated Swift (the script says why).
+scripts/patch-generated-swift.py "$out/swift/Katcore.swift"
 
 cp "$lib" "$out/lib/$libfile"
 strip "${strip_flags[@]}" "$out/lib/$libfile"

@@ -92,11 +92,14 @@ api -d '{"label": "Kotlin test client"}' "$url/v1/clients" >"$work/client.json"
 client_id="$(json_field client_id "$work/client.json")"
 api -d '{}' "$url/v1/clients/$client_id/enrollment-codes" >"$work/code.json"
 code="$(json_field code "$work/code.json")"
+# A note from the care team, waiting for the device's first sync.
+note="Welcome: write to us here whenever you need to."
+api -d "{\"text\": \"$note\"}" "$url/v1/clients/$client_id/notes" >/dev/null
 
 # ---- run -------------------------------------------------------------------------
 echo "==> running the Kotlin suite against $target/bindings/$dir/lib (server $url)"
 set +e
-KATCORE_CLINIC_URL="$url" KATCORE_ENROLLMENT_CODE="$code" \
+KATCORE_CLINIC_URL="$url" KATCORE_ENROLLMENT_CODE="$code" KATCORE_CARE_TEAM_NOTE="$note" \
   java -Djna.library.path="$target_abs/bindings/$dir/lib" \
   -cp "$work/classes:$stdlib_jar:$coroutines_jar:$jna_jar:$junit_jar" \
   org.junit.platform.console.ConsoleLauncher --disable-banner --disable-ansi-colors --details=tree \

@@ -284,6 +284,10 @@ class JourneyTest {
                 assertEquals(0uL, after.pendingChanges)
                 assertNull(after.lastError)
                 assertEquals(after, statuses.last())
+                // The care team's note, written before the device enrolled, arrived with the sync.
+                val notes = store.journal().careTeamNotes()
+                assertEquals(listOf(System.getenv("KATCORE_CARE_TEAM_NOTE")), notes.map { it.text })
+                assertEquals("Test Clinician", notes.single().author)
             }
             handle.close()
         }

@@ -24,7 +24,7 @@ use std::fmt;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit as HmacKeyInit, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::Sha256;
@@ -121,10 +121,10 @@ pub(crate) struct Cipher {
 
 impl Cipher {
     pub(crate) fn new(key: &StoreKey) -> Cipher {
-        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes any key length");
+        let mut derive = <Hmac<Sha256> as HmacKeyInit>::new_from_slice(&key.0).expect("HMAC takes any key length");
         derive.update(b"katcore-store/row-ids/v1");
         let mut row_id_key = derive.finalize().into_bytes();
-        let row_ids = <Hmac<Sha256> as Mac>::new_from_slice(&row_id_key).expect("HMAC takes any key length");
+        let row_ids = <Hmac<Sha256> as HmacKeyInit>::new_from_slice(&row_id_key).expect("HMAC takes any key length");
         row_id_key.as_mut_slice().zeroize();
         Cipher { aead: XChaCha20Poly1305::new((&key.0).into()), row_ids }
     }
@@ -220,6 +220,17 @@ mod tests {
         assert!(matches!(StoreKey::from_bytes(&[]), Err(StoreError::InvalidKey)));
         let key = StoreKey::from_bytes(&[7; 32]).unwrap();
         assert_eq!(format!("{key:?}"), "StoreKey(…)");
+    }
+
+    #[test]
+    fn row_keys_are_blinded_as_every_earlier_version_blinded_them() {
+        // Stores already on phones find their rows by these values: a change of
+        // algorithm or of crate that altered them would lose every blinded row.
+        // Expected value from an independent implementation (Python's hmac and
+        // hashlib): HMAC-SHA256(HMAC-SHA256(key, "katcore-store/row-ids/v1"),
+        // "sync_state" || 0x00 || "server_url"), first 16 bytes, in hex.
+        let cipher = Cipher::new(&StoreKey::from_bytes(&std::array::from_fn::<u8, KEY_LEN, _>(|i| i as u8)).unwrap());
+        assert_eq!(cipher.blind(Table::SyncState, "server_url"), "b9b527ecb64caf9a882c22c0e7177906");
     }
 
     #[test]

@@ -26,6 +26,28 @@ struct JourneyTests {
         #expect(try scratch.open().journal().entries().map(\.text) == ["First entry"])
     }
 
+    /// Instants in seconds since 1970, from epoch arithmetic (Foundation's calendar is Julian before 1582).
+    static let extremeInstants: [Double] = [
+        -62_120_044_799.75, // 30 June of the year 1, 00:00:00.25: a large negative count of seconds
+        -14_182_939.5, // 20 July 1969, 20:17:39.5, before the epoch
+        1_777_662_000.123_456, // May 2026, with microseconds
+        253_370_678_400.75, // 31 December 9998, the last writable day
+    ]
+
+    @Test(arguments: extremeInstants)
+    func instantsCrossTheFfiExactlyBothWays(_ seconds: Double) throws {
+        let start = Date(timeIntervalSince1970: seconds)
+        let sessions = try scratch.open().sessions()
+        let session = try sessions.schedule(start: start, timeZone: "UTC")
+        // Every integer of the answer (lengths, tags, 64-bit seconds, nanoseconds) is read back.
+        let read = try sessions.get(sessionId: session.id)
+        #expect(read.id == session.id)
+        #expect(read.timeZone == "UTC")
+        // Within what a Double holds at that magnitude (about 30 µs in the year 9998).
+        #expect(abs(read.scheduledStart.timeIntervalSince1970 - seconds) < 0.000_1, "\(read.scheduledStart)")
+        #expect(sessions.all().map(\.id) == [session.id])
+    }
+
     @Test func guidelinesAndContentComeLocalizedFromThePackInForce() throws {
         let content = try scratch.open().content()
         #expect(!content.guidelines(locale: "es").isEmpty)
