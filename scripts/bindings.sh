@@ -19,19 +19,8 @@ cd "$(dirname "$0")/.."
 # Cargo's output directory (honours CARGO_TARGET_DIR).
 target="${CARGO_TARGET_DIR:-target}"
 
-profile=dev
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --profile) profile="$2"; shift 2 ;;
-    --profile=*) profile="${1#--profile=}"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "bindings.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-case "$profile" in
-  dev) dir=debug ;;
-  *) dir="$profile" ;;
-esac
+. scripts/lib/profile.sh
+katcore_profile_args "$@"
 case "$(uname -s)" in
   Darwin) libfile=libkatcore_ffi.dylib; strip_flags=(-x) ;;
   *) libfile=libkatcore_ffi.so; strip_flags=(--strip-unneeded) ;;

@@ -21,16 +21,8 @@ case "$target" in /*) target_abs="$target" ;; *) target_abs="$PWD/$target" ;; es
 root="$PWD"
 started=$(date +%s)
 
-profile=dev
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --profile) profile="$2"; shift 2 ;;
-    --profile=*) profile="${1#--profile=}"; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) echo "kotlin-test.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-case "$profile" in dev) dir=debug ;; *) dir="$profile" ;; esac
+. scripts/lib/profile.sh
+katcore_profile_args "$@"
 
 # ---- tools -------------------------------------------------------------------
 kotlin_version="${KOTLIN_COMPILER_VERSION:-2.4.20}"

@@ -24,17 +24,10 @@ target="${CARGO_TARGET_DIR:-target}"
 case "$target" in /*) target_abs="$target" ;; *) target_abs="$PWD/$target" ;; esac
 started=$(date +%s)
 
-profile=dev
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --profile) profile="$2"; shift 2 ;;
-    --profile=*) profile="${1#--profile=}"; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) echo "swift-test.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
+. scripts/lib/profile.sh
+katcore_profile_args "$@"
 # An optimized profile is for benchmark figures: release Swift, and tests one at a time.
-case "$profile" in dev) dir=debug; configuration=debug; serial=() ;; *) dir="$profile"; configuration=release; serial=(--no-parallel) ;; esac
+case "$profile" in dev) configuration=debug; serial=() ;; *) configuration=release; serial=(--no-parallel) ;; esac
 command -v swift >/dev/null 2>&1 || { echo "swift-test.sh: no swift on the PATH" >&2; exit 1; }
 command -v curl >/dev/null 2>&1 || { echo "swift-test.sh: needs curl" >&2; exit 1; }
 command -v openssl >/dev/null 2>&1 || { echo "swift-test.sh: needs openssl (for the TLS test's certificate)" >&2; exit 1; }
