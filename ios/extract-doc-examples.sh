@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copies the Swift examples of docs/mobile.md and README.md into the test
+# Copies the Swift examples of docs/mobile.md, README.md and ios/README.md into the test
 # target (Tests/KatcoreTests/DocExamples/, never committed), where
 # DocExampleTests.swift calls them: the documents cannot drift from the API.
 # Run by scripts/swift-test.sh (Linux) and build-xcframework.sh (Apple).
@@ -12,3 +12,5 @@ swift_blocks() { awk '/^```swift$/ { keep = 1; next } /^```$/ { keep = 0 } keep'
   swift_blocks ../docs/mobile.md; } >"$out/MobileDocExample.swift"
 { echo "// Extracted from README.md by ios/extract-doc-examples.sh: edit the document, not this file."
   swift_blocks ../README.md; } >"$out/ReadmeExample.swift"
+{ echo "// Extracted from ios/README.md by ios/extract-doc-examples.sh: edit the document, not this file."
+  swift_blocks README.md; } >"$out/IosReadmeExample.swift"

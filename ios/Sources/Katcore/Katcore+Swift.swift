@@ -1,7 +1,9 @@
 // A thin Swift layer over the generated bindings, only where they are
 // awkward from Swift: file URLs instead of paths, a default HTTP transport
 // (URLSessionTransport.swift), and closures instead of a listener class.
-// Everything else is the generated API as it is.
+// Everything else is the generated API as it is, re-exported so that an
+// app imports `Katcore` alone (the generated code is a target of its own,
+// compiled in Swift 5 mode: docs/mobile.md, "Swift 6").
 @_exported import KatcoreBindings
 import Foundation
 

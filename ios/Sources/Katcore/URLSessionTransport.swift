@@ -19,7 +19,8 @@ public typealias ServerTrustDecision =
 /// Sends katcore's sync requests with a `URLSession`. Pass one to `CareStore.open(at:key:transport:)`.
 ///
 /// Every HTTP answer is returned, error statuses included (a 401 stops sync; it is not a
-/// network failure). Redirects are not followed and nothing is cached. Errors name the kind
+/// network failure). Redirects are not followed: a 3xx is returned as the answer, which
+/// sync treats as a server error, as with Android's transport. Nothing is cached. Errors name the kind
 /// of failure only, never the URL, the headers (the device token) or the body (health data).
 /// Safe to share between tasks: it holds only immutable state and its `URLSession`.
 public final class URLSessionTransport: HttpTransport {
@@ -82,10 +83,6 @@ public final class URLSessionTransport: HttpTransport {
         }
         guard let http = response as? HTTPURLResponse else {
             throw HttpTransportError.Unreachable(reason: "not an HTTP response")
-        }
-        if (300..<400).contains(http.statusCode), http.value(forHTTPHeaderField: "Location") != nil {
-            // The delegate refused to follow it; sync never expects a redirect.
-            throw HttpTransportError.Unreachable(reason: "redirect refused")
         }
         var headers: [String: String] = [:]
         for (name, value) in http.allHeaderFields {

@@ -156,7 +156,13 @@ struct JourneyTests {
         let blocked = try checklist.evaluate()
         #expect(blocked == (try sessions.evaluate(sessionId: session.id, locale: "en")))
         #expect(blocked.status == .blocked)
-        #expect(blocked.items.first { $0.id == screening.id }?.state == .fail)
+        let failed = try #require(blocked.items.first { $0.id == screening.id })
+        #expect(failed.state == .fail)
+        #expect(failed.message == "You answered yes. Do not start; your clinic needs to review this first.")
+        let spanish = try sessions.evaluate(sessionId: session.id, locale: "es")
+        #expect(spanish.status == .blocked)
+        #expect(spanish.items.first { $0.id == screening.id }?.message
+            == "Respondiste que sí. No empieces; tu clínica necesita revisarlo primero.")
         #expect(throws: KatcoreError.NotReady(status: .blocked)) {
             try sessions.start(sessionId: session.id, locale: "en", at: session.scheduledStart)
         }
