@@ -39,6 +39,8 @@ cargo build --locked -p katcore-clinic -p katctl
 
 generated="$target/bindings/$dir/swift"
 lib="$target_abs/bindings/$dir/lib"
+# The generated target's directory holds only generated files, so a fresh clone has none.
+mkdir -p ios/Sources/KatcoreBindings
 cp "$generated/Katcore.swift" ios/Sources/KatcoreBindings/Katcore.swift
 cp "$generated/KatcoreFFI.h" ios/Sources/KatcoreFFI/KatcoreFFI.h
 ios/extract-doc-examples.sh
