@@ -9,7 +9,7 @@
 # Steps: scripts/bindings.sh builds the library and generates the Swift
 # bindings with the workspace's own uniffi-bindgen; the generated Swift and
 # C header are copied into ios/Sources (never committed); the Swift
-# examples of docs/mobile.md and README.md are extracted into the test
+# examples of docs/mobile.md, README.md and ios/README.md are extracted into the test
 # target (ios/extract-doc-examples.sh), so they compile with the suite;
 # `swift build` and `swift test` then build the hand-written Swift in the
 # Swift 6 language mode with every warning an error (Package.swift).
