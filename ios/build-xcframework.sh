@@ -14,16 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-profile=mobile
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --profile) profile="$2"; shift 2 ;;
-    --profile=*) profile="${1#--profile=}"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "build-xcframework.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-case "$profile" in dev) dir=debug ;; *) dir="$profile" ;; esac
+. scripts/lib/profile.sh
+katcore_default_profile=mobile katcore_profile_args "$@"
 [ "$(uname -s)" = Darwin ] || { echo "build-xcframework.sh: needs macOS with Xcode (xcodebuild, lipo)" >&2; exit 1; }
 
 targets=(aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios aarch64-apple-darwin x86_64-apple-darwin)

@@ -1,14 +1,15 @@
-# Sourced by scripts/bindings.sh, kotlin-test.sh and swift-test.sh: their one
-# option, `--profile dev|release|mobile` (default dev).
+# Sourced by scripts/bindings.sh, kotlin-test.sh, swift-test.sh and
+# ios/build-xcframework.sh: their one option, `--profile dev|release|mobile`
+# (default dev, or `katcore_default_profile`).
 #
-#   katcore_profile_args "$@"
+#   [katcore_default_profile=mobile] katcore_profile_args "$@"
 #
 # Sets `profile` and `dir` (its directory under Cargo's target/: `debug` for
 # dev). `-h`/`--help` prints the calling script's header comment and exits;
 # anything else is refused, naming the script.
 
 katcore_profile_args() {
-  profile=dev
+  profile="${katcore_default_profile:-dev}"
   while [ $# -gt 0 ]; do
     case "$1" in
       --profile) profile="${2:?--profile needs a value}"; shift 2 ;;
