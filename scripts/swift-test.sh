@@ -55,7 +55,7 @@ work="$(mktemp -d)"
 tls_pid=""
 cleanup() {
   stop_test_clinic
-  if [ -n "$tls_pid" ]; then kill "$tls_pid" 2>/dev/null || true; wait "$tls_pid" 2>/dev/null || true; fi
+  stop_test_clinic "$tls_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -32,10 +32,13 @@ start_test_clinic() {
   return 1
 }
 
+# stop_test_clinic [PID]: ends the clinic `start_test_clinic` last started,
+# or the one whose PID is given (kept from an earlier start).
 stop_test_clinic() {
-  if [ -n "${clinic_pid:-}" ]; then
-    kill "$clinic_pid" 2>/dev/null || true
-    wait "$clinic_pid" 2>/dev/null || true
-    clinic_pid=""
+  local pid="${1-${clinic_pid:-}}"
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   fi
+  [ $# -gt 0 ] || clinic_pid=""
 }
