@@ -667,6 +667,10 @@ fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 /// plus `extra_root_pem` (a clinic's private CA), with sane timeouts. It is a
 /// [`Transport`] (crate feature `reqwest`).
 ///
+/// An idle pooled connection is dropped after 5 s, before the clinic server
+/// closes it (10 s by default, `docs/operations.md`): a request sent on a
+/// connection the server is closing at that instant fails half-way.
+///
 /// # Errors
 /// [`SyncError::Protocol`] when the certificate is not PEM or the client cannot be built.
 #[cfg(feature = "reqwest")]
@@ -674,6 +678,7 @@ pub fn http_client(extra_root_pem: Option<&[u8]>) -> Result<reqwest::Client, Syn
     let mut builder = reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
         .timeout(std::time::Duration::from_secs(60))
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
         .user_agent(concat!("katcore/", env!("CARGO_PKG_VERSION")));
     if let Some(pem) = extra_root_pem {
         let certificate = reqwest::Certificate::from_pem(pem)

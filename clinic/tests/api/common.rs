@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use automerge::ChangeHash;
 use katcore::record::CareRecord;
@@ -68,7 +69,10 @@ impl TestServer {
             db,
             database,
             clinic,
-            http: reqwest::Client::new(),
+            // Pooled connections are dropped well before the shortest keep-alive
+            // a test gives the server (1 s): reusing one the server is closing
+            // at that instant fails the request half-way.
+            http: reqwest::Client::builder().pool_idle_timeout(Duration::from_millis(400)).build().unwrap(),
             _dir: dir,
         }
     }

@@ -56,7 +56,11 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
 
 /// A reqwest client whose connections come from `from`.
 fn client_from(from: [u8; 4]) -> reqwest::Client {
-    reqwest::Client::builder().local_address(IpAddr::from(from)).build().unwrap()
+    reqwest::Client::builder()
+        .local_address(IpAddr::from(from))
+        .pool_idle_timeout(Duration::from_millis(400))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
