@@ -28,6 +28,7 @@
 //!   recorded fields (`deleted`, `cancelled`).
 
 mod authority;
+mod baselines;
 mod chunks;
 mod document;
 mod layout;
@@ -165,6 +166,9 @@ fn strip_field(message: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct CareRecord {
     doc: Automerge,
+    /// The score baselines, computed on first need and kept up to date
+    /// change by change (`baselines.rs`).
+    baselines: std::sync::OnceLock<baselines::Baselines>,
 }
 
 impl Default for CareRecord {
@@ -174,9 +178,13 @@ impl Default for CareRecord {
 }
 
 impl CareRecord {
+    fn with_document(doc: Automerge) -> Self {
+        CareRecord { doc, baselines: std::sync::OnceLock::new() }
+    }
+
     /// An empty record whose changes are attributed to `actor`.
     pub fn new(actor: ActorId) -> Self {
-        CareRecord { doc: Automerge::new().with_actor(actor) }
+        CareRecord::with_document(Automerge::new().with_actor(actor))
     }
 }
 

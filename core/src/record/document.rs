@@ -34,7 +34,8 @@ impl CareRecord {
     /// or lack changes they depend on.
     pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, RecordError> {
         chunks::refuse_bombs(bytes)?;
-        let mut record = CareRecord { doc: parse_untrusted(bytes, || Automerge::load(bytes))?.with_actor(actor) };
+        let mut record =
+            CareRecord::with_document(parse_untrusted(bytes, || Automerge::load(bytes))?.with_actor(actor));
         record.check_complete()?;
         Ok(record)
     }
@@ -52,7 +53,7 @@ impl CareRecord {
             Some(bytes) => parse_untrusted(bytes, || Automerge::load(bytes))?,
             None => Automerge::new(),
         };
-        let mut record = CareRecord { doc: doc.with_actor(actor) };
+        let mut record = CareRecord::with_document(doc.with_actor(actor));
         for change in changes {
             parse_untrusted(change, || record.doc.load_incremental(change))?;
         }
@@ -101,7 +102,9 @@ impl CareRecord {
     /// [`RecordError::Malformed`] when the bytes cannot be read; the record is unchanged.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
         chunks::refuse_bombs(bytes)?;
-        parse_untrusted(bytes, || self.doc.load_incremental(bytes))?;
+        let result = parse_untrusted(bytes, || self.doc.load_incremental(bytes));
+        self.baselines_after(None);
+        result?;
         Ok(())
     }
 
@@ -122,8 +125,15 @@ impl CareRecord {
     /// [`RecordError::Malformed`] when Automerge refuses them; the caller
     /// must then treat the record as unknown (reload it).
     pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), RecordError> {
+        // Changes that wait for missing dependencies (or release earlier
+        // waiting ones) are not folded into the baselines one by one.
+        let waiting_before = !self.doc.get_missing_deps(&[]).is_empty();
+        let keys =
+            (self.baselines.get().is_some() && !waiting_before).then(|| baselines::check_in_keys(&changes)).flatten();
         let doc = &mut self.doc;
-        chunks::contained(|| doc.apply_changes(changes).map_err(|e| e.to_string()))
+        let result = chunks::contained(|| doc.apply_changes(changes).map_err(|e| e.to_string()));
+        self.baselines_after(keys.filter(|_| result.is_ok() && self.doc.get_missing_deps(&[]).is_empty()));
+        result
     }
 
     /// Merges another in-memory replica.
@@ -132,7 +142,9 @@ impl CareRecord {
     /// [`RecordError::Malformed`] if the documents cannot be merged.
     pub fn merge(&mut self, other: &CareRecord) -> Result<(), RecordError> {
         let mut other = other.doc.clone();
-        self.doc.merge(&mut other)?;
+        let result = self.doc.merge(&mut other);
+        self.baselines_after(None);
+        result?;
         Ok(())
     }
 }

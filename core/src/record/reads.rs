@@ -115,7 +115,7 @@ impl CareRecord {
     /// The client's baseline for a questionnaire ([`score_baseline_among`]
     /// this record's check-ins).
     pub fn score_baseline(&self, instrument: InstrumentKind) -> Option<ScoreBaseline> {
-        score_baseline_among(&self.entries(CHECK_IN).collect::<Vec<CheckIn>>(), instrument)
+        self.baselines().of(instrument).cloned()
     }
 
     /// Clinician notes, oldest first.

@@ -9,7 +9,12 @@ impl CareRecord {
         &mut self,
         f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<O, RecordError>,
     ) -> Result<O, RecordError> {
-        self.doc.transact(f).map(|success| success.result).map_err(|failure| failure.error)
+        let result = self.doc.transact(f).map(|success| success.result).map_err(|failure| failure.error)?;
+        if self.baselines.get().is_some() {
+            let keys = self.doc.get_last_local_change().and_then(|c| baselines::check_in_keys(&[c]));
+            self.baselines_after(keys);
+        }
+        Ok(result)
     }
 
     // ----- sessions -------------------------------------------------------

@@ -40,11 +40,9 @@ use super::authority::{locate, op_id_string};
 use super::{CareRecord, Fields, ACK, CHECK_IN, READINESS, SESSION, SIDE_EFFECT, VITALS};
 use crate::checklist::{overall_status, BloodPressureReading, ReadinessStatus};
 use crate::instruments::{score, score_flag, ScoreFlag};
-use crate::pack::InstrumentKind;
 use crate::pack::{Pack, Rule};
 use crate::record::{
-    score_baseline_among, Acknowledgement, CheckIn, CheckInKind, ReadinessRecord, ScoreBaseline, Severity,
-    SideEffectReport, UrgentItem, UrgentKind, Vitals,
+    Acknowledgement, CheckIn, CheckInKind, ReadinessRecord, Severity, SideEffectReport, UrgentItem, UrgentKind, Vitals,
 };
 
 impl CareRecord {
@@ -123,30 +121,19 @@ impl CareRecord {
         }
         let check_ins: Vec<CheckIn> = scoped(self, CHECK_IN, only);
         // A rise is measured from the client's first check-in with the
-        // questionnaire, wherever it is in the record: read every check-in
-        // once, unless they are all in `check_ins` already.
-        let everything: Vec<CheckIn> = match only {
-            Some(_) if !check_ins.is_empty() => self.entries(CHECK_IN).collect(),
-            _ => Vec::new(),
-        };
-        let all = if only.is_some() { &everything } else { &check_ins };
-        let baselines: Vec<(InstrumentKind, Option<ScoreBaseline>)> = if check_ins.is_empty() {
-            Vec::new()
-        } else {
-            [InstrumentKind::Phq9, InstrumentKind::Gad7]
-                .into_iter()
-                .map(|kind| (kind, score_baseline_among(all, kind)))
-                .collect()
-        };
+        // questionnaire, wherever it is in the record: the memo kept change
+        // by change (`baselines.rs`), seeded here when every check-in was read.
+        if only.is_none() {
+            self.remember_baselines(&check_ins);
+        }
+        let baselines = if check_ins.is_empty() { None } else { Some(self.baselines()) };
         for c in &check_ins {
             let kind = match &c.kind {
                 CheckInKind::Instrument { instrument, answers, .. } => match score(*instrument, answers) {
                     Ok(s) if s.urgent => Some(UrgentKind::CrisisCheckIn),
                     Ok(s) => {
                         let baseline = baselines
-                            .iter()
-                            .find(|(kind, _)| kind == instrument)
-                            .and_then(|(_, baseline)| baseline.as_ref())
+                            .and_then(|baselines| baselines.of(*instrument))
                             .filter(|baseline| baseline.id != c.id)
                             .map(|baseline| baseline.total);
                         score_flag(pack.thresholds.score_alerts.of(*instrument), s.total, baseline).map(|flag| {

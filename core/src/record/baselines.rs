@@ -1,0 +1,140 @@
+//! The client's score baselines, kept up to date change by change.
+//!
+//! A questionnaire's baseline is the client's first check-in with it
+//! ([`score_baseline_among`]), wherever it sits in the history, so deriving
+//! whether a new PHQ-9 rose over it would read every check-in of the record.
+//! The clinic does that derivation on every sync that brings a check-in, and
+//! a device whenever it asks whether its pending changes are urgent: on a
+//! record of years, reading every check-in each time made one sync cost
+//! O(history) (BENCHMARKS.md, "Sync latency on a large record").
+//!
+//! Check-ins are never changed or removed once written, so the baseline can
+//! only move earlier: after a change it is the earlier of the old baseline
+//! and the check-ins the change wrote. [`Baselines`] is computed once per
+//! loaded record (on first need) and then folded forward with each change's
+//! check-ins, a cost that follows the change. Whenever that reasoning might
+//! not hold — a change rewrote the baseline's own key (a conflicting value
+//! can change which one wins), changes were merged as bytes or waited for
+//! missing dependencies, or a batch is large — the memo is dropped and the
+//! next read scans again, so it is never stale.
+
+use std::collections::BTreeSet;
+
+use automerge::legacy::{Key, ObjectId};
+use automerge::Change;
+
+use super::{score_baseline_among, CareRecord, CheckIn, ScoreBaseline, CHECK_IN};
+use crate::pack::InstrumentKind;
+
+/// Past this many changes in one batch, the memo is dropped instead of
+/// decoding every change for its check-ins: a large batch (a restore, a
+/// first upload) is rare, and the next read rescans once.
+const MAX_FOLDED_CHANGES: usize = 64;
+
+/// The baseline of each questionnaire at some state of the record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Baselines {
+    phq9: Option<ScoreBaseline>,
+    gad7: Option<ScoreBaseline>,
+}
+
+impl Baselines {
+    /// The baselines among `check_ins` (every check-in of the record).
+    pub(super) fn among(check_ins: &[CheckIn]) -> Baselines {
+        #[cfg(test)]
+        SCANS.with(|scans| scans.set(scans.get() + 1));
+        Baselines {
+            phq9: score_baseline_among(check_ins, InstrumentKind::Phq9),
+            gad7: score_baseline_among(check_ins, InstrumentKind::Gad7),
+        }
+    }
+
+    /// The baseline of `instrument`, if the client ever completed it.
+    pub(super) fn of(&self, instrument: InstrumentKind) -> Option<&ScoreBaseline> {
+        match instrument {
+            InstrumentKind::Phq9 => self.phq9.as_ref(),
+            InstrumentKind::Gad7 => self.gad7.as_ref(),
+        }
+    }
+
+    /// Folds in the check-ins now stored at `keys` (root keys a change
+    /// wrote). Returns `false` when the memo must be recomputed instead: a
+    /// key is a current baseline's own, whose value may have changed.
+    fn fold(&mut self, record: &CareRecord, keys: &BTreeSet<String>) -> bool {
+        let baseline_keys = [&self.phq9, &self.gad7].into_iter().flatten().map(|b| format!("{CHECK_IN}{}", b.id));
+        if baseline_keys.into_iter().any(|key| keys.contains(&key)) {
+            return false;
+        }
+        let written: Vec<CheckIn> = record.entries_among(CHECK_IN, keys);
+        if written.is_empty() {
+            return true;
+        }
+        for (slot, instrument) in [(&mut self.phq9, InstrumentKind::Phq9), (&mut self.gad7, InstrumentKind::Gad7)] {
+            let candidate = score_baseline_among(&written, instrument);
+            let earlier = match (&candidate, &*slot) {
+                (Some(new), Some(old)) => (new.completed_at, &new.id) < (old.completed_at, &old.id),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if earlier {
+                *slot = candidate;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many times this thread computed baselines from every check-in.
+    pub(super) static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The check-in keys `changes` write at the root (read from the changes
+/// alone, before or after they are applied), or `None` when there are too
+/// many changes to decode for the memo.
+pub(super) fn check_in_keys(changes: &[Change]) -> Option<BTreeSet<String>> {
+    if changes.len() > MAX_FOLDED_CHANGES {
+        return None;
+    }
+    let mut keys = BTreeSet::new();
+    for change in changes {
+        for op in change.decode().operations {
+            if let (ObjectId::Root, Key::Map(key)) = (&op.obj, &op.key) {
+                if key.starts_with(CHECK_IN) {
+                    keys.insert(key.to_string());
+                }
+            }
+        }
+    }
+    Some(keys)
+}
+
+impl CareRecord {
+    /// The score baselines of the record as it is now: the memo, or one
+    /// scan of the check-ins that becomes the memo.
+    pub(super) fn baselines(&self) -> &Baselines {
+        self.baselines.get_or_init(|| Baselines::among(&self.entries(CHECK_IN).collect::<Vec<_>>()))
+    }
+
+    /// Keeps the memo as [`Baselines::among`] the check-ins of a full scan
+    /// the caller already made, so later reads need not scan again.
+    pub(super) fn remember_baselines(&self, check_ins: &[CheckIn]) {
+        if self.baselines.get().is_none() {
+            let _ = self.baselines.set(Baselines::among(check_ins));
+        }
+    }
+
+    /// After changes were applied to the document: folds the check-ins at
+    /// `keys` (from [`check_in_keys`]) into the memo, or drops it (`None`:
+    /// changes whose effect is not known one by one, such as merged bytes).
+    pub(super) fn baselines_after(&mut self, keys: Option<BTreeSet<String>>) {
+        let Some(mut memo) = self.baselines.take() else { return };
+        if keys.is_some_and(|keys| memo.fold(self, &keys)) {
+            let _ = self.baselines.set(memo);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
