@@ -198,6 +198,23 @@ impl TestServer {
 }
 
 /// `bare` signed with `key`, as `katctl pack sign` writes it.
+/// Where the entry at logical key `key` (`s:3f2a…`) is in `doc`: the
+/// object holding it (its format v2 bucket, or the root for v1) and its key there.
+pub(crate) fn entry_home(doc: &automerge::Automerge, key: &str) -> (automerge::ObjId, String) {
+    use automerge::ReadDoc;
+    match katcore::record::bucket_of(key) {
+        Some(bucket) => (doc.get(automerge::ROOT, bucket.as_str()).unwrap().unwrap().1, key[2..].to_owned()),
+        None => (automerge::ROOT, key.to_owned()),
+    }
+}
+
+/// The object of the map entry (session, journal entry) at logical key `key` in `doc`.
+pub(crate) fn entry_obj(doc: &automerge::Automerge, key: &str) -> automerge::ObjId {
+    use automerge::ReadDoc;
+    let (home, field) = entry_home(doc, key);
+    doc.get(&home, field.as_str()).unwrap().unwrap().1
+}
+
 pub(crate) fn sign_with(bare: &str, key: &ed25519_dalek::SigningKey) -> String {
     let pack = katcore::pack::Pack::from_json(bare.as_bytes()).expect("a valid pack");
     serde_json::to_string(&katcore::pack::sign_pack(&pack, key).expect("signed")).unwrap()

@@ -4,13 +4,13 @@
 //! calls, as a modified app or another Automerge implementation would.
 
 use automerge::transaction::{Transactable, Transaction};
-use automerge::{ActorId, Automerge, AutomergeError, ObjType, ReadDoc, ROOT};
+use automerge::{ActorId, Automerge, AutomergeError, ObjType, ROOT};
 use katcore::record::{CheckInInput, JournalLinks};
 use katcore::sync::wire::SyncRequest;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{Device, TestServer};
+use crate::common::{entry_home, entry_obj, Device, TestServer};
 
 /// Posts the changes `edit` makes on top of the device's replica, written
 /// under `actor`, with the heads the server knows; returns status and body.
@@ -68,7 +68,7 @@ async fn forged_clinic_writes_are_refused_whole_naming_key_and_rule() {
     let thief = ActorId::random();
     let session_key = format!("s:{session}");
     let note_key = format!("n:{note}");
-    let session_obj = phone.record.document().get(ROOT, &session_key).unwrap().unwrap().1;
+    let session_obj = entry_obj(phone.record.document(), &session_key);
 
     let cases: Vec<(&str, String, Edit)> = vec![
         (
@@ -100,16 +100,16 @@ async fn forged_clinic_writes_are_refused_whole_naming_key_and_rule() {
             "delete_op",
             note_key.clone(),
             Box::new({
-                let note_key = note_key.clone();
-                move |tx: &mut Transaction<'_>| tx.delete(ROOT, &note_key)
+                let (home, id) = entry_home(phone.record.document(), &note_key);
+                move |tx: &mut Transaction<'_>| tx.delete(&home, id.as_str())
             }),
         ),
         (
             "delete_op",
             session_key.clone(),
             Box::new({
-                let session_key = session_key.clone();
-                move |tx: &mut Transaction<'_>| tx.delete(ROOT, &session_key)
+                let (home, id) = entry_home(phone.record.document(), &session_key);
+                move |tx: &mut Transaction<'_>| tx.delete(&home, id.as_str())
             }),
         ),
         (
@@ -202,7 +202,7 @@ async fn alerts_come_from_values_and_only_clinicians_acknowledge() {
 
     // Urgent values flagged `urgent: false`, a newer app's extra fields, and
     // an urgent checklist answer with no readiness decision: each an open alert.
-    let session_obj = phone.record.document().get(ROOT, format!("s:{session}")).unwrap().unwrap().1;
+    let session_obj = entry_obj(phone.record.document(), &format!("s:{session}"));
     let (status, body) = post_raw(&server, &phone, device.clone(), |tx| {
         let phq = json!({"completed_at": now(), "kind": "instrument", "instrument": "phq9",
             "answers": [0, 0, 0, 0, 0, 0, 0, 0, 3], "total": 3, "band": "minimal", "urgent": false});
@@ -336,7 +336,7 @@ async fn alerts_follow_the_clinics_pack_and_its_changes() {
 async fn a_session_started_around_the_gate_raises_an_alert() {
     let server = TestServer::start("hostile-started").await;
     let (phone, session, _) = client_with_clinic_content(&server, "client-h6").await;
-    let session_obj = phone.record.document().get(ROOT, format!("s:{session}")).unwrap().unwrap().1;
+    let session_obj = entry_obj(phone.record.document(), &format!("s:{session}"));
     // A modified app writes `started_at` with no readiness decision: well
     // formed, and a write a device may make, so it is stored, and the
     // clinic learns that the session ran unchecked.

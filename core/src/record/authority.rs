@@ -25,6 +25,12 @@
 //! - at most [`MAX_NEW_ENTRIES_PER_CHECK`] new entries and
 //!   [`MAX_OPS_PER_CHECK`] operations in one exchange.
 //!
+//! Entries are named by their logical key `<prefix><id>` wherever they live
+//! (format v2's buckets, v1's root keys: `place.rs`). A bucket (`c/3f`) is
+//! an empty map any writer of its kind may create, never replace (even
+//! concurrently with another: readers read both); an entry in it must have
+//! a 32-hex-digit id starting with the bucket's digits.
+//!
 //! The check reads each change's operations ([`automerge::ExpandedChange`])
 //! against the receiver's record before anything is merged, so a refused
 //! request changes nothing. Who the writer is comes from the receiver's own
@@ -33,19 +39,13 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
-use automerge::{Automerge, Change, ObjType, Prop, ReadDoc, ScalarValue, ROOT};
+use automerge::{Automerge, Change, ObjType, ReadDoc, ScalarValue};
 use chrono::{DateTime, FixedOffset};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::chunks::contained;
+use super::place::{self, Located};
 use super::schema::{JOURNAL_FIELDS, SESSION_FIELDS};
-use super::{
-    Acknowledgement, CheckIn, CheckInKind, ClinicianNote, Deletion, PackAssignment, Party, ReadinessRecord,
-    SideEffectReport, Vitals, MAX_TEXT_CHARS,
-};
-use crate::checklist::overall_status;
-use crate::instruments::score;
+use super::{Deletion, Party, MAX_TEXT_CHARS};
 
 /// Most new entries one exchange may create (a device back from months
 /// offline, or a whole record resent after a server restore, stays far below).
@@ -190,7 +190,7 @@ pub(crate) enum EntryKind {
 }
 
 impl EntryKind {
-    /// The kind of the entry at root key `key`.
+    /// The kind of the entry at logical key `key`.
     pub(crate) fn of(key: &str) -> Option<EntryKind> {
         if key == super::PACK {
             return Some(EntryKind::PackAssignment);
@@ -265,19 +265,40 @@ pub fn check_changes(doc: &Automerge, changes: &[Change], writer: Writer) -> Res
         .map_err(|_| violation("(changes)", Rule::WrongShape, "a change could not be decoded"))?;
     let mut check = Check { doc, writer, created: HashMap::new(), new_by: HashMap::new(), written: HashSet::new() };
 
-    // First the entries these changes create, so that a field written in a
-    // later change of the same request finds its entry whatever the order,
-    // and how many root writes there are, before checking any one of them.
+    // First the buckets and entries these changes create, so that a field
+    // written in a later change of the same request finds its entry whatever
+    // the order, and how many entries they write, before checking any one.
     let mut root_writes = 0usize;
-    for change in &expanded {
-        for (i, op) in change.operations.iter().enumerate() {
-            if !matches!(op.obj, ObjectId::Root) {
-                continue;
-            }
-            root_writes += 1;
-            if let (Key::Map(key), OpType::Make(ObjType::Map)) = (&op.key, &op.action) {
+    for in_bucket in [false, true] {
+        for change in &expanded {
+            for (i, op) in change.operations.iter().enumerate() {
+                let home = match &op.obj {
+                    ObjectId::Root => Located::Root,
+                    ObjectId::Id(obj) => match check.created.get(&op_id_string(obj)) {
+                        Some(located @ Located::Bucket(_)) => located.clone(),
+                        Some(_) => continue,
+                        None => match locate_existing(doc, &op_id_string(obj)) {
+                            Some((located @ Located::Bucket(_), _)) => located,
+                            _ => continue,
+                        },
+                    },
+                };
+                if matches!(home, Located::Root) == in_bucket {
+                    continue;
+                }
+                root_writes += 1;
+                let (Key::Map(key), OpType::Make(ObjType::Map)) = (&op.key, &op.action) else { continue };
+                let created = match &home {
+                    Located::Root if place::parse_bucket_key(key).is_some() => Located::Bucket(key.to_string()),
+                    Located::Root => Located::Entry(key.to_string()),
+                    Located::Bucket(bucket) => match place::parse_bucket_key(bucket) {
+                        Some((prefix, _)) => Located::Entry(format!("{prefix}{key}")),
+                        None => continue,
+                    },
+                    _ => continue,
+                };
                 let id = OpId(change.start_op.get() + i as u64, change.actor_id.clone());
-                check.created.insert(op_id_string(&id), key.to_string());
+                check.created.insert(op_id_string(&id), created);
             }
         }
     }
@@ -294,7 +315,7 @@ pub fn check_changes(doc: &Automerge, changes: &[Change], writer: Writer) -> Res
                 (&op.obj, &op.key, &op.action)
             {
                 if field == "by" {
-                    if let Some(key) = check.created.get(&op_id_string(obj)) {
+                    if let Some(Located::Entry(key)) = check.created.get(&op_id_string(obj)) {
                         check.new_by.insert(key.clone(), value.to_string());
                     }
                 }
@@ -313,19 +334,17 @@ pub(crate) fn op_id_string(id: &OpId) -> String {
     format!("{}@{}", id.0, id.1)
 }
 
-/// The object `id` (`counter@actor`) of `doc`: its type and where it hangs
-/// (its parent object and key), if `doc` holds it.
-pub(crate) fn locate(doc: &Automerge, id: &str) -> Option<(ObjType, automerge::Parent)> {
+/// What the object `id` of `doc` is (`place::classify`) and its type, if `doc` holds it.
+fn locate_existing(doc: &Automerge, id: &str) -> Option<(Located, ObjType)> {
     let (obj, obj_type) = contained(|| doc.import(id).map_err(|e| e.to_string())).ok()?;
-    let parent = doc.parents(&obj).ok()?.next()?;
-    Some((obj_type, parent))
+    Some((place::classify(doc, &obj), obj_type))
 }
 
 struct Check<'a> {
     doc: &'a Automerge,
     writer: Writer,
-    /// Entries created by the changes: object id → root key.
-    created: HashMap<String, String>,
+    /// Buckets and entries created by the changes: object id → what it is.
+    created: HashMap<String, Located>,
     /// `by` of the sessions the changes create.
     new_by: HashMap<String, String>,
     /// Root keys and fields already written by the changes.
@@ -334,26 +353,43 @@ struct Check<'a> {
 
 impl Check<'_> {
     fn op(&mut self, op: &automerge::legacy::Op) -> Result<(), Violation> {
-        let (entry, created_here) = match &op.obj {
-            ObjectId::Root => (None, false),
+        let (home, created_here) = match &op.obj {
+            ObjectId::Root => (Located::Root, false),
             ObjectId::Id(id) => {
                 let id = op_id_string(id);
                 match self.created.get(&id) {
-                    Some(key) => (Some(key.clone()), true),
-                    None => (Some(self.existing_entry(&id)?), false),
+                    Some(located) => (located.clone(), true),
+                    None => (self.existing(&id)?, false),
                 }
             }
         };
         let field = match &op.key {
             Key::Map(field) if !op.insert => field.to_string(),
             _ => {
-                let at = entry.as_deref().unwrap_or("(root)");
+                let at = match &home {
+                    Located::Entry(key) | Located::Bucket(key) => key.as_str(),
+                    _ => "(root)",
+                };
                 return Err(violation(at, Rule::UnsupportedOp, "only map fields are written; lists are not used"));
             }
         };
-        let path = match &entry {
-            None => field.clone(),
-            Some(key) => format!("{key}/{field}"),
+        // The logical key of the entry written, and of the field if any.
+        let (entry, path) = match &home {
+            Located::Root => (None, field.clone()),
+            Located::Bucket(bucket) => {
+                let (prefix, digits) = place::parse_bucket_key(bucket).unwrap_or(("", ""));
+                let key = format!("{prefix}{field}");
+                if !place::is_v2_id(&field) || !field.starts_with(digits) {
+                    return Err(violation(
+                        &key,
+                        Rule::WrongShape,
+                        "an entry in a bucket has a 32-hex-digit id starting with the bucket's digits",
+                    ));
+                }
+                (None, key)
+            }
+            Located::Entry(key) => (Some(key.clone()), format!("{key}/{field}")),
+            Located::Elsewhere => return Err(violation("(changes)", Rule::WrongShape, "entries are one level deep")),
         };
         match &op.action {
             OpType::Delete => {
@@ -365,21 +401,51 @@ impl Check<'_> {
             OpType::Make(_) | OpType::Put(_) => {}
         }
         match entry {
-            None => self.root_op(&field, op),
+            None if matches!(home, Located::Root) && place::parse_bucket_key(&field).is_some() => {
+                self.bucket_op(&field, op)
+            }
+            None => self.root_op(&path, op),
             Some(key) => self.field_op(&key, created_here, &field, &path, op),
         }
     }
 
-    /// The root key of an entry that exists in the record before these changes.
-    fn existing_entry(&self, id: &str) -> Result<String, Violation> {
+    /// What an object that exists in the record before these changes is: a
+    /// bucket, or an entry's map.
+    fn existing(&self, id: &str) -> Result<Located, Violation> {
         let unknown = || violation("(changes)", Rule::WrongShape, "a change writes into an object the record lacks");
-        let (obj_type, parent) = locate(self.doc, id).ok_or_else(unknown)?;
-        match (parent.obj == ROOT, parent.prop, obj_type) {
-            (true, Prop::Map(key), ObjType::Map) => Ok(key),
-            (_, Prop::Map(key), _) if parent.obj == ROOT => {
+        match locate_existing(self.doc, id).ok_or_else(unknown)? {
+            (located @ (Located::Bucket(_) | Located::Entry(_)), ObjType::Map) => Ok(located),
+            (Located::Entry(key) | Located::Bucket(key), _) => {
                 Err(violation(&key, Rule::WrongShape, "entries are one level deep"))
             }
             _ => Err(violation("(changes)", Rule::WrongShape, "entries are one level deep")),
+        }
+    }
+
+    /// The creation of a bucket (`c/3f`): an empty map, made by a writer of
+    /// its kind, never replacing one (concurrent creations are all read).
+    fn bucket_op(&mut self, key: &str, op: &automerge::legacy::Op) -> Result<(), Violation> {
+        let kind = place::parse_bucket_key(key)
+            .and_then(|(prefix, _)| EntryKind::of(&format!("{prefix}{}", "0".repeat(place::ID_LEN))))
+            .ok_or_else(|| violation(key, Rule::UnknownEntryKind, "not a kind of entry this record format knows"))?;
+        self.check_creator(key, kind)?;
+        match &op.action {
+            OpType::Make(ObjType::Map) if op.pred.is_empty() => Ok(()),
+            OpType::Make(ObjType::Map) => {
+                Err(violation(key, Rule::Immutable, "a bucket is created once and never replaced"))
+            }
+            OpType::Make(ObjType::Text) => Err(text_object(key)),
+            _ => Err(violation(key, Rule::WrongShape, "a bucket is a map")),
+        }
+    }
+
+    fn check_creator(&self, key: &str, kind: EntryKind) -> Result<(), Violation> {
+        match kind.creator() {
+            Some(creator) if !self.writer.is(creator) => {
+                let who = if creator == Party::Clinic { "only the clinic" } else { "only the client's devices" };
+                Err(violation(key, Rule::NotPermitted, format!("{who} may write a {}", kind.name())))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -387,13 +453,8 @@ impl Check<'_> {
         let kind = EntryKind::of(key).ok_or_else(|| {
             violation(key, Rule::UnknownEntryKind, "not a kind of entry this record format version knows")
         })?;
-        if let Some(creator) = kind.creator() {
-            if !self.writer.is(creator) {
-                let who = if creator == Party::Clinic { "only the clinic" } else { "only the client's devices" };
-                return Err(violation(key, Rule::NotPermitted, format!("{who} may write a {}", kind.name())));
-            }
-        }
-        let exists = self.doc.get(ROOT, key).ok().flatten().is_some() || !self.written.insert(key.to_owned());
+        self.check_creator(key, kind)?;
+        let exists = place::find(self.doc, key).is_some() || !self.written.insert(key.to_owned());
         if kind.is_map() {
             return match &op.action {
                 OpType::Make(ObjType::Map) if !exists && op.pred.is_empty() => Ok(()),
@@ -510,12 +571,12 @@ impl Check<'_> {
         }
     }
 
-    /// Who scheduled the session at root key `entry`; one whose scheduler
+    /// Who scheduled the session at logical key `entry`; one whose scheduler
     /// cannot be read is treated as the clinic's.
     fn session_by(&self, entry: &str) -> Party {
         let by = match self.new_by.get(entry) {
             Some(by) => Some(by.clone()),
-            None => self.doc.get(ROOT, entry).ok().flatten().and_then(|(_, obj)| {
+            None => place::find(self.doc, entry).and_then(|(_, obj)| {
                 self.doc.get(&obj, "by").ok().flatten().and_then(|(value, _)| value.as_str().map(str::to_owned))
             }),
         };
@@ -529,7 +590,7 @@ impl Check<'_> {
     /// Every current scheduled start of an existing session (several when
     /// moves were concurrent).
     fn current_starts(&self, entry: &str) -> Vec<DateTime<FixedOffset>> {
-        let Some((_, obj)) = self.doc.get(ROOT, entry).ok().flatten() else { return Vec::new() };
+        let Some((_, obj)) = place::find(self.doc, entry) else { return Vec::new() };
         self.doc
             .get_all(&obj, "start")
             .unwrap_or_default()
@@ -547,188 +608,13 @@ impl Check<'_> {
     }
 }
 
-fn text_object(path: &str) -> Violation {
-    violation(
-        path,
-        Rule::TextObject,
-        "a collaborative Text object where a scalar string belongs (Automerge JS: write an ImmutableString)",
-    )
-}
+mod values;
 
-/// The scalar string an op puts.
-fn scalar_string<'o>(path: &str, op: &'o automerge::legacy::Op) -> Result<&'o str, Violation> {
-    match &op.action {
-        OpType::Put(ScalarValue::Str(value)) if value.len() > MAX_VALUE_BYTES => {
-            Err(violation(path, Rule::InvalidValue, format!("longer than {MAX_VALUE_BYTES} bytes")))
-        }
-        OpType::Put(ScalarValue::Str(value)) => Ok(value),
-        OpType::Put(_) => Err(violation(path, Rule::NotAString, "every value is a scalar string")),
-        OpType::Make(ObjType::Text) => Err(text_object(path)),
-        _ => Err(violation(path, Rule::WrongShape, "an object where a scalar string belongs")),
-    }
-}
+pub(crate) use values::decodes_as;
+use values::*;
 
-fn invalid(path: &str, expected: &str) -> Violation {
-    violation(path, Rule::InvalidValue, format!("expected {expected}"))
-}
-
-fn instant(path: &str, value: &str) -> Result<(), Violation> {
-    DateTime::parse_from_rfc3339(value)
-        .ok()
-        .filter(crate::checklist::in_rfc3339_range)
-        .map(drop)
-        .ok_or_else(|| invalid(path, "an RFC 3339 instant (years 0000-9999)"))
-}
-
-fn text(path: &str, value: &str) -> Result<(), Violation> {
-    super::check_text("text", value).map_err(|e| match e {
-        super::RecordError::InvalidInput { reason, .. } => violation(path, Rule::InvalidValue, reason),
-        other => violation(path, Rule::InvalidValue, other.to_string()),
-    })
-}
-
-fn short_id(path: &str, value: &str) -> Result<(), Violation> {
-    if value.is_empty() || value.len() > MAX_ID_BYTES {
-        return Err(invalid(path, "an id of 1 to 200 bytes"));
-    }
-    Ok(())
-}
-
-fn unknown_field(path: &str, value: &str) -> Result<(), Violation> {
-    if value.len() > MAX_UNKNOWN_FIELD_BYTES {
-        return Err(violation(
-            path,
-            Rule::InvalidValue,
-            format!("a field this version does not know may hold at most {MAX_UNKNOWN_FIELD_BYTES} bytes"),
-        ));
-    }
-    Ok(())
-}
-
-fn parse_party(path: &str, value: &str) -> Result<Party, Violation> {
-    match value {
-        "client" => Ok(Party::Client),
-        "clinic" => Ok(Party::Clinic),
-        _ => Err(invalid(path, "\"client\" or \"clinic\"")),
-    }
-}
-
-/// Decodes a JSON field value; only a JSON object is read as a struct.
-fn decode<T: DeserializeOwned>(path: &str, value: &str, expected: &str) -> Result<T, Violation> {
-    let json: Value = crate::json::from_str(value).map_err(|_| invalid(path, expected))?;
-    if !json.is_object() {
-        return Err(invalid(path, expected));
-    }
-    serde_json::from_value(json).map_err(|_| invalid(path, expected))
-}
-
-/// A stored answer: `{"value": <JSON>, "at": <RFC 3339>}`.
-fn check_stored_answer(path: &str, value: &str) -> Result<(), Violation> {
-    const EXPECTED: &str = "an answer {\"value\", \"at\"}";
-    let json: Value = crate::json::from_str(value).map_err(|_| invalid(path, EXPECTED))?;
-    let at = json
-        .as_object()
-        .and_then(|map| map.get("at"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid(path, EXPECTED))?;
-    if json.get("value").is_none() {
-        return Err(invalid(path, EXPECTED));
-    }
-    instant(path, at)
-}
-
-/// Decodes an immutable entry's JSON as its kind, as readers will.
-fn entry<T: DeserializeOwned>(key: &str, value: &str, kind: EntryKind) -> Result<T, Violation> {
-    let mut json: Value =
-        crate::json::from_str(value).map_err(|_| invalid(key, "a JSON object (with no key twice)"))?;
-    let map = json.as_object_mut().ok_or_else(|| invalid(key, "a JSON object"))?;
-    map.insert("id".into(), Value::from(""));
-    serde_json::from_value(json).map_err(|_| {
-        violation(key, Rule::InvalidValue, format!("does not decode as a {} (see docs/record-format.md)", kind.name()))
-    })
-}
-
-/// Decodes an immutable entry's (or the pack assignment's) JSON as its kind.
-pub(crate) fn decodes_as(kind: EntryKind, key: &str, value: &str) -> Result<(), Violation> {
-    match kind {
-        EntryKind::Vitals => entry::<Vitals>(key, value, kind).map(drop),
-        EntryKind::SideEffect => entry::<SideEffectReport>(key, value, kind).map(drop),
-        EntryKind::CheckIn => entry::<CheckIn>(key, value, kind).map(drop),
-        EntryKind::Readiness => entry::<ReadinessRecord>(key, value, kind).map(drop),
-        EntryKind::Note => entry::<ClinicianNote>(key, value, kind).map(drop),
-        EntryKind::Acknowledgement => entry::<Acknowledgement>(key, value, kind).map(drop),
-        EntryKind::PackAssignment => decode::<PackAssignment>(key, value, "a pack assignment").map(drop),
-        EntryKind::Session | EntryKind::Journal => Err(violation(key, Rule::WrongShape, "this entry is a map")),
-    }
-}
-
-/// Checks the value of an immutable entry (or the pack assignment).
-fn check_entry_value(kind: EntryKind, key: &str, value: &str, writer: Writer) -> Result<(), Violation> {
-    let bad = |reason: &str| violation(key, Rule::InvalidValue, reason.to_owned());
-    match kind {
-        EntryKind::Vitals => {
-            let vitals: Vitals = entry(key, value, kind)?;
-            if !vitals.reading.is_plausible() {
-                return Err(bad("the reading is not a plausible blood pressure"));
-            }
-            vitals.session_id.as_deref().map_or(Ok(()), |id| short_id(key, id))
-        }
-        EntryKind::SideEffect => {
-            let report: SideEffectReport = entry(key, value, kind)?;
-            short_id(key, &report.effect_id)?;
-            report.session_id.as_deref().map_or(Ok(()), |id| short_id(key, id))
-        }
-        EntryKind::CheckIn => {
-            let check_in: CheckIn = entry(key, value, kind)?;
-            match check_in.kind {
-                CheckInKind::Instrument { instrument, answers, total, band } => {
-                    let scored =
-                        score(instrument, &answers).map_err(|_| bad("the answers do not fit the questionnaire"))?;
-                    if scored.total != total || scored.band != band {
-                        return Err(bad("the total or band does not match the answers"));
-                    }
-                    Ok(())
-                }
-                CheckInKind::Mood { score } if score <= 10 => Ok(()),
-                CheckInKind::Mood { .. } => Err(bad("a mood is from 0 to 10")),
-            }
-        }
-        EntryKind::Readiness => {
-            let record: ReadinessRecord = entry(key, value, kind)?;
-            short_id(key, &record.pack_id)?;
-            short_id(key, &record.session_id)?;
-            if overall_status(record.items.iter().map(|(_, state)| *state)) != record.status {
-                return Err(bad("the status does not follow from the item states"));
-            }
-            Ok(())
-        }
-        EntryKind::Note => {
-            let note: ClinicianNote = entry(key, value, kind)?;
-            if note.author.trim().is_empty() {
-                return Err(bad("a note has an author"));
-            }
-            text(key, &note.text)
-        }
-        EntryKind::Acknowledgement => {
-            entry::<Acknowledgement>(key, value, kind).map(drop)?;
-            // `k:<urgent key>`: it names an entry of the record.
-            match EntryKind::of(&key[2..]) {
-                Some(_) => Ok(()),
-                None => Err(bad("an acknowledgement names an urgent item's key")),
-            }
-        }
-        EntryKind::PackAssignment => {
-            debug_assert!(writer.is(Party::Clinic));
-            let assignment: PackAssignment = decode(key, value, "a pack assignment")?;
-            if assignment.version == 0 {
-                return Err(bad("a pack version is 1 or more"));
-            }
-            short_id(key, &assignment.pack_id)
-        }
-        EntryKind::Session | EntryKind::Journal => Err(violation(key, Rule::WrongShape, "this entry is a map")),
-    }
-}
-
+#[cfg(test)]
+mod buckets;
 #[cfg(test)]
 mod hostile;
 #[cfg(test)]

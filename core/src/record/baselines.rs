@@ -15,15 +15,14 @@
 //! check-ins, a cost that follows the change. Whenever that reasoning might
 //! not hold — a change rewrote the baseline's own key (a conflicting value
 //! can change which one wins), changes were merged as bytes or waited for
-//! missing dependencies, or a batch is large — the memo is dropped and the
+//! missing dependencies, or a batch is large (over 64 changes) — the memo is dropped and the
 //! next read scans again, so it is never stale.
 
 use std::collections::BTreeSet;
 
-use automerge::legacy::{Key, ObjectId};
 use automerge::Change;
 
-use super::{score_baseline_among, CareRecord, CheckIn, ScoreBaseline, CHECK_IN};
+use super::{score_baseline_among, touched_entries, CareRecord, CheckIn, ScoreBaseline, CHECK_IN};
 use crate::pack::InstrumentKind;
 
 /// Past this many changes in one batch, the memo is dropped instead of
@@ -90,24 +89,10 @@ thread_local! {
     pub(super) static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// The check-in keys `changes` write at the root (read from the changes
-/// alone, before or after they are applied), or `None` when there are too
-/// many changes to decode for the memo.
-pub(super) fn check_in_keys(changes: &[Change]) -> Option<BTreeSet<String>> {
-    if changes.len() > MAX_FOLDED_CHANGES {
-        return None;
-    }
-    let mut keys = BTreeSet::new();
-    for change in changes {
-        for op in change.decode().operations {
-            if let (ObjectId::Root, Key::Map(key)) = (&op.obj, &op.key) {
-                if key.starts_with(CHECK_IN) {
-                    keys.insert(key.to_string());
-                }
-            }
-        }
-    }
-    Some(keys)
+/// A copy of `changes` to fold into the memo once applied, or `None` when
+/// there are too many to decode for it.
+pub(super) fn foldable(changes: &[Change]) -> Option<Vec<Change>> {
+    (changes.len() <= MAX_FOLDED_CHANGES).then(|| changes.to_vec())
 }
 
 impl CareRecord {
@@ -125,11 +110,16 @@ impl CareRecord {
         }
     }
 
-    /// After changes were applied to the document: folds the check-ins at
-    /// `keys` (from [`check_in_keys`]) into the memo, or drops it (`None`:
-    /// changes whose effect is not known one by one, such as merged bytes).
-    pub(super) fn baselines_after(&mut self, keys: Option<BTreeSet<String>>) {
+    /// After `changes` were applied to the document: folds the check-ins
+    /// they wrote into the memo, or drops it (`None`: changes whose effect
+    /// is not known one by one, such as merged bytes, or too many).
+    pub(super) fn baselines_after(&mut self, changes: Option<&[Change]>) {
         let Some(mut memo) = self.baselines.take() else { return };
+        let keys = changes.map(|changes| {
+            let mut keys = touched_entries(&self.doc, changes);
+            keys.retain(|key| key.starts_with(CHECK_IN));
+            keys
+        });
         if keys.is_some_and(|keys| memo.fold(self, &keys)) {
             let _ = self.baselines.set(memo);
         }

@@ -128,11 +128,12 @@ impl CareRecord {
         // Changes that wait for missing dependencies (or release earlier
         // waiting ones) are not folded into the baselines one by one.
         let waiting_before = !self.doc.get_missing_deps(&[]).is_empty();
-        let keys =
-            (self.baselines.get().is_some() && !waiting_before).then(|| baselines::check_in_keys(&changes)).flatten();
+        let folded =
+            (self.baselines.get().is_some() && !waiting_before).then(|| baselines::foldable(&changes)).flatten();
         let doc = &mut self.doc;
         let result = chunks::contained(|| doc.apply_changes(changes).map_err(|e| e.to_string()));
-        self.baselines_after(keys.filter(|_| result.is_ok() && self.doc.get_missing_deps(&[]).is_empty()));
+        let folded = folded.filter(|_| result.is_ok() && self.doc.get_missing_deps(&[]).is_empty());
+        self.baselines_after(folded.as_deref());
         result
     }
 

@@ -11,39 +11,79 @@ impl CareRecord {
         if let Some(map) = value.as_object_mut() {
             map.remove("id");
         }
-        let key = format!("{prefix}{id}");
         let text = value.to_string();
-        self.change(|tx| Ok(tx.put(ROOT, &key, text)?))?;
+        self.change(|tx| {
+            let (obj, key) = entry_home(tx, prefix, id)?;
+            Ok(tx.put(&obj, key, text)?)
+        })?;
         Ok(id.to_owned())
     }
 
+    /// Every readable entry of kind `prefix` (one JSON string each): v1's
+    /// root keys, then every bucket (`place.rs`).
     pub(super) fn entries<'a, T: DeserializeOwned + 'a>(&'a self, prefix: &str) -> impl Iterator<Item = T> + 'a {
         let prefix_len = prefix.len();
-        self.doc.map_range(ROOT, prefix_range(prefix)).filter_map(move |item| {
+        let v1 = self.doc.map_range(ROOT, prefix_range(prefix)).filter_map(move |item| {
             let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value else { return None };
             parse_entry(text, &item.key[prefix_len..])
-        })
+        });
+        let v2 = place::buckets(&self.doc, prefix).into_iter().flat_map(move |(bucket, digits)| {
+            let entries: Vec<T> = self
+                .doc
+                .map_range(&bucket, ..)
+                .filter_map(|item| {
+                    let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value else { return None };
+                    place::in_bucket(&item.key, &digits).then(|| parse_entry(text, &item.key))?
+                })
+                .collect();
+            entries
+        });
+        v1.chain(v2)
     }
 
-    /// The entries of kind `prefix` among `keys` (root keys), parsed as
+    /// The entries of kind `prefix` among `keys` (logical keys), parsed as
     /// [`CareRecord::entries`] parses them, without scanning the others.
     pub(super) fn entries_among<T: DeserializeOwned>(&self, prefix: &str, keys: &BTreeSet<String>) -> Vec<T> {
         keys.range(prefix_range(prefix))
-            .filter_map(|key| parse_entry(&self.get_string(&ROOT, key)?, &key[prefix.len()..]))
+            .filter_map(|key| parse_entry(&self.entry_string(key)?, &key[prefix.len()..]))
             .collect()
     }
 
-    pub(super) fn objects<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (String, ObjId)> + 'a {
+    /// The map entries (sessions, journal entries) of kind `prefix`, each
+    /// with its id: v1's root keys, then every bucket.
+    pub(super) fn objects(&self, prefix: &str) -> Vec<(String, ObjId)> {
         let prefix_len = prefix.len();
-        self.doc.map_range(ROOT, prefix_range(prefix)).filter_map(move |item| match item.value {
-            ValueRef::Object(ObjType::Map) => Some((item.key[prefix_len..].to_owned(), item.id())),
-            _ => None,
-        })
+        let mut objects: Vec<(String, ObjId)> = self
+            .doc
+            .map_range(ROOT, prefix_range(prefix))
+            .filter_map(|item| match item.value {
+                ValueRef::Object(ObjType::Map) => Some((item.key[prefix_len..].to_owned(), item.id())),
+                _ => None,
+            })
+            .collect();
+        for (bucket, digits) in place::buckets(&self.doc, prefix) {
+            objects.extend(self.doc.map_range(&bucket, ..).filter_map(|item| match item.value {
+                ValueRef::Object(ObjType::Map) if place::in_bucket(&item.key, &digits) => {
+                    Some((item.key.to_string(), item.id()))
+                }
+                _ => None,
+            }));
+        }
+        objects
     }
 
+    /// The map of the entry at logical key `key`, wherever it lives.
     pub(super) fn map_obj(&self, key: &str) -> Option<ObjId> {
-        match self.doc.get(ROOT, key).ok()?? {
+        match place::find(&self.doc, key)? {
             (automerge::Value::Object(ObjType::Map), obj) => Some(obj),
+            _ => None,
+        }
+    }
+
+    /// The winning string value of the entry at logical key `key`.
+    pub(super) fn entry_string(&self, key: &str) -> Option<String> {
+        match place::find(&self.doc, key)? {
+            (automerge::Value::Scalar(s), _) => s.as_str().map(str::to_owned),
             _ => None,
         }
     }
@@ -225,12 +265,32 @@ pub(super) fn sorted<T, K: Ord>(mut items: Vec<T>, key: impl Fn(&T) -> K) -> Vec
     items
 }
 
+/// Where a new entry `<prefix><id>` is written in `tx`: its bucket (the
+/// winning map of its key, created when the record lacks one) and the id;
+/// the root and the logical key for kinds that are not bucketed.
+pub(super) fn entry_home(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    prefix: &str,
+    id: &str,
+) -> Result<(ObjId, String), RecordError> {
+    let Some(bucket) = place::bucket_key(prefix, id) else { return Ok((ROOT, format!("{prefix}{id}"))) };
+    let existing = match tx.get(ROOT, bucket.as_str())? {
+        Some((automerge::Value::Object(ObjType::Map), obj)) => Some(obj),
+        _ => None,
+    };
+    let obj = match existing {
+        Some(obj) => obj,
+        None => tx.put_object(ROOT, bucket.as_str(), ObjType::Map)?,
+    };
+    Ok((obj, id.to_owned()))
+}
+
 /// A new random 128-bit id, as 32 hex digits.
 pub fn new_id() -> String {
     rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// An entry's stored JSON with its `id` (the root key after the kind prefix) added.
+/// An entry's stored JSON with its `id` (the logical key after the kind prefix) added.
 pub(super) fn parse_entry<T: DeserializeOwned>(text: &str, id: &str) -> Option<T> {
     let mut value: Value = serde_json::from_str(text).ok()?;
     value.as_object_mut()?.insert("id".into(), Value::from(id));

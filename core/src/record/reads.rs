@@ -8,7 +8,7 @@ impl CareRecord {
     /// Every session, cancelled ones included, by scheduled start.
     pub fn sessions(&self) -> Vec<Session> {
         let mut sessions: Vec<Session> =
-            self.objects(SESSION).filter_map(|(id, obj)| read_session(&id, &self.fields(&obj))).collect();
+            self.objects(SESSION).into_iter().filter_map(|(id, obj)| read_session(&id, &self.fields(&obj))).collect();
         sessions.sort_by(|a, b| a.scheduled_start.cmp(&b.scheduled_start).then_with(|| a.id.cmp(&b.id)));
         sessions
     }
@@ -86,7 +86,7 @@ impl CareRecord {
     /// Shared journal entries that are not deleted, newest first.
     pub fn journal(&self) -> Vec<JournalEntry> {
         let mut entries: Vec<JournalEntry> =
-            self.objects(JOURNAL).filter_map(|(id, obj)| read_journal(&id, &self.fields(&obj))).collect();
+            self.objects(JOURNAL).into_iter().filter_map(|(id, obj)| read_journal(&id, &self.fields(&obj))).collect();
         sort_journal(&mut entries);
         entries
     }

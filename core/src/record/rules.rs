@@ -11,8 +11,8 @@ impl CareRecord {
     ) -> Result<O, RecordError> {
         let result = self.doc.transact(f).map(|success| success.result).map_err(|failure| failure.error)?;
         if self.baselines.get().is_some() {
-            let keys = self.doc.get_last_local_change().and_then(|c| baselines::check_in_keys(&[c]));
-            self.baselines_after(keys);
+            let last = self.doc.get_last_local_change();
+            self.baselines_after(Some(last.as_slice()));
         }
         Ok(result)
     }
@@ -34,9 +34,9 @@ impl CareRecord {
         crate::aftercare::parse_time_zone(time_zone).map_err(|e| invalid("time_zone", e.to_string()))?;
         check_session_start(&start)?;
         let id = new_id();
-        let key = format!("{SESSION}{id}");
         self.change(|tx| {
-            let obj = tx.put_object(ROOT, &key, ObjType::Map)?;
+            let (home, key) = entry_home(tx, SESSION, &id)?;
+            let obj = tx.put_object(&home, key, ObjType::Map)?;
             tx.put(&obj, "start", start.to_rfc3339())?;
             tx.put(&obj, "tz", time_zone)?;
             tx.put(&obj, "by", party_str(by))?;
@@ -297,9 +297,9 @@ impl CareRecord {
     ) -> Result<String, RecordError> {
         self.check_journal_entry(text, links)?;
         let id = new_id();
-        let key = format!("{JOURNAL}{id}");
         self.change(|tx| {
-            let obj = tx.put_object(ROOT, &key, ObjType::Map)?;
+            let (home, key) = entry_home(tx, JOURNAL, &id)?;
+            let obj = tx.put_object(&home, key, ObjType::Map)?;
             tx.put(&obj, "created_at", created_at.to_rfc3339())?;
             tx.put(&obj, "text", text)?;
             if let Some(prompt) = &links.prompt_id {

@@ -2,9 +2,11 @@
 //! generated from the types readers decode them into.
 //!
 //! The schema describes the record as the JSON an Automerge document
-//! exports: the root is a map of entries; sessions and journal entries are
-//! maps of strings; every other entry is one string holding JSON text, whose
-//! schema is its `contentSchema`. `docs/record-format.md` is the prose.
+//! exports: the root is a map of buckets (format v2, `<letter>/<hh>`, each a
+//! map of entries by id) and of v1 entries at their own keys; sessions and
+//! journal entries are maps of strings; every other entry is one string
+//! holding JSON text, whose schema is its `contentSchema`.
+//! `docs/record-format.md` is the prose.
 
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
@@ -15,7 +17,7 @@ use super::{
 };
 
 /// The record format version this code reads and writes.
-pub const RECORD_FORMAT_VERSION: u32 = 1;
+pub const RECORD_FORMAT_VERSION: u32 = 2;
 
 /// Fields of a session map this version knows (answers are `a:<item id>`).
 pub(crate) const SESSION_FIELDS: [&str; 6] = ["start", "tz", "by", "cancelled", "started_at", "ended_at"];
@@ -101,22 +103,38 @@ pub fn json_schema() -> Value {
         }),
     );
     let id = "[0-9a-f]{32}";
+    let kinds = [
+        ("s", json!({"$ref": "#/$defs/Session"})),
+        ("j", json!({"$ref": "#/$defs/JournalEntry"})),
+        ("v", json_text("Vitals")),
+        ("e", json_text("SideEffectReport")),
+        ("c", json_text("CheckIn")),
+        ("r", json_text("ReadinessRecord")),
+        ("n", json_text("ClinicianNote")),
+    ];
+    let mut keys = Map::new();
+    for (letter, entry) in &kinds {
+        // Format v2: a bucket of the entries whose id starts with its two digits.
+        keys.insert(
+            format!("^{letter}/[0-9a-f]{{2}}$"),
+            json!({
+                "description": "A bucket (format v2): the entries of this kind whose id starts with the key's two hex digits, by id.",
+                "type": "object",
+                "patternProperties": {format!("^{id}$"): entry},
+                "additionalProperties": false,
+            }),
+        );
+        // Format v1, still read and accepted: the entry at its own root key.
+        keys.insert(format!("^{letter}:{id}$"), entry.clone());
+    }
+    keys.insert("^k:.+$".into(), json_text("Acknowledgement"));
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": format!("katcore care record, format version {RECORD_FORMAT_VERSION}"),
         "description": "The root map of a care record's Automerge document. See docs/record-format.md.",
         "type": "object",
         "properties": {"assigned_pack": json_text("PackAssignment")},
-        "patternProperties": {
-            format!("^s:{id}$"): {"$ref": "#/$defs/Session"},
-            format!("^j:{id}$"): {"$ref": "#/$defs/JournalEntry"},
-            format!("^v:{id}$"): json_text("Vitals"),
-            format!("^e:{id}$"): json_text("SideEffectReport"),
-            format!("^c:{id}$"): json_text("CheckIn"),
-            format!("^r:{id}$"): json_text("ReadinessRecord"),
-            format!("^n:{id}$"): json_text("ClinicianNote"),
-            "^k:.+$": json_text("Acknowledgement"),
-        },
+        "patternProperties": keys,
         "additionalProperties": false,
         "$defs": defs,
     })

@@ -495,9 +495,7 @@ fn visible(r: &CareRecord, fact: &str) -> bool {
         "vitals" => r.vitals().iter().filter(|v| v.id == id).count() == 1,
         "side effect" => r.side_effects().iter().filter(|e| e.id == id).count() == 1,
         "check-in" => r.check_ins().iter().filter(|c| c.id == id).count() == 1,
-        "journal" => {
-            r.journal_entry(id).is_some() || r.document().get(ROOT, format!("j:{id}")).ok().flatten().is_some()
-        }
+        "journal" => r.journal_entry(id).is_some() || place::find(r.document(), &format!("j:{id}")).is_some(),
         "deleted" => r.journal_entry(id).is_none(),
         "note" => r.clinician_notes().iter().filter(|n| n.id == id).count() == 1,
         "ended" => r.session(id).is_some_and(|s| s.ended_at.is_some()),

@@ -11,12 +11,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::authority::{decodes_as, EntryKind};
+use super::place;
 use super::{read_journal, read_session, CareRecord};
 
 /// An entry of the record this version cannot read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnreadableEntry {
-    /// Its root key, e.g. `v:0a1b…`.
+    /// Its logical key, e.g. `v:0a1b…` (a bucket's own key, e.g. `v/0a`, when
+    /// the bucket itself cannot be read).
     pub key: String,
     /// Why it cannot be read, naming the field; never its content.
     pub reason: String,
@@ -29,25 +31,50 @@ impl CareRecord {
         let mut unreadable = Vec::new();
         for item in self.doc.map_range(ROOT, ..) {
             let key = item.key.as_ref();
-            let reason = match (EntryKind::of(key), &item.value) {
-                (None, _) => Some("a kind of entry this version does not know".to_owned()),
-                (Some(kind), ValueRef::Object(ObjType::Map)) if kind.is_map() => {
-                    self.map_entry_problem(kind, &item.id())
+            let Some((prefix, digits)) = place::parse_bucket_key(key) else {
+                if let Some(reason) = self.entry_problem(key, &item.value, item.id()) {
+                    unreadable.push(UnreadableEntry { key: key.to_owned(), reason });
                 }
-                (Some(kind), ValueRef::Scalar(ScalarValueRef::Str(text))) if !kind.is_map() => {
-                    decodes_as(kind, key, text).err().map(|violation| violation.reason)
-                }
-                (Some(_), ValueRef::Object(ObjType::Text)) => {
-                    Some("a collaborative Text object where a string belongs".to_owned())
-                }
-                (Some(kind), _) if kind.is_map() => Some(format!("a {} is a map", kind.name())),
-                (Some(_), _) => Some("not a scalar string".to_owned()),
+                continue;
             };
-            if let Some(reason) = reason {
-                unreadable.push(UnreadableEntry { key: key.to_owned(), reason });
+            // A bucket (`place.rs`): every map at its key, and each entry in it.
+            for (value, obj) in self.doc.get_all(ROOT, key).unwrap_or_default() {
+                if !matches!(value, automerge::Value::Object(ObjType::Map)) {
+                    unreadable.push(UnreadableEntry { key: key.to_owned(), reason: "a bucket is a map".to_owned() });
+                    continue;
+                }
+                for entry in self.doc.map_range(&obj, ..) {
+                    let logical = format!("{prefix}{}", entry.key);
+                    let reason = if place::in_bucket(&entry.key, digits) {
+                        self.entry_problem(&logical, &entry.value, entry.id())
+                    } else {
+                        Some("an id that does not belong to its bucket".to_owned())
+                    };
+                    if let Some(reason) = reason {
+                        unreadable.push(UnreadableEntry { key: logical, reason });
+                    }
+                }
             }
         }
+        unreadable.sort_by(|a, b| a.key.cmp(&b.key));
         unreadable
+    }
+
+    /// Why the entry at logical key `key`, holding `value` (object `obj`),
+    /// cannot be read, if it cannot.
+    fn entry_problem(&self, key: &str, value: &ValueRef<'_>, obj: ObjId) -> Option<String> {
+        match (EntryKind::of(key), value) {
+            (None, _) => Some("a kind of entry this version does not know".to_owned()),
+            (Some(kind), ValueRef::Object(ObjType::Map)) if kind.is_map() => self.map_entry_problem(kind, &obj),
+            (Some(kind), ValueRef::Scalar(ScalarValueRef::Str(text))) if !kind.is_map() => {
+                decodes_as(kind, key, text).err().map(|violation| violation.reason)
+            }
+            (Some(_), ValueRef::Object(ObjType::Text)) => {
+                Some("a collaborative Text object where a string belongs".to_owned())
+            }
+            (Some(kind), _) if kind.is_map() => Some(format!("a {} is a map", kind.name())),
+            (Some(_), _) => Some("not a scalar string".to_owned()),
+        }
     }
 
     /// Why a session or journal map cannot be read, if it cannot.

@@ -32,11 +32,12 @@
 use std::collections::BTreeSet;
 
 use automerge::legacy::{Key, ObjectId};
-use automerge::{Automerge, Change, ObjType, Prop, ReadDoc, ROOT};
+use automerge::{Automerge, Change, ReadDoc, ROOT};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::authority::{locate, op_id_string};
+use super::authority::op_id_string;
+use super::place::{self, Located};
 use super::{CareRecord, Fields, ACK, CHECK_IN, READINESS, SESSION, SIDE_EFFECT, VITALS};
 use crate::checklist::{overall_status, BloodPressureReading, ReadinessStatus};
 use crate::instruments::{score, score_flag, ScoreFlag};
@@ -160,7 +161,7 @@ impl CareRecord {
             .map(|item| item.id.as_str())
             .collect();
         let sessions: Vec<(String, automerge::ObjId)> = match only {
-            None => self.objects(SESSION).collect(),
+            None => self.objects(SESSION),
             Some(keys) => keys
                 .range(super::prefix_range(SESSION))
                 .filter_map(|key| Some((key[SESSION.len()..].to_owned(), self.map_obj(key)?)))
@@ -277,27 +278,37 @@ fn blood_pressure_answers(fields: &Fields, item: &str) -> Vec<(DateTime<Utc>, u6
         .collect()
 }
 
-/// The root keys of the entries `changes` write, read from their operations
-/// against `doc`, the record they were applied to: a root write names its
-/// key, a write into an entry's map names that entry. Changes that do not
-/// decode, and objects `doc` does not hold, are skipped (the write rules
-/// checked them before they were applied).
+/// The logical keys (`<prefix><id>`, `place.rs`) of the entries `changes`
+/// write, read from their operations against `doc`, the record they were
+/// applied to: a root or bucket write names its entry, a write into an
+/// entry's map names that entry; creating a bucket names none. Changes that
+/// do not decode, and objects `doc` does not hold, are skipped (the write
+/// rules checked them before they were applied).
 pub fn touched_entries(doc: &Automerge, changes: &[Change]) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for change in changes {
         for op in change.decode().operations {
-            match (&op.obj, &op.key) {
-                (ObjectId::Root, Key::Map(key)) => {
-                    keys.insert(key.to_string());
-                }
-                (ObjectId::Id(id), _) => {
-                    if let Some((ObjType::Map, automerge::Parent { obj, prop: Prop::Map(key), .. })) =
-                        locate(doc, &op_id_string(id))
-                    {
-                        if obj == ROOT {
-                            keys.insert(key);
-                        }
+            let Key::Map(field) = &op.key else { continue };
+            let home = match &op.obj {
+                ObjectId::Root => Located::Root,
+                ObjectId::Id(id) => {
+                    match super::chunks::contained(|| doc.import(&op_id_string(id)).map_err(|e| e.to_string())) {
+                        Ok((obj, _)) => place::classify(doc, &obj),
+                        Err(_) => continue,
                     }
+                }
+            };
+            match home {
+                Located::Root if place::parse_bucket_key(field).is_none() => {
+                    keys.insert(field.to_string());
+                }
+                Located::Bucket(bucket) => {
+                    if let Some((prefix, _)) = place::parse_bucket_key(&bucket) {
+                        keys.insert(format!("{prefix}{field}"));
+                    }
+                }
+                Located::Entry(key) => {
+                    keys.insert(key);
                 }
                 _ => {}
             }

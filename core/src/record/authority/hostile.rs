@@ -41,6 +41,13 @@ enum Raw {
     Delete(Target),
     /// Create an object at a root key.
     Make(Target, bool),
+    /// Put a string at the entry's place in its bucket (format v2),
+    /// creating the bucket when the record lacks it.
+    PutInBucket(Target, Payload),
+    /// Delete the entry from its bucket.
+    DeleteInBucket(Target),
+    /// Replace the entry's bucket with a new, empty map (hiding every entry in it).
+    ReplaceBucket(Target),
     /// Put a string in a field of the clinic's session.
     SessionField(&'static str, Payload),
     /// Delete a field of the clinic's session.
@@ -112,6 +119,9 @@ fn raw_op() -> impl Strategy<Value = Raw> {
         target().prop_map(Raw::PutNumber),
         target().prop_map(Raw::Delete),
         (target(), any::<bool>()).prop_map(|(t, text)| Raw::Make(t, text)),
+        (target(), payload()).prop_map(|(t, p)| Raw::PutInBucket(t, p)),
+        target().prop_map(Raw::DeleteInBucket),
+        target().prop_map(Raw::ReplaceBucket),
         (field.clone(), payload()).prop_map(|(f, p)| Raw::SessionField(f, p)),
         field.prop_map(Raw::SessionDelete),
     ]
@@ -182,15 +192,38 @@ fn clinic_content(record: &CareRecord, session: &str) -> Value {
     })
 }
 
-/// Root keys of every urgent value, read from the stored JSON without the
-/// record's own urgency code, with the pack's limits.
+/// Every entry of the record: its logical key and, for a string, the
+/// string — v1's root keys and every bucket's entries, read with Automerge
+/// alone.
+fn stored_entries(record: &CareRecord) -> Vec<(String, Option<String>)> {
+    let doc = record.document();
+    let mut entries = Vec::new();
+    let string = |value: &automerge::ValueRef<'_>| match value {
+        automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(text)) => Some(text.to_string()),
+        _ => None,
+    };
+    for item in doc.map_range(ROOT, ..) {
+        let Some((prefix, _)) = crate::record::place::parse_bucket_key(&item.key) else {
+            entries.push((item.key.to_string(), string(&item.value)));
+            continue;
+        };
+        for (_, bucket) in doc.get_all(ROOT, item.key.as_ref()).unwrap() {
+            for entry in doc.map_range(&bucket, ..) {
+                entries.push((format!("{prefix}{}", entry.key), string(&entry.value)));
+            }
+        }
+    }
+    entries
+}
+
+/// Logical keys of every urgent value, read from the stored JSON without
+/// the record's own urgency code, with the pack's limits.
 fn urgent_values(record: &CareRecord, pack: &Pack) -> Vec<String> {
     let limit = pack.thresholds.bp_urgent;
     let mut keys = Vec::new();
-    for item in record.document().map_range(ROOT, ..) {
-        let automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(text)) = &item.value else { continue };
-        let Ok(json) = serde_json::from_str::<Value>(text) else { continue };
-        let key = item.key.to_string();
+    for (key, text) in stored_entries(record) {
+        let Some(text) = text else { continue };
+        let Ok(json) = serde_json::from_str::<Value>(&text) else { continue };
         let urgent = match &key[..2] {
             "v:" => {
                 json["reading"]["systolic"].as_u64().is_some_and(|s| s >= u64::from(limit.systolic))
@@ -221,6 +254,21 @@ fn urgent_values(record: &CareRecord, pack: &Pack) -> Vec<String> {
     keys
 }
 
+/// The bucket map of logical key `key` in `tx` (created when missing) and
+/// the entry's key in it (its id; a malformed key goes to bucket `00`).
+fn bucket_of(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    key: &str,
+) -> Result<(automerge::ObjId, String), automerge::AutomergeError> {
+    let (prefix, id) = key.split_at_checked(2).unwrap_or(("x:", key));
+    let bucket = format!("{}/{}", &prefix[..1], id.get(..2).unwrap_or("00"));
+    let obj = match tx.get(ROOT, bucket.as_str())? {
+        Some((automerge::Value::Object(ObjType::Map), obj)) => obj,
+        _ => tx.put_object(ROOT, bucket, ObjType::Map)?,
+    };
+    Ok((obj, id.to_owned()))
+}
+
 static TRIED: AtomicUsize = AtomicUsize::new(0);
 static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
 static HONEST: AtomicUsize = AtomicUsize::new(0);
@@ -247,10 +295,10 @@ proptest! {
         };
         let original = clinic_content(&server, &f.session);
         let original_start = server.session(&f.session).unwrap().scheduled_start;
-        let session_obj = server.document().get(ROOT, format!("s:{}", f.session)).unwrap().unwrap().1;
+        let session_obj = crate::record::place::find(server.document(), &format!("s:{}", f.session)).unwrap().1;
         let mut device = CareRecord::new(automerge::ActorId::from(&b"honest-tablet"[..]));
         for step in steps {
-            let before: Vec<String> = server.document().keys(ROOT).collect();
+            let before: Vec<String> = stored_entries(&server).into_iter().map(|(key, _)| key).collect();
             match step {
                 Step::Hostile(ops) => {
                     let changes = raw(&server, "thief", |tx| {
@@ -262,6 +310,19 @@ proptest! {
                                 Raw::Make(target, text) => {
                                     let kind = if *text { ObjType::Text } else { ObjType::Map };
                                     tx.put_object(ROOT, keys(target), kind)?;
+                                }
+                                Raw::PutInBucket(target, payload) => {
+                                    let (bucket, id) = bucket_of(tx, &keys(target))?;
+                                    tx.put(&bucket, id, payload.text(&f.session))?;
+                                }
+                                Raw::DeleteInBucket(target) => {
+                                    let (bucket, id) = bucket_of(tx, &keys(target))?;
+                                    tx.delete(&bucket, id)?;
+                                }
+                                Raw::ReplaceBucket(target) => {
+                                    let key = keys(target);
+                                    let bucket = format!("{}/{}", &key[..1], key.get(2..4).unwrap_or("00"));
+                                    tx.put_object(ROOT, bucket, ObjType::Map)?;
                                 }
                                 Raw::SessionField(field, payload) => tx.put(&session_obj, *field, payload.text(&f.session))?,
                                 Raw::SessionDelete(field) => tx.delete(&session_obj, *field)?,
@@ -308,7 +369,7 @@ proptest! {
                 prop_assert!(start >= original_start);
             }
             // Nothing disappears.
-            let after: Vec<String> = server.document().keys(ROOT).collect();
+            let after: Vec<String> = stored_entries(&server).into_iter().map(|(key, _)| key).collect();
             prop_assert!(before.iter().all(|key| after.contains(key)));
             // Every urgent value has an urgent item, open unless the clinic
             // acknowledged it (only the fixture's crisis check-in).

@@ -75,8 +75,18 @@ fn refused(base: &CareRecord, changes: &[Change]) -> (String, Rule) {
     (violation.key, violation.rule)
 }
 
+/// The object holding the entry at logical key `key` and its key there:
+/// its bucket and id (format v2), or the root and the key (v1).
+pub(super) fn home(record: &CareRecord, key: &str) -> (automerge::ObjId, String) {
+    let (prefix, id) = key.split_at(2);
+    match crate::record::place::bucket_key(prefix, id) {
+        Some(bucket) => (record.document().get(ROOT, bucket.as_str()).unwrap().unwrap().1, id.to_owned()),
+        None => (ROOT, key.to_owned()),
+    }
+}
+
 fn session_obj(record: &CareRecord, id: &str) -> automerge::ObjId {
-    record.document().get(ROOT, format!("s:{id}")).unwrap().unwrap().1
+    crate::record::place::find(record.document(), &format!("s:{id}")).unwrap().1
 }
 
 #[test]
@@ -153,13 +163,21 @@ fn nothing_is_ever_deleted_by_a_delete_op() {
     let f = fixture();
     let note_key = format!("n:{}", f.note);
     let session_key = format!("s:{}", f.session);
+    let (bucket, id) = home(&f.clinic, &note_key);
     assert_eq!(
-        refused(&f.clinic, &raw(&f.clinic, "thief", |tx| tx.delete(ROOT, &note_key))),
+        refused(&f.clinic, &raw(&f.clinic, "thief", |tx| tx.delete(&bucket, id.as_str()))),
         (note_key, Rule::DeleteOp)
     );
+    let (bucket, id) = home(&f.clinic, &session_key);
     assert_eq!(
-        refused(&f.clinic, &raw(&f.clinic, "thief", |tx| tx.delete(ROOT, &session_key))),
+        refused(&f.clinic, &raw(&f.clinic, "thief", |tx| tx.delete(&bucket, id.as_str()))),
         (session_key.clone(), Rule::DeleteOp)
+    );
+    // Nor a whole bucket, which would hide every entry in it.
+    let bucket_key = format!("s/{}", &f.session[..2]);
+    assert_eq!(
+        refused(&f.clinic, &raw(&f.clinic, "thief", |tx| tx.delete(ROOT, bucket_key.as_str()))),
+        (bucket_key, Rule::DeleteOp)
     );
     let obj = session_obj(&f.clinic, &f.session);
     assert_eq!(
@@ -172,7 +190,8 @@ fn nothing_is_ever_deleted_by_a_delete_op() {
         .add_vitals(&Pack::default_pack(), BloodPressureReading { systolic: 120, diastolic: 80 }, now(), None)
         .unwrap();
     let key = format!("v:{vitals}");
-    assert_eq!(refused(&phone, &raw(&phone, "phone2", |tx| tx.delete(ROOT, &key))), (key, Rule::DeleteOp));
+    let (bucket, id) = home(&phone, &key);
+    assert_eq!(refused(&phone, &raw(&phone, "phone2", |tx| tx.delete(&bucket, id.as_str()))), (key, Rule::DeleteOp));
 }
 
 #[test]
@@ -435,7 +454,7 @@ fn too_many_new_entries_in_one_exchange_are_refused() {
 fn the_clinic_writes_no_journal_field_known_or_not() {
     let mut phone = fixture().clinic;
     let id = phone.write_journal_entry("Mine.", &JournalLinks::default(), now()).unwrap();
-    let obj = phone.document().get(ROOT, format!("j:{id}")).unwrap().unwrap().1;
+    let obj = crate::record::place::find(phone.document(), &format!("j:{id}")).unwrap().1;
     for field in ["text", "clinic_tag"] {
         let changes = raw(&phone, "clinic2", |tx| tx.put(&obj, field, "edited by the clinic"));
         let violation = check_changes(phone.document(), &changes, Writer::Clinic).unwrap_err();
