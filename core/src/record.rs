@@ -9,9 +9,12 @@
 //! Callers use typed methods only. The document layout, for sync peers and
 //! anyone reading the bytes with another Automerge implementation:
 //!
-//! - Every entry lives under its own root key, `<prefix>:<id>`, with a
-//!   random 128-bit hex id, so replicas never create the same container
-//!   twice and never collide on ids.
+//! - Every entry has a logical key, `<prefix>:<id>`, with a random 128-bit
+//!   hex id, so replicas never collide on ids. Format v2 writes it into a
+//!   bucket, the map at root key `<letter>/<first two hex digits>`, under
+//!   its id, so applying a one-entry change walks one small map, not every
+//!   entry; v1 kept it at the root key `<prefix>:<id>`, where readers still
+//!   find it (`place.rs`).
 //! - Entries that never change after they are written — vitals (`v:`), side
 //!   effects (`e:`), check-ins (`c:`), clinician notes (`n:`), readiness
 //!   decisions (`r:`) and acknowledgements (`k:<urgent key>`) — are a single
@@ -80,7 +83,7 @@ pub const DUE_PROMPT_WINDOW: Duration = Duration::days(7);
 pub const UPCOMING_GRACE: Duration = Duration::hours(6);
 
 const SESSION: &str = "s:";
-/// The prefix of a session's root key (`s:<id>`), for readers of
+/// The prefix of a session's logical key (`s:<id>`), for readers of
 /// [`touched_entries`].
 pub const SESSION_PREFIX: &str = SESSION;
 const JOURNAL: &str = "j:";

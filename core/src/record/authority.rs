@@ -6,7 +6,7 @@
 //! itself what a change may do. The rules, in one place (the clinic server,
 //! the device and `docs/record-format.md` all follow this table):
 //!
-//! | entry (root key) | created by | afterwards |
+//! | entry (logical key) | created by | afterwards |
 //! |---|---|---|
 //! | session `s:<id>` (map) | a device (`by: client`) or the clinic (`by: clinic`) | `tz` and `by` only in the change that creates it; `start` as [`may_move`] allows (a device postpones a clinic session, never brings it forward); `cancelled` as [`may_cancel`] allows; `started_at`, `ended_at` and answers `a:<item>` by the client's devices |
 //! | journal entry `j:<id>` (map) | a device | every field by the client's devices only |
@@ -114,7 +114,7 @@ pub enum Rule {
     WrongShape,
     /// A scalar that is not a string.
     NotAString,
-    /// A root key of no known kind.
+    /// A root key (or logical key) of no known kind.
     UnknownEntryKind,
     /// Written by a party that may not write it.
     NotPermitted,
@@ -175,7 +175,7 @@ fn violation(key: &str, rule: Rule, reason: impl Into<String>) -> Violation {
     Violation { key: key.to_owned(), rule, reason: reason.into() }
 }
 
-/// The kinds of entry a record holds, by root key.
+/// The kinds of entry a record holds, by logical key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EntryKind {
     Session,

@@ -56,7 +56,7 @@ impl Baselines {
         }
     }
 
-    /// Folds in the check-ins now stored at `keys` (root keys a change
+    /// Folds in the check-ins now stored at `keys` (logical keys a change
     /// wrote). Returns `false` when the memo must be recomputed instead: a
     /// key is a current baseline's own, whose value may have changed.
     fn fold(&mut self, record: &CareRecord, keys: &BTreeSet<String>) -> bool {

@@ -1,5 +1,6 @@
 //! The document layout (module documentation of [`super`]): entries under
-//! `<prefix>:<id>` root keys, JSON-string entries and map entries, and the
+//! entries by logical key `<prefix>:<id>` in their buckets or at v1 root
+//! keys (`place.rs` says where), JSON-string entries and map entries, and the
 //! readers that turn a map's fields into typed values. Nothing here knows a
 //! domain rule.
 

@@ -99,24 +99,6 @@ pub(crate) fn bucket_maps(doc: &Automerge, key: &str) -> Vec<ObjId> {
         .collect()
 }
 
-/// Where the entry at logical key `key` is: the object holding it and the
-/// key it has there, in every place it may be (v2 buckets first, then v1's
-/// root key). Only the first place that holds it counts.
-pub(crate) fn homes(key: &str) -> impl Iterator<Item = (Home, String)> + '_ {
-    let (prefix, id) = key.split_at_checked(2).unwrap_or((key, ""));
-    let bucket = bucket_key(prefix, id).map(|bucket| (Home::Bucket(bucket), id.to_owned()));
-    bucket.into_iter().chain(std::iter::once((Home::Root, key.to_owned())))
-}
-
-/// An object that may hold an entry.
-#[derive(Clone, Debug)]
-pub(crate) enum Home {
-    /// The root map (v1 entries, acknowledgements, the pack assignment).
-    Root,
-    /// A bucket, by root key.
-    Bucket(String),
-}
-
 /// The value of the entry at logical key `key` and its object id, if the
 /// record holds it.
 pub(crate) fn find(doc: &Automerge, key: &str) -> Option<(automerge::Value<'static>, ObjId)> {
@@ -124,18 +106,16 @@ pub(crate) fn find(doc: &Automerge, key: &str) -> Option<(automerge::Value<'stat
 }
 
 /// Every value of the entry at logical key `key` (several when concurrent
-/// writes conflict), winning value first, from the first place holding it.
+/// writes conflict), winning value first, from the first place holding it:
+/// its bucket (each map of a conflicting bucket in turn), then v1's root key.
 pub(crate) fn find_all(doc: &Automerge, key: &str) -> Vec<(automerge::Value<'static>, ObjId)> {
-    for (home, field) in homes(key) {
-        let objects = match home {
-            Home::Root => vec![ROOT],
-            Home::Bucket(bucket) => bucket_maps(doc, &bucket),
-        };
-        for obj in objects {
-            let values = doc.get_all(&obj, field.as_str()).unwrap_or_default();
-            if !values.is_empty() {
-                return values.into_iter().map(|(value, id)| (value.into_owned(), id)).collect();
-            }
+    let (prefix, id) = key.split_at_checked(2).unwrap_or((key, ""));
+    let buckets = bucket_key(prefix, id).map(|bucket| bucket_maps(doc, &bucket)).unwrap_or_default();
+    let places = buckets.into_iter().map(|map| (map, id)).chain(std::iter::once((ROOT, key)));
+    for (obj, field) in places {
+        let values = doc.get_all(&obj, field).unwrap_or_default();
+        if !values.is_empty() {
+            return values.into_iter().map(|(value, id)| (value.into_owned(), id)).collect();
         }
     }
     Vec::new()

@@ -77,10 +77,7 @@ impl CareRecord {
 
     /// A session's readiness decisions, oldest first.
     pub fn readiness_history(&self, session_id: &str) -> Vec<ReadinessRecord> {
-        let mut history: Vec<ReadinessRecord> =
-            self.entries::<ReadinessRecord>(READINESS).filter(|r| r.session_id == session_id).collect();
-        history.sort_by(|a, b| a.evaluated_at.cmp(&b.evaluated_at).then_with(|| a.id.cmp(&b.id)));
-        history
+        oldest_first(self.entries::<ReadinessRecord>(READINESS).filter(|r| r.session_id == session_id).collect())
     }
 
     /// Shared journal entries that are not deleted, newest first.
@@ -173,6 +170,11 @@ impl CareRecord {
 
     /// The whole record as the clinic shows it, with urgent items under `pack`.
     pub fn view(&self, pack: &Pack) -> RecordView {
+        // Every decision read once and handed to its session, not one scan per session.
+        let mut decisions: std::collections::HashMap<String, Vec<ReadinessRecord>> = std::collections::HashMap::new();
+        for decision in self.entries::<ReadinessRecord>(READINESS) {
+            decisions.entry(decision.session_id.clone()).or_default().push(decision);
+        }
         let sessions = self
             .sessions()
             .into_iter()
@@ -181,7 +183,7 @@ impl CareRecord {
                     Some(Value::Object(answers)) => answers,
                     _ => serde_json::Map::new(),
                 },
-                readiness: self.readiness_history(&session.id),
+                readiness: oldest_first(decisions.remove(&session.id).unwrap_or_default()),
                 session,
             })
             .collect();
@@ -202,6 +204,12 @@ impl CareRecord {
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self.view(&Pack::default_pack())).unwrap_or_default()
     }
+}
+
+/// A session's decisions, oldest first (ties by id).
+fn oldest_first(mut history: Vec<ReadinessRecord>) -> Vec<ReadinessRecord> {
+    history.sort_by(|a, b| a.evaluated_at.cmp(&b.evaluated_at).then_with(|| a.id.cmp(&b.id)));
+    history
 }
 
 /// A client's baseline for a questionnaire: their first check-in with it.

@@ -29,7 +29,7 @@ pub fn json_schema() -> Value {
     let mut generator = SchemaGenerator::default();
     let entry = |name: &str, schema: schemars::Schema| -> (String, Value) {
         let mut schema = schema.to_value();
-        // The id is the root key's suffix, not part of the stored JSON.
+        // The id is the logical key's suffix, not part of the stored JSON.
         if let Some(object) = schema.as_object_mut() {
             if let Some(Value::Object(properties)) = object.get_mut("properties") {
                 properties.remove("id");

@@ -63,7 +63,7 @@ impl CareRecord {
         self.urgent_items_scoped(pack, None)
     }
 
-    /// The urgent items of the entries at `keys` (root keys, e.g. from
+    /// The urgent items of the entries at `keys` (logical keys, e.g. from
     /// [`touched_entries`]) under `pack`, by the same rules as
     /// [`CareRecord::urgent_items_with`] without reading the other entries
     /// (but for the readiness decisions of a touched session, which decide
