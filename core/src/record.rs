@@ -29,6 +29,15 @@
 //!   and the next edit settles the entry.
 //! - Nothing is ever removed by a merge: deletion and cancellation are
 //!   recorded fields (`deleted`, `cancelled`).
+//!
+//! Where each rule lives: where entries are (`place.rs`) and how they are
+//! read and written there (`layout.rs`); what each write checks
+//! (`rules.rs`); who may write what, for changes from elsewhere
+//! (`authority.rs`, value checks in `authority/values.rs`); what is urgent
+//! (`urgency.rs`) and the score baselines it compares with, kept change by
+//! change (`baselines.rs`); bytes from outside (`document.rs`, `chunks.rs`);
+//! typed reads (`reads.rs`); entries that cannot be read (`unreadable.rs`);
+//! the JSON Schema (`schema.rs`).
 
 mod authority;
 mod baselines;

@@ -435,7 +435,7 @@ impl Store {
                 }
                 entries.push((id, bytes.to_vec()));
             }
-            entries.sort();
+            entries.sort_unstable();
             Ok(entries)
         })
     }

@@ -438,7 +438,9 @@ impl SyncClient {
                         SyncError::ServerBusy { retry_after, .. } => *retry_after,
                         _ => None,
                     };
-                    run.next_attempt = Some(next_attempt(Utc::now(), run.failures, retry_after, rand::random()));
+                    // A uniform jitter in [0, 1) (the middle if the generator fails).
+                    let jitter = getrandom::u64().map_or(0.5, |n| (n >> 11) as f64 / (1u64 << 53) as f64);
+                    run.next_attempt = Some(next_attempt(Utc::now(), run.failures, retry_after, jitter));
                 }
             }
         }

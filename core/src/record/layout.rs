@@ -22,24 +22,30 @@ impl CareRecord {
 
     /// Every readable entry of kind `prefix` (one JSON string each): v1's
     /// root keys, then every bucket (`place.rs`).
-    pub(super) fn entries<'a, T: DeserializeOwned + 'a>(&'a self, prefix: &str) -> impl Iterator<Item = T> + 'a {
-        let prefix_len = prefix.len();
-        let v1 = self.doc.map_range(ROOT, prefix_range(prefix)).filter_map(move |item| {
-            let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value else { return None };
-            parse_entry(text, &item.key[prefix_len..])
-        });
-        let v2 = place::buckets(&self.doc, prefix).into_iter().flat_map(move |(bucket, digits)| {
-            let entries: Vec<T> = self
-                .doc
-                .map_range(&bucket, ..)
-                .filter_map(|item| {
-                    let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value else { return None };
-                    place::in_bucket(&item.key, &digits).then(|| parse_entry(text, &item.key))?
-                })
-                .collect();
-            entries
-        });
-        v1.chain(v2)
+    pub(super) fn entries<T: DeserializeOwned>(&self, prefix: &str) -> std::vec::IntoIter<T> {
+        let mut entries = Vec::new();
+        self.each_entry_text(prefix, &mut |id, text| entries.extend(parse_entry(text, id)));
+        entries.into_iter()
+    }
+
+    /// Calls `visit` with the id and text of every string entry of kind
+    /// `prefix`. Not generic, so that the walk is compiled once, not once
+    /// per entry type (it weighs in the mobile library).
+    fn each_entry_text(&self, prefix: &str, visit: &mut dyn FnMut(&str, &str)) {
+        for item in self.doc.map_range(ROOT, prefix_range(prefix)) {
+            if let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value {
+                visit(&item.key[prefix.len()..], text);
+            }
+        }
+        for (bucket, digits) in place::buckets(&self.doc, prefix) {
+            for item in self.doc.map_range(&bucket, ..) {
+                if let ValueRef::Scalar(ScalarValueRef::Str(text)) = &item.value {
+                    if place::in_bucket(&item.key, &digits) {
+                        visit(&item.key, text);
+                    }
+                }
+            }
+        }
     }
 
     /// The entries of kind `prefix` among `keys` (logical keys), parsed as
@@ -140,7 +146,7 @@ impl CareRecord {
         }
         // Automerge iterates keys in order already; sorting keeps `Fields`'
         // binary search independent of that (and costs one pass when sorted).
-        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        fields.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Fields(fields)
     }
 }
@@ -258,11 +264,14 @@ pub(super) fn read_journal(id: &str, fields: &Fields) -> Option<JournalEntry> {
 
 /// Newest first, ties by id: the order journal listings use.
 pub(crate) fn sort_journal(entries: &mut [JournalEntry]) {
-    entries.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+    entries.sort_unstable_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
 }
 
+/// `items` ordered by `key`. Every caller's key ends with the entry's id, so
+/// no two are equal and an unstable sort (smaller in the mobile library)
+/// gives the one order a stable sort would.
 pub(super) fn sorted<T, K: Ord>(mut items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
-    items.sort_by_key(|item| key(item));
+    items.sort_unstable_by_key(|item| key(item));
     items
 }
 
@@ -288,7 +297,11 @@ pub(super) fn entry_home(
 
 /// A new random 128-bit id, as 32 hex digits.
 pub fn new_id() -> String {
-    rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect()
+    let mut bytes = [0u8; 16];
+    // The operating system's generator does not fail where katcore runs
+    // (Linux, Android, Apple); an id must never be made from anything less.
+    getrandom::fill(&mut bytes).expect("the system random number generator is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An entry's stored JSON with its `id` (the logical key after the kind prefix) added.

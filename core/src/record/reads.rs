@@ -9,7 +9,7 @@ impl CareRecord {
     pub fn sessions(&self) -> Vec<Session> {
         let mut sessions: Vec<Session> =
             self.objects(SESSION).into_iter().filter_map(|(id, obj)| read_session(&id, &self.fields(&obj))).collect();
-        sessions.sort_by(|a, b| a.scheduled_start.cmp(&b.scheduled_start).then_with(|| a.id.cmp(&b.id)));
+        sessions.sort_unstable_by(|a, b| a.scheduled_start.cmp(&b.scheduled_start).then_with(|| a.id.cmp(&b.id)));
         sessions
     }
 
@@ -208,7 +208,7 @@ impl CareRecord {
 
 /// A session's decisions, oldest first (ties by id).
 fn oldest_first(mut history: Vec<ReadinessRecord>) -> Vec<ReadinessRecord> {
-    history.sort_by(|a, b| a.evaluated_at.cmp(&b.evaluated_at).then_with(|| a.id.cmp(&b.id)));
+    history.sort_unstable_by(|a, b| a.evaluated_at.cmp(&b.evaluated_at).then_with(|| a.id.cmp(&b.id)));
     history
 }
 

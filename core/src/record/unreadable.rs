@@ -56,7 +56,7 @@ impl CareRecord {
                 }
             }
         }
-        unreadable.sort_by(|a, b| a.key.cmp(&b.key));
+        unreadable.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         unreadable
     }
 

@@ -241,7 +241,7 @@ impl CareRecord {
                 });
             }
         }
-        items.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.key.cmp(&b.key)));
+        items.sort_unstable_by(|a, b| b.at.cmp(&a.at).then_with(|| a.key.cmp(&b.key)));
         items
     }
 }

@@ -25,8 +25,6 @@ use std::fmt;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, KeyInit as HmacKeyInit, Mac};
-use rand::rngs::OsRng;
-use rand::RngCore;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -199,8 +197,7 @@ fn associated_data(table: Table, row: &str) -> Vec<u8> {
 /// `N` bytes from the operating system's random number generator.
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
     let mut bytes = [0u8; N];
-    OsRng
-        .try_fill_bytes(&mut bytes)
+    getrandom::fill(&mut bytes)
         .map_err(|_| StoreError::Storage { reason: "the system random number generator failed".into() })?;
     Ok(bytes)
 }
