@@ -28,6 +28,16 @@ fn sidecar() -> Value {
     serde_json::from_str(include_str!("data/v1-two-year.json")).expect("the fixture's JSON")
 }
 
+/// The heads of the fixture's last sync.
+fn synced_heads(fixture: &Value) -> Vec<ChangeHash> {
+    fixture["synced_heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| ChangeHash::from_str(h.as_str().unwrap()).unwrap())
+        .collect()
+}
+
 fn counts(r: &CareRecord) -> Value {
     json!({
         "sessions": r.sessions().len(), "journal": r.journal().len(), "vitals": r.vitals().len(),
@@ -62,12 +72,7 @@ fn a_v1_store_reads_as_v1_read_it_and_its_offline_changes_are_accepted() {
     assert!(store.read(|r| r.unreadable_entries()).is_empty());
     // The four changes made offline before the upgrade pass the server's
     // rules as a device's, against the record as the server has it.
-    let synced: Vec<ChangeHash> = fixture["synced_heads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| ChangeHash::from_str(h.as_str().unwrap()).unwrap())
-        .collect();
+    let synced = synced_heads(&fixture);
     let doc = store.read(|r| r.document().clone());
     let server = doc.fork_at(&synced).unwrap();
     let pending = doc.get_changes(&synced);
@@ -107,12 +112,7 @@ fn entries_written_after_the_upgrade_go_into_buckets_beside_the_v1_ones() {
         assert!(r.unreadable_entries().is_empty());
     });
     // Everything since the last sync, old app's and new app's, passes the server's rules.
-    let synced: Vec<ChangeHash> = fixture["synced_heads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| ChangeHash::from_str(h.as_str().unwrap()).unwrap())
-        .collect();
+    let synced = synced_heads(&fixture);
     let doc = store.read(|r| r.document().clone());
     check_changes(&doc.fork_at(&synced).unwrap(), &doc.get_changes(&synced), Writer::Device).unwrap();
     std::fs::remove_dir_all(dir).unwrap();

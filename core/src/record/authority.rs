@@ -277,7 +277,7 @@ pub fn check_changes(doc: &Automerge, changes: &[Change], writer: Writer) -> Res
                     ObjectId::Id(obj) => match check.created.get(&op_id_string(obj)) {
                         Some(located @ Located::Bucket(_)) => located.clone(),
                         Some(_) => continue,
-                        None => match locate_existing(doc, &op_id_string(obj)) {
+                        None => match place::locate(doc, &op_id_string(obj)) {
                             Some((located @ Located::Bucket(_), _)) => located,
                             _ => continue,
                         },
@@ -332,12 +332,6 @@ pub fn check_changes(doc: &Automerge, changes: &[Change], writer: Writer) -> Res
 
 pub(crate) fn op_id_string(id: &OpId) -> String {
     format!("{}@{}", id.0, id.1)
-}
-
-/// What the object `id` of `doc` is (`place::classify`) and its type, if `doc` holds it.
-fn locate_existing(doc: &Automerge, id: &str) -> Option<(Located, ObjType)> {
-    let (obj, obj_type) = contained(|| doc.import(id).map_err(|e| e.to_string())).ok()?;
-    Some((place::classify(doc, &obj), obj_type))
 }
 
 struct Check<'a> {
@@ -413,7 +407,7 @@ impl Check<'_> {
     /// bucket, or an entry's map.
     fn existing(&self, id: &str) -> Result<Located, Violation> {
         let unknown = || violation("(changes)", Rule::WrongShape, "a change writes into an object the record lacks");
-        match locate_existing(self.doc, id).ok_or_else(unknown)? {
+        match place::locate(self.doc, id).ok_or_else(unknown)? {
             (located @ (Located::Bucket(_) | Located::Entry(_)), ObjType::Map) => Ok(located),
             (Located::Entry(key) | Located::Bucket(key), _) => {
                 Err(violation(&key, Rule::WrongShape, "entries are one level deep"))

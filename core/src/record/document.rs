@@ -126,10 +126,11 @@ impl CareRecord {
     /// must then treat the record as unknown (reload it).
     pub fn apply_changes(&mut self, changes: Vec<Change>) -> Result<(), RecordError> {
         // Changes that wait for missing dependencies (or release earlier
-        // waiting ones) are not folded into the baselines one by one.
-        let waiting_before = !self.doc.get_missing_deps(&[]).is_empty();
-        let folded =
-            (self.baselines.get().is_some() && !waiting_before).then(|| baselines::foldable(&changes)).flatten();
+        // waiting ones) are not folded into the baselines one by one; with no
+        // memo there is nothing to fold, and nothing is asked of Automerge.
+        let folded = (self.baselines.get().is_some() && self.doc.get_missing_deps(&[]).is_empty())
+            .then(|| baselines::foldable(&changes))
+            .flatten();
         let doc = &mut self.doc;
         let result = chunks::contained(|| doc.apply_changes(changes).map_err(|e| e.to_string()));
         let folded = folded.filter(|_| result.is_ok() && self.doc.get_missing_deps(&[]).is_empty());

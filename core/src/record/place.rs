@@ -38,7 +38,11 @@ pub(crate) fn is_bucketed(prefix: &str) -> bool {
 
 /// Whether `id` is 32 lowercase hex digits, as v2 bucket entries' ids must be.
 pub(crate) fn is_v2_id(id: &str) -> bool {
-    id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == ID_LEN && is_lower_hex(id)
+}
+
+fn is_lower_hex(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Whether an entry keyed `id` belongs in the bucket of `digits`.
@@ -65,8 +69,7 @@ pub fn bucket_of(key: &str) -> Option<String> {
 pub(crate) fn parse_bucket_key(key: &str) -> Option<(&'static str, &str)> {
     let (letter, digits) = key.split_once('/')?;
     let prefix = BUCKETED.into_iter().find(|p| &p[..1] == letter)?;
-    let hex = digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    (digits.len() == BUCKET_DIGITS && hex).then_some((prefix, digits))
+    (digits.len() == BUCKET_DIGITS && is_lower_hex(digits)).then_some((prefix, digits))
 }
 
 /// The root-key range of one kind's buckets (`c/` up to `c0`, `0` being
@@ -133,6 +136,13 @@ pub(crate) enum Located {
     Entry(String),
     /// Deeper than any entry, or under a key that names no entry.
     Elsewhere,
+}
+
+/// What the object `id` (`counter@actor`, as a change names it) of `doc` is,
+/// and its type, if `doc` holds it.
+pub(crate) fn locate(doc: &Automerge, id: &str) -> Option<(Located, ObjType)> {
+    let (obj, obj_type) = super::chunks::contained(|| doc.import(id).map_err(|e| e.to_string())).ok()?;
+    Some((classify(doc, &obj), obj_type))
 }
 
 /// What `obj` is, read from its parents in `doc`.

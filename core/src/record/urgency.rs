@@ -291,12 +291,10 @@ pub fn touched_entries(doc: &Automerge, changes: &[Change]) -> BTreeSet<String> 
             let Key::Map(field) = &op.key else { continue };
             let home = match &op.obj {
                 ObjectId::Root => Located::Root,
-                ObjectId::Id(id) => {
-                    match super::chunks::contained(|| doc.import(&op_id_string(id)).map_err(|e| e.to_string())) {
-                        Ok((obj, _)) => place::classify(doc, &obj),
-                        Err(_) => continue,
-                    }
-                }
+                ObjectId::Id(id) => match place::locate(doc, &op_id_string(id)) {
+                    Some((located, _)) => located,
+                    None => continue,
+                },
             };
             match home {
                 Located::Root if place::parse_bucket_key(field).is_none() => {
