@@ -23,7 +23,9 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use katcore::checklist::{ItemState, ReadinessStatus};
 use katcore::pack::{InstrumentKind, Pack};
-use katcore::record::{CareRecord, CheckIn, CheckInKind, Deletion, Party, RecordView, SessionView, Severity};
+use katcore::record::{
+    AnswerRecord, CareRecord, CheckIn, CheckInKind, Deletion, Party, RecordView, SessionView, Severity,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -250,25 +252,25 @@ pub fn bundle(
         let procedure = bundle.put(procedure(session, &patient));
         sessions.insert(session.session.id.clone(), procedure.clone());
         for decision in &session.readiness {
-            bundle.put(readiness(decision, pack, &patient, &procedure));
+            let mut resource = readiness(decision, pack, &patient, &procedure);
+            // The readings it was made from, as exported below.
+            let derived: Vec<Value> = decision
+                .answers
+                .values()
+                .filter_map(|id| session.answer_history.iter().find(|a| a.id.as_ref() == Some(id)))
+                .filter_map(|answer| checklist_reading(session, answer))
+                .map(|(id, ..)| json!({"reference": full_url("Observation", &fhir_id(&id))}))
+                .collect();
+            if !derived.is_empty() {
+                resource["derivedFrom"] = json!(derived);
+            }
+            bundle.put(resource);
         }
-        // The readings of the pre-session checklist, at the time they were recorded.
-        for (item, value, at) in record.session_answers_at(&session.session.id) {
-            let number = |name: &str| value.get(name).and_then(Value::as_u64);
-            let (Some(systolic), Some(diastolic), Some(at)) = (number("systolic"), number("diastolic"), at) else {
-                continue;
-            };
-            let (Ok(systolic), Ok(diastolic)) = (u16::try_from(systolic), u16::try_from(diastolic)) else { continue };
-            // A FHIR id allows no `_`: the item is named by a digest of its id.
-            let item_digest: String = Sha256::digest(item.as_bytes())[..4].iter().map(|b| format!("{b:02x}")).collect();
-            let mut observation = blood_pressure(
-                &format!("{}-{item_digest}", session.session.id),
-                systolic,
-                diastolic,
-                instant(at),
-                pack,
-                &patient,
-            );
+        // Every reading of the pre-session checklist, at the time it was
+        // given: one the client later replaced (an urgent one, often) too.
+        for answer in &session.answer_history {
+            let Some((id, systolic, diastolic, at)) = checklist_reading(session, answer) else { continue };
+            let mut observation = blood_pressure(&id, systolic, diastolic, instant(at), pack, &patient);
             observation["partOf"] = json!([procedure]);
             observation["note"] = json!([{"text": "Measured for the pre-session checklist."}]);
             bundle.put(observation);
@@ -353,6 +355,30 @@ fn text_document(id: &str, kind: Value, patient: &Value, text: &str) -> Value {
 }
 
 /// A dosing session as a `Procedure`.
+/// A checklist answer that is a blood-pressure reading given at a known
+/// time: its `Observation` id, systolic, diastolic and time.
+///
+/// A FHIR id has at most 64 characters and no `_`. An answer entry is named
+/// by its id; an answer without one (format 1) by its session and a digest
+/// of its item id, as format 1's export named it, and of its time too when
+/// format 1 left several of one item.
+fn checklist_reading(session: &SessionView, answer: &AnswerRecord) -> Option<(String, u16, u16, DateTime<Utc>)> {
+    let number = |name: &str| answer.value.get(name).and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok());
+    let (systolic, diastolic, at) = (number("systolic")?, number("diastolic")?, answer.at?.with_timezone(&Utc));
+    let id = match &answer.id {
+        Some(id) => format!("checklist-{id}"),
+        None => {
+            let format_one = |a: &&AnswerRecord| a.id.is_none() && a.item_id == answer.item_id;
+            let several = session.answer_history.iter().filter(format_one).count() > 1;
+            let named =
+                if several { format!("{}@{}", answer.item_id, at.to_rfc3339()) } else { answer.item_id.clone() };
+            let digest: String = Sha256::digest(named.as_bytes())[..4].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{}-{digest}", session.session.id)
+        }
+    };
+    Some((id, systolic, diastolic, at))
+}
+
 fn procedure(view: &SessionView, patient: &Value) -> Value {
     let session = &view.session;
     let status = match (&session.cancelled, session.started_at, session.ended_at) {

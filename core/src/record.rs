@@ -39,6 +39,7 @@
 //! typed reads (`reads.rs`); entries that cannot be read (`unreadable.rs`);
 //! the JSON Schema (`schema.rs`).
 
+mod answers;
 mod authority;
 mod baselines;
 mod chunks;
@@ -62,13 +63,14 @@ use automerge::{
 };
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::checklist::{evaluate_in, Answers, BloodPressureReading, Evaluation, ReadinessStatus};
 use crate::instruments::score;
 use crate::pack::Pack;
 use crate::zone::Zone;
+use answers::{ANSWER_ENTRY, CURRENT_ANSWER};
 pub use authority::{
     check_changes, may_cancel, may_move, Rule, Violation, Writer, MAX_NEW_ENTRIES_PER_CHECK, MAX_OPS_PER_CHECK,
     MAX_UNKNOWN_FIELD_BYTES, MAX_VALUE_BYTES,

@@ -65,8 +65,20 @@ fn a_v1_store_reads_as_v1_read_it_and_its_offline_changes_are_accepted() {
     let (dir, store) = open_copy("reads");
     let fixture = sidecar();
     let pack = Pack::default_pack();
-    // Everything reads exactly as version 1 read it.
-    let view = store.read(|r| serde_json::to_string(&r.view(&pack)).unwrap());
+    // Everything reads exactly as version 1 read it, and format 2's answer
+    // history holds each answer version 1 kept (its current ones, no entry id).
+    let mut view = store.read(|r| r.view(&pack));
+    for session in &mut view.sessions {
+        let history = std::mem::take(&mut session.answer_history);
+        assert!(history.iter().all(|answer| answer.id.is_none()), "a v1 answer has no entry");
+        let current: serde_json::Map<String, Value> = history
+            .into_iter()
+            .filter(|answer| !answer.value.is_null())
+            .map(|answer| (answer.item_id, answer.value))
+            .collect();
+        assert_eq!(current, session.answers);
+    }
+    let view = serde_json::to_string(&view).unwrap().replace(r#""answer_history":[],"#, "");
     assert_eq!(store.read(counts), fixture["counts"]);
     assert_eq!(sha256(&view), fixture["view_sha256"].as_str().unwrap(), "the whole record view is unchanged");
     assert!(store.read(|r| r.unreadable_entries()).is_empty());

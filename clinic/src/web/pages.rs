@@ -162,18 +162,8 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
                     pack.thresholds.bp_urgent.diastolic
                 );
             }
-            let answered =
-                key.strip_prefix("s:").and_then(|rest| rest.split_once("/a:")).and_then(|(session, rest)| {
-                    let item = rest.split_once('@').map_or(rest, |(item, _)| item);
-                    let session = view.sessions.iter().find(|s| s.session.id == session)?;
-                    let value = session.answers.get(item)?;
-                    Some(format!(
-                        "{}/{} mmHg in the pre-session checklist",
-                        value.get("systolic")?,
-                        value.get("diastolic")?
-                    ))
-                });
-            answered.unwrap_or_else(|| "A reading at or above the urgent limit, in the pre-session checklist".into())
+            checklist_reading(view, pack, key)
+                .unwrap_or_else(|| "A reading at or above the urgent limit, in the pre-session checklist".into())
         }
         UrgentKind::CrisisCheckIn => key
             .strip_prefix("c:")
@@ -235,6 +225,53 @@ fn baseline_text(view: &RecordView, instrument: InstrumentKind, id: &str) -> Str
 }
 
 /// A side-effect report in words: the pack's name for it and its severity.
+/// The checklist reading behind an urgent blood-pressure item, in words:
+/// for a decision (`r:<id>`), the blood-pressure answer it names (or, for a
+/// decision older than format 2, the latest given before it); for an answer
+/// (`s:<session>/a:<item>@<at>`), the answer given at that instant. Every
+/// answer is kept, so a reading the client later replaced still shows.
+fn checklist_reading(view: &RecordView, pack: &Pack, key: &str) -> Option<String> {
+    let bp_items: Vec<&str> = pack
+        .checklist
+        .iter()
+        .filter(|item| matches!(item.rule, katcore::pack::Rule::BloodPressure))
+        .map(|item| item.id.as_str())
+        .collect();
+    let answer =
+        if let Some(id) = key.strip_prefix("r:") {
+            let (session, decision) =
+                view.sessions.iter().find_map(|s| s.readiness.iter().find(|r| r.id == id).map(|r| (s, r)))?;
+            let named = decision.answers.iter().filter(|(item, _)| bp_items.contains(&item.as_str())).map(|(_, id)| id);
+            let mut named = named.filter_map(|id| session.answer_history.iter().find(|a| a.id.as_ref() == Some(id)));
+            named.next().or_else(|| {
+                session.answer_history.iter().rev().find(|a| {
+                    bp_items.contains(&a.item_id.as_str()) && a.at.is_some_and(|at| at <= decision.evaluated_at)
+                })
+            })?
+        } else {
+            let (session, rest) = key.strip_prefix("s:")?.split_once("/a:")?;
+            let (item, at) = rest.split_once('@')?;
+            let at = DateTime::parse_from_rfc3339(at).ok()?;
+            let session = view.sessions.iter().find(|s| s.session.id == session)?;
+            let given: Vec<&katcore::record::AnswerRecord> =
+                session.answer_history.iter().filter(|a| a.item_id == item && a.at == Some(at)).collect();
+            // Answers given at one instant share the key: name the urgent one.
+            let limit = pack.thresholds.bp_urgent;
+            let urgent = |a: &&&katcore::record::AnswerRecord| {
+                let number = |name| a.value.get(name).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                number("systolic") >= u64::from(limit.systolic) || number("diastolic") >= u64::from(limit.diastolic)
+            };
+            given.iter().rev().find(urgent).or(given.last()).copied()?
+        };
+    Some(format!(
+        "{}/{} mmHg in the pre-session checklist (urgent limit {}/{})",
+        answer.value.get("systolic")?,
+        answer.value.get("diastolic")?,
+        pack.thresholds.bp_urgent.systolic,
+        pack.thresholds.bp_urgent.diastolic
+    ))
+}
+
 pub(super) fn side_effect_text(pack: &Pack, report: &SideEffectReport) -> String {
     let label = crate::wording::side_effect_label(pack, &report.effect_id);
     format!("{label}, {}", severity_label(report.severity))

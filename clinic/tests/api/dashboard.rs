@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use katcore::checklist::BloodPressureReading;
 use katcore::pack::{InstrumentKind, Pack};
-use katcore::record::CheckInInput;
+use katcore::record::{CheckInInput, Party};
 use katcore_clinic::{add_clinician_in, set_password, WebSession};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
@@ -392,6 +392,39 @@ async fn every_form_does_what_its_api_twin_does() {
     let devices: serde_json::Value = devices.json().await.unwrap();
     let tablet_view = devices.as_array().unwrap().iter().find(|d| d["device_id"] == tablet.device_id.as_str()).unwrap();
     assert_eq!(tablet_view["pack_version"], 2, "and the API says so too");
+}
+
+#[tokio::test]
+async fn a_blocked_starts_alert_shows_the_reading_even_after_the_client_measured_again() {
+    let server = TestServer::start("dashboard-reading").await;
+    with_password(&server, "rivera");
+    let mut phone = server.client_with_device("client-0708").await;
+    let pack = Pack::default_pack();
+    let now = Utc::now();
+    let session =
+        phone.record.schedule_session((now + Duration::hours(2)).fixed_offset(), "UTC", Party::Client).unwrap();
+    let high = serde_json::json!({"systolic": 182, "diastolic": 124});
+    phone.record.record_answer(&pack, &session, "blood_pressure", &high, now - Duration::minutes(30)).unwrap();
+    let evaluation =
+        phone.record.try_start_session(&pack, &session, "en", (now - Duration::minutes(29)).fixed_offset()).unwrap();
+    assert_eq!(evaluation.status, katcore::checklist::ReadinessStatus::Blocked);
+    // Measured again, calmer; an urgent reading no decision covered, given and replaced, too.
+    let calm = serde_json::json!({"systolic": 128, "diastolic": 82});
+    phone.record.record_answer(&pack, &session, "blood_pressure", &calm, now - Duration::minutes(20)).unwrap();
+    let unchecked = serde_json::json!({"systolic": 190, "diastolic": 100});
+    phone.record.record_answer(&pack, &session, "blood_pressure", &unchecked, now - Duration::minutes(10)).unwrap();
+    phone.record.record_answer(&pack, &session, "blood_pressure", &calm, now - Duration::minutes(5)).unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (html, _) = browser.page("/dashboard").await;
+    assert!(
+        html.contains("182/124 mmHg in the pre-session checklist (urgent limit 180/120)"),
+        "the decision's reading"
+    );
+    assert!(html.contains("190/100 mmHg in the pre-session checklist"), "the replaced reading no decision covered");
+    assert!(!html.contains("A reading at or above the urgent limit"), "no alert without its number");
 }
 
 #[tokio::test]

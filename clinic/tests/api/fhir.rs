@@ -32,6 +32,11 @@ async fn a_clients_record_exports_as_a_stable_fhir_r4_bundle() {
     let now = Utc::now();
     let start = (now - Duration::days(3)).fixed_offset();
     let session = phone.record.schedule_session(start, "America/New_York", Party::Client).unwrap();
+    // An urgent checklist reading blocks the start; the client measures again.
+    let high = serde_json::json!({"systolic": 182, "diastolic": 124});
+    let answered = now - Duration::days(3) - Duration::minutes(20);
+    phone.record.record_answer(&pack, &session, "blood_pressure", &high, answered).unwrap();
+    phone.record.try_start_session(&pack, &session, "en", (answered + Duration::minutes(1)).fixed_offset()).unwrap();
     let bp = serde_json::json!({"systolic": 126, "diastolic": 80});
     phone.record.record_answer(&pack, &session, "blood_pressure", &bp, now - Duration::days(3)).unwrap();
     let reading = BloodPressureReading { systolic: 184, diastolic: 96 };
@@ -71,18 +76,31 @@ async fn a_clients_record_exports_as_a_stable_fhir_r4_bundle() {
     assert_eq!(fields, ["active", "id", "identifier", "resourceType"]);
     assert_eq!(patient["identifier"][1]["value"], "client-0801");
 
-    // Blood pressure: the urgent reading and the checklist's, by the BP profile.
+    // Blood pressure: the urgent reading and both of the checklist's, by the BP profile.
     let readings = by_loinc(&bundle, "85354-9");
-    assert_eq!(readings.len(), 2);
+    assert_eq!(readings.len(), 3, "the replaced checklist reading is kept");
     let urgent = readings.iter().find(|o| o["id"] == vitals.as_str()).unwrap();
     assert_eq!(urgent["component"][0]["code"]["coding"][0]["code"], "8480-6");
     assert_eq!(urgent["component"][0]["valueQuantity"]["value"], 184);
     assert_eq!(urgent["component"][1]["valueQuantity"]["code"], "mm[Hg]");
     assert_eq!(urgent["interpretation"][0]["coding"][0]["code"], "HH");
     assert_eq!(urgent["meta"]["profile"][0], "http://hl7.org/fhir/StructureDefinition/bp");
-    let checklist = readings.iter().find(|o| o["id"] != vitals.as_str()).unwrap();
-    assert_eq!(checklist["component"][0]["valueQuantity"]["value"], 126);
-    assert!(checklist["interpretation"].is_null(), "126/80 is under the limit");
+    let checklist: Vec<&&Value> = readings.iter().filter(|o| o["id"] != vitals.as_str()).collect();
+    let systolic = |o: &Value| o["component"][0]["valueQuantity"]["value"].clone();
+    let later = checklist.iter().find(|o| systolic(o) == 126).unwrap();
+    assert!(later["interpretation"].is_null(), "126/80 is under the limit");
+    let replaced = checklist.iter().find(|o| systolic(o) == 182).unwrap();
+    assert_eq!(replaced["interpretation"][0]["coding"][0]["code"], "HH");
+    assert!(replaced["id"].as_str().unwrap().starts_with("checklist-"));
+    // The blocked decision names the reading it was made from.
+    let decision = of_type(&bundle, "Observation")
+        .into_iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "readiness-decision")
+        .unwrap();
+    let entry_url = |id: &Value| {
+        bundle["entry"].as_array().unwrap().iter().find(|e| &e["resource"]["id"] == id).unwrap()["fullUrl"].clone()
+    };
+    assert_eq!(decision["derivedFrom"][0]["reference"], entry_url(&replaced["id"]));
 
     // PHQ-9: the answers, the total derived from them, item 9 on its own.
     let responses = of_type(&bundle, "QuestionnaireResponse");

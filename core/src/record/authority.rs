@@ -8,7 +8,7 @@
 //!
 //! | entry (logical key) | created by | afterwards |
 //! |---|---|---|
-//! | session `s:<id>` (map) | a device (`by: client`) or the clinic (`by: clinic`) | `tz` and `by` only in the change that creates it; `start` as [`may_move`] allows (a device postpones a clinic session, never brings it forward); `cancelled` as [`may_cancel`] allows; `started_at`, `ended_at` and answers `a:<item>` by the client's devices |
+//! | session `s:<id>` (map) | a device (`by: client`) or the clinic (`by: clinic`) | `tz` and `by` only in the change that creates it; `start` as [`may_move`] allows (a device postpones a clinic session, never brings it forward); `cancelled` as [`may_cancel`] allows; `started_at`, `ended_at` and current answers `a:<item>` by the client's devices; answer entries `h:<id>` by the client's devices, each written once and never changed |
 //! | journal entry `j:<id>` (map) | a device | every field by the client's devices only |
 //! | vitals `v:`, side effect `e:`, check-in `c:`, readiness decision `r:` | a device | never changed |
 //! | clinician note `n:`, acknowledgement `k:<urgent key>` | the clinic | never changed |
@@ -42,6 +42,7 @@ use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Automerge, Change, ObjType, ReadDoc, ScalarValue};
 use chrono::{DateTime, FixedOffset};
 
+use super::answers::{ANSWER_ENTRY, CURRENT_ANSWER};
 use super::chunks::contained;
 use super::place::{self, Located};
 use super::schema::{JOURNAL_FIELDS, SESSION_FIELDS};
@@ -492,7 +493,9 @@ impl Check<'_> {
             devices_only()?;
         }
         let known = match kind {
-            EntryKind::Session => SESSION_FIELDS.contains(&field) || field.starts_with("a:"),
+            EntryKind::Session => {
+                SESSION_FIELDS.contains(&field) || field.starts_with(CURRENT_ANSWER) || field.starts_with(ANSWER_ENTRY)
+            }
             _ => JOURNAL_FIELDS.contains(&field),
         };
         if !known {
@@ -544,7 +547,21 @@ impl Check<'_> {
                 devices_only()?;
                 instant(path, value)
             }
-            (EntryKind::Session, answer) if answer.starts_with("a:") => {
+            (EntryKind::Session, answer) if answer.starts_with(ANSWER_ENTRY) => {
+                devices_only()?;
+                if !place::is_v2_id(&answer[ANSWER_ENTRY.len()..]) {
+                    return Err(violation(path, Rule::WrongShape, "an answer entry's id is 32 lowercase hex digits"));
+                }
+                // `first_write` already registered the path for an entry these changes create.
+                let fresh = op.pred.is_empty()
+                    && !self.field_exists(entry, field)
+                    && (first_write || (!created_here && self.written.insert(path.to_owned())));
+                if !fresh {
+                    return Err(violation(path, Rule::Immutable, "an answer is written once and never changed"));
+                }
+                check_answer_entry(path, value)
+            }
+            (EntryKind::Session, answer) if answer.starts_with(CURRENT_ANSWER) => {
                 devices_only()?;
                 if answer.len() > 2 + MAX_ID_BYTES {
                     return Err(invalid(path, "an item id of at most 200 bytes"));
@@ -563,6 +580,11 @@ impl Check<'_> {
             },
             (_, _) => unknown_field(path, value),
         }
+    }
+
+    /// Whether the existing entry at logical key `entry` has `field`.
+    fn field_exists(&self, entry: &str, field: &str) -> bool {
+        place::find(self.doc, entry).is_some_and(|(_, obj)| matches!(self.doc.get(&obj, field), Ok(Some(_))))
     }
 
     /// Who scheduled the session at logical key `entry`; one whose scheduler

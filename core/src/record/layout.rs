@@ -191,59 +191,6 @@ pub(super) fn read_session(id: &str, fields: &Fields) -> Option<Session> {
     })
 }
 
-/// A session's answers (`a:<item>` fields) as a JSON object, the latest
-/// answer of each item winning among concurrent ones.
-pub(super) fn session_answers(fields: &Fields) -> Value {
-    Value::Object(latest_answers(fields).map(|(item, value)| (item.to_owned(), value)).collect())
-}
-
-/// A session's current answers with the instant each was recorded (`None`
-/// for one stored without a readable `at`), by the same rule as
-/// [`latest_answers`]: the latest of concurrent values wins, cleared and
-/// unreadable answers are left out.
-pub(super) fn latest_answers_at(fields: &Fields) -> Vec<(String, Value, Option<DateTime<FixedOffset>>)> {
-    fields
-        .with_prefix("a:")
-        .filter_map(|(item, values)| {
-            let at = |v: &Value| v["at"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok());
-            let latest = values
-                .iter()
-                .filter_map(|s| serde_json::from_str::<Value>(s).ok().filter(Value::is_object))
-                .max_by(|a, b| at(a).cmp(&at(b)).then_with(|| a.to_string().cmp(&b.to_string())))?;
-            let value = latest["value"].clone();
-            (!value.is_null()).then(|| (item.to_owned(), value, at(&latest)))
-        })
-        .collect()
-}
-
-/// A session's current answers from its `a:<item>` fields, item by item. Of
-/// concurrent values the one recorded latest (`at`, ties by text) wins; a
-/// cleared answer (`null`) or an unreadable one is left out.
-pub(super) fn latest_answers(fields: &Fields) -> impl Iterator<Item = (&str, Value)> {
-    /// The stored form of one answer, `{"at": …, "value": …}`, when only the value is needed.
-    #[derive(Deserialize)]
-    struct Stored {
-        #[serde(default)]
-        value: Value,
-    }
-    fields.with_prefix("a:").filter_map(|(item, values)| {
-        let value = match values {
-            // The common case, no concurrent answers: no need to read `at`. Only an
-            // object is an answer (serde would also read a struct from an array).
-            [only] if only.trim_start().starts_with('{') => serde_json::from_str::<Stored>(only).ok()?.value,
-            [_] => return None,
-            several => {
-                let latest = several.iter().filter_map(|s| serde_json::from_str::<Value>(s).ok()).max_by(|a, b| {
-                    let at = |v: &Value| v["at"].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok());
-                    at(a).cmp(&at(b)).then_with(|| a.to_string().cmp(&b.to_string()))
-                })?;
-                latest["value"].clone()
-            }
-        };
-        (!value.is_null()).then_some((item, value))
-    })
-}
-
 pub(super) fn read_journal(id: &str, fields: &Fields) -> Option<JournalEntry> {
     if fields.get("deleted").is_some() {
         return None;

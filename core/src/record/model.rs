@@ -3,6 +3,8 @@
 //! These are plain data: serializable, so the clinic can export a record as
 //! JSON and the bindings can map them one-to-one.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, FixedOffset, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -65,6 +67,28 @@ pub struct ReadinessRecord {
     pub urgent: bool,
     /// Every item's state, in pack order.
     pub items: Vec<(String, ItemState)>,
+    /// The answers it was made from: checklist item id → the id of the
+    /// item's current answer entry (`h:<id>` in the session) when it was
+    /// recorded. An item whose current answer had no entry (written by a
+    /// format-1 app) is left out; so is every item in decisions recorded
+    /// before format 2.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answers: BTreeMap<String, String>,
+}
+
+/// One checklist answer as it was given: immutable, kept for good. The
+/// current answer of an item is the latest of its answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnswerRecord {
+    /// The answer entry's id (`h:<id>` in its session); `None` for an answer
+    /// only a format-1 writer stored (in the session's `a:<item>` field).
+    pub id: Option<String>,
+    /// The checklist item it answers.
+    pub item_id: String,
+    /// The value as the pack's item reads it; `null` cleared the answer.
+    pub value: serde_json::Value,
+    /// When it was given (`None` for a format-1 value without a readable time).
+    pub at: Option<DateTime<FixedOffset>>,
 }
 
 /// A blood-pressure reading taken at some time.
@@ -287,6 +311,9 @@ pub struct SessionView {
     pub session: Session,
     /// Current answers by checklist item id (the latest of concurrent ones).
     pub answers: serde_json::Map<String, serde_json::Value>,
+    /// Every answer ever given, oldest first: a reading a later answer
+    /// replaced is still here.
+    pub answer_history: Vec<AnswerRecord>,
     /// Readiness decisions, oldest first.
     pub readiness: Vec<ReadinessRecord>,
 }

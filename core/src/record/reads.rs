@@ -33,14 +33,21 @@ impl CareRecord {
     /// item id (the latest answer of each item winning, as in
     /// [`CareRecord::session_answers`]); empty for an unknown session.
     pub fn session_answers_at(&self, session_id: &str) -> Vec<(String, Value, Option<DateTime<FixedOffset>>)> {
-        self.session_obj(session_id).map(|obj| super::layout::latest_answers_at(&self.fields(&obj))).unwrap_or_default()
+        self.session_obj(session_id).map(|obj| answers::latest_answers_at(&self.fields(&obj))).unwrap_or_default()
+    }
+
+    /// Every answer a session's checklist was given, oldest first (see
+    /// `answers.rs`): answers later ones replaced are kept; empty for an
+    /// unknown session.
+    pub fn answer_history(&self, session_id: &str) -> Vec<AnswerRecord> {
+        self.session_obj(session_id).map(|obj| answers::answer_log(&self.fields(&obj))).unwrap_or_default()
     }
 
     /// A session's current answers as a JSON object (item id → answer),
     /// the latest answer of each item winning.
     pub fn session_answers(&self, session_id: &str) -> Option<Value> {
         let obj = self.session_obj(session_id).ok()?;
-        Some(session_answers(&self.fields(&obj)))
+        Some(answers::session_answers(&self.fields(&obj)))
     }
 
     /// Evaluates a session's current answers against `pack`. Answers that no
@@ -68,7 +75,7 @@ impl CareRecord {
         let fields = self.fields(&self.session_obj(session_id)?);
         let session = read_session(session_id, &fields).ok_or_else(|| not_found("session", session_id))?;
         let mut answers = Answers::new();
-        for (id, value) in latest_answers(&fields) {
+        for (id, value) in answers::current_answers(&fields) {
             // An answer that does not fit this pack is skipped: unanswered.
             let _ = answers.set(pack, id, &value);
         }
@@ -178,13 +185,17 @@ impl CareRecord {
         let sessions = self
             .sessions()
             .into_iter()
-            .map(|session| SessionView {
-                answers: match self.session_answers(&session.id) {
-                    Some(Value::Object(answers)) => answers,
-                    _ => serde_json::Map::new(),
-                },
-                readiness: oldest_first(decisions.remove(&session.id).unwrap_or_default()),
-                session,
+            .map(|session| {
+                let fields = self.session_obj(&session.id).map(|obj| self.fields(&obj)).ok();
+                SessionView {
+                    answers: match fields.as_ref().map(answers::session_answers) {
+                        Some(Value::Object(answers)) => answers,
+                        _ => serde_json::Map::new(),
+                    },
+                    answer_history: fields.as_ref().map(answers::answer_log).unwrap_or_default(),
+                    readiness: oldest_first(decisions.remove(&session.id).unwrap_or_default()),
+                    session,
+                }
             })
             .collect();
         RecordView {

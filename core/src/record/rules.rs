@@ -90,8 +90,9 @@ impl CareRecord {
 
     /// Records (or, with `null`, clears) one checklist answer for a session.
     ///
-    /// The answer is checked against `pack` first; answers are kept per item
-    /// with the instant they were given, and the latest wins on merge.
+    /// The answer is checked against `pack` first. Every answer is kept, with
+    /// the instant it was given; an item's current answer is its latest
+    /// (`answers.rs`).
     ///
     /// # Errors
     /// [`RecordError::NotFound`] for an unknown session, and
@@ -112,12 +113,19 @@ impl CareRecord {
             .set(pack, item_id, value)
             .and_then(|()| answers.check_before(start))
             .map_err(|e| invalid(&format!("answers.{item_id}"), strip_field(&e.to_string())))?;
-        let stored = json!({"value": value, "at": at}).to_string();
-        self.change(|tx| Ok(tx.put(&obj, format!("a:{item_id}"), stored)?))
+        // Kept for good as its own entry; the current-answer field is what
+        // format-1 apps read (`answers.rs`).
+        let entry = json!({"item": item_id, "value": value, "at": at}).to_string();
+        let current = json!({"value": value, "at": at}).to_string();
+        self.change(|tx| {
+            tx.put(&obj, format!("{ANSWER_ENTRY}{}", new_id()), entry)?;
+            Ok(tx.put(&obj, format!("{CURRENT_ANSWER}{item_id}"), current)?)
+        })
     }
 
     /// Stores the engine's decision for a session, with the pack it was
-    /// evaluated against and when: the audit trail. Returns its id.
+    /// evaluated against, when, and the answers current then (by entry id):
+    /// the audit trail. Returns its id.
     ///
     /// # Errors
     /// [`RecordError::NotFound`] for an unknown session.
@@ -128,7 +136,8 @@ impl CareRecord {
         pack: &Pack,
         at: DateTime<Utc>,
     ) -> Result<String, RecordError> {
-        self.session_obj(session_id)?;
+        let obj = self.session_obj(session_id)?;
+        let answers = answers::current_answer_ids(&self.fields(&obj));
         let record = ReadinessRecord {
             id: new_id(),
             session_id: session_id.to_owned(),
@@ -139,6 +148,7 @@ impl CareRecord {
             ready_at: evaluation.ready_at,
             urgent: evaluation.urgent,
             items: evaluation.items.iter().map(|i| (i.id.clone(), i.state)).collect(),
+            answers,
         };
         self.put_entry(READINESS, &record.id.clone(), &record)
     }

@@ -19,7 +19,8 @@ use super::{
 /// The record format version this code reads and writes.
 pub const RECORD_FORMAT_VERSION: u32 = 2;
 
-/// Fields of a session map this version knows (answers are `a:<item id>`).
+/// Fields of a session map this version knows (besides current answers
+/// `a:<item id>` and answer entries `h:<id>`: `answers.rs`).
 pub(crate) const SESSION_FIELDS: [&str; 6] = ["start", "tz", "by", "cancelled", "started_at", "ended_at"];
 /// Fields of a journal map this version knows.
 pub(crate) const JOURNAL_FIELDS: [&str; 6] = ["created_at", "edited_at", "text", "prompt_id", "session_id", "deleted"];
@@ -68,6 +69,20 @@ pub fn json_schema() -> Value {
         }),
     );
     defs.insert(
+        "AnswerEntry".into(),
+        json!({
+            "description": "One checklist answer kept for good (format 2): written once with its session's `a:<item>` field, never changed. \
+                            An item's current answer is its latest by `at`.",
+            "type": "object",
+            "properties": {
+                "item": {"description": "The checklist item it answers.", "type": "string", "minLength": 1, "maxLength": 200},
+                "value": {"description": "The answer; `null` clears it."},
+                "at": instant,
+            },
+            "required": ["item", "value", "at"],
+        }),
+    );
+    defs.insert(
         "Session".into(),
         json!({
             "description": "A dosing session: an Automerge map of scalar strings.",
@@ -80,7 +95,7 @@ pub fn json_schema() -> Value {
                 "started_at": instant,
                 "ended_at": instant,
             },
-            "patternProperties": {"^a:.+$": json_text("StoredAnswer")},
+            "patternProperties": {"^a:.+$": json_text("StoredAnswer"), "^h:[0-9a-f]{32}$": json_text("AnswerEntry")},
             "required": ["start", "tz", "by"],
             "additionalProperties": {"type": "string", "maxLength": super::MAX_UNKNOWN_FIELD_BYTES},
         }),

@@ -5,8 +5,8 @@
 //! urgent item, never suppress one. The clinic server derives them with the
 //! client's assigned pack and raises an alert for each new one.
 //!
-//! - a blood pressure (a vitals entry, or a checklist answer to a
-//!   blood-pressure item) at or above the pack's urgent limit;
+//! - a blood pressure (a vitals entry, or any checklist answer ever given
+//!   to a blood-pressure item) at or above the pack's urgent limit;
 //! - a side effect reported as severe, or one the pack says always to report;
 //! - a PHQ-9 whose item 9 is above 0 (re-scored from the stored answers);
 //! - otherwise, a PHQ-9 or GAD-7 whose re-scored total meets the pack's
@@ -34,11 +34,10 @@ use std::collections::BTreeSet;
 use automerge::legacy::{Key, ObjectId};
 use automerge::{Automerge, Change, ReadDoc, ROOT};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::authority::op_id_string;
 use super::place::{self, Located};
-use super::{CareRecord, Fields, ACK, CHECK_IN, READINESS, SESSION, SIDE_EFFECT, VITALS};
+use super::{AnswerRecord, CareRecord, ACK, CHECK_IN, READINESS, SESSION, SIDE_EFFECT, VITALS};
 use crate::checklist::{overall_status, BloodPressureReading, ReadinessStatus};
 use crate::instruments::{score, score_flag, ScoreFlag};
 use crate::pack::{Pack, Rule};
@@ -191,13 +190,16 @@ impl CareRecord {
                     Some(&session_id),
                 );
             }
+            let answers = super::answers::answer_log(&fields);
+            let mut seen = BTreeSet::new();
             for item in &bp_items {
-                for (at, systolic, diastolic) in blood_pressure_answers(&fields, item) {
+                for (at, systolic, diastolic) in blood_pressure_answers(&answers, item) {
                     let key = format!("{SESSION}{session_id}/a:{item}@{}", at.to_rfc3339());
                     let covered =
                         readiness.iter().any(|r| r.session_id == session_id && r.urgent && r.evaluated_at >= at);
                     let acknowledged = self.get_string(&super::ROOT, &format!("{ACK}{key}")).is_some();
-                    if urgent_bp(systolic, diastolic) && (!covered || acknowledged) {
+                    // Answers given at one instant share a key: listed once.
+                    if urgent_bp(systolic, diastolic) && (!covered || acknowledged) && seen.insert(key.clone()) {
                         push(key, UrgentKind::UrgentBloodPressure, at, Some(&session_id));
                     }
                 }
@@ -261,19 +263,17 @@ fn started_when_ready(readiness: &[ReadinessRecord], session_id: &str, started: 
     before.iter().filter(|r| r.evaluated_at == latest).all(|r| r.status == ReadinessStatus::Ready)
 }
 
-/// Every stored value (concurrent ones included) of a blood-pressure
-/// answer, read leniently: any object with numeric `systolic` and
-/// `diastolic`, whatever else it holds, so that no reading escapes the
-/// urgency check by a detail of its form.
-fn blood_pressure_answers(fields: &Fields, item: &str) -> Vec<(DateTime<Utc>, u64, u64)> {
-    fields
-        .all(&format!("a:{item}"))
+/// Every blood-pressure answer given to `item` (`answers.rs`: answers a
+/// later one replaced, and concurrent ones, included), read leniently: any
+/// object with numeric `systolic` and `diastolic`, whatever else it holds,
+/// so that no reading escapes the urgency check by a detail of its form.
+fn blood_pressure_answers(answers: &[AnswerRecord], item: &str) -> Vec<(DateTime<Utc>, u64, u64)> {
+    answers
         .iter()
-        .filter_map(|stored| {
-            let stored: Value = serde_json::from_str(stored).ok()?;
-            let at = DateTime::parse_from_rfc3339(stored.get("at")?.as_str()?).ok()?.with_timezone(&Utc);
-            let value = stored.get("value")?;
-            Some((at, value.get("systolic")?.as_u64()?, value.get("diastolic")?.as_u64()?))
+        .filter(|answer| answer.item_id == item)
+        .filter_map(|answer| {
+            let value = &answer.value;
+            Some((answer.at?.with_timezone(&Utc), value.get("systolic")?.as_u64()?, value.get("diastolic")?.as_u64()?))
         })
         .collect()
 }

@@ -77,6 +77,8 @@ enum Payload {
     Ack,
     Assignment,
     Answer(u16, u16),
+    /// A format-2 answer entry (`h:<id>`) to the blood-pressure item.
+    AnswerEntry(u16, u16),
     Instant(i64),
     Cancellation,
     Party(bool),
@@ -105,6 +107,7 @@ fn payload() -> impl Strategy<Value = Payload> {
         Just(Payload::Ack),
         Just(Payload::Assignment),
         (90u16..230, 50u16..150).prop_map(|(s, d)| Payload::Answer(s, d)),
+        (90u16..230, 50u16..150).prop_map(|(s, d)| Payload::AnswerEntry(s, d)),
         (-48i64..48).prop_map(Payload::Instant),
         Just(Payload::Cancellation),
         any::<bool>().prop_map(Payload::Party),
@@ -113,7 +116,17 @@ fn payload() -> impl Strategy<Value = Payload> {
 }
 
 fn raw_op() -> impl Strategy<Value = Raw> {
-    let field = prop::sample::select(vec!["start", "tz", "by", "cancelled", "started_at", "a:blood_pressure", "extra"]);
+    let field = prop::sample::select(vec![
+        "start",
+        "tz",
+        "by",
+        "cancelled",
+        "started_at",
+        "a:blood_pressure",
+        ANSWER_FIELD,
+        "h:latest",
+        "extra",
+    ]);
     prop_oneof![
         (target(), payload()).prop_map(|(t, p)| Raw::PutRoot(t, p)),
         target().prop_map(Raw::PutNumber),
@@ -166,6 +179,9 @@ impl Payload {
             Payload::Ack => json!({"at": now(), "by": "Dr. Rivera"}).to_string(),
             Payload::Assignment => json!({"pack_id": "org.evil", "version": 9, "assigned_at": now()}).to_string(),
             Payload::Answer(s, d) => json!({"value": {"systolic": s, "diastolic": d}, "at": now()}).to_string(),
+            Payload::AnswerEntry(s, d) => {
+                json!({"item": "blood_pressure", "value": {"systolic": s, "diastolic": d}, "at": now()}).to_string()
+            }
             Payload::Instant(hours) => (t("2026-05-03T15:00:00-04:00") + chrono::Duration::hours(*hours)).to_rfc3339(),
             Payload::Cancellation => json!({"at": now(), "by": "client"}).to_string(),
             Payload::Party(clinic) => (if *clinic { "clinic" } else { "client" }).to_owned(),
@@ -269,6 +285,24 @@ fn bucket_of(
     Ok((obj, id.to_owned()))
 }
 
+/// The answer entry field hostile steps write (a valid id, so a second
+/// write of it is a rewrite).
+const ANSWER_FIELD: &str = "h:0123456789abcdef0123456789abcdef";
+
+/// Every answer entry of the session (`h:` fields) with each of its values.
+fn answer_entries(record: &CareRecord, session: &automerge::ObjId) -> Vec<(String, String)> {
+    let doc = record.document();
+    doc.map_range(session, "h:".to_owned().."h;".to_owned())
+        .flat_map(|item| {
+            let key = item.key.to_string();
+            doc.get_all(session, key.as_str())
+                .unwrap()
+                .into_iter()
+                .map(move |(value, _)| (key.clone(), value.to_string()))
+        })
+        .collect()
+}
+
 static TRIED: AtomicUsize = AtomicUsize::new(0);
 static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
 static HONEST: AtomicUsize = AtomicUsize::new(0);
@@ -299,6 +333,7 @@ proptest! {
         let mut device = CareRecord::new(automerge::ActorId::from(&b"honest-tablet"[..]));
         for step in steps {
             let before: Vec<String> = stored_entries(&server).into_iter().map(|(key, _)| key).collect();
+            let answers_before = answer_entries(&server, &session_obj);
             match step {
                 Step::Hostile(ops) => {
                     let changes = raw(&server, "thief", |tx| {
@@ -379,7 +414,12 @@ proptest! {
                 prop_assert!(open.contains(&key), "{} is urgent without an open item", key);
             }
             let limit = pack.thresholds.bp_urgent;
-            let urgent_answer = server.document().get_all(&session_obj, "a:blood_pressure").unwrap().iter().any(|(value, _)| {
+            // An answer entry, once accepted, is never changed or removed.
+            let answers_after = answer_entries(&server, &session_obj);
+            prop_assert!(answers_before.iter().all(|entry| answers_after.contains(entry)));
+            let mut answers = server.document().get_all(&session_obj, "a:blood_pressure").unwrap();
+            answers.extend(server.document().get_all(&session_obj, ANSWER_FIELD).unwrap());
+            let urgent_answer = answers.iter().any(|(value, _)| {
                 let json: Value = value.as_str().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
                 json["value"]["systolic"].as_u64().is_some_and(|s| s >= u64::from(limit.systolic))
                     || json["value"]["diastolic"].as_u64().is_some_and(|d| d >= u64::from(limit.diastolic))

@@ -107,6 +107,17 @@ pub(super) fn check_stored_answer(path: &str, value: &str) -> Result<(), Violati
     instant(path, at)
 }
 
+/// An answer entry (`h:<id>`): a stored answer that also names its item.
+pub(super) fn check_answer_entry(path: &str, value: &str) -> Result<(), Violation> {
+    check_stored_answer(path, value)?;
+    let json: Value =
+        crate::json::from_str(value).map_err(|_| invalid(path, "an answer {\"item\", \"value\", \"at\"}"))?;
+    match json.get("item").and_then(Value::as_str) {
+        Some(item) if !item.is_empty() && item.len() <= MAX_ID_BYTES => Ok(()),
+        _ => Err(invalid(path, "an answer {\"item\", \"value\", \"at\"} whose item id has 1 to 200 bytes")),
+    }
+}
+
 /// Decodes an immutable entry's JSON as its kind, as readers will.
 pub(super) fn entry<T: DeserializeOwned>(key: &str, value: &str, kind: EntryKind) -> Result<T, Violation> {
     let mut json: Value =

@@ -1,0 +1,131 @@
+//! Checklist answers: every answer kept, the current one derived.
+//!
+//! Format 2 stores each answer as its own immutable field of its session's
+//! map, `h:<answer id>` = `{"item", "value", "at"}`, written once and never
+//! changed, so a reading a later answer replaced stays in the record (the
+//! clinic's chart and alerts need it). The same write also sets the
+//! session's `a:<item>` field to `{"value", "at"}`, as format 1 did: an app
+//! still on format 1 (on another of the client's devices) then reads the
+//! current answer, never an older one.
+//!
+//! The current answer of an item is its `a:<item>` field, exactly as in
+//! format 1: the last one written, and of values written concurrently (on
+//! two devices offline) the one given latest (`at`; ties by the stored
+//! text, so every replica picks the same). A `null` value clears it.
+//!
+//! The history is every `h:` entry, and every `a:` value (concurrent ones
+//! included) that no `h:` entry repeats: that is how an answer written by a
+//! format-1 app is kept. Entries are never changed, so a reading a later
+//! answer replaced stays readable, and a writer that hides one with a
+//! benign `a:` value leaves it in the history, where the urgency rules
+//! read it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::Value;
+
+use super::layout::Fields;
+use super::AnswerRecord;
+
+/// The prefix of an answer entry's field in its session's map (`h:<id>`).
+pub(crate) const ANSWER_ENTRY: &str = "h:";
+/// The prefix of an item's current-answer field (`a:<item id>`, format 1's only form).
+pub(crate) const CURRENT_ANSWER: &str = "a:";
+
+/// Every answer of a session, oldest first (the order that decides which
+/// is current). Values that are not answer objects are skipped.
+pub(super) fn answer_log(fields: &Fields) -> Vec<AnswerRecord> {
+    let at_of =
+        |stored: &Value| stored.get("at").and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+    let mut log: Vec<AnswerRecord> = Vec::new();
+    for (id, values) in fields.with_prefix(ANSWER_ENTRY) {
+        for stored in values.iter().filter_map(|s| parse_object(s)) {
+            let Some(item) = stored.get("item").and_then(Value::as_str) else { continue };
+            log.push(AnswerRecord {
+                id: Some(id.to_owned()),
+                item_id: item.to_owned(),
+                at: at_of(&stored),
+                value: stored.get("value").cloned().unwrap_or(Value::Null),
+            });
+        }
+    }
+    let entries = log.len();
+    for (item, values) in fields.with_prefix(CURRENT_ANSWER) {
+        for stored in values.iter().filter_map(|s| parse_object(s)) {
+            let Some(value) = stored.get("value").cloned() else { continue };
+            let at = at_of(&stored);
+            let repeated = log[..entries].iter().any(|a| a.item_id == item && a.at == at && a.value == value);
+            if !repeated {
+                log.push(AnswerRecord { id: None, item_id: item.to_owned(), value, at });
+            }
+        }
+    }
+    log.sort_by_cached_key(|a| (a.at, a.value.to_string(), a.id.clone()));
+    log
+}
+
+/// One item's current answer: its `a:` field's value, the latest `at` of
+/// concurrent ones winning (ties by text); `None` when it was cleared or
+/// none of its values reads as an answer.
+struct Current {
+    value: Value,
+    at: Option<DateTime<FixedOffset>>,
+}
+
+/// Each item's current answer, by item id (cleared items left out).
+fn current(fields: &Fields) -> impl Iterator<Item = (&str, Current)> {
+    fields.with_prefix(CURRENT_ANSWER).filter_map(|(item, values)| {
+        let at_of = |v: &Value| v.get("at").and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+        let latest = match values {
+            // The common case, no concurrent answers.
+            [only] => parse_object(only)?,
+            several => several
+                .iter()
+                .filter_map(|s| parse_object(s))
+                .max_by(|a, b| at_of(a).cmp(&at_of(b)).then_with(|| a.to_string().cmp(&b.to_string())))?,
+        };
+        let value = latest.get("value")?.clone();
+        (!value.is_null()).then(|| (item, Current { at: at_of(&latest), value }))
+    })
+}
+
+/// A session's current answers as a JSON object (item id → answer).
+pub(super) fn session_answers(fields: &Fields) -> Value {
+    Value::Object(current(fields).map(|(item, answer)| (item.to_owned(), answer.value)).collect())
+}
+
+/// A session's current answers, item id → value.
+pub(super) fn current_answers(fields: &Fields) -> impl Iterator<Item = (&str, Value)> {
+    current(fields).map(|(item, answer)| (item, answer.value))
+}
+
+/// A session's current answers with the instant each was given, by item id.
+pub(super) fn latest_answers_at(fields: &Fields) -> Vec<(String, Value, Option<DateTime<FixedOffset>>)> {
+    current(fields).map(|(item, answer)| (item.to_owned(), answer.value, answer.at)).collect()
+}
+
+/// The entry of each item's current answer (item id → answer id): what a
+/// readiness decision names. An item whose current value no `h:` entry
+/// holds (a format-1 write) is left out, and so is a cleared one.
+pub(super) fn current_answer_ids(fields: &Fields) -> BTreeMap<String, String> {
+    let log = answer_log(fields);
+    current(fields)
+        .filter_map(|(item, answer)| {
+            let entry = log
+                .iter()
+                .filter(|a| a.item_id == item && a.at == answer.at && a.value == answer.value)
+                .filter_map(|a| a.id.clone())
+                .max()?;
+            Some((item.to_owned(), entry))
+        })
+        .collect()
+}
+
+/// Only an object is a stored answer (serde would also read one from an array).
+fn parse_object(stored: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(stored).ok().filter(Value::is_object)
+}
+
+#[cfg(test)]
+mod tests;
