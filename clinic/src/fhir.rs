@@ -256,7 +256,7 @@ pub fn bundle(
             // The readings it was made from, as exported below.
             let derived: Vec<Value> = decision
                 .answers
-                .values()
+                .iter()
                 .filter_map(|id| session.answer_history.iter().find(|a| a.id.as_ref() == Some(id)))
                 .filter_map(|answer| checklist_reading(session, answer))
                 .map(|(id, ..)| json!({"reference": full_url("Observation", &fhir_id(&id))}))

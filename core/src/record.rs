@@ -21,7 +21,9 @@
 //!   JSON string. Few operations keep loading fast.
 //! - Sessions (`s:`) and journal entries (`j:`) are maps whose fields change
 //!   independently: the clinic can move a session while the phone records
-//!   answers (`a:<item id>` fields, each `{"value", "at"}`).
+//!   answers: each answer kept for good as `h:<answer id>` (`{"item",
+//!   "value", "at"}`, never rewritten), the current one of each item in
+//!   `a:<item id>` (`{"value", "at"}`), as format 1 stored it.
 //! - Journal text is a string register, not an Automerge `Text` object (which
 //!   loads an order of magnitude slower). Concurrent edits of one entry are
 //!   all kept by Automerge as conflicting values; reads return the winner and
@@ -31,7 +33,8 @@
 //!   recorded fields (`deleted`, `cancelled`).
 //!
 //! Where each rule lives: where entries are (`place.rs`) and how they are
-//! read and written there (`layout.rs`); what each write checks
+//! read and written there (`layout.rs`); checklist answers, kept and
+//! current (`answers.rs`); what each write checks
 //! (`rules.rs`); who may write what, for changes from elsewhere
 //! (`authority.rs`, value checks in `authority/values.rs`); what is urgent
 //! (`urgency.rs`) and the score baselines it compares with, kept change by

@@ -241,8 +241,11 @@ fn checklist_reading(view: &RecordView, pack: &Pack, key: &str) -> Option<String
         if let Some(id) = key.strip_prefix("r:") {
             let (session, decision) =
                 view.sessions.iter().find_map(|s| s.readiness.iter().find(|r| r.id == id).map(|r| (s, r)))?;
-            let named = decision.answers.iter().filter(|(item, _)| bp_items.contains(&item.as_str())).map(|(_, id)| id);
-            let mut named = named.filter_map(|id| session.answer_history.iter().find(|a| a.id.as_ref() == Some(id)));
+            let mut named = decision
+                .answers
+                .iter()
+                .filter_map(|id| session.answer_history.iter().find(|a| a.id.as_ref() == Some(id)))
+                .filter(|a| bp_items.contains(&a.item_id.as_str()));
             named.next().or_else(|| {
                 session.answer_history.iter().rev().find(|a| {
                     bp_items.contains(&a.item_id.as_str()) && a.at.is_some_and(|at| at <= decision.evaluated_at)

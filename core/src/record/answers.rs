@@ -20,8 +20,6 @@
 //! benign `a:` value leaves it in the history, where the urgency rules
 //! read it.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
@@ -33,58 +31,59 @@ pub(crate) const ANSWER_ENTRY: &str = "h:";
 /// The prefix of an item's current-answer field (`a:<item id>`, format 1's only form).
 pub(crate) const CURRENT_ANSWER: &str = "a:";
 
-/// Every answer of a session, oldest first (the order that decides which
-/// is current). Values that are not answer objects are skipped.
+/// Every answer of a session, oldest first (by `at`; within an instant,
+/// entries by id, then format-1 values). Values that are not answer
+/// objects are skipped.
 pub(super) fn answer_log(fields: &Fields) -> Vec<AnswerRecord> {
-    let at_of =
-        |stored: &Value| stored.get("at").and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok());
     let mut log: Vec<AnswerRecord> = Vec::new();
-    for (id, values) in fields.with_prefix(ANSWER_ENTRY) {
-        for stored in values.iter().filter_map(|s| parse_object(s)) {
-            let Some(item) = stored.get("item").and_then(Value::as_str) else { continue };
-            log.push(AnswerRecord {
-                id: Some(id.to_owned()),
-                item_id: item.to_owned(),
-                at: at_of(&stored),
-                value: stored.get("value").cloned().unwrap_or(Value::Null),
-            });
-        }
-    }
-    let entries = log.len();
-    for (item, values) in fields.with_prefix(CURRENT_ANSWER) {
-        for stored in values.iter().filter_map(|s| parse_object(s)) {
-            let Some(value) = stored.get("value").cloned() else { continue };
-            let at = at_of(&stored);
-            let repeated = log[..entries].iter().any(|a| a.item_id == item && a.at == at && a.value == value);
-            if !repeated {
-                log.push(AnswerRecord { id: None, item_id: item.to_owned(), value, at });
+    // Entries first, so that a format-1 value can be matched against them.
+    for entries in [true, false] {
+        let prefix = if entries { ANSWER_ENTRY } else { CURRENT_ANSWER };
+        for (key, values) in fields.with_prefix(prefix) {
+            for stored in values.iter().filter_map(|s| parse_object(s)) {
+                // An entry names its item and holds `null` when it cleared
+                // it; a format-1 value is at its item's key and has a value.
+                let item = if entries { stored.get("item").and_then(Value::as_str) } else { Some(key) };
+                let value = stored.get("value").cloned().or(entries.then_some(Value::Null));
+                let (Some(item), Some(value)) = (item, value) else { continue };
+                let answer = AnswerRecord {
+                    id: entries.then(|| key.to_owned()),
+                    item_id: item.to_owned(),
+                    at: at_of(&stored),
+                    value,
+                };
+                let repeated = || {
+                    log.iter().any(|a| {
+                        a.id.is_some() && a.item_id == answer.item_id && a.at == answer.at && a.value == answer.value
+                    })
+                };
+                if entries || !repeated() {
+                    // Tens of answers a session: each goes straight to its place.
+                    let order = |a: &AnswerRecord| (a.at, a.id.is_none(), a.id.clone());
+                    let place = log.partition_point(|a| order(a) <= order(&answer));
+                    log.insert(place, answer);
+                }
             }
         }
     }
-    log.sort_by_cached_key(|a| (a.at, a.value.to_string(), a.id.clone()));
     log
 }
 
-/// One item's current answer: its `a:` field's value, the latest `at` of
-/// concurrent ones winning (ties by text); `None` when it was cleared or
-/// none of its values reads as an answer.
+/// One item's current answer and when it was given.
 struct Current {
     value: Value,
     at: Option<DateTime<FixedOffset>>,
 }
 
-/// Each item's current answer, by item id (cleared items left out).
+/// Each item's current answer, by item id: its `a:` field's value, the
+/// latest `at` of concurrent ones winning (ties by text). A cleared item,
+/// or one none of whose values reads as an answer, is left out.
 fn current(fields: &Fields) -> impl Iterator<Item = (&str, Current)> {
     fields.with_prefix(CURRENT_ANSWER).filter_map(|(item, values)| {
-        let at_of = |v: &Value| v.get("at").and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok());
-        let latest = match values {
-            // The common case, no concurrent answers.
-            [only] => parse_object(only)?,
-            several => several
-                .iter()
-                .filter_map(|s| parse_object(s))
-                .max_by(|a, b| at_of(a).cmp(&at_of(b)).then_with(|| a.to_string().cmp(&b.to_string())))?,
-        };
+        let latest = values
+            .iter()
+            .filter_map(|s| parse_object(s))
+            .max_by(|a, b| at_of(a).cmp(&at_of(b)).then_with(|| a.to_string().cmp(&b.to_string())))?;
         let value = latest.get("value")?.clone();
         (!value.is_null()).then(|| (item, Current { at: at_of(&latest), value }))
     })
@@ -105,21 +104,23 @@ pub(super) fn latest_answers_at(fields: &Fields) -> Vec<(String, Value, Option<D
     current(fields).map(|(item, answer)| (item.to_owned(), answer.value, answer.at)).collect()
 }
 
-/// The entry of each item's current answer (item id → answer id): what a
-/// readiness decision names. An item whose current value no `h:` entry
-/// holds (a format-1 write) is left out, and so is a cleared one.
-pub(super) fn current_answer_ids(fields: &Fields) -> BTreeMap<String, String> {
+/// The entries of the items' current answers (their ids, by item id): what
+/// a readiness decision names. An item whose current value no `h:` entry
+/// holds (a format-1 write) has none, and neither has a cleared one.
+pub(super) fn current_answer_ids(fields: &Fields) -> Vec<String> {
     let log = answer_log(fields);
     current(fields)
         .filter_map(|(item, answer)| {
-            let entry = log
-                .iter()
-                .filter(|a| a.item_id == item && a.at == answer.at && a.value == answer.value)
-                .filter_map(|a| a.id.clone())
-                .max()?;
-            Some((item.to_owned(), entry))
+            // Ordered by id within an instant: the last match has the greatest id.
+            let entry = log.iter().rev().find(|a| a.item_id == item && a.at == answer.at && a.value == answer.value);
+            entry.and_then(|a| a.id.clone())
         })
         .collect()
+}
+
+/// The instant a stored answer was given, when it reads as one.
+fn at_of(stored: &Value) -> Option<DateTime<FixedOffset>> {
+    stored.get("at").and_then(Value::as_str).and_then(|s| DateTime::parse_from_rfc3339(s).ok())
 }
 
 /// Only an object is a stored answer (serde would also read one from an array).

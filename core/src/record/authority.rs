@@ -559,14 +559,14 @@ impl Check<'_> {
                 if !fresh {
                     return Err(violation(path, Rule::Immutable, "an answer is written once and never changed"));
                 }
-                check_answer_entry(path, value)
+                check_stored_answer(path, value, true)
             }
             (EntryKind::Session, answer) if answer.starts_with(CURRENT_ANSWER) => {
                 devices_only()?;
                 if answer.len() > 2 + MAX_ID_BYTES {
                     return Err(invalid(path, "an item id of at most 200 bytes"));
                 }
-                check_stored_answer(path, value)
+                check_stored_answer(path, value, false)
             }
             (EntryKind::Journal, _) => match field {
                 "created_at" | "edited_at" => instant(path, value),

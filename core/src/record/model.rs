@@ -3,8 +3,6 @@
 //! These are plain data: serializable, so the clinic can export a record as
 //! JSON and the bindings can map them one-to-one.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, FixedOffset, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -67,13 +65,13 @@ pub struct ReadinessRecord {
     pub urgent: bool,
     /// Every item's state, in pack order.
     pub items: Vec<(String, ItemState)>,
-    /// The answers it was made from: checklist item id → the id of the
-    /// item's current answer entry (`h:<id>` in the session) when it was
-    /// recorded. An item whose current answer had no entry (written by a
-    /// format-1 app) is left out; so is every item in decisions recorded
-    /// before format 2.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub answers: BTreeMap<String, String>,
+    /// The answers it was made from: the ids of the answer entries (`h:<id>`
+    /// in the session, each naming its item) current when it was recorded,
+    /// by item id. An item unanswered then, or whose current answer had no
+    /// entry (written by a format-1 app), has none; decisions recorded
+    /// before format 2 name none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<String>,
 }
 
 /// One checklist answer as it was given: immutable, kept for good. The

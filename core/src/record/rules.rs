@@ -113,13 +113,12 @@ impl CareRecord {
             .set(pack, item_id, value)
             .and_then(|()| answers.check_before(start))
             .map_err(|e| invalid(&format!("answers.{item_id}"), strip_field(&e.to_string())))?;
-        // Kept for good as its own entry; the current-answer field is what
-        // format-1 apps read (`answers.rs`).
-        let entry = json!({"item": item_id, "value": value, "at": at}).to_string();
-        let current = json!({"value": value, "at": at}).to_string();
+        // Kept for good as its own entry; the current-answer field, which
+        // format-1 apps read, holds the same text (`answers.rs`).
+        let stored = json!({"item": item_id, "value": value, "at": at}).to_string();
         self.change(|tx| {
-            tx.put(&obj, format!("{ANSWER_ENTRY}{}", new_id()), entry)?;
-            Ok(tx.put(&obj, format!("{CURRENT_ANSWER}{item_id}"), current)?)
+            tx.put(&obj, format!("{ANSWER_ENTRY}{}", new_id()), stored.as_str())?;
+            Ok(tx.put(&obj, format!("{CURRENT_ANSWER}{item_id}"), stored)?)
         })
     }
 

@@ -64,7 +64,11 @@ pub fn json_schema() -> Value {
             "description": "One checklist answer: the value as the pack's item reads it, and when it was given. \
                             Of concurrent values the latest `at` wins.",
             "type": "object",
-            "properties": {"value": {"description": "The answer; `null` clears it."}, "at": instant},
+            "properties": {
+                "value": {"description": "The answer; `null` clears it."},
+                "at": instant,
+                "item": {"description": "Written by format 2 (the same text as its answer entry); ignored here.", "type": "string"},
+            },
             "required": ["value", "at"],
         }),
     );

@@ -92,30 +92,18 @@ pub(super) fn decode<T: DeserializeOwned>(path: &str, value: &str, expected: &st
     serde_json::from_value(json).map_err(|_| invalid(path, expected))
 }
 
-/// A stored answer: `{"value": <JSON>, "at": <RFC 3339>}`.
-pub(super) fn check_stored_answer(path: &str, value: &str) -> Result<(), Violation> {
-    const EXPECTED: &str = "an answer {\"value\", \"at\"}";
-    let json: Value = crate::json::from_str(value).map_err(|_| invalid(path, EXPECTED))?;
-    let at = json
-        .as_object()
-        .and_then(|map| map.get("at"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid(path, EXPECTED))?;
-    if json.get("value").is_none() {
-        return Err(invalid(path, EXPECTED));
+/// A stored answer: `{"value": <JSON>, "at": <RFC 3339>}`, and for an
+/// answer entry (`h:<id>`, `entry`) also `"item"`, an id of 1 to 200 bytes.
+pub(super) fn check_stored_answer(path: &str, value: &str, entry: bool) -> Result<(), Violation> {
+    let expected = if entry { "an answer {\"item\", \"value\", \"at\"}" } else { "an answer {\"value\", \"at\"}" };
+    let json: Value = crate::json::from_str(value).map_err(|_| invalid(path, expected))?;
+    let at = json.get("at").and_then(Value::as_str).ok_or_else(|| invalid(path, expected))?;
+    let item_ok =
+        json.get("item").and_then(Value::as_str).is_some_and(|item| !item.is_empty() && item.len() <= MAX_ID_BYTES);
+    if !json.is_object() || json.get("value").is_none() || (entry && !item_ok) {
+        return Err(invalid(path, expected));
     }
     instant(path, at)
-}
-
-/// An answer entry (`h:<id>`): a stored answer that also names its item.
-pub(super) fn check_answer_entry(path: &str, value: &str) -> Result<(), Violation> {
-    check_stored_answer(path, value)?;
-    let json: Value =
-        crate::json::from_str(value).map_err(|_| invalid(path, "an answer {\"item\", \"value\", \"at\"}"))?;
-    match json.get("item").and_then(Value::as_str) {
-        Some(item) if !item.is_empty() && item.len() <= MAX_ID_BYTES => Ok(()),
-        _ => Err(invalid(path, "an answer {\"item\", \"value\", \"at\"} whose item id has 1 to 200 bytes")),
-    }
 }
 
 /// Decodes an immutable entry's JSON as its kind, as readers will.
