@@ -12,6 +12,8 @@
 //! outside FHIR R4 validator (`tests/fhir/`), which a typed model crate
 //! would not replace.
 
+use std::collections::BTreeSet;
+
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderValue;
@@ -23,9 +25,7 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use katcore::checklist::{ItemState, ReadinessStatus};
 use katcore::pack::{InstrumentKind, Pack};
-use katcore::record::{
-    AnswerRecord, CareRecord, CheckIn, CheckInKind, Deletion, Party, RecordView, SessionView, Severity,
-};
+use katcore::record::{AnswerRecord, CheckIn, CheckInKind, Deletion, Party, RecordView, SessionView, Severity};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -138,7 +138,9 @@ pub(crate) async fn client_bundle(
     state
         .with_replica(client_id, move |replica, storage| {
             let pack = replica.pack(storage)?;
-            Ok(bundle(&client.id, &client.label, replica.record(), &pack, options, Utc::now()))
+            let view = replica.record().view(&pack);
+            let unpublished = crate::pack_ids::unpublished_decision_packs(storage, &client.id, &view)?;
+            Ok(bundle(&client.id, &client.label, &view, &pack, &unpublished, options, Utc::now()))
         })
         .await
 }
@@ -158,7 +160,9 @@ pub fn export_from_storage(
     let client = storage.client(client_id)?.ok_or_else(|| ApiError::not_found("client"))?;
     let mut replica = Replica::open(storage, client_id)?;
     let pack = replica.pack(storage)?;
-    Ok(bundle(&client.id, &client.label, replica.record(), &pack, options, now))
+    let view = replica.record().view(&pack);
+    let unpublished = crate::pack_ids::unpublished_decision_packs(storage, &client.id, &view)?;
+    Ok(bundle(&client.id, &client.label, &view, &pack, &unpublished, options, now))
 }
 
 /// An instant as FHIR writes it (UTC, seconds, `Z`).
@@ -228,15 +232,20 @@ fn full_url(kind: &str, id: &str) -> String {
 
 /// The client's record as a FHIR R4 `transaction` bundle, at `now`. See the
 /// module documentation and docs/fhir.md.
+///
+/// `view` is the client's record as `pack` reads it
+/// ([`katcore::record::CareRecord::view`]); `unpublished` the packs its
+/// readiness decisions name that the clinic never published (each such
+/// decision carries a note saying so).
 pub fn bundle(
     client_id: &str,
     label: &str,
-    record: &CareRecord,
+    view: &RecordView,
     pack: &Pack,
+    unpublished: &BTreeSet<(String, u32)>,
     options: FhirOptions,
     now: DateTime<Utc>,
 ) -> Value {
-    let view: RecordView = record.view(pack);
     let mut bundle = Bundle { entries: Vec::new() };
     let patient = bundle.put(json!({
         "resourceType": "Patient",
@@ -264,6 +273,9 @@ pub fn bundle(
             if !derived.is_empty() {
                 resource["derivedFrom"] = json!(derived);
             }
+            if unpublished.contains(&(decision.pack_id.clone(), decision.pack_version)) {
+                add_note(&mut resource, &format!("Not verified: {}.", crate::pack_ids::PACK_NOT_PUBLISHED));
+            }
             bundle.put(resource);
         }
         // Every reading of the pre-session checklist, at the time it was
@@ -273,6 +285,9 @@ pub fn bundle(
             let mut observation = blood_pressure(&id, systolic, diastolic, instant(at), pack, &patient);
             observation["partOf"] = json!([procedure]);
             observation["note"] = json!([{"text": "Measured for the pre-session checklist."}]);
+            if !crate::pack_ids::knows_item(pack, &answer.item_id) {
+                add_note(&mut observation, &format!("Answer to an item {}.", crate::pack_ids::NOT_IN_PACK));
+            }
             bundle.put(observation);
         }
     }
@@ -304,7 +319,7 @@ pub fn bundle(
             "resourceType": "AdverseEvent",
             "id": effect.id,
             "actuality": "actual",
-            "event": concept(KATCORE_SIDE_EFFECTS, &effect.effect_id, label),
+            "event": concept(KATCORE_SIDE_EFFECTS, &effect.effect_id, &label),
             "subject": patient,
             "date": instant(effect.reported_at),
             "severity": concept(AE_SEVERITY, severity.0, severity.1),
@@ -355,6 +370,14 @@ fn text_document(id: &str, kind: Value, patient: &Value, text: &str) -> Value {
 }
 
 /// A dosing session as a `Procedure`.
+/// Appends a note to a resource's `note` list.
+fn add_note(resource: &mut Value, text: &str) {
+    match resource["note"].as_array_mut() {
+        Some(notes) => notes.push(json!({"text": text})),
+        None => resource["note"] = json!([{"text": text}]),
+    }
+}
+
 /// A checklist answer that is a blood-pressure reading given at a known
 /// time: its `Observation` id, systolic, diastolic and time.
 ///
@@ -444,7 +467,7 @@ fn readiness(decision: &katcore::record::ReadinessRecord, pack: &Pack, patient: 
             ItemState::Unanswered => ("unanswered", "Not answered"),
         };
         components.push(json!({
-            "code": concept(KATCORE_ITEMS, item, label),
+            "code": concept(KATCORE_ITEMS, item, &label),
             "valueCodeableConcept": concept(KATCORE_CODES, &format!("item-{}", state.0), state.1),
         }));
     }

@@ -50,6 +50,7 @@ mod fhir;
 mod limits;
 mod metrics;
 mod openapi;
+mod pack_ids;
 mod packs;
 mod replica;
 mod server;

@@ -1,25 +1,34 @@
 //! The pack's words for what a record holds, as the clinic's views (the
 //! dashboard, the FHIR export) name it: one lookup each, in the pack's
-//! default locale, falling back to the id when the pack does not know it.
+//! default locale. An id the pack does not know is shown as itself, marked
+//! as not in the pack (`pack_ids.rs`), never as if it were valid.
+
+use std::borrow::Cow;
 
 use katcore::instruments::Band;
 use katcore::pack::{InstrumentKind, Pack};
 
-/// The prompt of a checklist item or screening question, or its id.
-pub(crate) fn item_label<'a>(pack: &'a Pack, id: &'a str) -> &'a str {
+use crate::pack_ids::NOT_IN_PACK;
+
+/// The prompt of a checklist item or screening question, or its id marked
+/// as not in the pack.
+pub(crate) fn item_label<'a>(pack: &'a Pack, id: &str) -> Cow<'a, str> {
     let locale = pack.default_locale.as_str();
     pack.checklist
         .iter()
         .find(|item| item.id == id)
         .map(|item| item.prompt.get(locale, locale))
         .or_else(|| pack.screening.iter().find(|q| q.id == id).map(|q| q.prompt.get(locale, locale)))
-        .unwrap_or(id)
+        .map_or_else(|| Cow::Owned(format!("{id} ({NOT_IN_PACK})")), Cow::Borrowed)
 }
 
-/// The name of a side effect the pack lists, or its id.
-pub(crate) fn side_effect_label<'a>(pack: &'a Pack, id: &'a str) -> &'a str {
+/// The name of a side effect the pack lists, or its id marked as not in the pack.
+pub(crate) fn side_effect_label<'a>(pack: &'a Pack, id: &str) -> Cow<'a, str> {
     let locale = pack.default_locale.as_str();
-    pack.side_effects.iter().find(|s| s.id == id).map_or(id, |s| s.label.get(locale, locale))
+    pack.side_effects
+        .iter()
+        .find(|s| s.id == id)
+        .map_or_else(|| Cow::Owned(format!("{id} ({NOT_IN_PACK})")), |s| Cow::Borrowed(s.label.get(locale, locale)))
 }
 
 /// A PHQ-9 or GAD-7 severity band in words.

@@ -3,7 +3,6 @@
 //! and devices; and the record as a download.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -13,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, Utc};
 use katcore::checklist::{Evaluation, ItemState};
 use katcore::pack::{InstrumentKind, Pack};
-use katcore::record::{CheckInKind, RecordView, Severity};
+use katcore::record::{CheckInKind, Severity};
 
 use super::pages::{
     describe_open, explain, readiness_label, rows_of, shown, side_effect_text, sort_alerts, AlertRow, Chrome, Done,
@@ -144,8 +143,9 @@ pub(crate) async fn client(
         })
         .await?;
     sort_alerts(&mut mine);
-    let (view, pack, mut checklists): (RecordView, Arc<Pack>, HashMap<String, Evaluation>) = state
-        .with_replica(&client_id, |replica, storage| {
+    let owner = client_id.clone();
+    let (view, pack, mut checklists, unpublished) = state
+        .with_replica(&client_id, move |replica, storage| {
             let pack = replica.pack(storage)?;
             let record = replica.record();
             // Where each session still to come stands, from the answers synced so far.
@@ -154,8 +154,10 @@ pub(crate) async fn client(
                 .into_iter()
                 .filter(|s| s.cancelled.is_none() && s.ended_at.is_none() && s.started_at.is_none())
                 .filter_map(|s| Some((s.id.clone(), record.evaluate_session(&pack, &s.id, &pack.default_locale).ok()?)))
-                .collect();
-            Ok((record.view(&pack), pack, checklists))
+                .collect::<HashMap<String, Evaluation>>();
+            let view = record.view(&pack);
+            let unpublished = crate::pack_ids::unpublished_decision_packs(storage, &owner, &view)?;
+            Ok((view, pack, checklists, unpublished))
         })
         .await?;
     // The alerts are described from the same view the page shows.
@@ -231,7 +233,11 @@ pub(crate) async fn client(
                 .map(|r| DecisionRow {
                     status: readiness_label(r.status),
                     at: shown(&state, r.evaluated_at),
-                    pack: format!("{} v{}", r.pack_id, r.pack_version),
+                    pack: if unpublished.contains(&(r.pack_id.clone(), r.pack_version)) {
+                        format!("{} v{} ({})", r.pack_id, r.pack_version, crate::pack_ids::PACK_NOT_PUBLISHED)
+                    } else {
+                        format!("{} v{}", r.pack_id, r.pack_version)
+                    },
                     explanation: explain(&pack, &r.items),
                 })
                 .collect(),

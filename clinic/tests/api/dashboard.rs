@@ -428,6 +428,46 @@ async fn a_blocked_starts_alert_shows_the_reading_even_after_the_client_measured
 }
 
 #[tokio::test]
+async fn ids_the_clinics_packs_do_not_know_are_shown_as_such() {
+    let server = TestServer::start("dashboard-pack-ids").await;
+    with_password(&server, "rivera");
+    let mut phone = server.client_with_device("client-0709").await;
+    let pack = Pack::default_pack();
+    // A pack this clinic never published (another app's, or a forged one),
+    // with a side effect and a checklist item the clinic's pack lacks.
+    let mut other = (*pack).clone();
+    other.id = "org.example.elsewhere".into();
+    other.version = 9;
+    let mut effect = other.side_effects[0].clone();
+    effect.id = "made_up_effect".into();
+    other.side_effects.push(effect);
+    let mut item = other.checklist[0].clone();
+    item.id = "made_up_item".into();
+    other.checklist.push(item);
+    let now = Utc::now();
+    let session =
+        phone.record.schedule_session((now + Duration::hours(3)).fixed_offset(), "UTC", Party::Client).unwrap();
+    phone.record.report_side_effect(&other, "made_up_effect", katcore::record::Severity::Severe, now, None).unwrap();
+    let evaluation = phone.record.evaluate_session(&other, &session, "en").unwrap();
+    phone.record.record_readiness(&session, &evaluation, &other, now).unwrap();
+    let evaluation = phone.record.evaluate_session(&pack, &session, "en").unwrap();
+    phone.record.record_readiness(&session, &evaluation, &pack, now).unwrap();
+    // Accepted (a sync is all or nothing: refusing would strand the rest).
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (alerts, _) = browser.page("/dashboard").await;
+    assert!(alerts.contains("made_up_effect (not in the clinic&#39;s pack), severe"), "the severe one still alerts");
+    let (page, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
+    assert!(page.contains("org.example.elsewhere v9 (made with a pack this clinic never published)"));
+    assert!(page.contains("made_up_item (not in the clinic&#39;s pack): not answered"));
+    let built_in = format!("{} v{}", pack.id, pack.version);
+    assert!(page.contains(&format!("pack {built_in}. ")), "the built-in pack's decision is shown plainly");
+    assert!(!page.contains(&format!("{built_in} (made")));
+}
+
+#[tokio::test]
 async fn the_next_sessions_checklist_is_shown_from_the_answers_synced_so_far() {
     let server = TestServer::start("dashboard-readiness").await;
     with_password(&server, "rivera");

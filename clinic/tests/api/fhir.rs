@@ -148,3 +148,48 @@ async fn the_export_is_for_the_clinics_clinicians_only() {
     let unknown = server.clinician(Method::GET, "/v1/clients/0123/fhir").send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn what_the_clinics_packs_do_not_know_is_exported_marked() {
+    let server = TestServer::start("fhir-pack-ids").await;
+    let mut phone = server.client_with_device("client-0802").await;
+    // The clinic publishes version 2 of its pack.
+    let mut published: Value = serde_json::from_str(Pack::default_pack_json()).unwrap();
+    published["version"] = serde_json::json!(2);
+    let response =
+        server.clinician(Method::PUT, "/v1/pack").body(server.sign(&published.to_string())).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let clinic_pack = Pack::from_json(published.to_string().as_bytes()).unwrap();
+    // And a pack it never published, with a side effect its own lacks.
+    let mut other = clinic_pack.clone();
+    other.version = 7;
+    let mut effect = other.side_effects[0].clone();
+    effect.id = "made_up_effect".into();
+    other.side_effects.push(effect);
+
+    let now = Utc::now();
+    let session =
+        phone.record.schedule_session((now + Duration::hours(3)).fixed_offset(), "UTC", Party::Client).unwrap();
+    phone.record.report_side_effect(&other, "made_up_effect", Severity::Mild, now, None).unwrap();
+    for pack in [&clinic_pack, &other] {
+        let evaluation = phone.record.evaluate_session(pack, &session, "en").unwrap();
+        phone.record.record_readiness(&session, &evaluation, pack, now).unwrap();
+    }
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+
+    let path = format!("/v1/clients/{}/fhir", phone.client_id);
+    let bundle: Value = server.clinician(Method::GET, &path).send().await.unwrap().json().await.unwrap();
+    let event = &of_type(&bundle, "AdverseEvent")[0];
+    assert_eq!(event["event"]["coding"][0]["display"], "made_up_effect (not in the clinic's pack)");
+    let decisions: Vec<&Value> = of_type(&bundle, "Observation")
+        .into_iter()
+        .filter(|o| o["code"]["coding"][0]["code"] == "readiness-decision")
+        .collect();
+    let version_of =
+        |o: &Value| o["component"].as_array().unwrap().iter().find_map(|c| c["valueInteger"].as_u64()).unwrap();
+    let notes = |o: &Value| o["note"].to_string();
+    let unverified = decisions.iter().find(|o| version_of(o) == 7).unwrap();
+    assert!(notes(unverified).contains("made with a pack this clinic never published"), "{}", notes(unverified));
+    let verified = decisions.iter().find(|o| version_of(o) == 2).unwrap();
+    assert!(!notes(verified).contains("never published"), "version 2 was published");
+}
