@@ -59,7 +59,8 @@ pub struct AlertView {
     pub kind: String,
     /// The urgent item's key in the record.
     pub key: String,
-    /// When the item happened.
+    /// When the item happened, by its writer's clock; when that is more than 10 minutes
+    /// ahead of the server's, when the server raised the alert (`clock.rs`).
     pub at: DateTime<Utc>,
     /// When the server raised the alert.
     pub raised_at: DateTime<Utc>,

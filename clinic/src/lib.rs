@@ -42,6 +42,7 @@ mod auth;
 mod bootstrap;
 mod client;
 mod clinician;
+mod clock;
 mod config;
 mod enrollment;
 mod error;

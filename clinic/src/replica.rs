@@ -440,7 +440,8 @@ impl Replica {
             // Only the entries the new changes wrote can raise a new alert
             // or change the planned sessions.
             let touched = touched_entries(record.document(), &unsaved.changes);
-            let urgent = urgent_items(record, &pack, &touched);
+            let now = Utc::now();
+            let urgent = urgent_items(record, &pack, &touched, now);
             let wrote_a_session = touched.iter().any(|key| {
                 key.starts_with(katcore::record::SESSION_PREFIX) || key.starts_with(katcore::record::READINESS_PREFIX)
             });
@@ -450,7 +451,7 @@ impl Replica {
                 expected_seq,
                 planned_sessions: planned_sessions.as_deref(),
                 urgent: &urgent,
-                at: Utc::now(),
+                at: now,
                 synced_device,
                 new_actors,
             };
@@ -487,12 +488,13 @@ fn planned_sessions(record: &CareRecord, pack: &Pack) -> Vec<PlannedSession> {
 }
 
 /// The urgent items of the entries at `touched` under `pack`, derived from
-/// their values, as alerts to raise if new.
-fn urgent_items(record: &CareRecord, pack: &Pack, touched: &BTreeSet<String>) -> Vec<NewAlert> {
+/// their values, as alerts to raise if new at `now`: an item dated more
+/// than the tolerance ahead of `now` is dated `now` (`clock.rs`).
+fn urgent_items(record: &CareRecord, pack: &Pack, touched: &BTreeSet<String>, now: DateTime<Utc>) -> Vec<NewAlert> {
     record
         .urgent_items_among(pack, touched)
         .into_iter()
-        .map(|item| NewAlert { key: item.key, kind: item.kind, at: item.at })
+        .map(|item| NewAlert { key: item.key, kind: item.kind, at: crate::clock::credible(item.at, now) })
         .collect()
 }
 

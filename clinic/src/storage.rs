@@ -295,7 +295,8 @@ pub struct Alert {
     pub key: String,
     /// Kind of item.
     pub kind: UrgentKind,
-    /// When the item happened.
+    /// When the item happened, by its writer's clock; when that is more than 10 minutes
+    /// ahead of the server's, when the server raised the alert (`clock.rs`).
     pub at: DateTime<Utc>,
     /// When the server raised the alert.
     pub raised_at: DateTime<Utc>,

@@ -161,7 +161,7 @@ pub(crate) async fn client(
         })
         .await?;
     // The alerts are described from the same view the page shows.
-    let open = mine.iter().filter(|a| a.acknowledged_at.is_none()).map(|a| (a.id.clone(), a.key.clone(), a.kind));
+    let open = mine.iter().filter(|a| a.acknowledged_at.is_none()).map(|a| (a.id.clone(), a.key.clone(), a.kind, a.at));
     let details = describe_open(&view, &pack, open.collect::<Vec<_>>());
     let labels = HashMap::from([(client_id.clone(), client.label.clone())]);
     let alert_rows = rows_of(&state, mine, &labels, details);
@@ -264,11 +264,21 @@ pub(crate) async fn client(
     let time_zone =
         view.sessions.last().map_or_else(|| state.time_zone().name().to_owned(), |s| s.session.time_zone.clone());
     let keep = if done.show_all() { usize::MAX } else { LIST_LINES };
+    // An entry dated ahead of the clinic's clock is placed at now (it was
+    // received by then) and marked, so that it holds one line, not the top
+    // of the list for years (`clock.rs`).
     let lines_newest_first = |mut lines: Vec<(DateTime<Utc>, String, String)>| -> Listed {
         let total = lines.len();
-        lines.sort_by_key(|line| std::cmp::Reverse(line.0));
-        let lines =
-            lines.into_iter().take(keep).map(|(at, text, by)| Line { at: shown(&state, at), text, by }).collect();
+        lines.sort_by_key(|line| std::cmp::Reverse(line.0.min(now)));
+        let lines = lines
+            .into_iter()
+            .take(keep)
+            .map(|(at, text, by)| {
+                let text =
+                    if crate::clock::ahead(at, now) { format!("{text} ({})", crate::clock::DATED_AHEAD) } else { text };
+                Line { at: shown(&state, at), text, by }
+            })
+            .collect();
         Listed { lines, total }
     };
     let page = ClientPage {

@@ -359,10 +359,10 @@ async fn alert_rows(
         .collect();
     let mut details: HashMap<String, String> = HashMap::new();
     for client_id in clients {
-        let wanted: Vec<(String, String, UrgentKind)> = alerts
+        let wanted: Vec<(String, String, UrgentKind, DateTime<Utc>)> = alerts
             .iter()
             .filter(|a| a.client_id == client_id && a.acknowledged_at.is_none())
-            .map(|a| (a.id.clone(), a.key.clone(), a.kind))
+            .map(|a| (a.id.clone(), a.key.clone(), a.kind, a.at))
             .collect();
         let described = state
             .with_replica(&client_id, move |replica, storage| {
@@ -381,9 +381,39 @@ async fn alert_rows(
 pub(super) fn describe_open(
     view: &RecordView,
     pack: &Pack,
-    wanted: impl IntoIterator<Item = (String, String, UrgentKind)>,
+    wanted: impl IntoIterator<Item = (String, String, UrgentKind, DateTime<Utc>)>,
 ) -> HashMap<String, String> {
-    wanted.into_iter().map(|(id, key, kind)| (id, describe(view, pack, &key, kind))).collect()
+    wanted
+        .into_iter()
+        .map(|(id, key, kind, at)| {
+            let mut detail = describe(view, pack, &key, kind);
+            // The alert was dated when it was raised: its item's own time was not credible.
+            if let Some(dated) = entry_time(view, &key).filter(|dated| crate::clock::ahead(*dated, at)) {
+                let dated = dated.format("%Y-%m-%d %H:%M UTC");
+                detail = format!("{detail} ({}: {dated}; shown when received)", crate::clock::DATED_AHEAD);
+            }
+            (id, detail)
+        })
+        .collect()
+}
+
+/// The time the writer gave the entry behind urgent key `key`, when the view holds it.
+fn entry_time(view: &RecordView, key: &str) -> Option<DateTime<Utc>> {
+    let (prefix, id) = key.split_at_checked(2)?;
+    match prefix {
+        "v:" => view.vitals.iter().find(|v| v.id == id).map(|v| v.taken_at),
+        "e:" => view.side_effects.iter().find(|e| e.id == id).map(|e| e.reported_at),
+        "c:" => view.check_ins.iter().find(|c| c.id == id).map(|c| c.completed_at),
+        "r:" => view.sessions.iter().flat_map(|s| &s.readiness).find(|r| r.id == id).map(|r| r.evaluated_at),
+        "s:" => match id.split_once("/a:") {
+            Some((_, rest)) => DateTime::parse_from_rfc3339(rest.split_once('@')?.1).ok().map(|t| t.to_utc()),
+            None => {
+                let session = id.strip_suffix("/started")?;
+                view.sessions.iter().find(|s| s.session.id == session)?.session.started_at.map(|t| t.to_utc())
+            }
+        },
+        _ => None,
+    }
 }
 
 /// Alert rows for `alerts`, with the descriptions in `details` (by alert id).

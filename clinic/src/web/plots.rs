@@ -38,9 +38,11 @@ pub(crate) struct TimeAxis {
 impl TimeAxis {
     /// The span from the earliest of `instants` (at most a year back) to
     /// the latest of them and `now`, with a day of room on each side; at
-    /// least two weeks.
+    /// least two weeks. Instants dated ahead of the clinic's clock
+    /// (`clock.rs`) are left out: one phone set years ahead would otherwise
+    /// squeeze every real reading into one edge.
     pub(crate) fn around(instants: impl IntoIterator<Item = DateTime<Utc>>, now: DateTime<Utc>, zone: Zone) -> Self {
-        let instants: Vec<f64> = instants.into_iter().map(days).collect();
+        let instants: Vec<f64> = instants.into_iter().filter(|at| !crate::clock::ahead(*at, now)).map(days).collect();
         let end = instants.iter().copied().fold(days(now), f64::max) + 1.0;
         let floor = end - 366.0;
         let start = instants.iter().copied().filter(|day| *day >= floor).fold(end - 15.0, f64::min) - 1.0;
@@ -273,6 +275,20 @@ mod tests {
         assert!(svg.contains("Limit 140/90") && svg.contains("Urgent 180/120"));
         assert!(svg.contains("<circle"), "the reading is drawn");
         assert!(svg.contains("#B00020") || svg.contains("#b00020"), "the urgent line has its colour");
+    }
+
+    #[test]
+    fn a_reading_dated_years_ahead_does_not_stretch_the_axis() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let zone = Zone::named("UTC").unwrap();
+        let month = [now - chrono::Duration::days(30), now - chrono::Duration::days(1)];
+        let plain = TimeAxis::around(month, now, zone.clone());
+        let ahead = TimeAxis::around(month.into_iter().chain([now + chrono::Duration::days(730)]), now, zone.clone());
+        assert_eq!((ahead.start, ahead.end), (plain.start, plain.end));
+        assert!(!ahead.contains(now + chrono::Duration::days(730)), "left off the plot");
+        // Within the tolerance a time is taken as written.
+        let soon = TimeAxis::around([now + chrono::Duration::minutes(5)], now, zone);
+        assert!(soon.contains(now + chrono::Duration::minutes(5)));
     }
 
     #[test]

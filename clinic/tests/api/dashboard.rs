@@ -2,7 +2,7 @@
 //! clinic isolation, the alert order and the pages' protections. The same
 //! journey in a real browser is `tests/dashboard/dashboard.test.mjs`.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use katcore::checklist::BloodPressureReading;
 use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::{CheckInInput, Party};
@@ -465,6 +465,44 @@ async fn ids_the_clinics_packs_do_not_know_are_shown_as_such() {
     let built_in = format!("{} v{}", pack.id, pack.version);
     assert!(page.contains(&format!("pack {built_in}. ")), "the built-in pack's decision is shown plainly");
     assert!(!page.contains(&format!("{built_in} (made")));
+}
+
+#[tokio::test]
+async fn a_reading_dated_years_ahead_is_placed_at_receipt_and_marked() {
+    let server = TestServer::start("dashboard-ahead").await;
+    with_password(&server, "rivera");
+    let mut phone = server.client_with_device("client-0710").await;
+    let pack = Pack::default_pack();
+    let now = Utc::now();
+    // A phone whose clock ran two years ahead, then a reading from the right clock.
+    let ahead = now + Duration::days(730);
+    phone.record.add_vitals(&pack, BloodPressureReading { systolic: 190, diastolic: 100 }, ahead, None).unwrap();
+    phone.record.add_vitals(&pack, BloodPressureReading { systolic: 128, diastolic: 82 }, now, None).unwrap();
+    phone
+        .record
+        .add_vitals(&pack, BloodPressureReading { systolic: 185, diastolic: 95 }, now - Duration::hours(2), None)
+        .unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+
+    // The alert is dated when it was raised, not two years ahead, and so sorts among the others.
+    let alerts: serde_json::Value =
+        server.clinician(reqwest::Method::GET, "/v1/alerts").send().await.unwrap().json().await.unwrap();
+    let times: Vec<DateTime<Utc>> =
+        alerts.as_array().unwrap().iter().map(|a| a["at"].as_str().unwrap().parse().unwrap()).collect();
+    assert_eq!(times.len(), 2, "{alerts}");
+    assert!(times.iter().all(|at| *at <= Utc::now()), "{times:?}");
+
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (html, _) = browser.page("/dashboard").await;
+    assert!(html.contains("190/100 mmHg"));
+    assert!(html.contains(&format!(
+        "dated ahead of the clinic&#39;s clock by the client&#39;s device: {}",
+        ahead.format("%Y-%m-%d")
+    )));
+    let (page, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
+    assert!(page.contains("190/100 mmHg (urgent) (dated ahead of the clinic&#39;s clock by the client&#39;s device)"));
+    assert!(page.contains("128/82 mmHg</td>"), "the real readings are listed as written");
 }
 
 #[tokio::test]
