@@ -125,8 +125,24 @@ impl CareRecord {
     /// is many times cheaper than reading it key by key; `get_all` is asked only
     /// for keys that are in conflict.
     pub(super) fn fields(&self, obj: &ObjId) -> Fields {
+        self.fields_but(obj, None)
+    }
+
+    /// A session's fields but its answer entries: all a session, its
+    /// current answers and its checklist are read from.
+    pub(super) fn session_fields(&self, obj: &ObjId) -> Fields {
+        self.fields_but(obj, Some(super::ANSWER_ENTRY))
+    }
+
+    /// An entry map's fields but those starting with `skip` (a session's
+    /// answer entries, `h:`, which only the answer history reads: a session
+    /// answered many times holds many).
+    pub(super) fn fields_but(&self, obj: &ObjId, skip: Option<&str>) -> Fields {
         let mut fields = Vec::new();
         for item in self.doc.map_range(obj, ..) {
+            if skip.is_some_and(|prefix| item.key.starts_with(prefix)) {
+                continue;
+            }
             let mut values: Vec<String> = match &item.value {
                 ValueRef::Scalar(ScalarValueRef::Str(text)) => vec![text.to_string()],
                 _ => Vec::new(),

@@ -7,8 +7,11 @@ use crate::pack::InstrumentKind;
 impl CareRecord {
     /// Every session, cancelled ones included, by scheduled start.
     pub fn sessions(&self) -> Vec<Session> {
-        let mut sessions: Vec<Session> =
-            self.objects(SESSION).into_iter().filter_map(|(id, obj)| read_session(&id, &self.fields(&obj))).collect();
+        let mut sessions: Vec<Session> = self
+            .objects(SESSION)
+            .into_iter()
+            .filter_map(|(id, obj)| read_session(&id, &self.session_fields(&obj)))
+            .collect();
         sessions.sort_unstable_by(|a, b| a.scheduled_start.cmp(&b.scheduled_start).then_with(|| a.id.cmp(&b.id)));
         sessions
     }
@@ -26,14 +29,16 @@ impl CareRecord {
     /// One session.
     pub fn session(&self, id: &str) -> Option<Session> {
         let obj = self.session_obj(id).ok()?;
-        read_session(id, &self.fields(&obj))
+        read_session(id, &self.session_fields(&obj))
     }
 
     /// A session's current answers with the instant each was recorded, by
     /// item id (the latest answer of each item winning, as in
     /// [`CareRecord::session_answers`]); empty for an unknown session.
     pub fn session_answers_at(&self, session_id: &str) -> Vec<(String, Value, Option<DateTime<FixedOffset>>)> {
-        self.session_obj(session_id).map(|obj| answers::latest_answers_at(&self.fields(&obj))).unwrap_or_default()
+        self.session_obj(session_id)
+            .map(|obj| answers::latest_answers_at(&self.session_fields(&obj)))
+            .unwrap_or_default()
     }
 
     /// Every answer a session's checklist was given, oldest first (see
@@ -47,7 +52,7 @@ impl CareRecord {
     /// the latest answer of each item winning.
     pub fn session_answers(&self, session_id: &str) -> Option<Value> {
         let obj = self.session_obj(session_id).ok()?;
-        Some(answers::session_answers(&self.fields(&obj)))
+        Some(answers::session_answers(&self.session_fields(&obj)))
     }
 
     /// Evaluates a session's current answers against `pack`. Answers that no
@@ -72,7 +77,7 @@ impl CareRecord {
         session_id: &str,
     ) -> Result<(DateTime<FixedOffset>, Option<Zone>, Answers), RecordError> {
         // One pass over the session object serves both the start and the answers.
-        let fields = self.fields(&self.session_obj(session_id)?);
+        let fields = self.session_fields(&self.session_obj(session_id)?);
         let session = read_session(session_id, &fields).ok_or_else(|| not_found("session", session_id))?;
         let mut answers = Answers::new();
         for (id, value) in answers::current_answers(&fields) {
