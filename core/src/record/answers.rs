@@ -4,9 +4,9 @@
 //! map, `h:<answer id>` = `{"item", "value", "at"}`, written once and never
 //! changed, so a reading a later answer replaced stays in the record (the
 //! clinic's chart and alerts need it). The same write also sets the
-//! session's `a:<item>` field to `{"value", "at"}`, as format 1 did: an app
-//! still on format 1 (on another of the client's devices) then reads the
-//! current answer, never an older one.
+//! session's `a:<item>` field to the same text, whose `value` and `at` are
+//! what format 1 stored there: an app still on format 1 (on another of the
+//! client's devices) then reads the current answer, never an older one.
 //!
 //! The current answer of an item is its `a:<item>` field, exactly as in
 //! format 1: the last one written, and of values written concurrently (on
