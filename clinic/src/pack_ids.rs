@@ -22,14 +22,18 @@
 //! built-in default): what the clinic sees its words from. A decision's
 //! pack is checked against every version the clinic published, and the
 //! built-in default pack (its id, at any version up to this server's), since
-//! a device evaluates with one of them.
+//! a device evaluates with one of them. A session started on `ready`
+//! decisions of which one names any other pack raises the alert of a start
+//! without a `ready` decision ([`starts_on_unpublished_packs`]).
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
+use katcore::checklist::ReadinessStatus;
 use katcore::pack::Pack;
-use katcore::record::RecordView;
+use katcore::record::{CareRecord, ReadinessRecord, RecordView, UrgentKind, SESSION_PREFIX};
 
-use crate::storage::{ClinicStorage, StorageError};
+use crate::storage::{ClinicStorage, NewAlert, StorageError};
 
 /// How the dashboard and the FHIR export mark an id the pack does not know.
 pub(crate) const NOT_IN_PACK: &str = "not in the clinic's pack";
@@ -52,20 +56,75 @@ pub(crate) fn unpublished_decision_packs(
         .flat_map(|s| &s.readiness)
         .map(|decision| (decision.pack_id.as_str(), decision.pack_version))
         .collect();
-    let built_in = Pack::default_pack();
     let mut unpublished = BTreeSet::new();
     for (pack_id, version) in named {
-        if pack_id == built_in.id && version <= built_in.version {
-            continue;
-        }
-        // The client's clinic's pack of that version, when it was published
-        // (the storage answers the current pack otherwise: compared below).
-        let published = storage.client_pack(client_id, Some(version))?;
-        if !published.is_some_and(|p| p.pack_id == pack_id && p.version == version) {
+        if !published(storage, client_id, pack_id, version)? {
             unpublished.insert((pack_id.to_owned(), version));
         }
     }
     Ok(unpublished)
+}
+
+/// Whether a device may have evaluated with pack `pack_id` at `version`:
+/// the clinic published it for `client_id`, or it is the built-in default.
+///
+/// # Errors
+/// [`StorageError`] on failure.
+pub(crate) fn published(
+    storage: &dyn ClinicStorage,
+    client_id: &str,
+    pack_id: &str,
+    version: u32,
+) -> Result<bool, StorageError> {
+    let built_in = Pack::default_pack();
+    if pack_id == built_in.id && version <= built_in.version {
+        return Ok(true);
+    }
+    // The client's clinic's pack of that version, when it was published (the
+    // storage answers the current pack otherwise: hence the comparison).
+    let stored = storage.client_pack(client_id, Some(version))?;
+    Ok(stored.is_some_and(|p| p.pack_id == pack_id && p.version == version))
+}
+
+/// The sessions among `touched` (logical keys) that were started on `ready`
+/// decisions of which one names a pack the device could not have held
+/// ([`published`]), as alerts to raise at `now`: the same alert as a start
+/// without a `ready` decision (`s:<id>/started`, `started_not_ready`), since
+/// nothing vouches for that `ready`. The record's own rule
+/// (`katcore::record`'s urgency) counts such a decision as `ready`: it
+/// cannot know which packs the clinic published.
+///
+/// # Errors
+/// [`StorageError`] on failure.
+pub(crate) fn starts_on_unpublished_packs(
+    storage: &dyn ClinicStorage,
+    client_id: &str,
+    record: &CareRecord,
+    touched: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Result<Vec<NewAlert>, StorageError> {
+    let mut alerts = Vec::new();
+    for key in touched.range(SESSION_PREFIX.to_owned()..).take_while(|key| key.starts_with(SESSION_PREFIX)) {
+        let id = &key[SESSION_PREFIX.len()..];
+        let Some(started) = record.session(id).and_then(|s| s.started_at).map(|t| t.to_utc()) else { continue };
+        let before: Vec<ReadinessRecord> =
+            record.readiness_history(id).into_iter().filter(|d| d.evaluated_at <= started).collect();
+        let Some(latest) = before.iter().map(|d| d.evaluated_at).max() else { continue };
+        let deciding: Vec<&ReadinessRecord> = before.iter().filter(|d| d.evaluated_at == latest).collect();
+        // Not all `ready`: the record's own rule raises the alert already.
+        if !deciding.iter().all(|d| d.status == ReadinessStatus::Ready) {
+            continue;
+        }
+        let mut vouched = true;
+        for decision in deciding {
+            vouched &= published(storage, client_id, &decision.pack_id, decision.pack_version)?;
+        }
+        if !vouched {
+            let at = crate::clock::credible(started, now);
+            alerts.push(NewAlert { key: format!("{key}/started"), kind: UrgentKind::StartedNotReady, at });
+        }
+    }
+    Ok(alerts)
 }
 
 /// Whether `pack` has the checklist item or screening question `id`.

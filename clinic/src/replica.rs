@@ -441,7 +441,8 @@ impl Replica {
             // or change the planned sessions.
             let touched = touched_entries(record.document(), &unsaved.changes);
             let now = Utc::now();
-            let urgent = urgent_items(record, &pack, &touched, now);
+            let mut urgent = urgent_items(record, &pack, &touched, now);
+            urgent.extend(crate::pack_ids::starts_on_unpublished_packs(storage, client_id, record, &touched, now)?);
             let wrote_a_session = touched.iter().any(|key| {
                 key.starts_with(katcore::record::SESSION_PREFIX) || key.starts_with(katcore::record::READINESS_PREFIX)
             });

@@ -205,7 +205,12 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
             .and_then(|rest| rest.strip_suffix("/started"))
             .and_then(|id| view.sessions.iter().find(|s| s.session.id == id))
             .map(|s| match s.readiness.last() {
-                Some(last) => format!("Latest decision before it: {}", readiness_label(last.status)),
+                Some(last) => format!(
+                    "Latest decision before it: {} (pack {} v{})",
+                    readiness_label(last.status),
+                    last.pack_id,
+                    last.pack_version
+                ),
                 None => "No checklist decision was recorded".into(),
             })
             .unwrap_or_default(),

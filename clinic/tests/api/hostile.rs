@@ -349,3 +349,30 @@ async fn a_session_started_around_the_gate_raises_an_alert() {
     assert_eq!(alert["kind"], "started_not_ready");
     assert_eq!(alert["at"], "2026-12-03T20:05:00Z");
 }
+
+#[tokio::test]
+async fn a_start_on_a_ready_from_an_unpublished_pack_raises_the_same_alert() {
+    let server = TestServer::start("hostile-unpublished-ready").await;
+    let (mut phone, session, _) = client_with_clinic_content(&server, "client-h7").await;
+    // A `ready` decision that names a pack this clinic never published (a
+    // modified app can write one for any answers), then the start.
+    let mut forged = (*katcore::pack::Pack::default_pack()).clone();
+    forged.id = "org.example.anything-goes".into();
+    let mut evaluation = phone.record.evaluate_session(&forged, &session, "en").unwrap();
+    evaluation.status = katcore::checklist::ReadinessStatus::Ready;
+    evaluation.urgent = false;
+    for item in &mut evaluation.items {
+        item.state = katcore::checklist::ItemState::Pass;
+    }
+    let decided = chrono::DateTime::parse_from_rfc3339("2026-12-03T15:04:00-05:00").unwrap().to_utc();
+    phone.record.record_readiness(&session, &evaluation, &forged, decided).unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let session_obj = entry_obj(phone.record.document(), &format!("s:{session}"));
+    let started = "2026-12-03T15:05:00-05:00";
+    let (status, body) =
+        post_raw(&server, &phone, ActorId::random(), move |tx| tx.put(&session_obj, "started_at", started)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let alerts = open_alerts(&server).await;
+    let alert = alerts.iter().find(|a| a["key"] == format!("s:{session}/started").as_str());
+    assert_eq!(alert.map(|a| a["kind"].clone()), Some(json!("started_not_ready")), "{alerts:?}");
+}
