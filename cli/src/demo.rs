@@ -236,6 +236,7 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     }
     ui.table(&["sync", "round trips", "bytes up", "bytes down", "received changes"], &rows);
     let alerts = api.alerts("open").await.map_err(|e| e.to_string())?;
+    let clinic_view = api.record(&client_id).await.map_err(|e| e.to_string())?;
     for alert in &alerts {
         let kind = alert["kind"].as_str().unwrap_or_default().replace('_', " ");
         let at = alert["at"]
@@ -244,8 +245,18 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
             .map(|t| when(&t.with_timezone(&tz).fixed_offset()))
             .unwrap_or_default();
         ui.stop(&format!("Clinic alert: {kind} at {at} — listed first for the care team"));
+        let raised = alert["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        let dated = alert["key"].as_str().and_then(|key| decision_time(&clinic_view, key));
+        if dated.is_some() && raised != dated {
+            // The demo's phone lives in tomorrow; the clinic does not take a future time as written.
+            ui.say("  (dated when it reached the clinic: the phone's clock is ahead of the clinic's)");
+        }
+        if let Some(reading) = alert["key"].as_str().and_then(|key| decision_reading(&clinic_view, key)) {
+            ui.say(&format!(
+                "  for the reading {reading}: kept in the record though the client measured again, and on the alert"
+            ));
+        }
     }
-    let clinic_view = api.record(&client_id).await.map_err(|e| e.to_string())?;
     let (phone_view, tablet_view) = (phone.device.read(|r| r.to_json()), tablet.device.read(|r| r.to_json()));
     if phone_view == clinic_view && tablet_view == clinic_view {
         let decisions =
@@ -439,6 +450,31 @@ fn describe(report: &SyncReport) -> String {
         report.bytes_received,
         report.pack_activated.as_ref().map(|p| format!(", pack {} v{} activated", p.id, p.version)).unwrap_or_default()
     )
+}
+
+/// The blood pressure a readiness decision (`r:<id>`) was made from, from
+/// the clinic's record view: the answer entries it names (format 2).
+fn decision_reading(view: &serde_json::Value, key: &str) -> Option<String> {
+    let id = key.strip_prefix("r:")?;
+    let sessions = view["sessions"].as_array()?;
+    sessions.iter().find_map(|session| {
+        let decision = session["readiness"].as_array()?.iter().find(|d| d["id"] == id)?;
+        let named = decision["answers"].as_array()?;
+        session["answer_history"].as_array()?.iter().filter(|a| named.contains(&a["id"])).find_map(|answer| {
+            let value = &answer["value"];
+            Some(format!("{}/{}", value["systolic"].as_u64()?, value["diastolic"].as_u64()?))
+        })
+    })
+}
+
+/// When the readiness decision `r:<id>` says it was made.
+fn decision_time(view: &serde_json::Value, key: &str) -> Option<DateTime<FixedOffset>> {
+    let id = key.strip_prefix("r:")?;
+    let decision = view["sessions"]
+        .as_array()?
+        .iter()
+        .find_map(|session| session["readiness"].as_array()?.iter().find(|d| d["id"] == id).cloned())?;
+    DateTime::parse_from_rfc3339(decision["evaluated_at"].as_str()?).ok()
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

@@ -21,6 +21,8 @@ fn the_demo_walks_a_whole_session_and_converges() {
     assert!(wait < blocked && blocked < ready);
     // Step 6: the alert reached the clinic, all views agree, the private entry stayed home.
     position("Clinic alert: urgent blood pressure");
+    // Its reading is kept though the client measured again (every answer is kept).
+    position("for the reading 182/114");
     position("All three views agree: 2 sessions, 1 shared journal entry, 1 side effect, 1 clinician note");
     position("The private entry is on the phone only");
     position("(quiet hours)");
