@@ -529,8 +529,11 @@ impl Pack {
             .get_or_init(|| {
                 Arc::new(
                     // The embedded pack is checked by unit tests; failing here
-                    // would mean the library was built from a broken tree.
-                    Pack::from_json(DEFAULT_PACK_JSON.as_bytes()).expect("the built-in default pack is valid"),
+                    // would mean the library was built from a broken tree. (No
+                    // `expect`: it would link the error's `Debug` for a message
+                    // that cannot be printed.)
+                    Pack::from_json(DEFAULT_PACK_JSON.as_bytes())
+                        .unwrap_or_else(|_| panic!("the built-in default pack is valid")),
                 )
             })
             .clone()

@@ -263,7 +263,7 @@ pub fn new_id() -> String {
     let mut bytes = [0u8; 16];
     // The operating system's generator does not fail where katcore runs
     // (Linux, Android, Apple); an id must never be made from anything less.
-    getrandom::fill(&mut bytes).expect("the system random number generator is available");
+    getrandom::fill(&mut bytes).unwrap_or_else(|_| panic!("the system random number generator is available"));
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
