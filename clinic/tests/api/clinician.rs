@@ -18,6 +18,9 @@ async fn json_of(response: reqwest::Response) -> Value {
 async fn clients_sessions_notes_and_the_record() {
     let server = TestServer::start("clinician-api").await;
     let client_id = server.create_client("client-0100").await;
+    // Clients list by creation time (milliseconds), then by id: two made in
+    // one millisecond would list in their random ids' order.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let later = server.create_client("client-0101").await;
 
     let start = (Utc::now() + Duration::days(3)).with_timezone(&chrono::FixedOffset::west_opt(4 * 3600).unwrap());
