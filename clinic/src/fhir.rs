@@ -369,7 +369,6 @@ fn text_document(id: &str, kind: Value, patient: &Value, text: &str) -> Value {
     })
 }
 
-/// A dosing session as a `Procedure`.
 /// Appends a note to a resource's `note` list.
 fn add_note(resource: &mut Value, text: &str) {
     match resource["note"].as_array_mut() {
@@ -402,6 +401,7 @@ fn checklist_reading(session: &SessionView, answer: &AnswerRecord) -> Option<(St
     Some((id, systolic, diastolic, at))
 }
 
+/// A dosing session as a `Procedure`.
 fn procedure(view: &SessionView, patient: &Value) -> Value {
     let session = &view.session;
     let status = match (&session.cancelled, session.started_at, session.ended_at) {

@@ -31,7 +31,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use katcore::checklist::ReadinessStatus;
 use katcore::pack::Pack;
-use katcore::record::{CareRecord, ReadinessRecord, RecordView, UrgentKind, SESSION_PREFIX};
+use katcore::record::{deciding_decisions, CareRecord, RecordView, UrgentKind, SESSION_PREFIX};
 
 use crate::storage::{ClinicStorage, NewAlert, StorageError};
 
@@ -107,12 +107,10 @@ pub(crate) fn starts_on_unpublished_packs(
     for key in touched.range(SESSION_PREFIX.to_owned()..).take_while(|key| key.starts_with(SESSION_PREFIX)) {
         let id = &key[SESSION_PREFIX.len()..];
         let Some(started) = record.session(id).and_then(|s| s.started_at).map(|t| t.to_utc()) else { continue };
-        let before: Vec<ReadinessRecord> =
-            record.readiness_history(id).into_iter().filter(|d| d.evaluated_at <= started).collect();
-        let Some(latest) = before.iter().map(|d| d.evaluated_at).max() else { continue };
-        let deciding: Vec<&ReadinessRecord> = before.iter().filter(|d| d.evaluated_at == latest).collect();
-        // Not all `ready`: the record's own rule raises the alert already.
-        if !deciding.iter().all(|d| d.status == ReadinessStatus::Ready) {
+        let readiness = record.readiness_history(id);
+        let deciding: Vec<_> = deciding_decisions(&readiness, id, started).collect();
+        // None, or not all `ready`: the record's own rule raises the alert already.
+        if deciding.is_empty() || !deciding.iter().all(|d| d.status == ReadinessStatus::Ready) {
             continue;
         }
         let mut vouched = true;

@@ -229,7 +229,6 @@ fn baseline_text(view: &RecordView, instrument: InstrumentKind, id: &str) -> Str
     }
 }
 
-/// A side-effect report in words: the pack's name for it and its severity.
 /// The checklist reading behind an urgent blood-pressure item, in words:
 /// for a decision (`r:<id>`), the blood-pressure answer it names (or, for a
 /// decision older than format 2, the latest given before it); for an answer
@@ -280,6 +279,7 @@ fn checklist_reading(view: &RecordView, pack: &Pack, key: &str) -> Option<String
     ))
 }
 
+/// A side-effect report in words: the pack's name for it and its severity.
 pub(super) fn side_effect_text(pack: &Pack, report: &SideEffectReport) -> String {
     let label = crate::wording::side_effect_label(pack, &report.effect_id);
     format!("{label}, {}", severity_label(report.severity))

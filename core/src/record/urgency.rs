@@ -252,15 +252,28 @@ impl CareRecord {
 /// `s:<session id>` followed by this.
 const STARTED_SUFFIX: &str = "/started";
 
-/// Whether the session's decision at `started` was `ready`: of its
-/// readiness decisions evaluated at or before the start, the latest ones
-/// all say `ready` (a conforming writer records that decision at the very
-/// instant it starts the session: `CareRecord::try_start_session`).
+/// Whether the session's decision at `started` was `ready`: the decisions
+/// that decided it ([`deciding_decisions`]) all say `ready` (a conforming
+/// writer records that decision at the very instant it starts the session:
+/// `CareRecord::try_start_session`).
 fn started_when_ready(readiness: &[ReadinessRecord], session_id: &str, started: DateTime<Utc>) -> bool {
-    let before: Vec<&ReadinessRecord> =
-        readiness.iter().filter(|r| r.session_id == session_id && r.evaluated_at <= started).collect();
-    let Some(latest) = before.iter().map(|r| r.evaluated_at).max() else { return false };
-    before.iter().filter(|r| r.evaluated_at == latest).all(|r| r.status == ReadinessStatus::Ready)
+    let mut deciding = deciding_decisions(readiness, session_id, started).peekable();
+    deciding.peek().is_some() && deciding.all(|r| r.status == ReadinessStatus::Ready)
+}
+
+/// The readiness decisions of `session_id` that decided its start at
+/// `started`: of those evaluated at or before it, the latest (several when
+/// recorded at one instant); none when no decision came before the start.
+/// The `started_not_ready` rule reads them, and so does the clinic, which
+/// also asks whether it published their pack.
+pub fn deciding_decisions<'a>(
+    readiness: &'a [ReadinessRecord],
+    session_id: &'a str,
+    started: DateTime<Utc>,
+) -> impl Iterator<Item = &'a ReadinessRecord> + 'a {
+    let of_session = move |r: &&ReadinessRecord| r.session_id == session_id && r.evaluated_at <= started;
+    let latest = readiness.iter().filter(of_session).map(|r| r.evaluated_at).max();
+    readiness.iter().filter(of_session).filter(move |r| Some(r.evaluated_at) == latest)
 }
 
 /// Every blood-pressure answer given to `item` (`answers.rs`: answers a
