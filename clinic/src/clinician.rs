@@ -102,6 +102,11 @@ pub struct DeviceView {
     pub revoked_at: Option<DateTime<Utc>>,
     /// The version of the clinic's signed pack it last fetched, if any.
     pub pack_version: Option<u32>,
+    /// How far its clock was ahead of the clinic's (negative: behind), in
+    /// milliseconds, at its latest sync that sent its time; absent if never
+    /// measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// A session to schedule.
@@ -305,6 +310,7 @@ pub(crate) async fn devices(
                 last_sync_at: d.last_sync_at,
                 revoked_at: d.revoked_at,
                 pack_version: d.pack_version,
+                clock_offset_ms: d.clock_offset_ms,
             })
             .collect(),
     ))

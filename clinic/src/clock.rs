@@ -15,10 +15,21 @@
 //!   otherwise stretch into the future and squeeze every real reading into
 //!   one edge) and stays in the tables, placed at now and marked.
 //!
-//! Receipt times of every entry, the device's measured clock offset and a
-//! baseline that ignores backdating are not built yet (issue 28, item 4).
+//! - Every entry's receipt: the first time the clinic stored a change that
+//!   wrote it (`entry_receipts`, written with the change in one transaction;
+//!   [`crate::storage::ClinicStorage::entry_receipts`]). A device cannot
+//!   write it. The dashboard places an entry dated ahead at its receipt.
+//! - The score baseline is the check-in the clinic received first
+//!   (`katcore::record`, `baselines.rs`), so a check-in a phone backdates
+//!   cannot become the baseline and hide a later rise.
+//! - Each device's clock offset is measured at each sync from the time it
+//!   sends ([`DEVICE_TIME_HEADER`], [`device_offset`]) and shown on the
+//!   client page, in the clinician API's device list and in `/metrics`.
 
+use axum::http::HeaderMap;
 use chrono::{DateTime, Duration, Utc};
+
+pub(crate) use katcore::sync::DEVICE_TIME_HEADER;
 
 /// How far ahead of the server's clock a writer's time may be and still be
 /// taken as written (phones drift; a minute or two is common).
@@ -41,6 +52,34 @@ pub(crate) fn credible(at: DateTime<Utc>, received: DateTime<Utc>) -> DateTime<U
     }
 }
 
+/// How far the device's clock is ahead of `now` (negative: behind), in
+/// milliseconds, from the time it sent in [`DEVICE_TIME_HEADER`] (Unix
+/// milliseconds); `None` when the header is absent or not such a time. The
+/// request's transit time counts as the device being behind.
+pub(crate) fn device_offset(headers: &HeaderMap, now: DateTime<Utc>) -> Option<i64> {
+    let sent: i64 = headers.get(DEVICE_TIME_HEADER)?.to_str().ok()?.trim().parse().ok()?;
+    DateTime::<Utc>::from_timestamp_millis(sent)?;
+    sent.checked_sub(now.timestamp_millis())
+}
+
+/// A clock offset in words: "3 min 5 s ahead", "40 s behind", "in step"
+/// (within a second).
+pub(crate) fn offset_text(offset_ms: i64) -> String {
+    let seconds = offset_ms.unsigned_abs() / 1000;
+    if seconds == 0 {
+        return "in step".to_owned();
+    }
+    let way = if offset_ms > 0 { "ahead" } else { "behind" };
+    let (days, hours, minutes, secs) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
+    let amount = match (days, hours, minutes) {
+        (0, 0, 0) => format!("{secs} s"),
+        (0, 0, _) => format!("{minutes} min {secs} s"),
+        (0, _, _) => format!("{hours} h {minutes} min"),
+        _ => format!("{days} d {hours} h"),
+    };
+    format!("{amount} {way}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +91,30 @@ mod tests {
         assert_eq!(credible(now - Duration::days(400), now), now - Duration::days(400), "backdating is not detectable");
         assert_eq!(credible(now + Duration::minutes(11), now), now);
         assert_eq!(credible(now + Duration::days(730), now), now);
+    }
+
+    #[test]
+    fn the_device_offset_is_its_sent_time_minus_the_clinics() {
+        let now = DateTime::parse_from_rfc3339("2026-05-01T12:00:00Z").unwrap().to_utc();
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(DEVICE_TIME_HEADER, value.parse().unwrap());
+            device_offset(&headers, now)
+        };
+        assert_eq!(with(&(now.timestamp_millis() + 95_000).to_string()), Some(95_000));
+        assert_eq!(with(&(now.timestamp_millis() - 2_000).to_string()), Some(-2_000));
+        assert_eq!(device_offset(&HeaderMap::new(), now), None, "an older app sends no time");
+        for bad in ["soon", "", "1e12", "99999999999999999999", "-9223372036854775808"] {
+            assert_eq!(with(bad), None, "{bad:?} is not a time");
+        }
+    }
+
+    #[test]
+    fn an_offset_reads_in_the_largest_units_that_matter() {
+        assert_eq!(offset_text(400), "in step");
+        assert_eq!(offset_text(-40_000), "40 s behind");
+        assert_eq!(offset_text(185_000), "3 min 5 s ahead");
+        assert_eq!(offset_text(-(2 * 3600 + 60) * 1000), "2 h 1 min behind");
+        assert_eq!(offset_text(730 * 86_400_000 + 3_600_000), "730 d 1 h ahead");
     }
 }

@@ -6,6 +6,10 @@
 //! - `katcore_clinic_sync_duration_seconds`: a latency histogram of syncs;
 //! - `katcore_clinic_sync_writes_refused_total{rule}`: syncs refused because
 //!   their changes broke a write rule (docs/record-format.md), by rule;
+//! - `katcore_clinic_device_clock_offset_seconds`: a histogram of how far
+//!   each syncing device's clock was from the clinic's, either way
+//!   (`clock.rs`); `katcore_clinic_device_clocks_ahead_total` counts the
+//!   syncs from a device more than the tolerance (10 minutes) ahead;
 //! - `katcore_clinic_record_cache_records` / `_bytes`: care records loaded in
 //!   memory and their estimated size (bounded by `Limits::record_cache_bytes`).
 
@@ -28,6 +32,10 @@ use crate::state::AppState;
 
 /// Upper bounds of the sync latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Upper bounds of the clock offset buckets, in seconds: a second, ten, a
+/// minute, the tolerance, an hour, a day, thirty days.
+const OFFSET_BUCKETS: [f64; 7] = [1.0, 10.0, 60.0, 600.0, 3600.0, 86_400.0, 2_592_000.0];
 
 /// The outcomes a sync is counted under.
 const SYNC_RESULTS: [&str; 12] = [
@@ -56,9 +64,28 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     refused: Mutex<BTreeMap<&'static str, u64>>,
+    offset_buckets: [AtomicU64; OFFSET_BUCKETS.len()],
+    offset_count: AtomicU64,
+    offset_sum_ms: AtomicU64,
+    clocks_ahead: AtomicU64,
 }
 
 impl Metrics {
+    /// Counts one measured device clock offset (`clock.rs`), in milliseconds.
+    pub fn observe_clock_offset(&self, offset_ms: i64) {
+        let seconds = offset_ms.unsigned_abs() as f64 / 1000.0;
+        for (bound, count) in OFFSET_BUCKETS.iter().zip(&self.offset_buckets) {
+            if seconds <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.offset_count.fetch_add(1, Ordering::Relaxed);
+        self.offset_sum_ms.fetch_add(offset_ms.unsigned_abs(), Ordering::Relaxed);
+        if offset_ms > crate::clock::FUTURE_TOLERANCE.num_milliseconds() {
+            self.clocks_ahead.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Counts one sync answered with `status`, its body sizes and duration.
     pub fn observe_sync(&self, status: StatusCode, received: usize, sent: usize, elapsed: Duration) {
         let result = match status.as_u16() {
@@ -132,6 +159,19 @@ impl Metrics {
         for (rule, count) in self.refused.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             let _ = writeln!(out, "{name}{{rule=\"{rule}\"}} {count}");
         }
+        let name = "katcore_clinic_device_clock_offset_seconds";
+        let _ = writeln!(out, "# HELP {name} How far a syncing device's clock was from the clinic's, either way.");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (bound, count) in OFFSET_BUCKETS.iter().zip(&self.offset_buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", load(count));
+        }
+        let total = load(&self.offset_count);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let _ = writeln!(out, "{name}_sum {}", load(&self.offset_sum_ms) as f64 / 1e3);
+        let _ = writeln!(out, "{name}_count {total}");
+        let name = "katcore_clinic_device_clocks_ahead_total";
+        let _ = writeln!(out, "# HELP {name} Syncs from a device whose clock was more than the tolerance ahead.");
+        let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", load(&self.clocks_ahead));
         let name = "katcore_clinic_sync_duration_seconds";
         let _ = writeln!(out, "# HELP {name} Time to answer a sync request.");
         let _ = writeln!(out, "# TYPE {name} histogram");
@@ -228,5 +268,22 @@ mod tests {
         assert!(text.contains("katcore_clinic_sync_duration_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("katcore_clinic_sync_duration_seconds_bucket{le=\"0.025\"} 2\n"));
         assert!(text.contains("katcore_clinic_sync_duration_seconds_count 2\n"));
+    }
+
+    #[test]
+    fn clock_offsets_are_counted_either_way_and_ahead_ones_apart() {
+        let metrics = Metrics::default();
+        metrics.observe_clock_offset(-400);
+        metrics.observe_clock_offset(45_000);
+        metrics.observe_clock_offset(3 * 3_600_000);
+        let text = metrics.render();
+        assert!(text.contains("katcore_clinic_device_clock_offset_seconds_bucket{le=\"1\"} 1\n"), "{text}");
+        assert!(text.contains("katcore_clinic_device_clock_offset_seconds_bucket{le=\"60\"} 2\n"));
+        assert!(text.contains("katcore_clinic_device_clock_offset_seconds_bucket{le=\"86400\"} 3\n"));
+        assert!(text.contains("katcore_clinic_device_clock_offset_seconds_sum 10845.4\n"));
+        assert!(
+            text.contains("katcore_clinic_device_clocks_ahead_total 1\n"),
+            "only the 3-hour one is past the tolerance"
+        );
     }
 }

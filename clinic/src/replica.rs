@@ -32,7 +32,9 @@ use automerge::{ActorId, Change, ChangeHash, ReadDoc};
 use chrono::{DateTime, Utc};
 use katcore::pack::{Pack, SignedPack};
 use katcore::persist::{PersistedRecord, CLINIC_COMPACTION_BYTES};
-use katcore::record::{check_changes, touched_entries, CareRecord, RecordError, Writer};
+use katcore::record::{
+    check_changes, received_entries, touched_entries, CareRecord, RecordError, Writer, CHECK_IN_PREFIX,
+};
 use katcore::sync::wire::{SyncRequest, SyncResponse};
 
 use crate::error::ApiError;
@@ -42,6 +44,16 @@ use crate::storage::{ActorOwner, ClinicStorage, NewAlert, PlannedSession, Record
 /// measured (BENCHMARKS.md: the 2-year record's 454 KB snapshot opens in
 /// about 7.9 MiB of heap): what the cache budget counts.
 const MEMORY_PER_STORED_BYTE: u64 = 17;
+
+/// The device a sync comes from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SyncingDevice<'a> {
+    /// Its id.
+    pub(crate) id: &'a str,
+    /// How far its clock is ahead of the clinic's, in milliseconds, when
+    /// it sent its time (`crate::clock::device_offset`).
+    pub(crate) clock_offset_ms: Option<i64>,
+}
 
 /// How many times an operation on a record is tried when another instance
 /// keeps storing changes of the same record first.
@@ -248,8 +260,15 @@ pub(crate) struct Replica {
 
 impl Replica {
     fn load(storage: &dyn ClinicStorage, client_id: &str, actor: ActorId) -> Result<Replica, ApiError> {
-        let stored = PersistedRecord::load(&storage.load_record(client_id)?, actor, CLINIC_COMPACTION_BYTES)
+        let mut stored = PersistedRecord::load(&storage.load_record(client_id)?, actor, CLINIC_COMPACTION_BYTES)
             .map_err(|e| ApiError::internal(format!("client {client_id}: the stored record does not load: {e}")))?;
+        // Score baselines follow the clinic's receipt of the check-ins, not the phones' clocks (`clock.rs`).
+        let received = storage.entry_receipts(client_id, CHECK_IN_PREFIX)?;
+        let received = received
+            .into_iter()
+            .filter_map(|(key, at)| Some((key.strip_prefix(CHECK_IN_PREFIX)?.to_owned(), at)))
+            .collect();
+        stored.record_mut().order_baselines_by_receipt(received);
         Ok(Replica { client_id: client_id.to_owned(), stored, discard: false, pack: None })
     }
 
@@ -293,9 +312,10 @@ impl Replica {
         &mut self,
         storage: &dyn ClinicStorage,
         request: &SyncRequest,
-        device_id: &str,
+        device: SyncingDevice<'_>,
         max_record_bytes: u64,
     ) -> Result<SyncResponse, ApiError> {
+        let device_id = device.id;
         if !self.stored.has_all(&request.since) {
             return Err(ApiError::history_missing());
         }
@@ -341,7 +361,7 @@ impl Replica {
         let waiting = !self.record().document().get_missing_deps(&[]).is_empty();
         let heads_known = self.stored.has_all(&request.heads);
         // What could be applied is consistent: keep it either way.
-        let persisted = self.persist(storage, Some(device_id), &new_actors)?;
+        let persisted = self.persist(storage, Some(device), &new_actors)?;
         if waiting {
             // Changes without their dependencies wait inside Automerge; drop
             // them so they cannot block other devices' syncs.
@@ -351,7 +371,7 @@ impl Replica {
             return Err(ApiError::history_missing());
         }
         if !persisted {
-            storage.record_device_sync(device_id, Utc::now())?;
+            storage.record_device_sync(device_id, Utc::now(), device.clock_offset_ms)?;
         }
         let record = self.record();
         let changes = if request.heads.is_empty() { record.save() } else { record.save_after(&request.heads) };
@@ -426,7 +446,7 @@ impl Replica {
     fn persist(
         &mut self,
         storage: &dyn ClinicStorage,
-        synced_device: Option<&str>,
+        synced_device: Option<SyncingDevice<'_>>,
         new_actors: &[String],
     ) -> Result<bool, ApiError> {
         if !self.stored.has_unsaved() {
@@ -436,11 +456,13 @@ impl Replica {
         let pack = self.pack(storage)?;
         let client_id = &self.client_id;
         let expected_seq = self.stored.last_seq();
+        let now = Utc::now();
+        let mut received = Vec::new();
         let appended = self.stored.persist(|record, unsaved| {
             // Only the entries the new changes wrote can raise a new alert
             // or change the planned sessions.
             let touched = touched_entries(record.document(), &unsaved.changes);
-            let now = Utc::now();
+            received = received_entries(record.document(), &unsaved.changes).into_iter().collect();
             let mut urgent = urgent_items(record, &pack, &touched, now);
             urgent.extend(crate::pack_ids::starts_on_unpublished_packs(storage, client_id, record, &touched, now)?);
             let wrote_a_session = touched.iter().any(|key| {
@@ -453,12 +475,16 @@ impl Replica {
                 planned_sessions: planned_sessions.as_deref(),
                 urgent: &urgent,
                 at: now,
-                synced_device,
+                synced_device: synced_device.map(|device| device.id),
                 new_actors,
+                device_clock_offset_ms: synced_device.and_then(|device| device.clock_offset_ms),
+                received: &received,
             };
             storage.append_record_change(client_id, &update)
         });
         let appended = appended.inspect_err(|_| self.discard = true)?.is_some();
+        let check_ins = received.iter().filter_map(|key| key.strip_prefix(CHECK_IN_PREFIX));
+        self.stored.record_mut().note_received(check_ins, now);
         if appended && self.stored.compaction_due() {
             let snapshot = self.stored.snapshot();
             match storage.compact_record(&self.client_id, &snapshot.bytes, snapshot.through_seq) {

@@ -18,6 +18,7 @@ mod sealing;
 mod sqlite;
 mod upgrade;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -223,6 +224,10 @@ pub struct Device {
     /// The version of the clinic's signed pack it last fetched (or was told
     /// it has), if it fetched one.
     pub pack_version: Option<u32>,
+    /// How far its clock was ahead of the clinic's (negative: behind), in
+    /// milliseconds, as measured at its latest sync that sent its time
+    /// (`docs/sync-protocol.md`, "The device's clock"); `None` if never.
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// A device to create when an enrollment code is redeemed.
@@ -282,6 +287,13 @@ pub struct RecordUpdate<'a> {
     /// Automerge actors (hex) first seen in this change: bound to
     /// `synced_device`, or to the clinic when there is none.
     pub new_actors: &'a [String],
+    /// The synced device's clock offset, when it sent its time
+    /// ([`Device::clock_offset_ms`]).
+    pub device_clock_offset_ms: Option<i64>,
+    /// The logical keys of the entries the change wrote: each that the
+    /// clinic has not received before gets `at` as its receipt time
+    /// ([`ClinicStorage::entry_receipts`]).
+    pub received: &'a [String],
 }
 
 /// An alert raised for an urgent item.
@@ -494,11 +506,17 @@ pub trait ClinicStorage: Send + Sync + 'static {
     /// [`StorageError`] on failure.
     fn record_device_pack(&self, device_id: &str, version: u32) -> Result<(), StorageError>;
 
-    /// Records a device's successful sync.
+    /// Records a device's successful sync, and its clock offset when the
+    /// sync measured it (`None` keeps the last measurement).
     ///
     /// # Errors
     /// [`StorageError`] on failure.
-    fn record_device_sync(&self, device_id: &str, at: DateTime<Utc>) -> Result<(), StorageError>;
+    fn record_device_sync(
+        &self,
+        device_id: &str,
+        at: DateTime<Utc>,
+        clock_offset_ms: Option<i64>,
+    ) -> Result<(), StorageError>;
 
     /// A client's stored care record.
     ///
@@ -554,6 +572,16 @@ pub trait ClinicStorage: Send + Sync + 'static {
     /// [`StorageError`] on failure, or when `through_seq` is below the stored
     /// snapshot's or above the last change; nothing changes then.
     fn compact_record(&self, client_id: &str, snapshot: &[u8], through_seq: i64) -> Result<(), StorageError>;
+
+    /// When the clinic first received each entry of the client whose logical
+    /// key (`docs/record-format.md`) starts with `prefix` (`""`: every
+    /// entry), as recorded by [`ClinicStorage::append_record_change`]. An
+    /// entry stored before receipts were kept (schema version 5; PostgreSQL
+    /// migration 2) has none.
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn entry_receipts(&self, client_id: &str, prefix: &str) -> Result<HashMap<String, DateTime<Utc>>, StorageError>;
 
     /// A clinic's alerts (only unacknowledged ones when `open_only`): open
     /// first, then newest first.

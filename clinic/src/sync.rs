@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 use crate::auth::DeviceAuth;
 use crate::error::ApiError;
+use crate::replica::SyncingDevice;
 use crate::state::AppState;
 
 /// Largest sync body accepted.
@@ -85,7 +86,11 @@ pub(crate) async fn sync(
             Err(e) => Err(e),
             Ok((body, _budget)) => {
                 received = body.len();
-                exchange(&state, device, body).await
+                let clock_offset_ms = crate::clock::device_offset(&headers, chrono::Utc::now());
+                if let Some(offset) = clock_offset_ms {
+                    state.metrics().observe_clock_offset(offset);
+                }
+                exchange(&state, device, clock_offset_ms, body).await
             }
         },
     };
@@ -176,7 +181,12 @@ async fn read_body<'s>(
 /// Runs one exchange; returns the response body and the ETag of the
 /// clinic's current pack, which the response advertises (`Katcore-Pack-ETag`)
 /// so devices fetch the pack only when it changed.
-async fn exchange(state: &AppState, device: DeviceAuth, body: Bytes) -> Result<(Vec<u8>, Option<String>), ApiError> {
+async fn exchange(
+    state: &AppState,
+    device: DeviceAuth,
+    clock_offset_ms: Option<i64>,
+    body: Bytes,
+) -> Result<(Vec<u8>, Option<String>), ApiError> {
     let request = SyncRequest::decode(&body).map_err(|e| ApiError::bad_request("malformed_request", e.to_string()))?;
     drop(body);
     let DeviceAuth { device_id, client_id } = device;
@@ -184,7 +194,8 @@ async fn exchange(state: &AppState, device: DeviceAuth, body: Bytes) -> Result<(
     let max_record_bytes = state.limits().max_record_bytes;
     let (response, pack_etag) = state
         .with_replica(&client_id, move |replica, storage| {
-            let response = replica.sync(storage, &request, &device_id, max_record_bytes)?;
+            let device = SyncingDevice { id: &device_id, clock_offset_ms };
+            let response = replica.sync(storage, &request, device, max_record_bytes)?;
             let pack_etag = storage.current_pack_etag_for_client(&replica_client_id)?;
             Ok((response, pack_etag))
         })

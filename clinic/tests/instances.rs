@@ -459,6 +459,10 @@ async fn a_clinic_moves_from_sqlite_to_postgres_with_nothing_lost() {
         (rows("clinics"), rows("clients"), rows("devices"), rows("alerts")),
         (Some(1), Some(2), Some(1), Some(1))
     );
+    assert!(
+        rows("entry_receipts").is_some_and(|n| n >= 3),
+        "the reading, the journal entry and the note were received"
+    );
     let again = PgStorage::connect(&target_url, &target.config().pg_options()).unwrap().copy_from_sqlite(&source);
     assert!(again.is_err(), "a database that holds clinics is never copied into");
     let mut config = target.config();

@@ -38,7 +38,33 @@ fn update<'a>(change: &'a [u8], expected_seq: i64, urgent: &'a [NewAlert]) -> Re
         at: Utc::now(),
         synced_device: None,
         new_actors: &[],
+        device_clock_offset_ms: None,
+        received: &[],
     }
+}
+
+#[test]
+fn an_entry_keeps_its_first_receipt_and_a_refused_append_records_none() {
+    let (_database, storage, _, client) = world("receipts");
+    let keys = ["v:1".to_owned(), "s:2".to_owned(), "s:2/h:3".to_owned()];
+    let first = Utc::now() - chrono::Duration::minutes(5);
+    let update_at = |change, seq, received, at| RecordUpdate { received, at, ..update(change, seq, &[]) };
+    storage.append_record_change(&client, &update_at(b"one", 0, &keys[..2], first)).unwrap();
+    // A stale writer's append is refused whole: its receipts are not kept.
+    let late = ["e:9".to_owned()];
+    assert!(storage.append_record_change(&client, &update_at(b"stale", 0, &late, Utc::now())).is_err());
+    storage.append_record_change(&client, &update_at(b"two", 1, &keys, Utc::now())).unwrap();
+    let receipts = storage.entry_receipts(&client, "").unwrap();
+    assert_eq!(receipts.len(), 3, "{receipts:?}");
+    let ms = |t: chrono::DateTime<Utc>| t.timestamp_millis();
+    assert_eq!(ms(receipts["v:1"]), ms(first), "received first in change 1");
+    assert_eq!(ms(receipts["s:2"]), ms(first));
+    assert!(receipts["s:2/h:3"] > first, "new in change 2");
+    let sessions = storage.entry_receipts(&client, "s:").unwrap();
+    assert_eq!(
+        sessions.keys().collect::<std::collections::BTreeSet<_>>(),
+        ["s:2", "s:2/h:3"].iter().map(|k| k.to_string()).collect::<Vec<_>>().iter().collect()
+    );
 }
 
 #[test]

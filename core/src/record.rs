@@ -87,7 +87,7 @@ pub use place::bucket_of;
 pub use reads::{score_baseline_among, ScoreBaseline};
 pub use schema::{json_schema, view_json_schema, RECORD_FORMAT_VERSION};
 pub use unreadable::UnreadableEntry;
-pub use urgency::{deciding_decisions, touched_entries};
+pub use urgency::{deciding_decisions, received_entries, touched_entries};
 
 /// Longest journal entry or note accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 100_000;
@@ -109,6 +109,9 @@ const READINESS: &str = "r:";
 /// The prefix of a readiness decision's key (`r:<id>`), for readers of
 /// [`touched_entries`].
 pub const READINESS_PREFIX: &str = READINESS;
+/// The prefix of a check-in's key (`c:<id>`), for readers of
+/// [`touched_entries`].
+pub const CHECK_IN_PREFIX: &str = CHECK_IN;
 const ACK: &str = "k:";
 const PACK: &str = "assigned_pack";
 
@@ -188,6 +191,10 @@ pub struct CareRecord {
     /// The score baselines, computed on first need and kept up to date
     /// change by change (`baselines.rs`).
     baselines: std::sync::OnceLock<baselines::Baselines>,
+    /// At the clinic, when it received each check-in, by id, once the
+    /// record is ordered by receipt (`baselines.rs`).
+    #[cfg(feature = "clinic")]
+    receipts: Option<std::collections::HashMap<String, baselines::Rank>>,
 }
 
 impl Default for CareRecord {
@@ -198,7 +205,12 @@ impl Default for CareRecord {
 
 impl CareRecord {
     fn with_document(doc: Automerge) -> Self {
-        CareRecord { doc, baselines: std::sync::OnceLock::new() }
+        CareRecord {
+            doc,
+            baselines: std::sync::OnceLock::new(),
+            #[cfg(feature = "clinic")]
+            receipts: None,
+        }
     }
 
     /// An empty record whose changes are attributed to `actor`.

@@ -39,6 +39,12 @@ use wire::{EnrollRequest, EnrollResponse, SyncRequest, SyncResponse, CONTENT_TYP
 /// current pack, so the device fetches the pack only when it changed.
 pub const PACK_ETAG_HEADER: &str = "katcore-pack-etag";
 
+/// Request header of `POST /v1/sync` carrying the device's clock when it
+/// sent the request, in Unix milliseconds: the clinic measures the
+/// device's clock offset from it (`docs/sync-protocol.md`, "The device's
+/// clock").
+pub const DEVICE_TIME_HEADER: &str = "katcore-device-time";
+
 const CREDENTIALS_META_KEY: &str = "sync.credentials";
 
 /// Up to this many pending changes, [`SyncClient::status`] finds urgent
@@ -606,6 +612,7 @@ impl SyncClient {
         let request = HttpRequest::new(Method::Post, format!("{}/v1/sync", credentials.server_url))
             .header("authorization", format!("Bearer {}", credentials.device_token))
             .header("content-type", CONTENT_TYPE)
+            .header(DEVICE_TIME_HEADER, Utc::now().timestamp_millis().to_string())
             .body(body);
         let response = check_status(self.http.send(request).await.map_err(network)?)?;
         let pack_etag = response.header(PACK_ETAG_HEADER).map(str::to_owned);

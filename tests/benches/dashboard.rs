@@ -119,6 +119,11 @@ async fn run() {
     let code = clinic.api.enrollment_code(&client_id).await;
     phone.enroll(&clinic.url(), &code, "phone").await.expect("enroll");
     let storage = clinic.database.open().expect("the clinic's database");
+    // Every entry with its receipt, as the clinic keeps them (the page reads them all).
+    let received: Vec<String> = store.read(|r| {
+        let doc = r.document();
+        katcore::record::received_entries(doc, &doc.get_changes(&[])).into_iter().collect()
+    });
     let update = RecordUpdate {
         change: &store.read(|r| r.save()),
         expected_seq: storage.record_seq(&client_id).expect("the record's seq"),
@@ -127,6 +132,8 @@ async fn run() {
         at: Utc::now(),
         synced_device: None,
         new_actors: &[],
+        device_clock_offset_ms: None,
+        received: &received,
     };
     storage.append_record_change(&client_id, &update).expect("seed the record");
     phone.sync(SyncTrigger::User).await.expect("sync");

@@ -175,6 +175,8 @@ fn seed_server_record(database: &katcore_clinic::TestDatabase, client_id: &str, 
         at: Utc::now(),
         synced_device: None,
         new_actors: &[],
+        device_clock_offset_ms: None,
+        received: &[],
     };
     storage.append_record_change(client_id, &update).expect("seed the record");
 }

@@ -108,6 +108,11 @@ async fn a_new_device_restores_the_record_in_one_round_trip() {
     assert_eq!(report.round_trips, 1);
     assert!(report.received_changes);
     assert_eq!(fresh.record_json(), phone.record_json());
+    // Each device sent its clock with the sync: on one machine, in step.
+    for device in clinic.api.devices(&client).await {
+        let offset = device["clock_offset_ms"].as_i64().unwrap_or_else(|| panic!("not measured: {device}"));
+        assert!(offset.abs() < 5_000, "{device}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

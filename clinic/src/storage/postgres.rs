@@ -34,21 +34,23 @@
 //! `503`, never a request held forever.
 //!
 //! Where each part lives: this file, the storage's queries (the
-//! [`ClinicStorage`] implementation) and the SQL they share;
+//! [`ClinicStorage`] implementation) and the SQL they share; `records`, the
+//! care records (load, the append with all it implies, compaction,
+//! receipts), beside SQLite's `sqlite/records.rs`;
 //! `connection`, TLS, the pool and its runtime, migrations, the bounded
 //! blocking bridge and what driver errors mean; `maintenance`, the
 //! operators' tools (resealing record blobs, copying a SQLite database in);
 //! `rows`, decoding rows into the storage's types.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use tokio_postgres::types::ToSql;
 
-use super::sealing::{Sealed, Sealer};
+use super::sealing::Sealer;
 use super::{
-    urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin,
-    Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument,
-    StoredPack, WebSession,
+    ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device, NewDevice,
+    PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument, StoredPack, WebSession,
 };
 
 /// Connections the pool opens by default.
@@ -84,6 +86,7 @@ pub struct PgStorage {
 
 mod connection;
 mod maintenance;
+mod records;
 mod rows;
 
 pub use maintenance::CopyReport;
@@ -93,35 +96,9 @@ use rows::{
 
 /// The highest seq assigned to a client's record (`$1`): its last change,
 /// or the snapshot's `through_seq` once every change was compacted away.
-const LAST_SEQ: &str = "SELECT greatest(
+pub(super) const LAST_SEQ: &str = "SELECT greatest(
         COALESCE((SELECT max(seq) FROM record_changes WHERE client_id = $1), 0),
         COALESCE((SELECT through_seq FROM record_snapshots WHERE client_id = $1), 0))";
-
-/// Takes the client's row lock (`$1`), held until commit: appends to one
-/// record are serialised across instances. Sets the planned sessions when
-/// `$2` is not NULL.
-const LOCK_CLIENT: &str = "UPDATE clients SET planned_sessions = COALESCE($2, planned_sessions) WHERE id = $1";
-
-/// Stores change `$2 + 1` of client `$1`'s record (blob `$3`) only if `$2`
-/// is still its last seq: an append made from a stale copy stores nothing.
-const APPEND_CHANGE: &str = "INSERT INTO record_changes (client_id, seq, blob)
-     SELECT $1, $2::BIGINT + 1, $3
-     WHERE greatest(
-         COALESCE((SELECT max(seq) FROM record_changes WHERE client_id = $1), 0),
-         COALESCE((SELECT through_seq FROM record_snapshots WHERE client_id = $1), 0)) = $2";
-
-/// Raises an alert per urgent item (ids `$2`, keys `$3`, kinds `$4`, times
-/// `$5`, raised at `$6`) of client `$1` not alerted yet.
-const RAISE_ALERTS: &str = "INSERT INTO alerts (id, client_id, urgent_key, kind, at, raised_at)
-     SELECT u.id, $1, u.urgent_key, u.kind, u.at, $6
-     FROM unnest($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[]) AS u (id, urgent_key, kind, at)
-     ON CONFLICT (client_id, urgent_key) DO NOTHING";
-
-/// Binds the actors `$2` first seen in client `$1`'s record to device `$3`
-/// (NULL: the clinic) at `$4`.
-const BIND_ACTORS: &str = "INSERT INTO record_actors (client_id, actor, device_id, first_seen_at)
-     SELECT $1, u.actor, $3, $4 FROM unnest($2::TEXT[]) AS u (actor)
-     ON CONFLICT (client_id, actor) DO NOTHING";
 
 /// The pack a client's record is read with (`$1` the client, `$2` the
 /// assigned version or NULL): that version if published, else the newest.
@@ -413,48 +390,17 @@ impl ClinicStorage for PgStorage {
         .map(|_| ())
     }
 
-    fn record_device_sync(&self, device_id: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.execute("UPDATE devices SET last_sync_at = $2 WHERE id = $1", &[&device_id, &ms(at)]).map(|_| ())
+    fn record_device_sync(
+        &self,
+        device_id: &str,
+        at: DateTime<Utc>,
+        clock_offset_ms: Option<i64>,
+    ) -> Result<(), StorageError> {
+        self.execute(records::SET_LAST_SYNC, &[&device_id, &ms(at), &clock_offset_ms]).map(|_| ())
     }
 
     fn load_record(&self, client_id: &str) -> Result<StoredDocument, StorageError> {
-        let sealer = self.sealer()?;
-        let (snapshot, changes) = self.block(async {
-            let mut client = self.client().await?;
-            // One snapshot of the database for both reads: a compaction
-            // committed between them cannot hide changes.
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
-            let snapshot = tx
-                .query_opt("SELECT through_seq, blob FROM record_snapshots WHERE client_id = $1", &[&client_id])
-                .await?
-                .map(|row| (row.get::<_, i64>(0), row.get::<_, Vec<u8>>(1)));
-            let through = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
-            let changes: Vec<(i64, Vec<u8>)> = tx
-                .query(
-                    "SELECT seq, blob FROM record_changes WHERE client_id = $1 AND seq > $2 ORDER BY seq",
-                    &[&client_id, &through],
-                )
-                .await?
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect();
-            tx.commit().await?;
-            Ok((snapshot, changes))
-        })?;
-        let (snapshot_through_seq, snapshot) = match snapshot {
-            Some((seq, blob)) => (seq, Some(sealer.open(Sealed::Snapshot, client_id, seq, &blob)?)),
-            None => (0, None),
-        };
-        let changes = changes
-            .into_iter()
-            .map(|(seq, blob)| Ok((seq, sealer.open(Sealed::Change, client_id, seq, &blob)?)))
-            .collect::<Result<_, StorageError>>()?;
-        Ok(StoredDocument { snapshot, snapshot_through_seq, changes })
+        records::load(self, client_id)
     }
 
     fn record_seq(&self, client_id: &str) -> Result<i64, StorageError> {
@@ -462,60 +408,7 @@ impl ClinicStorage for PgStorage {
     }
 
     fn append_record_change(&self, client_id: &str, update: &RecordUpdate<'_>) -> Result<i64, StorageError> {
-        let planned = update
-            .planned_sessions
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| StorageError::Database(format!("cannot encode planned sessions: {e}")))?;
-        let sealer = self.sealer()?;
-        let expected = update.expected_seq;
-        let next = expected.checked_add(1).ok_or(StorageError::Corrupt("record change numbers are exhausted"))?;
-        let blob = sealer.seal(Sealed::Change, client_id, next, update.change)?;
-        let at = ms(update.at);
-        let alert_ids: Vec<String> = update.urgent.iter().map(|_| katcore::record::new_id()).collect();
-        let alert_keys: Vec<&str> = update.urgent.iter().map(|item| item.key.as_str()).collect();
-        let alert_kinds: Vec<&str> = update.urgent.iter().map(|item| urgent_kind_name(item.kind)).collect();
-        let alert_times: Vec<i64> = update.urgent.iter().map(|item| ms(item.at)).collect();
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let lock = tx.prepare_cached(LOCK_CLIENT).await?;
-            let append = tx.prepare_cached(APPEND_CHANGE).await?;
-            let synced = tx.prepare_cached("UPDATE devices SET last_sync_at = $2 WHERE id = $1").await?;
-            let raise = tx.prepare_cached(RAISE_ALERTS).await?;
-            let bind = tx.prepare_cached(BIND_ACTORS).await?;
-            // Sent together (tokio-postgres pipelines what is awaited
-            // together) and run in this order: the client's row lock first,
-            // so the append's check sees every append committed before it.
-            let lock_params: [&(dyn ToSql + Sync); 2] = [&client_id, &planned];
-            let append_params: [&(dyn ToSql + Sync); 3] = [&client_id, &expected, &blob];
-            let synced_params: [&(dyn ToSql + Sync); 2] = [&update.synced_device, &at];
-            let raise_params: [&(dyn ToSql + Sync); 6] =
-                [&client_id, &alert_ids, &alert_keys, &alert_kinds, &alert_times, &at];
-            let bind_params: [&(dyn ToSql + Sync); 4] = [&client_id, &update.new_actors, &update.synced_device, &at];
-            let (locked, appended, synced, raised, bound) = tokio::join!(
-                tx.execute(&lock, &lock_params),
-                tx.execute(&append, &append_params),
-                tx.execute(&synced, &synced_params),
-                tx.execute(&raise, &raise_params),
-                tx.execute(&bind, &bind_params),
-            );
-            if locked? != 1 {
-                return Err(StorageError::Database("no such client".into()));
-            }
-            if appended? != 1 {
-                // Dropping the transaction rolls the other statements back.
-                return Err(StorageError::Conflict);
-            }
-            let raised = raised?;
-            synced?;
-            bound?;
-            tx.commit().await?;
-            if raised > 0 {
-                tracing::info!(client_id, raised, "alerts raised");
-            }
-            Ok(next)
-        })
+        records::append(self, client_id, update)
     }
 
     fn actor_owner(&self, client_id: &str, actor: &str) -> Result<Option<ActorOwner>, StorageError> {
@@ -543,32 +436,11 @@ impl ClinicStorage for PgStorage {
     }
 
     fn compact_record(&self, client_id: &str, snapshot: &[u8], through_seq: i64) -> Result<(), StorageError> {
-        let sealed = self.sealer()?.seal(Sealed::Snapshot, client_id, through_seq, snapshot)?;
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            tx.execute("SELECT 1 FROM clients WHERE id = $1 FOR UPDATE", &[&client_id]).await?;
-            let last: i64 = tx.query_one(LAST_SEQ, &[&client_id]).await?.get(0);
-            let stored: i64 = tx
-                .query_opt("SELECT through_seq FROM record_snapshots WHERE client_id = $1", &[&client_id])
-                .await?
-                .map_or(0, |row| row.get(0));
-            if through_seq < stored || through_seq > last {
-                return Err(StorageError::Database(
-                    "a snapshot must cover the stored one and no unknown change".into(),
-                ));
-            }
-            tx.execute(
-                "INSERT INTO record_snapshots (client_id, through_seq, blob) VALUES ($1, $2, $3)
-                 ON CONFLICT (client_id) DO UPDATE SET through_seq = excluded.through_seq, blob = excluded.blob",
-                &[&client_id, &through_seq, &sealed],
-            )
-            .await?;
-            tx.execute("DELETE FROM record_changes WHERE client_id = $1 AND seq <= $2", &[&client_id, &through_seq])
-                .await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        records::compact(self, client_id, snapshot, through_seq)
+    }
+
+    fn entry_receipts(&self, client_id: &str, prefix: &str) -> Result<HashMap<String, DateTime<Utc>>, StorageError> {
+        records::receipts(self, client_id, prefix)
     }
 
     fn alerts(&self, clinic_id: &str, open_only: bool) -> Result<Vec<Alert>, StorageError> {

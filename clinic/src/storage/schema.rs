@@ -1,8 +1,9 @@
 //! The SQLite schema and its migrations, tracked in `PRAGMA user_version`.
 //!
-//! [`CREATE_SQL`] followed by [`V4_SIGN_IN_SQL`] is the full current schema
-//! (version 4's additions are written once, as the `ALTER`s that upgrade a
-//! version 3 database, so a fresh and an upgraded database are identical).
+//! [`CREATE_SQL`] followed by [`V4_SIGN_IN_SQL`] and [`V5_RECEIPTS_SQL`] is
+//! the full current schema (versions 4 and 5's additions are written once,
+//! as the `ALTER`s that upgrade an older database, so a fresh and an
+//! upgraded database are identical).
 //! [`migrate`] brings any older database up to [`VERSION`] in one `IMMEDIATE` transaction (so two
 //! processes opening the same database upgrade it once) and refuses a
 //! database from a newer version. Times are Unix milliseconds (UTC).
@@ -14,7 +15,7 @@ use katcore::sqlite;
 use super::StorageError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: u32 = 4;
+pub(crate) const VERSION: u32 = 5;
 
 /// Connection settings, applied to every connection: the device store's (`katcore::sqlite`).
 pub(crate) use katcore::sqlite::PRAGMAS;
@@ -156,6 +157,22 @@ CREATE TABLE web_sessions (
 CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);
 ";
 
+/// Version 5's addition: the clinic's own time. When the clinic first
+/// received each entry of a record (server-assigned; a device cannot write
+/// it), and each device's clock offset as measured at its latest sync
+/// (`docs/sync-protocol.md`, "The device's clock"). Added to a version 4
+/// database by [`migrate`]: it changes no existing row (entries stored
+/// before have no receipt).
+pub(crate) const V5_RECEIPTS_SQL: &str = "
+CREATE TABLE entry_receipts (
+    client_id TEXT NOT NULL REFERENCES clients (id),
+    entry_key TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, entry_key)
+) STRICT;
+ALTER TABLE devices ADD COLUMN clock_offset_ms INTEGER;
+";
+
 /// Version 2's addition: which writer each Automerge actor of a record
 /// belongs to (`device_id` NULL: the clinic).
 pub(crate) const V2_ACTORS_SQL: &str = record_actors_table!();
@@ -185,6 +202,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         0 => create(&tx)?,
         3 => {
             tx.execute_batch(V4_SIGN_IN_SQL)?;
+            tx.execute_batch(V5_RECEIPTS_SQL)?;
+            sqlite::set_schema_version(&tx, VERSION)?;
+        }
+        4 => {
+            tx.execute_batch(V5_RECEIPTS_SQL)?;
             sqlite::set_schema_version(&tx, VERSION)?;
         }
         _ => {}
@@ -205,6 +227,7 @@ fn create(tx: &Transaction<'_>) -> Result<(), StorageError> {
     }
     tx.execute_batch(CREATE_SQL)?;
     tx.execute_batch(V4_SIGN_IN_SQL)?;
+    tx.execute_batch(V5_RECEIPTS_SQL)?;
     sqlite::set_schema_version(tx, VERSION)?;
     Ok(())
 }
@@ -279,6 +302,34 @@ CREATE TABLE clinics (
         let login: Option<String> =
             old.query_row("SELECT login FROM clinicians WHERE id = 'n'", [], |r| r.get(0)).unwrap();
         assert_eq!(login, None);
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        assert_eq!(schema_of(&old), schema_of(&fresh));
+    }
+
+    #[test]
+    fn a_version_4_database_gains_receipts_and_keeps_its_rows() {
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(CREATE_SQL).unwrap();
+        old.execute_batch(V4_SIGN_IN_SQL).unwrap();
+        old.pragma_update(None, "user_version", 4).unwrap();
+        old.execute_batch(
+            "INSERT INTO clinics VALUES ('c', 'Clinic', zeroblob(32), 0);
+             INSERT INTO clients (id, clinic_id, label, created_at) VALUES ('k', 'c', 'K', 0);
+             INSERT INTO devices (id, client_id, label, token_hash, enrolled_at, last_sync_at)
+                 VALUES ('d', 'k', 'phone', x'02', 0, 5);",
+        )
+        .unwrap();
+        migrate(&mut old).unwrap();
+        assert_eq!(user_version(&old).unwrap(), VERSION);
+        let (last_sync, offset): (i64, Option<i64>) = old
+            .query_row("SELECT last_sync_at, clock_offset_ms FROM devices WHERE id = 'd'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((last_sync, offset), (5, None), "kept, and not measured yet");
+        let receipts: i64 = old.query_row("SELECT count(*) FROM entry_receipts", [], |r| r.get(0)).unwrap();
+        assert_eq!(receipts, 0, "entries stored before have no receipt");
         let mut fresh = Connection::open_in_memory().unwrap();
         migrate(&mut fresh).unwrap();
         assert_eq!(schema_of(&old), schema_of(&fresh));

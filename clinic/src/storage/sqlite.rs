@@ -5,7 +5,11 @@
 //! go through one writer connection in `IMMEDIATE` transactions, reads
 //! through one read-only connection, each behind its own mutex; callers run
 //! on blocking threads.
+//!
+//! The care records' queries live in `records` (beside PostgreSQL's
+//! `postgres/records.rs`); the rest of the storage's queries here.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -15,12 +19,14 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use super::schema;
-use super::sealing::{rewrite_record_blobs, RecordKey, Sealed, Sealer};
+use super::sealing::{rewrite_record_blobs, RecordKey, Sealer};
 use super::{
-    urgent_kind_from_name, urgent_kind_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage,
-    Clinician, ClinicianLogin, Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash,
-    StorageError, StoredDocument, StoredPack, WebSession,
+    urgent_kind_from_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin,
+    Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument,
+    StoredPack, WebSession,
 };
+
+mod records;
 
 /// The pack a client's record is read with (`?1` the client, `?2` the
 /// assigned version or NULL): that version if published, else the newest.
@@ -190,10 +196,12 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<Device> {
         last_sync_at: optional_time(row, 4)?,
         revoked_at: optional_time(row, 5)?,
         pack_version: row.get(6)?,
+        clock_offset_ms: row.get(7)?,
     })
 }
 
-const DEVICE_COLUMNS: &str = "id, client_id, label, enrolled_at, last_sync_at, revoked_at, pack_version";
+const DEVICE_COLUMNS: &str =
+    "id, client_id, label, enrolled_at, last_sync_at, revoked_at, pack_version, clock_offset_ms";
 
 fn alert_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let kind: String = row.get(3)?;
@@ -221,8 +229,18 @@ fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Result<Vec<T>,
 }
 
 /// Sets a device's last sync time.
-fn set_last_sync(tx: &Transaction<'_>, device_id: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
-    tx.prepare_cached("UPDATE devices SET last_sync_at = ?2 WHERE id = ?1")?.execute(params![device_id, ms(at)])?;
+/// Records a device's sync at `at`, and its clock offset when measured
+/// (an unmeasured sync keeps the last measurement).
+fn set_last_sync(
+    tx: &Transaction<'_>,
+    device_id: &str,
+    at: DateTime<Utc>,
+    clock_offset_ms: Option<i64>,
+) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "UPDATE devices SET last_sync_at = ?2, clock_offset_ms = COALESCE(?3, clock_offset_ms) WHERE id = ?1",
+    )?
+    .execute(params![device_id, ms(at), clock_offset_ms])?;
     Ok(())
 }
 
@@ -550,32 +568,17 @@ impl ClinicStorage for SqliteStorage {
         })
     }
 
-    fn record_device_sync(&self, device_id: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.write(|tx| set_last_sync(tx, device_id, at))
+    fn record_device_sync(
+        &self,
+        device_id: &str,
+        at: DateTime<Utc>,
+        clock_offset_ms: Option<i64>,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| set_last_sync(tx, device_id, at, clock_offset_ms))
     }
 
     fn load_record(&self, client_id: &str) -> Result<StoredDocument, StorageError> {
-        let sealer = self.sealer()?;
-        self.read(|tx| {
-            let snapshot: Option<(i64, Vec<u8>)> = tx
-                .prepare_cached("SELECT through_seq, blob FROM record_snapshots WHERE client_id = ?1")?
-                .query_row([client_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            let (snapshot_through_seq, snapshot) = match snapshot {
-                Some((seq, blob)) => (seq, Some(sealer.open(Sealed::Snapshot, client_id, seq, &blob)?)),
-                None => (0, None),
-            };
-            let mut stmt = tx.prepare_cached(
-                "SELECT seq, blob FROM record_changes WHERE client_id = ?1 AND seq > ?2 ORDER BY seq",
-            )?;
-            let rows =
-                stmt.query_map(params![client_id, snapshot_through_seq], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            let changes = collect::<(i64, Vec<u8>)>(rows)?
-                .into_iter()
-                .map(|(seq, blob)| Ok((seq, sealer.open(Sealed::Change, client_id, seq, &blob)?)))
-                .collect::<Result<_, StorageError>>()?;
-            Ok(StoredDocument { snapshot, snapshot_through_seq, changes })
-        })
+        records::load(self, client_id)
     }
 
     fn record_seq(&self, client_id: &str) -> Result<i64, StorageError> {
@@ -583,84 +586,15 @@ impl ClinicStorage for SqliteStorage {
     }
 
     fn append_record_change(&self, client_id: &str, update: &RecordUpdate<'_>) -> Result<i64, StorageError> {
-        let planned = update
-            .planned_sessions
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| StorageError::Database(format!("cannot encode planned sessions: {e}")))?;
-        let sealer = self.sealer()?;
-        self.write(|tx| {
-            let last = last_seq(tx, client_id)?;
-            if last != update.expected_seq {
-                return Err(StorageError::Conflict);
-            }
-            let seq = last.checked_add(1).ok_or(StorageError::Corrupt("record change numbers are exhausted"))?;
-            let blob = sealer.seal(Sealed::Change, client_id, seq, update.change)?;
-            tx.prepare_cached("INSERT INTO record_changes (client_id, seq, blob) VALUES (?1, ?2, ?3)")?
-                .execute(params![client_id, seq, blob])?;
-            if let Some(planned) = &planned {
-                tx.prepare_cached("UPDATE clients SET planned_sessions = ?2 WHERE id = ?1")?
-                    .execute(params![client_id, planned])?;
-            }
-            if let Some(device_id) = update.synced_device {
-                set_last_sync(tx, device_id, update.at)?;
-            }
-            let mut raise = tx.prepare_cached(
-                "INSERT INTO alerts (id, client_id, urgent_key, kind, at, raised_at, acknowledged_at, acknowledged_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (client_id, urgent_key) DO NOTHING",
-            )?;
-            let mut raised = 0;
-            for item in update.urgent {
-                raised += raise.execute(params![
-                    katcore::record::new_id(),
-                    client_id,
-                    item.key,
-                    urgent_kind_name(item.kind),
-                    ms(item.at),
-                    ms(update.at),
-                    None::<i64>,
-                    None::<String>
-                ])?;
-            }
-            let mut bind = tx.prepare_cached(
-                "INSERT INTO record_actors (client_id, actor, device_id, first_seen_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (client_id, actor) DO NOTHING",
-            )?;
-            for actor in update.new_actors {
-                bind.execute(params![client_id, actor, update.synced_device, ms(update.at)])?;
-            }
-            if raised > 0 {
-                tracing::info!(client_id, raised, "alerts raised");
-            }
-            Ok(seq)
-        })
+        records::append(self, client_id, update)
     }
 
     fn compact_record(&self, client_id: &str, snapshot: &[u8], through_seq: i64) -> Result<(), StorageError> {
-        let sealed = self.sealer()?.seal(Sealed::Snapshot, client_id, through_seq, snapshot)?;
-        self.write(|tx| {
-            let stored: i64 = tx.query_row(
-                "SELECT COALESCE((SELECT through_seq FROM record_snapshots WHERE client_id = ?1), 0)",
-                [client_id],
-                |row| row.get(0),
-            )?;
-            if through_seq < stored || through_seq > last_seq(tx, client_id)? {
-                return Err(StorageError::Database(
-                    "a snapshot must cover the stored one and no unknown change".into(),
-                ));
-            }
-            tx.execute(
-                "INSERT INTO record_snapshots (client_id, through_seq, blob) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (client_id) DO UPDATE SET through_seq = excluded.through_seq, blob = excluded.blob",
-                params![client_id, through_seq, sealed],
-            )?;
-            tx.execute(
-                "DELETE FROM record_changes WHERE client_id = ?1 AND seq <= ?2",
-                params![client_id, through_seq],
-            )?;
-            Ok(())
-        })
+        records::compact(self, client_id, snapshot, through_seq)
+    }
+
+    fn entry_receipts(&self, client_id: &str, prefix: &str) -> Result<HashMap<String, DateTime<Utc>>, StorageError> {
+        records::receipts(self, client_id, prefix)
     }
 
     fn alerts(&self, clinic_id: &str, open_only: bool) -> Result<Vec<Alert>, StorageError> {

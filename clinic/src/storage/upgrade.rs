@@ -69,8 +69,9 @@ pub fn upgrade(db: &Path, key: &RecordKey, signing_keys_out: &Path) -> Result<Up
         VERSION => return Ok(report),
         0 => return Err(StorageError::Corrupt("the database is not a katcore clinic database")),
         found if found > VERSION => return Err(StorageError::TooNew { found, supported: VERSION }),
-        // Version 3 is sealed already; what 4 adds, the server adds itself.
-        3 => {
+        // Versions 3 and 4 are sealed already; what later versions add, the
+        // server adds itself.
+        3 | 4 => {
             schema::migrate(&mut conn)?;
             return Ok(report);
         }
@@ -111,6 +112,7 @@ pub fn upgrade(db: &Path, key: &RecordKey, signing_keys_out: &Path) -> Result<Up
         return Err(StorageError::Corrupt("the upgrade would leave rows without their parents"));
     }
     tx.execute_batch(schema::V4_SIGN_IN_SQL)?;
+    tx.execute_batch(schema::V5_RECEIPTS_SQL)?;
     katcore::sqlite::set_schema_version(&tx, VERSION)?;
     tx.commit()?;
     conn.execute_batch("PRAGMA foreign_keys = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;

@@ -80,6 +80,8 @@ pub(crate) struct DeviceRow {
     label: String,
     enrolled: String,
     last_sync: String,
+    /// Its clock against the clinic's at its latest sync ("40 s behind").
+    clock: String,
     pack_version: String,
     revoked: Option<String>,
 }
@@ -136,10 +138,10 @@ pub(crate) async fn client(
     let client = client_of_clinic(&state, &signed_in.clinician, &client_id).await?;
     let clinic_id = signed_in.clinician.clinic_id.clone();
     let id = client_id.clone();
-    let (open_alerts, mut mine, devices) = state
+    let (open_alerts, mut mine, devices, receipts) = state
         .db(move |s| {
             let open = s.alerts_to_show(&clinic_id, None, 0)?.len();
-            Ok((open, s.alerts_to_show(&clinic_id, Some(&id), 5)?, s.devices(&id)?))
+            Ok((open, s.alerts_to_show(&clinic_id, Some(&id), 5)?, s.devices(&id)?, s.entry_receipts(&id, "")?))
         })
         .await?;
     sort_alerts(&mut mine);
@@ -264,21 +266,27 @@ pub(crate) async fn client(
     let time_zone =
         view.sessions.last().map_or_else(|| state.time_zone().name().to_owned(), |s| s.session.time_zone.clone());
     let keep = if done.show_all() { usize::MAX } else { LIST_LINES };
-    // An entry dated ahead of the clinic's clock is placed at now (it was
-    // received by then) and marked, so that it holds one line, not the top
-    // of the list for years (`clock.rs`).
-    let lines_newest_first = |mut lines: Vec<(DateTime<Utc>, String, String)>| -> Listed {
+    // An entry dated more than the tolerance ahead of the clinic's receipt
+    // of it (or of now, for one received before receipts were kept) is
+    // placed at its receipt and marked with the time its device gave, so
+    // that it holds one line, not the top of the list for years (`clock.rs`).
+    let lines_newest_first = |lines: Vec<(String, DateTime<Utc>, String, String)>| -> Listed {
         let total = lines.len();
-        lines.sort_by_key(|line| std::cmp::Reverse(line.0.min(now)));
-        let lines = lines
+        let mut placed: Vec<_> = lines
             .into_iter()
-            .take(keep)
-            .map(|(at, text, by)| {
-                let text =
-                    if crate::clock::ahead(at, now) { format!("{text} ({})", crate::clock::DATED_AHEAD) } else { text };
-                Line { at: shown(&state, at), text, by }
+            .map(|(key, at, text, by)| {
+                let received = receipts.get(&key).copied().unwrap_or(now);
+                if crate::clock::ahead(at, received) {
+                    let dated = at.format("%Y-%m-%d %H:%M UTC");
+                    (received, format!("{text} ({}: {dated}; shown when received)", crate::clock::DATED_AHEAD), by)
+                } else {
+                    (at, text, by)
+                }
             })
             .collect();
+        placed.sort_by_key(|line| std::cmp::Reverse(line.0));
+        let lines =
+            placed.into_iter().take(keep).map(|(at, text, by)| Line { at: shown(&state, at), text, by }).collect();
         Listed { lines, total }
     };
     let page = ClientPage {
@@ -293,7 +301,8 @@ pub(crate) async fn client(
                 .iter()
                 .map(|v| {
                     let mark = if v.urgent { " (urgent)" } else { "" };
-                    (v.taken_at, format!("{}/{} mmHg{mark}", v.reading.systolic, v.reading.diastolic), String::new())
+                    let text = format!("{}/{} mmHg{mark}", v.reading.systolic, v.reading.diastolic);
+                    (format!("v:{}", v.id), v.taken_at, text, String::new())
                 })
                 .collect(),
         ),
@@ -315,25 +324,32 @@ pub(crate) async fn client(
                         }
                         CheckInKind::Mood { score } => format!("Mood {score} of 10"),
                     };
-                    (c.completed_at, text, String::new())
+                    (format!("c:{}", c.id), c.completed_at, text, String::new())
                 })
                 .collect(),
         ),
         side_effect_plot,
         side_effects: lines_newest_first(
-            view.side_effects.iter().map(|e| (e.reported_at, side_effect_text(&pack, e), String::new())).collect(),
+            view.side_effects
+                .iter()
+                .map(|e| (format!("e:{}", e.id), e.reported_at, side_effect_text(&pack, e), String::new()))
+                .collect(),
         ),
         journal: lines_newest_first(
-            view.journal.iter().map(|j| (j.created_at, j.text.clone(), String::new())).collect(),
+            view.journal.iter().map(|j| (format!("j:{}", j.id), j.created_at, j.text.clone(), String::new())).collect(),
         ),
         notes: lines_newest_first(
-            view.clinician_notes.iter().map(|n| (n.written_at, n.text.clone(), n.author.clone())).collect(),
+            view.clinician_notes
+                .iter()
+                .map(|n| (format!("n:{}", n.id), n.written_at, n.text.clone(), n.author.clone()))
+                .collect(),
         ),
         devices: devices
             .into_iter()
             .map(|d| DeviceRow {
                 enrolled: shown(&state, d.enrolled_at),
                 last_sync: d.last_sync_at.map_or_else(|| "never".into(), |t| shown(&state, t)),
+                clock: d.clock_offset_ms.map_or_else(|| "not measured".into(), crate::clock::offset_text),
                 pack_version: d.pack_version.map_or_else(|| "built-in".into(), |v| format!("v{v}")),
                 revoked: d.revoked_at.map(|t| shown(&state, t)),
                 id: d.id,

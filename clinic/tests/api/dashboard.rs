@@ -501,7 +501,13 @@ async fn a_reading_dated_years_ahead_is_placed_at_receipt_and_marked() {
         ahead.format("%Y-%m-%d")
     )));
     let (page, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
-    assert!(page.contains("190/100 mmHg (urgent) (dated ahead of the clinic&#39;s clock by the client&#39;s device)"));
+    // Listed at its receipt (today), with the time its device gave.
+    let line = page.split("190/100 mmHg (urgent)").next().unwrap().rsplit("<tr>").next().unwrap();
+    assert!(line.contains(&now.format("%-d %b %Y").to_string()), "placed at its receipt: {line}");
+    assert!(page.contains(&format!(
+        "190/100 mmHg (urgent) (dated ahead of the clinic&#39;s clock by the client&#39;s device: {}; shown when received)",
+        ahead.format("%Y-%m-%d %H:%M UTC")
+    )));
     assert!(page.contains("128/82 mmHg</td>"), "the real readings are listed as written");
 }
 

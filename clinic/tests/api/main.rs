@@ -7,6 +7,7 @@ mod common;
 mod access;
 mod at_rest;
 mod clinician;
+mod clock;
 mod dashboard;
 mod enrollment;
 mod fhir;

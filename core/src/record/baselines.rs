@@ -17,12 +17,21 @@
 //! can change which one wins), changes were merged as bytes or waited for
 //! missing dependencies, or a batch is large (over 64 changes) — the memo is dropped and the
 //! next read scans again, so it is never stale.
+//!
+//! **At the clinic** (feature `clinic`), a writer's time does not decide
+//! the baseline: a check-in backdated by a phone must not become the
+//! baseline and hide a later rise. There the baseline is the check-in the
+//! clinic *received* first, then the earliest by its own time among those
+//! received together ([`CareRecord::order_baselines_by_receipt`],
+//! docs/record-format.md, "The clinic's own time"). A check-in received
+//! later never displaces it, whatever time it carries.
 
 use std::collections::BTreeSet;
 
 use automerge::Change;
 
-use super::{score_baseline_among, touched_entries, CareRecord, CheckIn, ScoreBaseline, CHECK_IN};
+use super::reads::baseline_by;
+use super::{touched_entries, CareRecord, CheckIn, ScoreBaseline, CHECK_IN};
 use crate::pack::InstrumentKind;
 
 /// Past this many changes in one batch, the memo is dropped instead of
@@ -39,12 +48,14 @@ pub(super) struct Baselines {
 
 impl Baselines {
     /// The baselines among `check_ins` (every check-in of the record).
-    pub(super) fn among(check_ins: &[CheckIn]) -> Baselines {
+    /// (ordered as `record` orders them: [`CareRecord::receipt_rank`]).
+    pub(super) fn among(record: &CareRecord, check_ins: &[CheckIn]) -> Baselines {
         #[cfg(test)]
         SCANS.with(|scans| scans.set(scans.get() + 1));
+        let rank = |id: &str| record.receipt_rank(id);
         Baselines {
-            phq9: score_baseline_among(check_ins, InstrumentKind::Phq9),
-            gad7: score_baseline_among(check_ins, InstrumentKind::Gad7),
+            phq9: baseline_by(check_ins, InstrumentKind::Phq9, rank),
+            gad7: baseline_by(check_ins, InstrumentKind::Gad7, rank),
         }
     }
 
@@ -69,9 +80,12 @@ impl Baselines {
             return true;
         }
         for (slot, instrument) in [(&mut self.phq9, InstrumentKind::Phq9), (&mut self.gad7, InstrumentKind::Gad7)] {
-            let candidate = score_baseline_among(&written, instrument);
+            let candidate = baseline_by(&written, instrument, |id| record.receipt_rank(id));
             let earlier = match (&candidate, &*slot) {
-                (Some(new), Some(old)) => (new.completed_at, &new.id) < (old.completed_at, &old.id),
+                (Some(new), Some(old)) => {
+                    (record.receipt_rank(&new.id), new.completed_at, &new.id)
+                        < (record.receipt_rank(&old.id), old.completed_at, &old.id)
+                }
                 (Some(_), None) => true,
                 (None, _) => false,
             };
@@ -99,14 +113,14 @@ impl CareRecord {
     /// The score baselines of the record as it is now: the memo, or one
     /// scan of the check-ins that becomes the memo.
     pub(super) fn baselines(&self) -> &Baselines {
-        self.baselines.get_or_init(|| Baselines::among(&self.entries(CHECK_IN).collect::<Vec<_>>()))
+        self.baselines.get_or_init(|| Baselines::among(self, &self.entries(CHECK_IN).collect::<Vec<_>>()))
     }
 
     /// Keeps the memo as [`Baselines::among`] the check-ins of a full scan
     /// the caller already made, so later reads need not scan again.
     pub(super) fn remember_baselines(&self, check_ins: &[CheckIn]) {
         if self.baselines.get().is_none() {
-            let _ = self.baselines.set(Baselines::among(check_ins));
+            let _ = self.baselines.set(Baselines::among(self, check_ins));
         }
     }
 
@@ -122,6 +136,66 @@ impl CareRecord {
         });
         if keys.is_some_and(|keys| memo.fold(self, &keys)) {
             let _ = self.baselines.set(memo);
+        }
+    }
+}
+
+/// Where a check-in stands in the order baselines are chosen in, before
+/// its own time: on a device every check-in stands equal.
+#[cfg(not(feature = "clinic"))]
+pub(super) type Rank = ();
+
+/// Where a check-in stands in the order baselines are chosen in, before
+/// its own time: when the clinic received it ([`CareRecord::order_baselines_by_receipt`]).
+#[cfg(feature = "clinic")]
+pub(super) type Rank = chrono::DateTime<chrono::Utc>;
+
+impl CareRecord {
+    /// Where check-in `id` stands before its own time: nowhere on a device.
+    #[cfg(not(feature = "clinic"))]
+    pub(super) fn receipt_rank(&self, _id: &str) -> Rank {}
+
+    /// When the clinic received check-in `id`: its receipt time, or the
+    /// start of time for one stored before receipts were kept; a check-in
+    /// not yet noted ([`CareRecord::note_received`]) is being received now,
+    /// after every noted one. Without receipts (a record not opened with
+    /// [`CareRecord::order_baselines_by_receipt`]), every check-in stands
+    /// equal, as on a device.
+    #[cfg(feature = "clinic")]
+    pub(super) fn receipt_rank(&self, id: &str) -> Rank {
+        match &self.receipts {
+            None => chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            Some(received) => received.get(id).copied().unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+        }
+    }
+
+    /// Orders this record's score baselines as the clinic received its
+    /// check-ins (the module documentation): `received` maps check-in ids
+    /// to when the clinic first received each. A check-in the record holds
+    /// now that `received` does not name was stored before receipts were
+    /// kept, and counts as received first (by its own time among those).
+    /// Check-ins applied later count as received after every other until
+    /// [`CareRecord::note_received`] records their time.
+    #[cfg(feature = "clinic")]
+    pub fn order_baselines_by_receipt(&mut self, mut received: std::collections::HashMap<String, Rank>) {
+        let check_ins: Vec<CheckIn> = self.entries(CHECK_IN).collect();
+        for check_in in &check_ins {
+            received.entry(check_in.id.clone()).or_insert(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        }
+        self.receipts = Some(received);
+        self.baselines.take();
+        self.remember_baselines(&check_ins);
+    }
+
+    /// Records that the clinic received the check-ins `ids` at `at` (those
+    /// it had not received before), once the change that brought them is
+    /// stored. No-op on a record not ordered by receipt.
+    #[cfg(feature = "clinic")]
+    pub fn note_received<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>, at: Rank) {
+        if let Some(received) = &mut self.receipts {
+            for id in ids {
+                received.entry(id.to_owned()).or_insert(at);
+            }
         }
     }
 }

@@ -144,7 +144,7 @@ const COPY_BATCH: usize = 64;
 
 /// Every table of the schema with a row worth keeping, parents first, and
 /// its columns (`auth_failures` and `readiness_probe` are transient).
-const COPIED_TABLES: [(&str, &[(&str, Column)]); 11] = {
+const COPIED_TABLES: [(&str, &[(&str, Column)]); 12] = {
     use Column::{Blob, Bool, Int, Text};
     [
         ("clinics", &[("id", Text), ("name", Text), ("pack_public_key", Blob), ("created_at", Int)]),
@@ -180,6 +180,7 @@ const COPIED_TABLES: [(&str, &[(&str, Column)]); 11] = {
                 ("last_sync_at", Int),
                 ("revoked_at", Int),
                 ("pack_version", Int),
+                ("clock_offset_ms", Int),
             ],
         ),
         ("record_snapshots", &[("client_id", Text), ("through_seq", Int), ("blob", Blob)]),
@@ -198,6 +199,7 @@ const COPIED_TABLES: [(&str, &[(&str, Column)]); 11] = {
             ],
         ),
         ("record_actors", &[("client_id", Text), ("actor", Text), ("device_id", Text), ("first_seen_at", Int)]),
+        ("entry_receipts", &[("client_id", Text), ("entry_key", Text), ("received_at", Int)]),
         (
             "packs",
             &[

@@ -27,7 +27,8 @@ pub(super) fn clinician_row(row: &Row) -> Clinician {
     Clinician { id: row.get(0), clinic_id: row.get(1), display_name: row.get(2), revoked: row.get(3) }
 }
 
-pub(super) const DEVICE_COLUMNS: &str = "id, client_id, label, enrolled_at, last_sync_at, revoked_at, pack_version";
+pub(super) const DEVICE_COLUMNS: &str =
+    "id, client_id, label, enrolled_at, last_sync_at, revoked_at, pack_version, clock_offset_ms";
 
 pub(super) fn device_row(row: &Row) -> Result<Device, StorageError> {
     Ok(Device {
@@ -38,6 +39,7 @@ pub(super) fn device_row(row: &Row) -> Result<Device, StorageError> {
         last_sync_at: optional_time(row.get(4))?,
         revoked_at: optional_time(row.get(5))?,
         pack_version: row.get::<_, Option<i64>>(6).map(version).transpose()?,
+        clock_offset_ms: row.get(7),
     })
 }
 

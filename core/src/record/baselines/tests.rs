@@ -141,3 +141,46 @@ fn a_one_check_in_sync_derives_its_alerts_without_rescanning_the_history() {
     }
     assert_eq!(SCANS.with(std::cell::Cell::get), scans, "no sync scanned every check-in again");
 }
+
+#[cfg(feature = "clinic")]
+#[test]
+fn at_the_clinic_the_check_in_received_first_stays_the_baseline() {
+    use std::collections::HashMap;
+    let received = |n: i64| day(1000) + Duration::minutes(n);
+    let mut phone = replica("phone");
+    let mut server = replica("server");
+    // Stored before receipts were kept: they come first, by their own times.
+    let later = phq9(&mut phone, 3, day(5));
+    let first = phq9(&mut phone, 4, day(2));
+    sync(&phone, &mut server);
+    server.order_baselines_by_receipt(HashMap::new());
+    assert_eq!(server.score_baseline(InstrumentKind::Phq9).map(|b| b.id), Some(first.clone()));
+    assert_ne!(later, first);
+
+    // Backdated far before both, received now: it never takes over, neither
+    // while in flight, nor once noted, nor after a full rescan.
+    let backdated = phq9(&mut phone, 6, day(-400));
+    sync(&phone, &mut server);
+    assert_eq!(server.score_baseline(InstrumentKind::Phq9).map(|b| b.id), Some(first.clone()));
+    server.note_received([backdated.as_str()], received(1));
+    assert_eq!(server.score_baseline(InstrumentKind::Phq9).map(|b| b.id), Some(first.clone()));
+    let mut reloaded = replica("server-2");
+    reloaded.merge(&server).unwrap();
+    reloaded.order_baselines_by_receipt(HashMap::from([(backdated.clone(), received(1))]));
+    assert_eq!(reloaded.score_baseline(InstrumentKind::Phq9).map(|b| b.id), Some(first));
+
+    // A device orders by the check-ins' own times: there the backdated one is first.
+    assert_eq!(phone.score_baseline(InstrumentKind::Phq9).map(|b| b.id), Some(backdated));
+}
+
+#[cfg(feature = "clinic")]
+#[test]
+fn at_the_clinic_check_ins_received_together_are_ordered_by_their_own_times() {
+    let mut phone = replica("phone");
+    let mut server = replica("server");
+    server.order_baselines_by_receipt(std::collections::HashMap::new());
+    phq9(&mut phone, 3, day(5));
+    let earlier = phq9(&mut phone, 4, day(2));
+    sync(&phone, &mut server);
+    assert_eq!(server.score_baseline(InstrumentKind::Phq9).map(|b| b.id), Some(earlier));
+}
