@@ -87,7 +87,9 @@ pub use place::bucket_of;
 pub use reads::{score_baseline_among, ScoreBaseline};
 pub use schema::{json_schema, view_json_schema, RECORD_FORMAT_VERSION};
 pub use unreadable::UnreadableEntry;
-pub use urgency::{deciding_decisions, received_entries, touched_entries};
+#[cfg(feature = "clinic")]
+pub use urgency::received_entries;
+pub use urgency::{deciding_decisions, touched_entries};
 
 /// Longest journal entry or note accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 100_000;

@@ -35,7 +35,6 @@ use automerge::legacy::{Key, ObjectId};
 use automerge::{Automerge, Change, ReadDoc, ROOT};
 use chrono::{DateTime, Utc};
 
-use super::answers::ANSWER_ENTRY;
 use super::authority::op_id_string;
 use super::place::{self, Located};
 use super::{AnswerRecord, CareRecord, ACK, CHECK_IN, READINESS, SESSION, SIDE_EFFECT, VITALS};
@@ -299,19 +298,28 @@ fn blood_pressure_answers(answers: &[AnswerRecord], item: &str) -> Vec<(DateTime
 /// do not decode, and objects `doc` does not hold, are skipped (the write
 /// rules checked them before they were applied).
 pub fn touched_entries(doc: &Automerge, changes: &[Change]) -> BTreeSet<String> {
-    written_keys(doc, changes, false)
+    written_keys(doc, changes, |_, _, _| {})
 }
 
 /// [`touched_entries`], plus `<session key>/h:<answer id>` for each answer
 /// entry written into a session (`answers.rs`): the keys the clinic records
 /// its receipt times under, one per entry a clinician sees.
+#[cfg(feature = "clinic")]
 pub fn received_entries(doc: &Automerge, changes: &[Change]) -> BTreeSet<String> {
-    written_keys(doc, changes, true)
+    written_keys(doc, changes, |keys, entry, field| {
+        if field.starts_with(super::answers::ANSWER_ENTRY) {
+            keys.insert(format!("{entry}/{field}"));
+        }
+    })
 }
 
-/// The keys of [`touched_entries`], and with `answers` those of
-/// [`received_entries`].
-fn written_keys(doc: &Automerge, changes: &[Change], answers: bool) -> BTreeSet<String> {
+/// The keys of [`touched_entries`]; `within` is also told of each field
+/// written into an entry's map (the keys so far, the entry's key, the field).
+fn written_keys(
+    doc: &Automerge,
+    changes: &[Change],
+    mut within: impl FnMut(&mut BTreeSet<String>, &str, &str),
+) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for change in changes {
         for op in change.decode().operations {
@@ -333,9 +341,7 @@ fn written_keys(doc: &Automerge, changes: &[Change], answers: bool) -> BTreeSet<
                     }
                 }
                 Located::Entry(key) => {
-                    if answers && field.starts_with(ANSWER_ENTRY) {
-                        keys.insert(format!("{key}/{field}"));
-                    }
+                    within(&mut keys, &key, field);
                     keys.insert(key);
                 }
                 _ => {}
