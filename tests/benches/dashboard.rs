@@ -124,6 +124,7 @@ async fn run() {
         let doc = r.document();
         katcore::record::received_entries(doc, &doc.get_changes(&[])).into_iter().collect()
     });
+    eprintln!("   {} entry receipts", received.len());
     let update = RecordUpdate {
         change: &store.read(|r| r.save()),
         expected_seq: storage.record_seq(&client_id).expect("the record's seq"),
@@ -136,6 +137,9 @@ async fn run() {
         received: &received,
     };
     storage.append_record_change(&client_id, &update).expect("seed the record");
+    let started = std::time::Instant::now();
+    let read = storage.entry_receipts(&client_id, "").expect("receipts").len();
+    eprintln!("   read {read} receipts in {:.2} ms", started.elapsed().as_secs_f64() * 1e3);
     phone.sync(SyncTrigger::User).await.expect("sync");
     set_password(storage.as_ref(), &clinic.init.clinician_id, "rivera", PASSWORD).expect("a sign-in");
 
