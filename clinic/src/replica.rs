@@ -284,7 +284,8 @@ impl Replica {
     /// The estimated memory the loaded record takes.
     fn memory_estimate(&self) -> u64 {
         let (snapshot, changes) = self.stored.sizes();
-        (snapshot + changes).max(1) * MEMORY_PER_STORED_BYTE
+        let receipts = self.record().receipts_memory() as u64;
+        (snapshot + changes).max(1) * MEMORY_PER_STORED_BYTE + receipts
     }
 
     /// The record, for reading.

@@ -187,6 +187,17 @@ impl CareRecord {
         self.remember_baselines(&check_ins);
     }
 
+    /// About how many bytes of memory the receipt times held for ordering
+    /// take (a cache that bounds its memory counts them: a record of many
+    /// check-ins holds one per check-in).
+    #[cfg(feature = "clinic")]
+    pub fn receipts_memory(&self) -> usize {
+        // Per check-in: the map's slot (a String and a time), the id's 32
+        // bytes on the heap, and the table's control byte, rounded up.
+        const PER_RECEIPT: usize = std::mem::size_of::<String>() + std::mem::size_of::<Rank>() + 32 + 16;
+        self.receipts.as_ref().map_or(0, |received| received.capacity() * PER_RECEIPT)
+    }
+
     /// Records that the clinic received the check-ins `ids` at `at` (those
     /// it had not received before), once the change that brought them is
     /// stored. No-op on a record not ordered by receipt.

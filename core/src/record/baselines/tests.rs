@@ -184,3 +184,15 @@ fn at_the_clinic_check_ins_received_together_are_ordered_by_their_own_times() {
     sync(&phone, &mut server);
     assert_eq!(server.score_baseline(InstrumentKind::Phq9).map(|b| b.id), Some(earlier));
 }
+
+#[cfg(feature = "clinic")]
+#[test]
+fn the_receipts_held_for_ordering_are_counted_in_memory() {
+    let mut server = replica("server");
+    assert_eq!(server.receipts_memory(), 0, "a record not ordered by receipt holds none");
+    for n in 0..100 {
+        phq9(&mut server, 2, day(n));
+    }
+    server.order_baselines_by_receipt(std::collections::HashMap::new());
+    assert!(server.receipts_memory() >= 100 * (32 + std::mem::size_of::<String>()), "{}", server.receipts_memory());
+}
