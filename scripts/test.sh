@@ -23,6 +23,8 @@ echo "==> format"
 cargo fmt --all --check
 echo "==> lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> rooms (files under 800 lines, no two modules importing each other)"
+python3 scripts/check-rooms.py
 echo "==> tests"
 cargo nextest run --workspace --locked --profile ci
 echo "==> doc tests"

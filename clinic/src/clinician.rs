@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::ClinicianAuth;
-use crate::enrollment::check_name;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::check_name;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::replica::next_session;
 use crate::state::AppState;

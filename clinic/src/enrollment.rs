@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use crate::auth::{client_ip, hash_secret, new_token, ClinicianAuth, TokenKind};
 use crate::clinician::client_of_clinic;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{check_name, ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::storage::NewDevice;
 
@@ -90,18 +90,6 @@ impl FromRequestParts<AppState> for Peer {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         Ok(Peer(client_ip(parts, state.trusted_proxies())))
     }
-}
-
-/// Trims a name and checks it is 1 to `max` characters.
-pub(crate) fn check_name(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_input",
-            format!("{field}: must be 1 to {max} characters without control characters"),
-        ));
-    }
-    Ok(value.to_owned())
 }
 
 /// Redeems an enrollment code for a new device.

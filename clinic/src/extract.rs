@@ -1,7 +1,8 @@
 //! Request extractors whose rejections are [`ApiError`]s, so malformed,
 //! oversized and wrong-type input always gets the JSON error body. A JSON
 //! body that repeats a key in an object is refused (`400 invalid_body`,
-//! naming the key): see `katcore::json`.
+//! naming the key): see `katcore::json`. Also [`check_name`], the rule for
+//! every name a request gives (labels, pack ids).
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
@@ -118,4 +119,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 fn query_rejection(rejection: &QueryRejection) -> ApiError {
     ApiError::bad_request("invalid_query", rejection.body_text())
+}
+
+/// Trims a name and checks it is 1 to `max` characters.
+pub(crate) fn check_name(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_input",
+            format!("{field}: must be 1 to {max} characters without control characters"),
+        ));
+    }
+    Ok(value.to_owned())
 }

@@ -21,7 +21,7 @@ use crate::state::AppState;
     paths(
         crate::server::healthz,
         crate::server::readyz,
-        crate::metrics::metrics,
+        crate::metrics::endpoint::metrics,
         openapi_json,
         crate::enrollment::enroll,
         crate::sync::sync,

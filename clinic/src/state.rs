@@ -7,9 +7,9 @@ use std::sync::Arc;
 use katcore::zone::Zone;
 use tokio::sync::Semaphore;
 
-use crate::auth::FailureLimiter;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::failures::FailureLimiter;
 use crate::limits::{BodyTurns, Limits};
 use crate::metrics::Metrics;
 use crate::replica::{Replica, Replicas};
@@ -139,9 +139,9 @@ impl AppState {
     /// logged, never answered: the caller's answer stays what it was.
     pub(crate) async fn failed_attempt(&self, peer: IpAddr) {
         self.limiter().fail(peer);
-        let address = crate::auth::counted(peer);
+        let address = crate::failures::counted(peer);
         match self.db(move |s| s.count_failure(&address, chrono::Utc::now())).await {
-            Ok(Some(count)) if count >= crate::auth::MAX_FAILURES_PER_WINDOW => self.limiter().saturate(peer),
+            Ok(Some(count)) if count >= crate::failures::MAX_FAILURES_PER_WINDOW => self.limiter().saturate(peer),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e.message(), "the shared failure count was not updated"),
         }

@@ -593,16 +593,6 @@ pub(crate) async fn packs(
     Ok(render(&page))
 }
 
-/// The sign-in page.
-#[derive(Template)]
-#[template(path = "signin.html")]
-pub(crate) struct SignInPage {
-    /// The sign-in token, also in the `katcore_signin` cookie.
-    pub(crate) csrf: String,
-    /// Why the last attempt failed, if it did.
-    pub(crate) message: Option<&'static str>,
-}
-
 /// The page that shows a new enrollment code, once.
 #[derive(Template)]
 #[template(path = "enrollment.html")]

@@ -25,6 +25,7 @@ use std::time::Duration;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -270,7 +271,7 @@ pub(crate) async fn signin_page(axum::extract::State(state): axum::extract::Stat
 /// The sign-in page with `status` and an optional message.
 fn signin_response(state: &AppState, status: StatusCode, message: Option<&'static str>) -> Response {
     let token = new_secret();
-    let page = super::pages::SignInPage { csrf: token.clone(), message };
+    let page = SignInPage { csrf: token.clone(), message };
     let mut response = (status, super::render(&page)).into_response();
     response.headers_mut().append(SET_COOKIE, set_cookie(state, SIGNIN_COOKIE, &token, "/dashboard/signin", 3600));
     response
@@ -359,6 +360,16 @@ pub(crate) async fn sign_out(
     let mut response = see_other("/dashboard/signin");
     response.headers_mut().append(SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", "/dashboard", 0));
     response
+}
+
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignInPage {
+    /// The sign-in token, also in the `katcore_signin` cookie.
+    csrf: String,
+    /// Why the last attempt failed, if it did.
+    message: Option<&'static str>,
 }
 
 #[cfg(test)]

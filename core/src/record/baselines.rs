@@ -30,8 +30,8 @@ use std::collections::BTreeSet;
 
 use automerge::Change;
 
-use super::reads::baseline_by;
-use super::{touched_entries, CareRecord, CheckIn, ScoreBaseline, CHECK_IN};
+use super::{touched_entries, CareRecord, CheckIn, CheckInKind, ScoreBaseline, CHECK_IN};
+use crate::instruments::score;
 use crate::pack::InstrumentKind;
 
 /// Past this many changes in one batch, the memo is dropped instead of
@@ -95,6 +95,25 @@ impl Baselines {
         }
         true
     }
+}
+
+/// [`super::score_baseline_among`] with each check-in first ordered by `rank` of
+/// its id (`baselines.rs`: when the clinic received it), then by its time.
+pub(super) fn baseline_by(
+    check_ins: &[CheckIn],
+    instrument: InstrumentKind,
+    rank: impl Fn(&str) -> Rank,
+) -> Option<ScoreBaseline> {
+    check_ins
+        .iter()
+        .filter_map(|c| match &c.kind {
+            CheckInKind::Instrument { instrument: kind, answers, .. } if *kind == instrument => {
+                Some((rank(&c.id), c, score(instrument, answers).ok()?.total))
+            }
+            _ => None,
+        })
+        .min_by(|(ra, a, _), (rb, b, _)| (ra, a.completed_at, &a.id).cmp(&(rb, b.completed_at, &b.id)))
+        .map(|(_, c, total)| ScoreBaseline { id: c.id.clone(), completed_at: c.completed_at, total })
 }
 
 #[cfg(test)]

@@ -245,24 +245,5 @@ pub struct ScoreBaseline {
 /// the clinic's alerts and its dashboard share (see
 /// [`crate::instruments::score_flag`]).
 pub fn score_baseline_among(check_ins: &[CheckIn], instrument: InstrumentKind) -> Option<ScoreBaseline> {
-    baseline_by(check_ins, instrument, |_| Default::default())
-}
-
-/// [`score_baseline_among`] with each check-in first ordered by `rank` of
-/// its id (`baselines.rs`: when the clinic received it), then by its time.
-pub(super) fn baseline_by(
-    check_ins: &[CheckIn],
-    instrument: InstrumentKind,
-    rank: impl Fn(&str) -> super::baselines::Rank,
-) -> Option<ScoreBaseline> {
-    check_ins
-        .iter()
-        .filter_map(|c| match &c.kind {
-            CheckInKind::Instrument { instrument: kind, answers, .. } if *kind == instrument => {
-                Some((rank(&c.id), c, score(instrument, answers).ok()?.total))
-            }
-            _ => None,
-        })
-        .min_by(|(ra, a, _), (rb, b, _)| (ra, a.completed_at, &a.id).cmp(&(rb, b.completed_at, &b.id)))
-        .map(|(_, c, total)| ScoreBaseline { id: c.id.clone(), completed_at: c.completed_at, total })
+    super::baselines::baseline_by(check_ins, instrument, |_| Default::default())
 }
