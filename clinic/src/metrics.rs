@@ -150,31 +150,42 @@ impl Metrics {
         for (rule, count) in self.refused.lock().unwrap_or_else(PoisonError::into_inner).iter() {
             let _ = writeln!(out, "{name}{{rule=\"{rule}\"}} {count}");
         }
-        let name = "katcore_clinic_device_clock_offset_seconds";
-        let _ = writeln!(out, "# HELP {name} How far a syncing device's clock was from the clinic's, either way.");
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        for (bound, count) in OFFSET_BUCKETS.iter().zip(&self.offset_buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", load(count));
-        }
-        let total = load(&self.offset_count);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
-        let _ = writeln!(out, "{name}_sum {}", load(&self.offset_sum_ms) as f64 / 1e3);
-        let _ = writeln!(out, "{name}_count {total}");
+        histogram(
+            &mut out,
+            "katcore_clinic_device_clock_offset_seconds",
+            "How far a syncing device's clock was from the clinic's, either way.",
+            &OFFSET_BUCKETS,
+            &self.offset_buckets,
+            load(&self.offset_sum_ms) as f64 / 1e3,
+            load(&self.offset_count),
+        );
         let name = "katcore_clinic_device_clocks_ahead_total";
         let _ = writeln!(out, "# HELP {name} Syncs from a device whose clock was more than the tolerance ahead.");
         let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", load(&self.clocks_ahead));
-        let name = "katcore_clinic_sync_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time to answer a sync request.");
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        for (bound, count) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", load(count));
-        }
-        let total = load(&self.latency_count);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
-        let _ = writeln!(out, "{name}_sum {}", load(&self.latency_sum_micros) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {total}");
+        histogram(
+            &mut out,
+            "katcore_clinic_sync_duration_seconds",
+            "Time to answer a sync request.",
+            &LATENCY_BUCKETS,
+            &self.latency_buckets,
+            load(&self.latency_sum_micros) as f64 / 1e6,
+            load(&self.latency_count),
+        );
         out
     }
+}
+
+/// Writes histogram `name`: cumulative `counts` under each of `bounds`,
+/// then `+Inf`, the sum and the count.
+fn histogram(out: &mut String, name: &str, help: &str, bounds: &[f64], counts: &[AtomicU64], sum: f64, total: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (bound, count) in bounds.iter().zip(counts) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", count.load(Ordering::Relaxed));
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum {sum}");
+    let _ = writeln!(out, "{name}_count {total}");
 }
 
 pub(crate) mod endpoint;
