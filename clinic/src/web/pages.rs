@@ -1,6 +1,6 @@
 //! The dashboard's pages (`GET`): what each shows and how it is gathered.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -356,12 +356,17 @@ async fn alert_rows(
     alerts: Vec<Alert>,
     labels: &HashMap<String, String>,
 ) -> Result<Vec<AlertRow>, WebError> {
-    let clients: BTreeSet<String> = alerts
-        .iter()
-        .filter(|a| a.acknowledged_at.is_none())
-        .map(|a| a.client_id.clone())
-        .take(DESCRIBED_CLIENTS)
-        .collect();
+    // The first clients by their alerts' order, each once: one client with
+    // many alerts must not leave every other client's alerts undescribed.
+    let mut clients: Vec<String> = Vec::new();
+    for alert in alerts.iter().filter(|a| a.acknowledged_at.is_none()) {
+        if clients.len() == DESCRIBED_CLIENTS {
+            break;
+        }
+        if !clients.contains(&alert.client_id) {
+            clients.push(alert.client_id.clone());
+        }
+    }
     let mut details: HashMap<String, String> = HashMap::new();
     for client_id in clients {
         let wanted: Vec<(String, String, UrgentKind, DateTime<Utc>)> = alerts

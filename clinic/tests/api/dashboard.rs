@@ -468,6 +468,31 @@ async fn ids_the_clinics_packs_do_not_know_are_shown_as_such() {
 }
 
 #[tokio::test]
+async fn every_clients_alerts_are_described_when_one_client_has_many() {
+    let server = TestServer::start("dashboard-many-alerts").await;
+    with_password(&server, "rivera");
+    let pack = Pack::default_pack();
+    let now = Utc::now();
+    let mut busy = server.client_with_device("client-0720").await;
+    for minute in 0..55 {
+        let reading = BloodPressureReading { systolic: 185, diastolic: 95 };
+        busy.record.add_vitals(&pack, reading, now - Duration::minutes(minute), None).unwrap();
+    }
+    assert_eq!(busy.sync(&server).await, StatusCode::OK);
+    // Another client's alert, older, so listed after the 55 above.
+    let mut quiet = server.client_with_device("client-0721").await;
+    let reading = BloodPressureReading { systolic: 201, diastolic: 121 };
+    quiet.record.add_vitals(&pack, reading, now - Duration::days(2), None).unwrap();
+    assert_eq!(quiet.sync(&server).await, StatusCode::OK);
+
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (html, _) = browser.page("/dashboard").await;
+    assert_eq!(html.matches("185/95 mmHg").count(), 55, "every alert of the busy client is described");
+    assert!(html.contains("201/121 mmHg"), "and so is the other client's, listed 56th");
+}
+
+#[tokio::test]
 async fn a_reading_dated_years_ahead_is_placed_at_receipt_and_marked() {
     let server = TestServer::start("dashboard-ahead").await;
     with_password(&server, "rivera");
