@@ -34,7 +34,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -68,6 +68,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/dashboard/clients/{client_id}/devices/{device_id}/revoke", post(actions::revoke))
         .route("/dashboard/packs", get(pages::packs).post(actions::publish))
         .route("/dashboard/static/dashboard.css", get(stylesheet))
+        // Any other dashboard address: the dashboard's own 404 page, with its
+        // security headers (not the API's JSON).
+        .route("/dashboard/{*rest}", any(no_page))
         .layer(DefaultBodyLimit::max(MAX_FORM_BODY))
         .layer(axum::middleware::map_response(protect))
 }
@@ -153,6 +156,11 @@ impl IntoResponse for WebError {
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         response
     }
+}
+
+/// `404` page for a dashboard address that names no page.
+async fn no_page() -> WebError {
+    WebError(ApiError::not_found("page"))
 }
 
 /// `400` page for a form field that does not read.

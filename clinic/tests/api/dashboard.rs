@@ -468,6 +468,26 @@ async fn ids_the_clinics_packs_do_not_know_are_shown_as_such() {
 }
 
 #[tokio::test]
+async fn an_unknown_dashboard_address_is_the_dashboards_own_404_with_its_headers() {
+    let server = TestServer::start("dashboard-unknown").await;
+    let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+    for path in ["/dashboard/nope", "/dashboard/clients/x/y/z", "/dashboard/static/other.css"] {
+        let response = http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let headers = response.headers();
+        assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"), "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert!(response.text().await.unwrap().contains("404"), "{path}");
+    }
+    // The API keeps its JSON 404.
+    let response = http.get(server.url("/v1/nope")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+}
+
+#[tokio::test]
 async fn every_clients_alerts_are_described_when_one_client_has_many() {
     let server = TestServer::start("dashboard-many-alerts").await;
     with_password(&server, "rivera");
