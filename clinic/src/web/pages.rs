@@ -591,7 +591,8 @@ pub(crate) async fn packs(
                 client_label: labels.get(d.client_id.as_str()).copied().unwrap_or_default().to_owned(),
                 device_label: d.label.clone(),
                 version: d.pack_version.map_or_else(|| "built-in".into(), |v| format!("v{v}")),
-                current: d.pack_version.is_some() && d.pack_version == current_version,
+                // With no pack published, the built-in pack is the current one.
+                current: d.pack_version == current_version,
             })
             .collect(),
     };

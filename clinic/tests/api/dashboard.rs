@@ -488,6 +488,20 @@ async fn an_unknown_dashboard_address_is_the_dashboards_own_404_with_its_headers
 }
 
 #[tokio::test]
+async fn with_no_pack_published_a_device_on_the_built_in_pack_is_current() {
+    let server = TestServer::start("dashboard-no-pack").await;
+    with_password(&server, "rivera");
+    let mut phone = server.client_with_device("client-0722").await;
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (html, _) = browser.page("/dashboard/packs").await;
+    assert!(html.contains("client-0722"), "the device is listed");
+    assert!(html.contains("built-in"));
+    assert!(!html.contains("not current"), "nothing newer exists for it to fetch");
+}
+
+#[tokio::test]
 async fn every_clients_alerts_are_described_when_one_client_has_many() {
     let server = TestServer::start("dashboard-many-alerts").await;
     with_password(&server, "rivera");
