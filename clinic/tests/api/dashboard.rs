@@ -524,6 +524,12 @@ async fn every_clients_alerts_are_described_when_one_client_has_many() {
     let (html, _) = browser.page("/dashboard").await;
     assert_eq!(html.matches("185/95 mmHg").count(), 55, "every alert of the busy client is described");
     assert!(html.contains("201/121 mmHg"), "and so is the other client's, listed 56th");
+    // Each Acknowledge button names its alert: kind, client and time.
+    let names: Vec<&str> =
+        html.split("aria-label=\"Acknowledge: ").skip(1).map(|rest| rest.split('"').next().unwrap()).collect();
+    assert_eq!(names.len(), 56);
+    assert_eq!(names.iter().collect::<std::collections::BTreeSet<_>>().len(), 56, "no two share a name: {names:?}");
+    assert!(names.iter().any(|name| name.contains("client-0721")));
 }
 
 #[tokio::test]
