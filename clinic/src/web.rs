@@ -167,3 +167,47 @@ async fn no_page() -> WebError {
 pub(crate) fn bad_field(message: impl Into<String>) -> WebError {
     WebError(ApiError::new(StatusCode::BAD_REQUEST, "invalid_form", message))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::STYLESHEET;
+
+    /// The stylesheet's `--name: #rrggbb` colour.
+    fn colour(name: &str) -> &'static str {
+        let start = STYLESHEET.find(&format!("--{name}: #")).unwrap_or_else(|| panic!("no --{name}")) + name.len() + 4;
+        &STYLESHEET[start..start + 7]
+    }
+
+    /// WCAG 2 contrast ratio of two `#rrggbb` colours.
+    fn contrast(a: &str, b: &str) -> f64 {
+        let luminance = |hex: &str| {
+            let channel = |i: usize| {
+                let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+                if c <= 0.039_28 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+        };
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    #[test]
+    fn status_words_and_the_focus_ring_are_legible() {
+        // Each status word on its tint (`.status.*`): at least 4.5:1 (WCAG AA, text).
+        for (name, tint) in [("ok", "#e6f4ee"), ("urgent", "#fff3e0"), ("muted", "#eef1f4"), ("crisis", "#fdecee")] {
+            assert!(STYLESHEET.contains(&format!("background: {tint}; color: var(--{name})")), "{name} on {tint}");
+            let ratio = contrast(colour(name), tint);
+            assert!(ratio >= 4.5, "--{name} on {tint}: {ratio:.2}:1");
+        }
+        // The focus ring against the page: at least 3:1 (WCAG 2.2, focus appearance).
+        assert!(STYLESHEET.contains(":focus-visible { outline: 3px solid var(--ink); outline-offset: 2px; }"));
+        for page in ["#ffffff", colour("bg")] {
+            let ratio = contrast(colour("ink"), page);
+            assert!(ratio >= 3.0, "focus ring on {page}: {ratio:.2}:1");
+        }
+    }
+}
