@@ -10,6 +10,21 @@ use katcore::pack::{InstrumentKind, Pack};
 
 use crate::pack_ids::NOT_IN_PACK;
 
+/// `text` without bidirectional control characters (embeddings,
+/// overrides, isolates and marks: U+061C, U+200E–U+200F, U+202A–U+202E,
+/// U+2066–U+2069), which a device could use to make its words read in
+/// another order ("\u{202E}exe.live" shows as "evil.exe"). The dashboard
+/// shows every device-written text through it, inside `<bdi>`.
+pub(crate) fn without_bidi_controls(text: &str) -> Cow<'_, str> {
+    let control =
+        |c: char| matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if text.contains(control) {
+        Cow::Owned(text.chars().filter(|c| !control(*c)).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 /// The prompt of a checklist item or screening question, or its id marked
 /// as not in the pack.
 pub(crate) fn item_label<'a>(pack: &'a Pack, id: &str) -> Cow<'a, str> {

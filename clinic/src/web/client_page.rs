@@ -22,6 +22,7 @@ use super::session::SignedIn;
 use super::{render, WebError};
 use crate::clinician::client_of_clinic;
 use crate::state::AppState;
+use crate::wording::without_bidi_controls;
 
 /// A session's instant as the client lives it: in the offset it was written
 /// with, and the zone named, e.g. `Tue 1 Dec 2026 09:00 (America/Denver)`.
@@ -336,12 +337,19 @@ pub(crate) async fn client(
                 .collect(),
         ),
         journal: lines_newest_first(
-            view.journal.iter().map(|j| (format!("j:{}", j.id), j.created_at, j.text.clone(), String::new())).collect(),
+            view.journal
+                .iter()
+                .map(|j| {
+                    (format!("j:{}", j.id), j.created_at, without_bidi_controls(&j.text).into_owned(), String::new())
+                })
+                .collect(),
         ),
         notes: lines_newest_first(
             view.clinician_notes
                 .iter()
-                .map(|n| (format!("n:{}", n.id), n.written_at, n.text.clone(), n.author.clone()))
+                .map(|n| {
+                    (format!("n:{}", n.id), n.written_at, without_bidi_controls(&n.text).into_owned(), n.author.clone())
+                })
                 .collect(),
         ),
         devices: devices
@@ -353,7 +361,7 @@ pub(crate) async fn client(
                 pack_version: d.pack_version.map_or_else(|| "built-in".into(), |v| format!("v{v}")),
                 revoked: d.revoked_at.map(|t| shown(&state, t)),
                 id: d.id,
-                label: d.label,
+                label: without_bidi_controls(&d.label).into_owned(),
             })
             .collect(),
         pack: match &view.assigned_pack {

@@ -589,7 +589,7 @@ pub(crate) async fn packs(
             .map(|d| PackRow {
                 client_id: d.client_id.clone(),
                 client_label: labels.get(d.client_id.as_str()).copied().unwrap_or_default().to_owned(),
-                device_label: d.label.clone(),
+                device_label: crate::wording::without_bidi_controls(&d.label).into_owned(),
                 version: d.pack_version.map_or_else(|| "built-in".into(), |v| format!("v{v}")),
                 // With no pack published, the built-in pack is the current one.
                 current: d.pack_version == current_version,

@@ -488,6 +488,23 @@ async fn an_unknown_dashboard_address_is_the_dashboards_own_404_with_its_headers
 }
 
 #[tokio::test]
+async fn bidirectional_controls_in_device_text_cannot_reorder_what_a_nurse_reads() {
+    let server = TestServer::start("dashboard-bidi").await;
+    with_password(&server, "rivera");
+    let client_id = server.create_client("client-0723").await;
+    // "\u{202E}exe.live" displays as "evil.exe" where the override is obeyed.
+    let enrolled = server.enroll(&server.enrollment_code(&client_id).await, "\u{202E}exe.live").await;
+    assert_eq!(enrolled.status(), StatusCode::OK);
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    for path in [format!("/dashboard/clients/{client_id}"), "/dashboard/packs".to_owned()] {
+        let (html, _) = browser.page(&path).await;
+        assert!(html.contains("<bdi>exe.live</bdi>"), "{path}: shown in its own order, isolated");
+        assert!(!html.contains('\u{202E}'), "{path}: the override is gone");
+    }
+}
+
+#[tokio::test]
 async fn with_no_pack_published_a_device_on_the_built_in_pack_is_current() {
     let server = TestServer::start("dashboard-no-pack").await;
     with_password(&server, "rivera");
