@@ -91,7 +91,21 @@ pub(crate) struct DeviceRow {
 pub(crate) struct Line {
     at: String,
     text: String,
+    /// For a long text, its first [`PREVIEW_CHARS`] characters: the page
+    /// shows them and the whole text behind "show all" (`<details>`).
+    preview: Option<String>,
     by: String,
+}
+
+/// Past this many characters a line's text is collapsed, so that one long
+/// entry cannot push the rest of the page (devices, revoke) out of reach.
+const PREVIEW_CHARS: usize = 400;
+
+impl Line {
+    fn new(at: String, text: String, by: String) -> Line {
+        let preview = (text.chars().count() > PREVIEW_CHARS).then(|| text.chars().take(PREVIEW_CHARS).collect());
+        Line { at, text, preview, by }
+    }
 }
 
 /// The most recent lines of a list, and how many it has in all.
@@ -287,7 +301,7 @@ pub(crate) async fn client(
             .collect();
         placed.sort_by_key(|line| std::cmp::Reverse(line.0));
         let lines =
-            placed.into_iter().take(keep).map(|(at, text, by)| Line { at: shown(&state, at), text, by }).collect();
+            placed.into_iter().take(keep).map(|(at, text, by)| Line::new(shown(&state, at), text, by)).collect();
         Listed { lines, total }
     };
     let page = ClientPage {

@@ -505,6 +505,26 @@ async fn bidirectional_controls_in_device_text_cannot_reorder_what_a_nurse_reads
 }
 
 #[tokio::test]
+async fn a_long_entry_is_collapsed_behind_show_all() {
+    let server = TestServer::start("dashboard-long").await;
+    with_password(&server, "rivera");
+    let mut phone = server.client_with_device("client-0724").await;
+    let long = "x".repeat(100_000);
+    let links = katcore::record::JournalLinks::default();
+    phone.record.write_journal_entry(&long, &links, Utc::now()).unwrap();
+    phone.record.write_journal_entry("A short one.", &links, Utc::now()).unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (html, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
+    let preview = format!("<details><summary><bdi>{}</bdi>…", "x".repeat(400));
+    assert!(html.contains(&preview), "the long entry opens on its first 400 characters");
+    assert!(html.contains(&long), "and holds the whole text behind them");
+    assert!(html.contains("<p><bdi>A short one.</bdi></p>"), "a short one is shown as it is");
+    assert!(html.contains("id=\"devices-h\""), "the devices section is still on the page");
+}
+
+#[tokio::test]
 async fn with_no_pack_published_a_device_on_the_built_in_pack_is_current() {
     let server = TestServer::start("dashboard-no-pack").await;
     with_password(&server, "rivera");
