@@ -145,6 +145,9 @@ pub(crate) struct AlertRow {
     /// `datetime` attribute value (RFC 3339).
     pub(super) at_iso: String,
     pub(super) acknowledged: Option<String>,
+    /// How long ago the client's devices last synced ("synced 3 h ago"),
+    /// where the page shows it.
+    pub(super) synced: String,
 }
 
 /// The urgent item behind an alert, in words, from the record (the keys
@@ -447,8 +450,23 @@ pub(super) fn rows_of(
                 .map(|at| format!("{} by {}", shown(state, at), a.acknowledged_by.unwrap_or_default())),
             id: a.id,
             client_id: a.client_id,
+            synced: String::new(),
         })
         .collect()
+}
+
+/// How long ago `last` was, for a nurse weighing how current a client's
+/// data is: "synced just now", "synced 5 min ago", "synced 3 h ago",
+/// "synced 2 d ago", or "never synced".
+pub(crate) fn sync_age(last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(last) = last else { return "never synced".to_owned() };
+    let minutes = (now - last).num_minutes().max(0);
+    match minutes {
+        0 => "synced just now".to_owned(),
+        1..=59 => format!("synced {minutes} min ago"),
+        60..=2879 => format!("synced {} h ago", minutes / 60),
+        _ => format!("synced {} d ago", minutes / 1440),
+    }
 }
 
 /// `GET /dashboard`: open alerts, most urgent and newest first.
@@ -462,9 +480,14 @@ pub(crate) async fn alerts(
         .db(move |s| Ok((s.alerts_to_show(&clinic_id, None, RECENTLY_ACKNOWLEDGED)?, s.client_summaries(&clinic_id)?)))
         .await?;
     sort_alerts(&mut alerts);
+    let now = Utc::now();
+    let synced: HashMap<String, String> = clients.iter().map(|c| (c.id.clone(), sync_age(c.last_sync, now))).collect();
     let labels: HashMap<String, String> = clients.into_iter().map(|c| (c.id, c.label)).collect();
     let open_count = alerts.iter().filter(|a| a.acknowledged_at.is_none()).count();
-    let rows = alert_rows(&state, alerts, &labels).await?;
+    let mut rows = alert_rows(&state, alerts, &labels).await?;
+    for row in &mut rows {
+        row.synced = synced.get(&row.client_id).cloned().unwrap_or_default();
+    }
     let (open, acknowledged) = rows.into_iter().partition(|row| row.acknowledged.is_none());
     let page = AlertsPage {
         chrome: Chrome::new(&state, &signed_in, "alerts", open_count, &done),
@@ -524,7 +547,10 @@ pub(crate) async fn clients(
                     next_session: next
                         .map_or_else(|| "none scheduled".into(), |t| t.format("%a %-d %b %Y %H:%M %:z").to_string()),
                     readiness,
-                    last_sync: c.last_sync.map_or_else(|| "never".into(), |t| shown(&state, t)),
+                    last_sync: match c.last_sync {
+                        Some(t) => format!("{} ({})", shown(&state, t), sync_age(Some(t), now)),
+                        None => sync_age(None, now),
+                    },
                     open_alerts: c.open_alerts,
                     id: c.id,
                     label: c.label,
@@ -654,6 +680,18 @@ mod tests {
         let order: Vec<&str> = alerts.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(order, ["crisis", "bp-new", "bp-old", "severe", "effect", "worse", "blocked-new", "crisis-acked"]);
         assert_eq!((kind_class(UrgentKind::SevereScore), kind_class(UrgentKind::ScoreWorsened)), ("urgent", "review"));
+    }
+
+    #[test]
+    fn the_age_of_a_sync_reads_in_the_unit_a_nurse_needs() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 10, 12, 0, 0).unwrap();
+        let ago = |minutes| Some(now - chrono::Duration::minutes(minutes));
+        assert_eq!(sync_age(None, now), "never synced");
+        assert_eq!(sync_age(ago(0), now), "synced just now");
+        assert_eq!(sync_age(ago(5), now), "synced 5 min ago");
+        assert_eq!(sync_age(ago(185), now), "synced 3 h ago");
+        assert_eq!(sync_age(ago(3 * 1440 + 10), now), "synced 3 d ago");
+        assert_eq!(sync_age(Some(now + chrono::Duration::minutes(3)), now), "synced just now", "a clock step back");
     }
 
     #[test]

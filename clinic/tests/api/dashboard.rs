@@ -567,6 +567,11 @@ async fn every_clients_alerts_are_described_when_one_client_has_many() {
     assert_eq!(names.len(), 56);
     assert_eq!(names.iter().collect::<std::collections::BTreeSet<_>>().len(), 56, "no two share a name: {names:?}");
     assert!(names.iter().any(|name| name.contains("client-0721")));
+    // Each alert says how current its client's data is.
+    assert!(html.contains("client-0721</a> <span class=\"muted\">(synced just now)</span>"), "the sync's age");
+    let (list, _) = browser.page("/dashboard/clients").await;
+    let row = list.split("client-0720").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("(synced just now)"), "and each client row: {row}");
 }
 
 #[tokio::test]
