@@ -289,8 +289,15 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
         plural(alerts.len(), "open clinic alert", "open clinic alerts"),
         plural(devices.len(), "device", "devices"),
     ));
+    // The clinic measured each device's clock at its syncs (docs/sync-protocol.md, "The device's clock").
+    let listed = api.devices(&client_id).await.map_err(|e| e.to_string())?;
     for device in &devices {
-        ui.say(&format!("{:<7} {}", device.name, device.path.display()));
+        let offset = listed
+            .iter()
+            .find(|d| d["label"] == device.name)
+            .and_then(|d| d["clock_offset_ms"].as_i64())
+            .map_or_else(|| "clock not measured".to_owned(), clock_words);
+        ui.say(&format!("{:<7} {} ({offset})", device.name, device.path.display()));
     }
     match &clinic_db {
         Some(db) => ui.say(&format!("clinic  {}", db.display())),
@@ -343,6 +350,16 @@ fn dashboard_sign_in(db: &Path, clinician_id: &str) -> Result<String> {
     let storage = katcore_clinic::SqliteStorage::open(db).map_err(|e| e.to_string())?;
     katcore_clinic::set_password(&storage, clinician_id, "rivera", &password).map_err(|e| e.to_string())?;
     Ok(password)
+}
+
+/// A device's clock offset as the clinic measured it, in words.
+fn clock_words(offset_ms: i64) -> String {
+    let seconds = offset_ms.unsigned_abs() as f64 / 1e3;
+    match offset_ms {
+        -999..=999 => "clock in step with the clinic's".to_owned(),
+        1000.. => format!("clock {seconds:.1} s ahead of the clinic's"),
+        _ => format!("clock {seconds:.1} s behind the clinic's"),
+    }
 }
 
 async fn enroll_device(name: &'static str, url: &str, code: &str, dir: &Path, keep: bool) -> Result<Device> {

@@ -26,6 +26,9 @@ fn the_demo_walks_a_whole_session_and_converges() {
     position("All three views agree: 2 sessions, 1 shared journal entry, 1 side effect, 1 clinician note");
     position("The private entry is on the phone only");
     position("(quiet hours)");
+    // The clinic measured each device's clock when it synced.
+    let clocks = stdout.lines().filter(|line| line.contains(".db (clock ") && line.ends_with(" the clinic's)"));
+    assert_eq!(clocks.count(), 2, "both devices' clocks:\n{stdout}");
     position("demo finished: ok");
     assert!(!stdout.contains('\x1b'), "plain output has no colour codes");
     // --data-dir keeps the databases.
