@@ -247,6 +247,22 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
   await tablet.getByRole('link', { name: 'client-0427' }).waitFor();
   await tablet.screenshot({ path: join(shots, 'clients.png') });
   await tablet.context().close();
+
+  // At phone width the clients and devices tables stack: nothing scrolls sideways.
+  const phoneWidth = await newPage(390);
+  await signIn(phoneWidth, 'rivera', password);
+  for (const path of ['/dashboard/clients', clientUrl.replace(url, '')]) {
+    await phoneWidth.goto(`${url}${path}`);
+    const tables = phoneWidth.locator('table.stack');
+    assert.ok(await tables.count() >= 1, `${path}: a stacked table`);
+    for (const table of await tables.all()) {
+      const { scroll, client } = await table.evaluate((t) => ({ scroll: t.scrollWidth, client: t.clientWidth }));
+      assert.ok(scroll <= client + 1, `${path}: a table ${scroll} px wide in ${client} px`);
+    }
+    const page = await phoneWidth.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(page <= 390, `${path}: the page is ${page} px wide at 390 px`);
+  }
+  await phoneWidth.context().close();
   await page.context().close();
 });
 
