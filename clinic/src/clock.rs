@@ -13,8 +13,7 @@
 //! - The dashboard's plots span the client's times up to the tolerance
 //!   ahead of now; an entry dated later is left off the plot (which would
 //!   otherwise stretch into the future and squeeze every real reading into
-//!   one edge) and stays in the tables, placed at now and marked.
-//!
+//!   one edge) and stays in the tables, placed at its receipt and marked.
 //! - Every entry's receipt: the first time the clinic stored a change that
 //!   wrote it (`entry_receipts`, written with the change in one transaction;
 //!   [`crate::storage::ClinicStorage::entry_receipts`]). A device cannot

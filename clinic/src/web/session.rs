@@ -225,7 +225,22 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let signed_in = SignedIn::from_request_parts(&mut parts, state).await?;
+        let signed_in = match SignedIn::from_request_parts(&mut parts, state).await {
+            Ok(signed_in) => signed_in,
+            // Signed out while the form was open (the session expired):
+            // nothing is saved, and the sign-in page says so and hands back
+            // the text that was typed, so that it is not lost without a word.
+            Err(rejection) if rejection.status() == StatusCode::SEE_OTHER => {
+                // Only a form of this dashboard gets its text back: another
+                // site must not put words of its own on this origin's page.
+                let same_origin = same_origin(&parts.headers);
+                let body = Bytes::from_request(Request::from_parts(parts, body), state).await.unwrap_or_default();
+                let kept = serde_urlencoded::from_bytes::<KeptText>(&body).ok().and_then(|form| form.text);
+                let kept = kept.filter(|text| same_origin && !text.trim().is_empty());
+                return Err(signin_response(state, StatusCode::UNAUTHORIZED, Some(EXPIRED_UNSAVED), kept));
+            }
+            Err(rejection) => return Err(rejection),
+        };
         let request = Request::from_parts(parts, body);
         let body = match Bytes::from_request(request, state).await {
             Ok(body) => body,
@@ -241,6 +256,27 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
             .map_err(|e| super::bad_field(format!("The form does not read: {e}.")).into_response())?;
         Ok(Posted { signed_in, form })
     }
+}
+
+/// Whether a request says it comes from a page of this origin: its
+/// `Origin` names the host it was sent to (browsers send `Origin` with
+/// every form `POST`).
+fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    match (header("origin"), header("host")) {
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, authority)| authority == host),
+        _ => false,
+    }
+}
+
+/// What the sign-in page says to a form posted after its sign-in expired.
+const EXPIRED_UNSAVED: &str = "Your sign-in had expired, so nothing was saved. Sign in, then submit it again.";
+
+/// The free text of a form posted after its sign-in expired, if it had one.
+#[derive(Deserialize)]
+struct KeptText {
+    /// A note's text.
+    text: Option<String>,
 }
 
 /// `403` for a form without its session's token.
@@ -265,13 +301,19 @@ pub(crate) struct SignInForm {
 /// `GET /dashboard/signin`: the form, with a fresh sign-in token in a
 /// cookie and in the form.
 pub(crate) async fn signin_page(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    signin_response(&state, StatusCode::OK, None)
+    signin_response(&state, StatusCode::OK, None, None)
 }
 
-/// The sign-in page with `status` and an optional message.
-fn signin_response(state: &AppState, status: StatusCode, message: Option<&'static str>) -> Response {
+/// The sign-in page with `status`, an optional message, and text handed
+/// back from a form that could not be saved.
+fn signin_response(
+    state: &AppState,
+    status: StatusCode,
+    message: Option<&'static str>,
+    kept: Option<String>,
+) -> Response {
     let token = new_secret();
-    let page = SignInPage { csrf: token.clone(), message };
+    let page = SignInPage { csrf: token.clone(), message, kept };
     let mut response = (status, super::render(&page)).into_response();
     response.headers_mut().append(SET_COOKIE, set_cookie(state, SIGNIN_COOKIE, &token, "/dashboard/signin", 3600));
     response
@@ -284,10 +326,17 @@ pub(crate) async fn sign_in(axum::extract::State(state): axum::extract::State<Ap
     let expected = cookie(&parts.headers, SIGNIN_COOKIE).map(str::to_owned);
     let form = match Form::<SignInForm>::from_request(Request::from_parts(parts, body), &state).await {
         Ok(Form(form)) => form,
-        Err(_) => return signin_response(&state, StatusCode::BAD_REQUEST, Some("Enter your login and password.")),
+        Err(_) => {
+            return signin_response(&state, StatusCode::BAD_REQUEST, Some("Enter your login and password."), None)
+        }
     };
     if !expected.is_some_and(|expected| same_token(&expected, &form.csrf)) {
-        return signin_response(&state, StatusCode::FORBIDDEN, Some("The page had expired. Please sign in again."));
+        return signin_response(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("The page had expired. Please sign in again."),
+            None,
+        );
     }
     if let Err(limited) = state.limiter().check(peer) {
         return WebError::from(limited).into_response();
@@ -320,7 +369,7 @@ pub(crate) async fn sign_in(axum::extract::State(state): axum::extract::State<Ap
     let Some(clinician) = clinician.filter(|_| matches) else {
         state.failed_attempt(peer).await;
         tracing::info!("dashboard sign-in refused");
-        return signin_response(&state, StatusCode::UNAUTHORIZED, Some("That login and password do not match."));
+        return signin_response(&state, StatusCode::UNAUTHORIZED, Some("That login and password do not match."), None);
     };
     let value = new_secret();
     let now = Utc::now();
@@ -370,6 +419,9 @@ struct SignInPage {
     csrf: String,
     /// Why the last attempt failed, if it did.
     message: Option<&'static str>,
+    /// Text a form posted after its sign-in expired carried, handed back
+    /// to copy (nothing of it was saved).
+    kept: Option<String>,
 }
 
 #[cfg(test)]

@@ -525,6 +525,44 @@ async fn a_long_entry_is_collapsed_behind_show_all() {
 }
 
 #[tokio::test]
+async fn a_note_posted_after_the_sign_in_expired_is_handed_back_not_lost_without_a_word() {
+    let server = TestServer::start("dashboard-expired-note").await;
+    with_password(&server, "rivera");
+    let client_id = server.create_client("client-0725").await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (page, _) = browser.page(&format!("/dashboard/clients/{client_id}")).await;
+    let csrf = Browser::csrf(&page);
+    // The session ends while the nurse is typing.
+    server.sql("DELETE FROM web_sessions").await;
+    let note = "Called at 14:10 <b>no answer</b>; will try again at 16:00.";
+    let post = |origin: &str| {
+        browser
+            .http
+            .post(format!("{}/dashboard/clients/{client_id}/notes", browser.base))
+            .header(COOKIE, browser.cookie_header())
+            .header("origin", origin)
+            .form(&[("csrf", csrf.as_str()), ("text", note)])
+            .send()
+    };
+    // From another site: told, but no text of theirs is put on the page.
+    let elsewhere = post("https://elsewhere.example").await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::UNAUTHORIZED);
+    assert!(!elsewhere.text().await.unwrap().contains("Called at 14:10"));
+    let response = post(&browser.base.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Your sign-in had expired, so nothing was saved."), "{html}");
+    assert!(
+        html.contains("Called at 14:10 &#60;b&#62;no answer&#60;/b&#62;; will try again at 16:00."),
+        "handed back, escaped: {html}"
+    );
+    assert!(html.contains("action=\"/dashboard/signin\""), "with the sign-in form");
+    let record = server.record_json(&client_id).await;
+    assert_eq!(record["clinician_notes"], serde_json::json!([]), "and nothing was saved");
+}
+
+#[tokio::test]
 async fn with_no_pack_published_a_device_on_the_built_in_pack_is_current() {
     let server = TestServer::start("dashboard-no-pack").await;
     with_password(&server, "rivera");
