@@ -35,7 +35,13 @@ pub(crate) use katcore::sync::DEVICE_TIME_HEADER;
 pub(crate) const FUTURE_TOLERANCE: Duration = Duration::minutes(10);
 
 /// How the dashboard marks an entry dated ahead of the clinic's clock.
-pub(crate) const DATED_AHEAD: &str = "dated ahead of the clinic's clock by the client's device";
+const DATED_AHEAD: &str = "dated ahead of the clinic's clock by the client's device";
+
+/// `text` marked as dated ahead by its device, at `dated`, and shown where
+/// the clinic received it: the one mark of the alerts and the lists.
+pub(crate) fn marked_ahead(text: &str, dated: DateTime<Utc>) -> String {
+    format!("{text} ({DATED_AHEAD}: {}; shown when received)", dated.format("%Y-%m-%d %H:%M UTC"))
+}
 
 /// Whether `at` is more than the tolerance ahead of `now`.
 pub(crate) fn ahead(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {

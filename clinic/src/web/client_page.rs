@@ -292,8 +292,7 @@ pub(crate) async fn client(
             .map(|(key, at, text, by)| {
                 let received = receipts.get(&key).copied().unwrap_or(now);
                 if crate::clock::ahead(at, received) {
-                    let dated = at.format("%Y-%m-%d %H:%M UTC");
-                    (received, format!("{text} ({}: {dated}; shown when received)", crate::clock::DATED_AHEAD), by)
+                    (received, crate::clock::marked_ahead(&text, at), by)
                 } else {
                     (at, text, by)
                 }

@@ -402,8 +402,7 @@ pub(super) fn describe_open(
             let mut detail = describe(view, pack, &key, kind);
             // The alert was dated when it was raised: its item's own time was not credible.
             if let Some(dated) = entry_time(view, &key).filter(|dated| crate::clock::ahead(*dated, at)) {
-                let dated = dated.format("%Y-%m-%d %H:%M UTC");
-                detail = format!("{detail} ({}: {dated}; shown when received)", crate::clock::DATED_AHEAD);
+                detail = crate::clock::marked_ahead(&detail, dated);
             }
             (id, detail)
         })
