@@ -15,7 +15,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -31,6 +32,8 @@ const recordKey = join(work, 'clinic.record-key');
 const password = 'a nurse-length passphrase';
 const otherPassword = 'another clinic entirely';
 const zone = 'America/New_York';
+// axe-core (npm, pinned), evaluated in each page to audit it.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let server;
 let url;
@@ -105,6 +108,20 @@ async function newPage(width = 1280) {
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   return page;
+}
+
+/**
+ * axe-core's serious and critical violations on the page as it is now
+ * (WCAG 2.x A and AA, and axe's best practices), as readable lines.
+ */
+async function axeViolations(page) {
+  // Evaluated through the DevTools protocol: the page's CSP does not apply.
+  await page.evaluate(axeSource);
+  const results = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] } }));
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.length}× e.g. ${v.nodes[0].target.join(' ')} — ${v.nodes[0].failureSummary}`);
 }
 
 async function signIn(page, login, secret) {
@@ -303,4 +320,26 @@ test("a clinician of another clinic cannot open the client's page", async () => 
   await other.getByRole('link', { name: 'Clients' }).click();
   assert.equal(await other.getByText('client-0427').count(), 0);
   await other.context().close();
+});
+
+test('axe-core finds no serious or critical violation on any page, at desktop and phone widths', async () => {
+  // An open alert, so the alerts page has its buttons and details.
+  phone('vitals', '--systolic', '181', '--diastolic', '95', '--at', new Date(Date.now() - 30_000).toISOString());
+  phone('sync');
+  const found = [];
+  for (const width of [1366, 390]) {
+    const page = await newPage(width);
+    await page.goto(`${url}/dashboard`);
+    found.push(...(await axeViolations(page)).map((v) => `${width} px signin: ${v}`));
+    await signIn(page, 'rivera', password);
+    await page.getByRole('heading', { name: 'Open alerts' }).waitFor();
+    await page.getByRole('link', { name: 'Clients' }).click();
+    const clientUrl = await page.getByRole('link', { name: 'client-0427' }).getAttribute('href');
+    for (const path of ['/dashboard', '/dashboard/clients', clientUrl, '/dashboard/packs', '/dashboard/no-such-page']) {
+      await page.goto(`${url}${path}`);
+      found.push(...(await axeViolations(page)).map((v) => `${width} px ${path}: ${v}`));
+    }
+    await page.context().close();
+  }
+  assert.deepEqual(found, []);
 });
