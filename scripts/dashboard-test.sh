@@ -5,7 +5,7 @@
 # client's phone, and Debian's chromium, driven by the npm package
 # playwright-core, is the clinician's browser. Installs what is missing on
 # a fresh machine: chromium (Debian), Node.js and npm (Debian) and
-# playwright-core (npm, pinned by tests/dashboard/package-lock.json).
+# playwright-core and axe-core (npm, pinned by tests/dashboard/package-lock.json).
 #
 #   scripts/dashboard-test.sh [--screenshots]
 #
@@ -39,8 +39,8 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_packages[@]}" >/dev/null
 fi
 
-if [ ! -d tests/dashboard/node_modules/playwright-core ]; then
-  echo "==> installing playwright-core (npm)"
+if [ ! -d tests/dashboard/node_modules/playwright-core ] || [ ! -d tests/dashboard/node_modules/axe-core ]; then
+  echo "==> installing playwright-core and axe-core (npm)"
   (cd tests/dashboard && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
