@@ -22,10 +22,13 @@
 //! responses carry a strict Content-Security-Policy and `no-store`.
 
 mod actions;
+mod alert_rows;
+mod alerts_page;
 mod client_page;
 mod pages;
 mod plots;
 mod session;
+mod words;
 
 use askama::Template;
 use axum::extract::DefaultBodyLimit;
@@ -53,7 +56,7 @@ const STYLESHEET: &str = include_str!("../static/dashboard.css");
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { session::see_other("/dashboard") }))
-        .route("/dashboard", get(pages::alerts))
+        .route("/dashboard", get(alerts_page::alerts))
         .route("/dashboard/signin", get(session::signin_page).post(session::sign_in))
         .route("/dashboard/signout", post(session::sign_out))
         .route("/dashboard/alerts/{alert_id}/ack", post(actions::acknowledge))

@@ -10,8 +10,9 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone as _};
 use katcore::zone::Zone;
 use serde::Deserialize;
 
-use super::pages::{chrome, shown, EnrollmentPage};
+use super::pages::{chrome, EnrollmentPage};
 use super::session::{see_other, NoFields, Posted};
+use super::words::shown;
 use super::{bad_field, render, WebError};
 use crate::state::AppState;
 

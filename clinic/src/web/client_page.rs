@@ -14,11 +14,11 @@ use katcore::checklist::{Evaluation, ItemState};
 use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::{CheckInKind, Severity};
 
-use super::pages::{
-    describe_open, explain, readiness_label, rows_of, shown, side_effect_text, sort_alerts, AlertRow, Chrome, Done,
-};
+use super::alert_rows::{describe_open, explain, rows_of, side_effect_text, sort_alerts, AlertRow};
+use super::pages::{Chrome, Done};
 use super::plots::{self, Reading, TimeAxis};
 use super::session::SignedIn;
+use super::words::{readiness_label, shown};
 use super::{render, WebError};
 use crate::clinician::client_of_clinic;
 use crate::state::AppState;
