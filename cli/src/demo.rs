@@ -338,7 +338,10 @@ async fn start_clinic(ui: &Ui, args: &DemoArgs, dir: &Path) -> Result<Clinic> {
     }
     let db = dir.join("clinic.db");
     let init = init_clinic(&db, "Riverside KAT Clinic", "Dr. Rivera").map_err(|e| e.to_string())?;
-    let server = ui.busy("starting the clinic server", serve(Config::local(&db))).await.map_err(|e| e.to_string())?;
+    // The dashboard shows every time in the clinic's zone: the demo's clinic
+    // is where its client is.
+    let config = Config { time_zone: args.tz.name().to_owned(), ..Config::local(&db) };
+    let server = ui.busy("starting the clinic server", serve(config)).await.map_err(|e| e.to_string())?;
     Ok((server.url(), init.clinician_token, Some(server), Some(db), Some(init.clinician_id)))
 }
 

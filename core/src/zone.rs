@@ -41,12 +41,16 @@ impl Zone {
 
     /// The UTC offset in force at the instant `utc`.
     fn offset_at(&self, utc: &NaiveDateTime) -> FixedOffset {
-        let timestamp = jiff::Timestamp::new(utc.and_utc().timestamp(), 0).unwrap_or(if utc.year() < 0 {
-            jiff::Timestamp::MIN
-        } else {
-            jiff::Timestamp::MAX
-        });
-        fixed(self.tz.to_offset(timestamp))
+        fixed(self.tz.to_offset(timestamp(utc)))
+    }
+
+    /// The zone's abbreviation at the instant `at` as the database spells
+    /// it ("EST", "CEST"; for zones without letters, the offset, "-03"), to
+    /// label the times a person reads. Clinic only: the mobile library does
+    /// not carry it.
+    #[cfg(feature = "clinic")]
+    pub fn abbreviation_at(&self, at: chrono::DateTime<Utc>) -> String {
+        self.tz.to_offset_info(timestamp(&at.naive_utc())).abbreviation().to_owned()
     }
 
     /// The offsets a local wall-clock time can have: one, two (clocks went
@@ -60,6 +64,16 @@ impl Zone {
             jiff::tz::AmbiguousOffset::Gap { .. } => LocalResult::None,
         }
     }
+}
+
+/// A UTC date-time as a `jiff` instant (to the second), held within the
+/// years `jiff` supports.
+fn timestamp(utc: &NaiveDateTime) -> jiff::Timestamp {
+    jiff::Timestamp::new(utc.and_utc().timestamp(), 0).unwrap_or(if utc.year() < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    })
 }
 
 /// `chrono`'s offset for a `jiff` one. Every real offset is within a day, so
@@ -184,6 +198,16 @@ mod tests {
         assert_eq!(in_zone(utc("2026-07-15T12:00:00Z"), &ny).offset().local_minus_utc(), -4 * 3600);
         let kolkata = Zone::named("Asia/Kolkata").unwrap();
         assert_eq!(in_zone(utc("2026-07-15T12:00:00Z"), &kolkata).to_rfc3339(), "2026-07-15T17:30:00+05:30");
+    }
+
+    #[cfg(feature = "clinic")]
+    #[test]
+    fn abbreviations_follow_daylight_saving_time() {
+        let york = Zone::named("America/New_York").unwrap();
+        assert_eq!(york.abbreviation_at(utc("2026-01-15T12:00:00Z")), "EST");
+        assert_eq!(york.abbreviation_at(utc("2026-07-15T12:00:00Z")), "EDT");
+        assert_eq!(Zone::named("Europe/Madrid").unwrap().abbreviation_at(utc("2026-07-15T12:00:00Z")), "CEST");
+        assert_eq!(Zone::named("UTC").unwrap().abbreviation_at(utc("2026-07-15T12:00:00Z")), "UTC");
     }
 
     #[test]

@@ -213,10 +213,12 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
 
   // The urgent reading is the first open alert.
   await page.goto(`${url}/dashboard`);
-  const first = page.locator('ol.alerts > li').first();
+  const group = page.locator('section.group').first();
+  assert.match(await group.getByRole('heading').textContent(), /client-0427\s+\d+ open\s+\(synced just now\)/);
+  const first = group.locator('ol.alerts > li').first();
   await first.locator('.badge', { hasText: 'Urgent blood pressure' }).waitFor();
   assert.match(await first.textContent(), /186\/112 mmHg/);
-  assert.match(await first.textContent(), /client-0427/);
+  assert.match(await first.textContent(), / E[SD]T/, 'its time, labelled with the zone');
   await page.screenshot({ path: join(shots, 'alerts.png') });
 
   // One click acknowledges it; it leaves the open list with who and when.

@@ -14,17 +14,20 @@ use super::words::{readiness_label, shown};
 use crate::state::AppState;
 use crate::storage::Alert;
 
-/// How urgent a kind of alert is: lower first.
+/// Every kind of alert, most urgent first.
+pub(super) const KINDS: [UrgentKind; 7] = [
+    UrgentKind::CrisisCheckIn,
+    UrgentKind::UrgentBloodPressure,
+    UrgentKind::StartedNotReady,
+    UrgentKind::SevereScore,
+    UrgentKind::SideEffect,
+    UrgentKind::ScoreWorsened,
+    UrgentKind::ChecklistBlocked,
+];
+
+/// How urgent a kind of alert is: lower first (its place in [`KINDS`]).
 pub(crate) fn priority(kind: UrgentKind) -> u8 {
-    match kind {
-        UrgentKind::CrisisCheckIn => 0,
-        UrgentKind::UrgentBloodPressure => 1,
-        UrgentKind::StartedNotReady => 2,
-        UrgentKind::SevereScore => 3,
-        UrgentKind::SideEffect => 4,
-        UrgentKind::ScoreWorsened => 5,
-        UrgentKind::ChecklistBlocked => 6,
-    }
+    KINDS.iter().position(|k| *k == kind).and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX)
 }
 
 /// A kind of alert in words.
@@ -61,9 +64,6 @@ pub(crate) struct AlertRow {
     /// `datetime` attribute value (RFC 3339).
     pub(super) at_iso: String,
     pub(super) acknowledged: Option<String>,
-    /// How long ago the client's devices last synced ("synced 3 h ago"),
-    /// where the page shows it.
-    pub(super) synced: String,
 }
 
 /// The urgent item behind an alert, in words, from the record (the keys
@@ -237,14 +237,18 @@ pub(super) fn explain(pack: &Pack, items: &[(String, ItemState)]) -> String {
     }
 }
 
-/// Open alerts first (most urgent kind, then newest), then acknowledged ones.
+/// Open alerts first (most urgent kind, then the newest by the clinic's
+/// receipt: when the server raised them), then acknowledged ones, latest
+/// acknowledged first.
 pub(super) fn sort_alerts(alerts: &mut [Alert]) {
     alerts.sort_by(|a, b| {
         let open = |alert: &Alert| alert.acknowledged_at.is_some();
         open(a)
             .cmp(&open(b))
             .then_with(|| match (a.acknowledged_at, b.acknowledged_at) {
-                (None, None) => priority(a.kind).cmp(&priority(b.kind)).then(b.at.cmp(&a.at)),
+                (None, None) => {
+                    priority(a.kind).cmp(&priority(b.kind)).then(b.raised_at.cmp(&a.raised_at)).then(b.at.cmp(&a.at))
+                }
                 (Some(x), Some(y)) => y.cmp(&x),
                 _ => std::cmp::Ordering::Equal,
             })
@@ -312,7 +316,6 @@ pub(super) fn rows_of(
                 .map(|at| format!("{} by {}", shown(state, at), a.acknowledged_by.unwrap_or_default())),
             id: a.id,
             client_id: a.client_id,
-            synced: String::new(),
         })
         .collect()
 }
@@ -352,6 +355,13 @@ mod tests {
         sort_alerts(&mut alerts);
         let order: Vec<&str> = alerts.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(order, ["crisis", "bp-new", "bp-old", "severe", "effect", "worse", "blocked-new", "crisis-acked"]);
+
+        // Among alerts of one kind, the clinic's receipt decides, not the writer's clock.
+        let mut backdated = alert("received-last", UrgentKind::SideEffect, 1, false);
+        backdated.raised_at = Utc.with_ymd_and_hms(2026, 12, 1, 20, 0, 0).unwrap();
+        let mut alerts = vec![alert("received-first", UrgentKind::SideEffect, 9, false), backdated];
+        sort_alerts(&mut alerts);
+        assert_eq!(alerts[0].id, "received-last");
         assert_eq!((kind_class(UrgentKind::SevereScore), kind_class(UrgentKind::ScoreWorsened)), ("urgent", "review"));
     }
 

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use katcore::checklist::{Evaluation, ItemState};
 use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::{CheckInKind, Severity};
@@ -18,17 +18,11 @@ use super::alert_rows::{describe_open, explain, rows_of, side_effect_text, sort_
 use super::pages::{Chrome, Done};
 use super::plots::{self, Reading, TimeAxis};
 use super::session::SignedIn;
-use super::words::{readiness_label, shown};
+use super::words::{readiness_label, shown, shown_for_client};
 use super::{render, WebError};
 use crate::clinician::client_of_clinic;
 use crate::state::AppState;
 use crate::wording::without_bidi_controls;
-
-/// A session's instant as the client lives it: in the offset it was written
-/// with, and the zone named, e.g. `Tue 1 Dec 2026 09:00 (America/Denver)`.
-fn shown_local(at: DateTime<FixedOffset>, zone: &str) -> String {
-    format!("{} ({zone})", at.format("%a %-d %b %Y %H:%M"))
-}
 
 /// What an evaluation still lacks, item by item, in the pack's words.
 fn explain_now(pack: &Pack, evaluation: &Evaluation) -> String {
@@ -241,7 +235,7 @@ pub(crate) async fn client(
         };
         let row = SessionRow {
             id: session.id.clone(),
-            start: shown_local(session.scheduled_start, &session.time_zone),
+            start: shown_for_client(&state, session.scheduled_start.to_utc(), &session.time_zone),
             state: state_word,
             decisions: s
                 .readiness
@@ -261,7 +255,7 @@ pub(crate) async fn client(
             movable: state_word == "scheduled",
             checklist: checklists.remove(&session.id).map(|evaluation| {
                 let ready_at =
-                    evaluation.ready_at.map(|t| format!(" It may start from {}.", t.format("%a %-d %b %H:%M")));
+                    evaluation.ready_at.map(|t| format!(" It may start from {}.", shown(&state, t.to_utc())));
                 (readiness_label(evaluation.status), explain_now(&pack, &evaluation) + &ready_at.unwrap_or_default())
             }),
             date: session.scheduled_start.format("%Y-%m-%d").to_string(),

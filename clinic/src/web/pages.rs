@@ -129,8 +129,7 @@ pub(crate) async fn clients(
             (
                 c.open_alerts,
                 ClientRow {
-                    next_session: next
-                        .map_or_else(|| "none scheduled".into(), |t| t.format("%a %-d %b %Y %H:%M %:z").to_string()),
+                    next_session: next.map_or_else(|| "none scheduled".into(), |t| shown(&state, t.to_utc())),
                     readiness,
                     last_sync: match c.last_sync {
                         Some(t) => format!("{} ({})", shown(&state, t), sync_age(Some(t), now)),

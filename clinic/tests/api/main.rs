@@ -5,6 +5,7 @@
 mod common;
 
 mod access;
+mod alerts_page;
 mod at_rest;
 mod clinician;
 mod clock;
