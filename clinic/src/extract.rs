@@ -41,6 +41,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: none when the request has no body and no
+/// `Content-Type`; otherwise exactly as [`ApiJson`].
+#[derive(Debug)]
+pub(crate) struct OptionalApiJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared = req.headers().contains_key(CONTENT_TYPE);
+        let empty = req.headers().get(axum::http::header::CONTENT_LENGTH).is_none_or(|length| length == "0");
+        if !declared && empty {
+            return Ok(OptionalApiJson(None));
+        }
+        ApiJson::from_request(req, state).await.map(|ApiJson(value)| OptionalApiJson(Some(value)))
+    }
+}
+
 /// Whether the request says its body is JSON (`application/json`, or a
 /// `+json` type), as axum's `Json` requires.
 fn is_json(headers: &HeaderMap) -> bool {

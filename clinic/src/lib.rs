@@ -48,13 +48,14 @@
 //! | enrollment codes, redeemed once | `enrollment` | [`EnrollRequest`] |
 //! | `POST /v1/sync`: **what a device may write** is checked before anything is merged | `sync`, `replica` | `docs/sync-protocol.md`, [`katcore::record::check_changes`] |
 //! | urgent items re-derived from every change's values, raised once as alerts | `replica`, `alerts` | [`AlertView`] |
+//! | acknowledging with an [`Outcome`] and a note, reopening, each a line of the alert's audit trail | `alerts`, `storage` (`sqlite/alerts`, `postgres/alerts`) | [`AcknowledgeRequest`] |
 //! | the clinic's own time: receipts, device clock offsets, credible times, baselines by receipt | `clock`, `replica` | `docs/record-format.md`, "The clinic's own time" |
 //! | ids the clinic's packs do not know: accepted, marked where shown | `pack_ids`, `wording` | `docs/record-format.md`, "Ids from the pack" |
 //! | signed packs: publishing and serving | `packs` | [`PackPublished`] |
 //! | the clinician API over clients, devices, records, notes | `clinician`, `client` | [`ClinicianClient`] |
-//! | the care team's dashboard: sign-in, pages, forms, plots | `web` (`session`, `pages`, `client_page`, `actions`, `plots`) | `docs/dashboard.md` |
+//! | the care team's dashboard: sign-in, pages, forms, plots, one time rule | `web` (`session`, `pages`, `alerts_page`, `alert_rows`, `client_page`, `actions`, `plots`, `words`) | `docs/dashboard.md` |
 //! | FHIR R4 export | `fhir` | [`fhir_bundle`], `docs/fhir.md` |
-//! | what the server keeps: SQLite or PostgreSQL, sealed record blobs, migrations | `storage` (`sqlite`, `postgres`, each with its `records`; `schema`, `sealing`, `upgrade`) | [`ClinicStorage`] |
+//! | what the server keeps: SQLite or PostgreSQL, sealed record blobs, migrations | `storage` (`sqlite`, `postgres`, each with its `records` and `alerts`; `schema`, `sealing`, `upgrade`) | [`ClinicStorage`] |
 //! | the in-memory replica cache, bounded by memory | `replica`, `state` | [`AppState`] |
 //! | `/metrics`, `/healthz`, `/readyz`, `/openapi.json` | `metrics`, `server`, `openapi` | [`Metrics`], [`openapi()`] |
 //! | configuration, creating a clinic | `config`, `bootstrap` | [`Config`] |
@@ -94,7 +95,7 @@ use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use alerts::{AlertStatus, AlertView, AlertsQuery};
+pub use alerts::{AcknowledgeRequest, AlertStatus, AlertView, AlertsQuery, Outcome, MAX_ACK_NOTE_CHARS};
 pub use auth::{
     hash_secret, new_token, ClinicianAuth, DeviceAuth, TokenKind, CLINICIAN_TOKEN_PREFIX, DEVICE_TOKEN_PREFIX,
     FAILURE_WINDOW, MAX_FAILURES_PER_WINDOW,
@@ -119,10 +120,10 @@ pub use packs::{PackPublished, MAX_PACK_BODY};
 pub use server::{install_crypto_provider, open_storage, serve, serve_app, Health, ServeError, ServerHandle};
 pub use state::AppState;
 pub use storage::{
-    upgrade, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, CopyReport,
-    Device, ExportedKey, NewAlert, NewDevice, PgOptions, PgStorage, PlannedSession, PublishOutcome, RecordKey,
-    RecordUpdate, SecretHash, SqliteStorage, StorageError, StoredDocument, StoredPack, UpgradeReport, WebSession,
-    DEFAULT_POOL_SIZE,
+    upgrade, ActorOwner, Alert, AlertAction, AlertActionKind, Client, ClientSummary, Clinic, ClinicStorage, Clinician,
+    ClinicianLogin, CopyReport, Device, ExportedKey, NewAlert, NewDevice, PgOptions, PgStorage, PlannedSession,
+    PublishOutcome, RecordKey, RecordUpdate, SecretHash, SqliteStorage, StorageError, StoredDocument, StoredPack,
+    UpgradeReport, WebSession, DEFAULT_POOL_SIZE,
 };
 pub use sync::MAX_SYNC_BODY;
 pub use test_database::{TestDatabase, TEST_POSTGRES_CA_ENV, TEST_POSTGRES_ENV};

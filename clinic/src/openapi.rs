@@ -40,6 +40,7 @@ use crate::state::AppState;
         crate::clinician::assign_pack,
         crate::alerts::list_alerts,
         crate::alerts::acknowledge,
+        crate::alerts::reopen,
     ),
     modifiers(&BearerTokens),
     tags(

@@ -316,6 +316,45 @@ pub struct Alert {
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// Who acknowledged it.
     pub acknowledged_by: Option<String>,
+    /// The outcome of its acknowledgement, by its code
+    /// (`crate::alerts::Outcome`); none for one acknowledged without.
+    pub acknowledged_outcome: Option<String>,
+}
+
+/// What a clinician did to an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertActionKind {
+    /// Acknowledged it, with an outcome.
+    Acknowledged,
+    /// Opened it again after an acknowledgement.
+    Reopened,
+}
+
+impl AlertActionKind {
+    /// Its stored name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AlertActionKind::Acknowledged => "acknowledged",
+            AlertActionKind::Reopened => "reopened",
+        }
+    }
+}
+
+/// One line of an alert's audit trail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertAction {
+    /// The alert.
+    pub alert_id: String,
+    /// What was done.
+    pub action: AlertActionKind,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The clinician's id.
+    pub clinician_id: String,
+    /// The clinician's display name then.
+    pub by: String,
+    /// An acknowledgement's outcome code, if given.
+    pub outcome: Option<String>,
 }
 
 /// A published, signed pack.
@@ -536,7 +575,7 @@ pub trait ClinicStorage: Send + Sync + 'static {
     /// Appends a record change and returns its seq (`expected_seq + 1`) if
     /// the record's last seq is still [`RecordUpdate::expected_seq`]; in the same transaction
     /// stores the planned sessions, raises alerts for urgent items not yet
-    /// alerted (alerts are acknowledged only by [`ClinicStorage::acknowledge_alert`],
+    /// alerted (alerts are acknowledged only by [`ClinicStorage::record_alert_action`],
     /// never by what a record says), binds [`RecordUpdate::new_actors`] to
     /// their writer and records the sync of [`RecordUpdate::synced_device`].
     ///
@@ -609,11 +648,20 @@ pub trait ClinicStorage: Send + Sync + 'static {
     /// [`StorageError`] on failure.
     fn alert(&self, clinic_id: &str, alert_id: &str) -> Result<Option<Alert>, StorageError>;
 
-    /// Marks an alert acknowledged unless it already is.
+    /// Does `action` to its alert and adds it to the alert's audit trail, in
+    /// one transaction: an acknowledgement marks an open alert acknowledged
+    /// (by, when, outcome); a reopening clears an acknowledged one's. Does
+    /// nothing, and returns `false`, when the alert is already so.
     ///
     /// # Errors
     /// [`StorageError`] on failure.
-    fn acknowledge_alert(&self, alert_id: &str, by: &str, at: DateTime<Utc>) -> Result<(), StorageError>;
+    fn record_alert_action(&self, action: &AlertAction) -> Result<bool, StorageError>;
+
+    /// The audit trail of `client_id`'s alerts, oldest first.
+    ///
+    /// # Errors
+    /// [`StorageError`] on failure.
+    fn alert_actions(&self, client_id: &str) -> Result<Vec<AlertAction>, StorageError>;
 
     /// The clinic's current (highest-version) pack.
     ///

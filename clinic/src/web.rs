@@ -8,13 +8,13 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `/dashboard` | open alerts, most urgent and newest first, each with a one-click acknowledgement |
+//! | `/dashboard` | open alerts by client, most urgent first, filtered and paginated, each acknowledged with an outcome; recently acknowledged ones, each reopenable |
 //! | `/dashboard/clients` | clients with next session, its readiness, last sync, open alerts; filter by label; add one |
 //! | `/dashboard/clients/{id}` | a client: alerts, plots, sessions with their decisions, journal, notes, devices, actions |
 //! | `/dashboard/packs` | the clinic's signed pack, each device's version, publishing |
 //! | `/dashboard/signin` | sign-in ([`session`]) |
 //!
-//! Every action (acknowledge, schedule, move, note, enrollment code,
+//! Every action (acknowledge, reopen, schedule, move, note, enrollment code,
 //! revoke, publish) is the API's own function, so the rules are the same:
 //! another clinic's client is `404`. Forms are `POST` with the session's
 //! CSRF token, answered `303` to the page they came from with a `done`
@@ -60,6 +60,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/dashboard/signin", get(session::signin_page).post(session::sign_in))
         .route("/dashboard/signout", post(session::sign_out))
         .route("/dashboard/alerts/{alert_id}/ack", post(actions::acknowledge))
+        .route("/dashboard/alerts/{alert_id}/reopen", post(actions::reopen))
         .route("/dashboard/clients", get(pages::clients).post(actions::create_client))
         .route("/dashboard/clients/{client_id}", get(client_page::client))
         .route("/dashboard/clients/{client_id}/record.json", get(client_page::record_json))

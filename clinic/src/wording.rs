@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use katcore::instruments::Band;
 use katcore::pack::{InstrumentKind, Pack};
+use katcore::record::UrgentKind;
 
 use crate::pack_ids::NOT_IN_PACK;
 
@@ -62,5 +63,18 @@ pub(crate) fn instrument_name(kind: InstrumentKind) -> &'static str {
     match kind {
         InstrumentKind::Phq9 => "PHQ-9",
         InstrumentKind::Gad7 => "GAD-7",
+    }
+}
+
+/// A kind of alert in words.
+pub(crate) fn alert_kind_label(kind: UrgentKind) -> &'static str {
+    match kind {
+        UrgentKind::CrisisCheckIn => "PHQ-9 item 9: thoughts of self-harm",
+        UrgentKind::UrgentBloodPressure => "Urgent blood pressure",
+        UrgentKind::StartedNotReady => "Session started without a ready checklist",
+        UrgentKind::SideEffect => "Side effect to review",
+        UrgentKind::ChecklistBlocked => "Checklist blocked",
+        UrgentKind::SevereScore => "Severe check-in score",
+        UrgentKind::ScoreWorsened => "Check-in score worse than baseline",
     }
 }

@@ -150,6 +150,7 @@ fn operations() -> Vec<Operation> {
         op(Method::PUT, "/v1/clients/{client_id}/pack", ClinicianResource),
         op(Method::POST, "/v1/devices/{device_id}/revoke", ClinicianResource),
         op(Method::POST, "/v1/alerts/{alert_id}/ack", ClinicianResource),
+        op(Method::POST, "/v1/alerts/{alert_id}/reopen", ClinicianResource),
     ]
 }
 

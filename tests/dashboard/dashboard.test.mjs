@@ -221,12 +221,25 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
   assert.match(await first.textContent(), / E[SD]T/, 'its time, labelled with the zone');
   await page.screenshot({ path: join(shots, 'alerts.png') });
 
-  // One click acknowledges it; it leaves the open list with who and when.
+  // Acknowledging asks what was done; it leaves the open list with who, when and the outcome.
+  await first.getByRole('button', { name: /Acknowledge/ }).click();
+  assert.equal(page.url(), `${url}/dashboard`, 'the form is not sent without an outcome');
+  await first.getByRole('combobox', { name: /What was done/ }).selectOption({ label: 'Spoke with the client' });
+  await first.getByRole('textbox', { name: /Note/ }).fill('Resting; will re-measure in 15 minutes.');
   await first.getByRole('button', { name: /Acknowledge/ }).click();
   await page.getByText('Alert acknowledged.').waitFor();
   assert.equal(await page.locator('ol.alerts > li', { hasText: '186/112' }).count(), 0);
   await page.getByRole('heading', { name: 'Recently acknowledged' }).waitFor();
-  assert.match(await page.locator('table').textContent(), /by Dr\. Rivera/);
+  assert.match(await page.locator('table').textContent(), /by Dr\. Rivera: Spoke with the client/);
+  await page.screenshot({ path: join(shots, 'acknowledged.png') });
+
+  // Reopened by mistake-proofing: it is open again, then acknowledged once more.
+  await page.getByRole('button', { name: /^Reopen: Urgent blood pressure/ }).click();
+  await page.getByText('Alert reopened').waitFor();
+  const reopened = page.locator('ol.alerts > li', { hasText: '186/112' });
+  await reopened.getByRole('combobox', { name: /What was done/ }).selectOption('no_action_needed');
+  await reopened.getByRole('button', { name: /Acknowledge/ }).click();
+  await page.getByText('Alert acknowledged.').waitFor();
 
   // The client's page plots the reading with the limit and urgent lines.
   await page.goto(clientUrl);

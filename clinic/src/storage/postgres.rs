@@ -49,8 +49,9 @@ use deadpool_postgres::Pool;
 
 use super::sealing::Sealer;
 use super::{
-    ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device, NewDevice,
-    PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument, StoredPack, WebSession,
+    ActorOwner, Alert, AlertAction, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device,
+    NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument, StoredPack,
+    WebSession,
 };
 
 /// Connections the pool opens by default.
@@ -84,15 +85,14 @@ pub struct PgStorage {
     sealer: Option<Sealer>,
 }
 
+mod alerts;
 mod connection;
 mod maintenance;
 mod records;
 mod rows;
 
 pub use maintenance::CopyReport;
-use rows::{
-    alert_row, clinician_row, device_row, ms, optional_time, pack_row, time, version, ALERT_COLUMNS, DEVICE_COLUMNS,
-};
+use rows::{clinician_row, device_row, ms, optional_time, pack_row, time, version, DEVICE_COLUMNS};
 
 /// The highest seq assigned to a client's record (`$1`): its last change,
 /// or the snapshot's `through_seq` once every change was compacted away.
@@ -444,17 +444,7 @@ impl ClinicStorage for PgStorage {
     }
 
     fn alerts(&self, clinic_id: &str, open_only: bool) -> Result<Vec<Alert>, StorageError> {
-        self.query(
-            &format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
-                 WHERE c.clinic_id = $1 AND (NOT $2 OR a.acknowledged_at IS NULL)
-                 ORDER BY a.acknowledged_at IS NOT NULL, a.at DESC, a.raised_at DESC, a.id"
-            ),
-            &[&clinic_id, &open_only],
-        )?
-        .iter()
-        .map(alert_row)
-        .collect()
+        alerts::of_clinic(self, clinic_id, open_only)
     }
 
     fn alerts_to_show(
@@ -463,41 +453,19 @@ impl ClinicStorage for PgStorage {
         client_id: Option<&str>,
         acknowledged: usize,
     ) -> Result<Vec<Alert>, StorageError> {
-        let limit = i64::try_from(acknowledged).unwrap_or(i64::MAX);
-        self.query(
-            &format!(
-                "(SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
-                     WHERE c.clinic_id = $1 AND ($2::TEXT IS NULL OR a.client_id = $2) AND a.acknowledged_at IS NULL)
-                 UNION ALL
-                 (SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
-                     WHERE c.clinic_id = $1 AND ($2::TEXT IS NULL OR a.client_id = $2) AND a.acknowledged_at IS NOT NULL
-                     ORDER BY a.acknowledged_at DESC, a.id LIMIT $3)"
-            ),
-            &[&clinic_id, &client_id, &limit],
-        )?
-        .iter()
-        .map(alert_row)
-        .collect()
+        alerts::to_show(self, clinic_id, client_id, acknowledged)
     }
 
     fn alert(&self, clinic_id: &str, alert_id: &str) -> Result<Option<Alert>, StorageError> {
-        self.query_opt(
-            &format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
-                 WHERE a.id = $1 AND c.clinic_id = $2"
-            ),
-            &[&alert_id, &clinic_id],
-        )?
-        .map(|row| alert_row(&row))
-        .transpose()
+        alerts::one(self, clinic_id, alert_id)
     }
 
-    fn acknowledge_alert(&self, alert_id: &str, by: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.execute(
-            "UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 AND acknowledged_at IS NULL",
-            &[&alert_id, &ms(at), &by],
-        )
-        .map(|_| ())
+    fn record_alert_action(&self, action: &AlertAction) -> Result<bool, StorageError> {
+        alerts::record_action(self, action)
+    }
+
+    fn alert_actions(&self, client_id: &str) -> Result<Vec<AlertAction>, StorageError> {
+        alerts::actions(self, client_id)
     }
 
     fn current_pack(&self, clinic_id: &str) -> Result<Option<StoredPack>, StorageError> {

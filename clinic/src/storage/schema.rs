@@ -1,7 +1,8 @@
 //! The SQLite schema and its migrations, tracked in `PRAGMA user_version`.
 //!
-//! [`CREATE_SQL`] followed by [`V4_SIGN_IN_SQL`] and [`V5_RECEIPTS_SQL`] is
-//! the full current schema (versions 4 and 5's additions are written once,
+//! [`CREATE_SQL`] followed by [`V4_SIGN_IN_SQL`], [`V5_RECEIPTS_SQL`] and
+//! [`V6_ALERT_ACTIONS_SQL`] is the full current schema (versions 4 to 6's
+//! additions are written once,
 //! as the `ALTER`s that upgrade an older database, so a fresh and an
 //! upgraded database are identical).
 //! [`migrate`] brings any older database up to [`VERSION`] in one `IMMEDIATE` transaction (so two
@@ -15,7 +16,7 @@ use katcore::sqlite;
 use super::StorageError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: u32 = 5;
+pub(crate) const VERSION: u32 = 6;
 
 /// Connection settings, applied to every connection: the device store's (`katcore::sqlite`).
 pub(crate) use katcore::sqlite::PRAGMAS;
@@ -173,6 +174,25 @@ CREATE TABLE entry_receipts (
 ALTER TABLE devices ADD COLUMN clock_offset_ms INTEGER;
 ";
 
+/// Version 6's addition: what clinicians did about each alert. The outcome
+/// of its current acknowledgement, and the audit trail of every
+/// acknowledgement and reopening (who, when, the outcome's code). The
+/// free-text note is kept only in the sealed record. Added to a version 5
+/// database by [`migrate`]: no existing row changes (earlier
+/// acknowledgements have no outcome and no trail row).
+pub(crate) const V6_ALERT_ACTIONS_SQL: &str = "
+ALTER TABLE alerts ADD COLUMN acknowledged_outcome TEXT;
+CREATE TABLE alert_actions (
+    alert_id TEXT NOT NULL REFERENCES alerts (id),
+    action TEXT NOT NULL CHECK (action IN ('acknowledged', 'reopened')),
+    at INTEGER NOT NULL,
+    clinician_id TEXT NOT NULL,
+    by_name TEXT NOT NULL,
+    outcome TEXT
+) STRICT;
+CREATE INDEX alert_actions_of_alert ON alert_actions (alert_id, at);
+";
+
 /// Version 2's addition: which writer each Automerge actor of a record
 /// belongs to (`device_id` NULL: the clinic).
 pub(crate) const V2_ACTORS_SQL: &str = record_actors_table!();
@@ -200,13 +220,14 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     }
     match version {
         0 => create(&tx)?,
-        3 => {
-            tx.execute_batch(V4_SIGN_IN_SQL)?;
-            tx.execute_batch(V5_RECEIPTS_SQL)?;
-            sqlite::set_schema_version(&tx, VERSION)?;
-        }
-        4 => {
-            tx.execute_batch(V5_RECEIPTS_SQL)?;
+        3..=5 => {
+            if version < 4 {
+                tx.execute_batch(V4_SIGN_IN_SQL)?;
+            }
+            if version < 5 {
+                tx.execute_batch(V5_RECEIPTS_SQL)?;
+            }
+            tx.execute_batch(V6_ALERT_ACTIONS_SQL)?;
             sqlite::set_schema_version(&tx, VERSION)?;
         }
         _ => {}
@@ -228,6 +249,7 @@ fn create(tx: &Transaction<'_>) -> Result<(), StorageError> {
     tx.execute_batch(CREATE_SQL)?;
     tx.execute_batch(V4_SIGN_IN_SQL)?;
     tx.execute_batch(V5_RECEIPTS_SQL)?;
+    tx.execute_batch(V6_ALERT_ACTIONS_SQL)?;
     sqlite::set_schema_version(tx, VERSION)?;
     Ok(())
 }
@@ -330,6 +352,35 @@ CREATE TABLE clinics (
         assert_eq!((last_sync, offset), (5, None), "kept, and not measured yet");
         let receipts: i64 = old.query_row("SELECT count(*) FROM entry_receipts", [], |r| r.get(0)).unwrap();
         assert_eq!(receipts, 0, "entries stored before have no receipt");
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        assert_eq!(schema_of(&old), schema_of(&fresh));
+    }
+
+    #[test]
+    fn a_version_5_database_gains_alert_actions_and_keeps_its_acknowledgements() {
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(CREATE_SQL).unwrap();
+        old.execute_batch(V4_SIGN_IN_SQL).unwrap();
+        old.execute_batch(V5_RECEIPTS_SQL).unwrap();
+        old.pragma_update(None, "user_version", 5).unwrap();
+        old.execute_batch(
+            "INSERT INTO clinics VALUES ('c', 'Clinic', zeroblob(32), 0);
+             INSERT INTO clients (id, clinic_id, label, created_at) VALUES ('k', 'c', 'K', 0);
+             INSERT INTO alerts (id, client_id, urgent_key, kind, at, raised_at, acknowledged_at, acknowledged_by)
+                 VALUES ('a', 'k', 'v:1', 'urgent_blood_pressure', 1, 2, 3, 'N');",
+        )
+        .unwrap();
+        migrate(&mut old).unwrap();
+        assert_eq!(user_version(&old).unwrap(), VERSION);
+        let (at, by, outcome): (i64, String, Option<String>) = old
+            .query_row("SELECT acknowledged_at, acknowledged_by, acknowledged_outcome FROM alerts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((at, by.as_str(), outcome), (3, "N", None), "kept, with no outcome");
+        let trail: i64 = old.query_row("SELECT count(*) FROM alert_actions", [], |r| r.get(0)).unwrap();
+        assert_eq!(trail, 0);
         let mut fresh = Connection::open_in_memory().unwrap();
         migrate(&mut fresh).unwrap();
         assert_eq!(schema_of(&old), schema_of(&fresh));

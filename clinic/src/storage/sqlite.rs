@@ -21,11 +21,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use super::schema;
 use super::sealing::{rewrite_record_blobs, RecordKey, Sealer};
 use super::{
-    urgent_kind_from_name, ActorOwner, Alert, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin,
-    Device, NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument,
-    StoredPack, WebSession,
+    ActorOwner, Alert, AlertAction, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device,
+    NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument, StoredPack,
+    WebSession,
 };
 
+mod alerts;
 mod records;
 
 /// The pack a client's record is read with (`?1` the client, `?2` the
@@ -202,23 +203,6 @@ fn device_row(row: &Row<'_>) -> rusqlite::Result<Device> {
 
 const DEVICE_COLUMNS: &str =
     "id, client_id, label, enrolled_at, last_sync_at, revoked_at, pack_version, clock_offset_ms";
-
-fn alert_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
-    let kind: String = row.get(3)?;
-    Ok(Alert {
-        id: row.get(0)?,
-        client_id: row.get(1)?,
-        key: row.get(2)?,
-        kind: urgent_kind_from_name(&kind).ok_or_else(|| bad_column(3, "unknown alert kind"))?,
-        at: time(row, 4)?,
-        raised_at: time(row, 5)?,
-        acknowledged_at: optional_time(row, 6)?,
-        acknowledged_by: row.get(7)?,
-    })
-}
-
-const ALERT_COLUMNS: &str =
-    "a.id, a.client_id, a.urgent_key, a.kind, a.at, a.raised_at, a.acknowledged_at, a.acknowledged_by";
 
 fn pack_row(row: &Row<'_>) -> rusqlite::Result<StoredPack> {
     Ok(StoredPack { pack_id: row.get(0)?, version: row.get(1)?, signed_json: row.get(2)?, etag: row.get(3)? })
@@ -598,15 +582,7 @@ impl ClinicStorage for SqliteStorage {
     }
 
     fn alerts(&self, clinic_id: &str, open_only: bool) -> Result<Vec<Alert>, StorageError> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
-                 WHERE c.clinic_id = ?1 AND (?2 = 0 OR a.acknowledged_at IS NULL)
-                 ORDER BY a.acknowledged_at IS NOT NULL, a.at DESC, a.raised_at DESC, a.id"
-            ))?;
-            let rows = stmt.query_map(params![clinic_id, open_only], alert_row)?;
-            collect(rows)
-        })
+        alerts::of_clinic(self, clinic_id, open_only)
     }
 
     fn alerts_to_show(
@@ -615,41 +591,19 @@ impl ClinicStorage for SqliteStorage {
         client_id: Option<&str>,
         acknowledged: usize,
     ) -> Result<Vec<Alert>, StorageError> {
-        self.read(|tx| {
-            let limit = i64::try_from(acknowledged).unwrap_or(i64::MAX);
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT * FROM (SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
-                     WHERE c.clinic_id = ?1 AND (?2 IS NULL OR a.client_id = ?2) AND a.acknowledged_at IS NULL)
-                 UNION ALL
-                 SELECT * FROM (SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
-                     WHERE c.clinic_id = ?1 AND (?2 IS NULL OR a.client_id = ?2) AND a.acknowledged_at IS NOT NULL
-                     ORDER BY a.acknowledged_at DESC, a.id LIMIT ?3)"
-            ))?;
-            let rows = stmt.query_map(params![clinic_id, client_id, limit], alert_row)?;
-            collect(rows)
-        })
+        alerts::to_show(self, clinic_id, client_id, acknowledged)
     }
 
     fn alert(&self, clinic_id: &str, alert_id: &str) -> Result<Option<Alert>, StorageError> {
-        self.read(|tx| {
-            Ok(tx
-                .prepare_cached(&format!(
-                    "SELECT {ALERT_COLUMNS} FROM alerts a JOIN clients c ON c.id = a.client_id
-                     WHERE a.id = ?1 AND c.clinic_id = ?2"
-                ))?
-                .query_row([alert_id, clinic_id], alert_row)
-                .optional()?)
-        })
+        alerts::one(self, clinic_id, alert_id)
     }
 
-    fn acknowledge_alert(&self, alert_id: &str, by: &str, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE alerts SET acknowledged_at = ?2, acknowledged_by = ?3 WHERE id = ?1 AND acknowledged_at IS NULL",
-                params![alert_id, ms(at), by],
-            )?;
-            Ok(())
-        })
+    fn record_alert_action(&self, action: &AlertAction) -> Result<bool, StorageError> {
+        alerts::record_action(self, action)
+    }
+
+    fn alert_actions(&self, client_id: &str) -> Result<Vec<AlertAction>, StorageError> {
+        alerts::actions(self, client_id)
     }
 
     fn actor_owner(&self, client_id: &str, actor: &str) -> Result<Option<ActorOwner>, StorageError> {

@@ -113,6 +113,7 @@ pub fn upgrade(db: &Path, key: &RecordKey, signing_keys_out: &Path) -> Result<Up
     }
     tx.execute_batch(schema::V4_SIGN_IN_SQL)?;
     tx.execute_batch(schema::V5_RECEIPTS_SQL)?;
+    tx.execute_batch(schema::V6_ALERT_ACTIONS_SQL)?;
     katcore::sqlite::set_schema_version(&tx, VERSION)?;
     tx.commit()?;
     conn.execute_batch("PRAGMA foreign_keys = ON; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;

@@ -14,28 +14,59 @@ use super::pages::{chrome, EnrollmentPage};
 use super::session::{see_other, NoFields, Posted};
 use super::words::shown;
 use super::{bad_field, render, WebError};
+use crate::alerts::Outcome;
 use crate::state::AppState;
 
-/// `POST /dashboard/alerts/{alert_id}/ack`; `client` names the client page
-/// to return to (else the landing page).
+/// `POST /dashboard/alerts/{alert_id}/ack`: what was done (`outcome`, an
+/// [`Outcome`] code, required here) and an optional `note`; `client` names
+/// the client page to return to (else the landing page).
 #[derive(Debug, Deserialize)]
 pub(crate) struct AckForm {
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    note: String,
     #[serde(default)]
     client: String,
 }
 
-/// Acknowledges an alert.
+/// Acknowledges an alert with its outcome.
 pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     Path(alert_id): Path<String>,
     posted: Posted<AckForm>,
 ) -> Result<Response, WebError> {
-    crate::alerts::acknowledge_alert(&state, &posted.signed_in.clinician, &alert_id).await?;
-    Ok(if posted.form.client.is_empty() {
-        see_other("/dashboard?done=acknowledged")
+    let outcome = Outcome::of_code(posted.form.outcome.trim())
+        .ok_or_else(|| bad_field("Outcome: choose what was done about the alert."))?;
+    let note = Some(posted.form.note.clone());
+    crate::alerts::acknowledge_alert(&state, &posted.signed_in.clinician, &alert_id, Some(outcome), note).await?;
+    Ok(back(&posted.form.client, "acknowledged"))
+}
+
+/// `POST /dashboard/alerts/{alert_id}/reopen`; `client` as for [`AckForm`].
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReopenForm {
+    #[serde(default)]
+    client: String,
+}
+
+/// Opens an acknowledged alert again.
+pub(crate) async fn reopen(
+    State(state): State<AppState>,
+    Path(alert_id): Path<String>,
+    posted: Posted<ReopenForm>,
+) -> Result<Response, WebError> {
+    crate::alerts::reopen_alert(&state, &posted.signed_in.clinician, &alert_id).await?;
+    Ok(back(&posted.form.client, "reopened"))
+}
+
+/// `303` to the client's page (when `client` names one) or the landing page, saying `done`.
+fn back(client: &str, done: &str) -> Response {
+    if client.is_empty() {
+        see_other(&format!("/dashboard?done={done}"))
     } else {
-        see_other(&format!("/dashboard/clients/{}?done=acknowledged", client_path(&posted.form.client)))
-    })
+        see_other(&format!("/dashboard/clients/{}?done={done}", client_path(client)))
+    }
 }
 
 /// A client id fit for a path (ids are hex; anything else becomes empty,

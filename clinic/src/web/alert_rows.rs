@@ -11,8 +11,10 @@ use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::{score_baseline_among, CheckInKind, RecordView, Severity, SideEffectReport, UrgentKind};
 
 use super::words::{readiness_label, shown};
+use crate::alerts::outcome_words;
 use crate::state::AppState;
 use crate::storage::Alert;
+use crate::wording::alert_kind_label;
 
 /// Every kind of alert, most urgent first.
 pub(super) const KINDS: [UrgentKind; 7] = [
@@ -28,19 +30,6 @@ pub(super) const KINDS: [UrgentKind; 7] = [
 /// How urgent a kind of alert is: lower first (its place in [`KINDS`]).
 pub(crate) fn priority(kind: UrgentKind) -> u8 {
     KINDS.iter().position(|k| *k == kind).and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX)
-}
-
-/// A kind of alert in words.
-pub(super) fn kind_label(kind: UrgentKind) -> &'static str {
-    match kind {
-        UrgentKind::CrisisCheckIn => "PHQ-9 item 9: thoughts of self-harm",
-        UrgentKind::UrgentBloodPressure => "Urgent blood pressure",
-        UrgentKind::StartedNotReady => "Session started without a ready checklist",
-        UrgentKind::SideEffect => "Side effect to review",
-        UrgentKind::ChecklistBlocked => "Checklist blocked",
-        UrgentKind::SevereScore => "Severe check-in score",
-        UrgentKind::ScoreWorsened => "Check-in score worse than baseline",
-    }
 }
 
 /// The CSS class of a kind's badge.
@@ -63,7 +52,12 @@ pub(crate) struct AlertRow {
     pub(super) at: String,
     /// `datetime` attribute value (RFC 3339).
     pub(super) at_iso: String,
+    /// "Tue 1 Dec 2026 14:05 EST by Dr. Rivera: Called, no answer".
     pub(super) acknowledged: Option<String>,
+    /// The acknowledgement's note, where the page shows it (from the record).
+    pub(super) note: Option<String>,
+    /// Its audit trail, oldest first, where the page shows it.
+    pub(super) trail: Vec<String>,
 }
 
 /// The urgent item behind an alert, in words, from the record (the keys
@@ -306,14 +300,22 @@ pub(super) fn rows_of(
         .into_iter()
         .map(|a| AlertRow {
             class: kind_class(a.kind),
-            what: kind_label(a.kind),
+            what: alert_kind_label(a.kind),
             detail: details.remove(&a.id).unwrap_or_default(),
             client_label: labels.get(&a.client_id).cloned().unwrap_or_default(),
             at: shown(state, a.at),
             at_iso: a.at.to_rfc3339(),
-            acknowledged: a
-                .acknowledged_at
-                .map(|at| format!("{} by {}", shown(state, at), a.acknowledged_by.unwrap_or_default())),
+            acknowledged: a.acknowledged_at.map(|at| {
+                let outcome = a.acknowledged_outcome.as_deref().map(|code| format!(": {}", outcome_words(code)));
+                format!(
+                    "{} by {}{}",
+                    shown(state, at),
+                    a.acknowledged_by.unwrap_or_default(),
+                    outcome.unwrap_or_default()
+                )
+            }),
+            note: None,
+            trail: Vec::new(),
             id: a.id,
             client_id: a.client_id,
         })
@@ -337,6 +339,7 @@ mod tests {
             raised_at: at,
             acknowledged_at: acknowledged.then_some(at),
             acknowledged_by: acknowledged.then(|| "N".into()),
+            acknowledged_outcome: None,
         }
     }
 

@@ -13,13 +13,16 @@ use chrono::{DateTime, Utc};
 use katcore::record::UrgentKind;
 use serde::Deserialize;
 
-use super::alert_rows::{describe_open, kind_label, rows_of, sort_alerts, AlertRow, KINDS};
+use super::alert_rows::{describe_open, rows_of, sort_alerts, AlertRow, KINDS};
 use super::pages::{Chrome, Done};
 use super::session::SignedIn;
 use super::words::{shown, sync_age};
 use super::{render, WebError};
+// The acknowledgement form (ack_form.html) lists its outcomes.
+use crate::alerts::Outcome;
 use crate::state::AppState;
 use crate::storage::{urgent_kind_from_name, urgent_kind_name, Alert};
+use crate::wording::alert_kind_label;
 
 /// Clients (groups of alerts) per page: each is one record read to
 /// describe its alerts.
@@ -218,7 +221,7 @@ fn choices(open: &[Alert], labels: &HashMap<String, String>, filter: &Filter) ->
         .iter()
         .map(|&kind| Choice {
             value: urgent_kind_name(kind).to_owned(),
-            label: kind_label(kind).to_owned(),
+            label: alert_kind_label(kind).to_owned(),
             count: open.iter().filter(|a| a.kind == kind).count(),
             selected: filter.kind == Some(kind),
         })

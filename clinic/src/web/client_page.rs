@@ -21,8 +21,22 @@ use super::session::SignedIn;
 use super::words::{readiness_label, shown, shown_for_client};
 use super::{render, WebError};
 use crate::clinician::client_of_clinic;
+// The acknowledgement form (ack_form.html) lists its outcomes.
+use crate::alerts::{outcome_words, Outcome};
 use crate::state::AppState;
+use crate::storage::{AlertAction, AlertActionKind};
 use crate::wording::without_bidi_controls;
+
+/// A line of an alert's audit trail in words: "Acknowledged Tue 1 Dec 2026
+/// 14:05 EST by Dr. Rivera: Called, no answer".
+fn trail_line(state: &AppState, line: &AlertAction) -> String {
+    let what = match line.action {
+        AlertActionKind::Acknowledged => "Acknowledged",
+        AlertActionKind::Reopened => "Reopened",
+    };
+    let outcome = line.outcome.as_deref().map(|code| format!(": {}", outcome_words(code))).unwrap_or_default();
+    format!("{what} {} by {}{outcome}", shown(state, line.at), line.by)
+}
 
 /// What an evaluation still lacks, item by item, in the pack's words.
 fn explain_now(pack: &Pack, evaluation: &Evaluation) -> String {
@@ -147,10 +161,11 @@ pub(crate) async fn client(
     let client = client_of_clinic(&state, &signed_in.clinician, &client_id).await?;
     let clinic_id = signed_in.clinician.clinic_id.clone();
     let id = client_id.clone();
-    let (open_alerts, mut mine, devices, receipts) = state
+    let (open_alerts, mut mine, devices, receipts, trail) = state
         .db(move |s| {
             let open = s.alerts_to_show(&clinic_id, None, 0)?.len();
-            Ok((open, s.alerts_to_show(&clinic_id, Some(&id), 5)?, s.devices(&id)?, s.entry_receipts(&id, "")?))
+            let mine = s.alerts_to_show(&clinic_id, Some(&id), 5)?;
+            Ok((open, mine, s.devices(&id)?, s.entry_receipts(&id, "")?, s.alert_actions(&id)?))
         })
         .await?;
     sort_alerts(&mut mine);
@@ -175,7 +190,20 @@ pub(crate) async fn client(
     let open = mine.iter().filter(|a| a.acknowledged_at.is_none()).map(|a| (a.id.clone(), a.key.clone(), a.kind, a.at));
     let details = describe_open(&view, &pack, open.collect::<Vec<_>>());
     let labels = HashMap::from([(client_id.clone(), client.label.clone())]);
-    let alert_rows = rows_of(&state, mine, &labels, details);
+    let acknowledged: HashMap<String, (String, Option<i64>)> =
+        mine.iter().map(|a| (a.id.clone(), (a.key.clone(), a.acknowledged_at.map(|t| t.timestamp_millis())))).collect();
+    let mut alert_rows = rows_of(&state, mine, &labels, details);
+    for row in &mut alert_rows {
+        // The note is in the record only, with the acknowledgement it
+        // belongs to (not one from before the alert was reopened); the
+        // trail is the alerts table's.
+        row.note = acknowledged.get(&row.id).and_then(|(key, at)| {
+            let item = view.urgent_items.iter().find(|item| item.key == *key)?;
+            let ack = item.acknowledged.as_ref().filter(|ack| Some(ack.at.timestamp_millis()) == *at)?;
+            ack.note.clone()
+        });
+        row.trail = trail.iter().filter(|line| line.alert_id == row.id).map(|line| trail_line(&state, line)).collect();
+    }
     let now = Utc::now();
     let axis = TimeAxis::around(
         view.vitals

@@ -52,7 +52,8 @@ impl Done {
 
     fn notice(&self) -> Option<&'static str> {
         Some(match self.done.as_deref()? {
-            "acknowledged" => "Alert acknowledged.",
+            "acknowledged" => "Alert acknowledged. If that was a mistake, reopen it below.",
+            "reopened" => "Alert reopened: it is open again.",
             "scheduled" => "Session scheduled. The client's devices get it at their next sync.",
             "moved" => "Session moved. The client's devices get it at their next sync.",
             "noted" => "Note added.",

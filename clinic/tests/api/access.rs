@@ -110,6 +110,7 @@ async fn clinicians_reach_only_their_clinic() {
             .unwrap(),
         as_other(Method::POST, format!("/v1/devices/{}/revoke", phone.device_id)).send().await.unwrap(),
         as_other(Method::POST, format!("/v1/alerts/{alert_id}/ack")).send().await.unwrap(),
+        as_other(Method::POST, format!("/v1/alerts/{alert_id}/reopen")).send().await.unwrap(),
     ] {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{}", response.url());
     }

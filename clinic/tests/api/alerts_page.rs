@@ -6,7 +6,8 @@ use chrono::{Duration, Utc};
 use katcore::checklist::BloodPressureReading;
 use katcore::pack::Pack;
 use katcore::record::Severity;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
 
 use crate::common::TestServer;
 use crate::dashboard::{with_password, Browser, PASSWORD};
@@ -104,4 +105,87 @@ async fn alerts_are_grouped_by_client_filtered_by_kind_and_client_and_paginated(
     assert!(none.contains("No open alerts match these filters."));
     let (unknown, _) = browser.page("/dashboard?kind=everything&client=%22%3E").await;
     assert_eq!(groups(&unknown), 15, "filters it does not know show everything");
+}
+
+#[tokio::test]
+async fn an_acknowledgement_records_its_outcome_and_note_and_can_be_reopened() {
+    let server = TestServer::start("alert-outcomes").await;
+    with_password(&server, "rivera");
+    let pack = Pack::default_pack();
+    let mut phone = server.client_with_device("client-0730").await;
+    let reading = BloodPressureReading { systolic: 188, diastolic: 96 };
+    let vitals = phone.record.add_vitals(&pack, reading, Utc::now(), None).unwrap();
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let alerts: Value = server.clinician(Method::GET, "/v1/alerts").send().await.unwrap().json().await.unwrap();
+    let alert_id = alerts[0]["alert_id"].as_str().unwrap().to_owned();
+    let ack = format!("/v1/alerts/{alert_id}/ack");
+
+    // Bad input changes nothing and says what was wrong.
+    let unknown = server.clinician(Method::POST, &ack).json(&json!({"outcome": "shrugged"})).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    let long = "x".repeat(2_001);
+    let too_long = server.clinician(Method::POST, &ack).json(&json!({"note": long})).send().await.unwrap();
+    assert_eq!(too_long.status(), StatusCode::BAD_REQUEST);
+    assert!(too_long.text().await.unwrap().contains("2,000 characters"));
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rivera", PASSWORD).await;
+    let (_, token) = browser.page("/dashboard").await;
+    let dashboard_ack = format!("/dashboard/alerts/{alert_id}/ack");
+    let no_outcome = browser.post(&dashboard_ack, &[("csrf", &token), ("outcome", ""), ("note", "")]).await;
+    assert_eq!(no_outcome.status(), StatusCode::BAD_REQUEST, "the dashboard asks what was done");
+    let open: Value = server.clinician(Method::GET, "/v1/alerts").send().await.unwrap().json().await.unwrap();
+    assert_eq!(open.as_array().unwrap().len(), 1, "still open");
+
+    // Acknowledged from the dashboard with an outcome and a note.
+    let note = "Rang twice; voicemail full. Will try at 18:00.";
+    let acked = browser.post(&dashboard_ack, &[("csrf", &token), ("outcome", "no_answer"), ("note", note)]).await;
+    assert_eq!(acked.status(), StatusCode::SEE_OTHER);
+    let all: Value = server.clinician(Method::GET, "/v1/alerts?status=all").send().await.unwrap().json().await.unwrap();
+    assert_eq!(all[0]["acknowledged_outcome"], "no_answer");
+    assert_eq!(all[0]["acknowledged_by"], "Dr. Rivera");
+    // The record holds the outcome and the note, and the phone gets them.
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let item = phone.record.urgent_items().into_iter().find(|i| i.key == format!("v:{vitals}")).unwrap();
+    let acknowledgement = item.acknowledged.unwrap();
+    assert_eq!((acknowledgement.outcome.as_deref(), acknowledgement.note.as_deref()), (Some("no_answer"), Some(note)));
+    let (client_page, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
+    assert!(client_page.contains("by Dr. Rivera: Called, no answer"), "{client_page}");
+    assert!(client_page.contains(note), "the note, from the record");
+
+    // Reopened from the landing page's recently acknowledged list: open again at the clinic.
+    let (landing, token) = browser.page("/dashboard").await;
+    assert!(landing.contains(&format!("/dashboard/alerts/{alert_id}/reopen")));
+    let reopened = browser.post(&format!("/dashboard/alerts/{alert_id}/reopen"), &[("csrf", &token)]).await;
+    assert_eq!(reopened.status(), StatusCode::SEE_OTHER);
+    let open: Value = server.clinician(Method::GET, "/v1/alerts").send().await.unwrap().json().await.unwrap();
+    assert_eq!(open[0]["acknowledged_at"], Value::Null);
+    assert_eq!(open[0]["acknowledged_outcome"], Value::Null);
+    // The record's acknowledgement is written once: the phone keeps it, and syncs.
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let item = phone.record.urgent_items().into_iter().find(|i| i.key == format!("v:{vitals}")).unwrap();
+    assert_eq!(item.acknowledged.unwrap().outcome.as_deref(), Some("no_answer"));
+    let again = server.clinician(Method::POST, &format!("/v1/alerts/{alert_id}/reopen")).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NO_CONTENT, "reopening an open alert changes nothing");
+
+    // Acknowledged again through the API, with another outcome; the trail keeps all three.
+    let body = json!({"outcome": "spoke_with_client", "note": "Reached on the third try; resting, reading repeated."});
+    let acked = server.clinician(Method::POST, &ack).json(&body).send().await.unwrap();
+    assert_eq!(acked.status(), StatusCode::NO_CONTENT);
+    let (client_page, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
+    let trail = client_page.split("History (3)").nth(1).expect("three lines of history").split("</ul>").next().unwrap();
+    let lines: Vec<&str> = trail.split("<li>").skip(1).collect();
+    assert!(lines[0].starts_with("Acknowledged") && lines[0].contains(": Called, no answer"), "{trail}");
+    assert!(lines[1].starts_with("Reopened") && lines[1].contains("by Dr. Rivera"), "{trail}");
+    assert!(lines[2].contains(": Spoke with the client"), "{trail}");
+    assert!(!trail.contains("voicemail"), "notes stay in the record, not the trail");
+    assert!(!client_page.contains("voicemail full"), "the first note is not shown beside the second acknowledgement");
+    // The second note is a clinician note in the record, naming the alert's kind; the phone takes it.
+    assert_eq!(phone.sync(&server).await, StatusCode::OK);
+    let notes = phone.record.view(&pack).clinician_notes;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        notes[0].text,
+        "Alert \u{201c}Urgent blood pressure\u{201d} acknowledged again: Reached on the third try; resting, reading repeated."
+    );
+    assert!(client_page.contains("Reached on the third try"), "listed with the notes");
 }

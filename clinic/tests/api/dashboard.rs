@@ -219,16 +219,16 @@ async fn the_landing_page_lists_the_most_urgent_open_alert_first_and_acknowledge
     assert!(html.contains("Item 9 answered 2 of 3"));
     assert!(html.contains("client-0702"));
 
-    // Acknowledge the first one with one click.
+    // Acknowledge the first one, saying what was done.
     let action = html[crisis..].find("/dashboard/alerts/").map(|i| &html[crisis + i..]).unwrap();
     let action = action.split('"').next().unwrap().to_owned();
-    let acked = browser.post(&action, &[("csrf", &token)]).await;
+    let acked = browser.post(&action, &[("csrf", &token), ("outcome", "spoke_with_client"), ("note", "")]).await;
     assert_eq!(acked.status(), StatusCode::SEE_OTHER);
     let (after, _) = browser.page("/dashboard?done=acknowledged").await;
     assert!(after.contains("Alert acknowledged."));
     let open = after.split("id=\"alerts-summary\"").nth(1).unwrap().split("Recently acknowledged").next().unwrap();
     assert!(!open.contains("PHQ-9 item 9"), "no longer open");
-    assert!(after.contains("by Dr. Rivera"));
+    assert!(after.contains("by Dr. Rivera: Spoke with the client"));
 
     // The client page draws the reading with both limit lines.
     let (client, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;

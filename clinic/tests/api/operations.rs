@@ -61,6 +61,7 @@ async fn openapi_lists_every_route() {
         "/v1/devices/{device_id}/revoke",
         "/v1/alerts",
         "/v1/alerts/{alert_id}/ack",
+        "/v1/alerts/{alert_id}/reopen",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }

@@ -285,6 +285,32 @@ pub struct Acknowledgement {
     pub at: DateTime<Utc>,
     /// The clinician's display name.
     pub by: String,
+    /// What the clinician did about it, one of the outcomes of
+    /// docs/record-format.md (`spoke_with_client`, `no_answer`…); absent
+    /// from acknowledgements written before outcomes existed. Readers
+    /// show an outcome they do not know as it is. Clinic only: devices
+    /// read past it (the mobile library leaves the field out).
+    #[cfg(feature = "clinic")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The clinician's note on it, if any (clinic only, as `outcome`).
+    #[cfg(feature = "clinic")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Acknowledgement {
+    /// An acknowledgement by `by` at `at`, with no outcome or note.
+    pub fn new(by: &str, at: DateTime<Utc>) -> Acknowledgement {
+        Acknowledgement {
+            at,
+            by: by.to_owned(),
+            #[cfg(feature = "clinic")]
+            outcome: None,
+            #[cfg(feature = "clinic")]
+            note: None,
+        }
+    }
 }
 
 /// An integration prompt that is due and not yet answered.

@@ -387,10 +387,21 @@ impl CareRecord {
     /// # Errors
     /// [`RecordError::NotFound`] when no urgent item has that key.
     pub fn acknowledge(&mut self, key: &str, by: &str, at: DateTime<Utc>) -> Result<(), RecordError> {
+        self.acknowledge_with(key, &Acknowledgement::new(by, at))
+    }
+
+    /// Records `acknowledgement` (with its outcome and note) of the urgent
+    /// item `key`. An acknowledgement is written once: every reader refuses
+    /// a change to it (a clinic that reopens an alert and acknowledges it
+    /// again keeps the first here).
+    ///
+    /// # Errors
+    /// [`RecordError::NotFound`] when no urgent item has that key.
+    pub fn acknowledge_with(&mut self, key: &str, acknowledgement: &Acknowledgement) -> Result<(), RecordError> {
         if !self.urgent_items().iter().any(|item| item.key == key) {
             return Err(not_found("urgent item", key));
         }
-        let value = to_json_string(&Acknowledgement { at, by: by.to_owned() });
+        let value = to_json_string(acknowledgement);
         let ack_key = format!("{ACK}{key}");
         self.change(|tx| Ok(tx.put(ROOT, &ack_key, value)?))
     }

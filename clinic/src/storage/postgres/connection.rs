@@ -23,7 +23,7 @@ mod embedded {
 }
 
 /// The schema version this build writes (the newest migration's number).
-const PG_VERSION: u32 = 2;
+const PG_VERSION: u32 = 3;
 
 /// The advisory lock taken while migrating (`"katcore"` in ASCII).
 const MIGRATION_LOCK: i64 = 0x006b_6174_636f_7265;

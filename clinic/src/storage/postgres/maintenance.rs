@@ -144,7 +144,7 @@ const COPY_BATCH: usize = 64;
 
 /// Every table of the schema with a row worth keeping, parents first, and
 /// its columns (`auth_failures` and `readiness_probe` are transient).
-const COPIED_TABLES: [(&str, &[(&str, Column)]); 12] = {
+const COPIED_TABLES: [(&str, &[(&str, Column)]); 13] = {
     use Column::{Blob, Bool, Int, Text};
     [
         ("clinics", &[("id", Text), ("name", Text), ("pack_public_key", Blob), ("created_at", Int)]),
@@ -196,6 +196,18 @@ const COPIED_TABLES: [(&str, &[(&str, Column)]); 12] = {
                 ("raised_at", Int),
                 ("acknowledged_at", Int),
                 ("acknowledged_by", Text),
+                ("acknowledged_outcome", Text),
+            ],
+        ),
+        (
+            "alert_actions",
+            &[
+                ("alert_id", Text),
+                ("action", Text),
+                ("at", Int),
+                ("clinician_id", Text),
+                ("by_name", Text),
+                ("outcome", Text),
             ],
         ),
         ("record_actors", &[("client_id", Text), ("actor", Text), ("device_id", Text), ("first_seen_at", Int)]),

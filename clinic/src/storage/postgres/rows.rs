@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use crate::storage::{urgent_kind_from_name, Alert, Clinician, Device, StorageError, StoredPack};
+use crate::storage::{Clinician, Device, StorageError, StoredPack};
 
 pub(super) fn ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
@@ -40,23 +40,6 @@ pub(super) fn device_row(row: &Row) -> Result<Device, StorageError> {
         revoked_at: optional_time(row.get(5))?,
         pack_version: row.get::<_, Option<i64>>(6).map(version).transpose()?,
         clock_offset_ms: row.get(7),
-    })
-}
-
-pub(super) const ALERT_COLUMNS: &str =
-    "a.id, a.client_id, a.urgent_key, a.kind, a.at, a.raised_at, a.acknowledged_at, a.acknowledged_by";
-
-pub(super) fn alert_row(row: &Row) -> Result<Alert, StorageError> {
-    let kind: String = row.get(3);
-    Ok(Alert {
-        id: row.get(0),
-        client_id: row.get(1),
-        key: row.get(2),
-        kind: urgent_kind_from_name(&kind).ok_or(StorageError::Corrupt("unknown alert kind"))?,
-        at: time(row.get(4))?,
-        raised_at: time(row.get(5))?,
-        acknowledged_at: optional_time(row.get(6))?,
-        acknowledged_by: row.get(7),
     })
 }
 
