@@ -38,6 +38,43 @@ pub(crate) fn item_label<'a>(pack: &'a Pack, id: &str) -> Cow<'a, str> {
         .map_or_else(|| Cow::Owned(format!("{id} ({NOT_IN_PACK})")), Cow::Borrowed)
 }
 
+/// A checklist item or screening question as a clinician reads it in an
+/// explanation: its id in words ("Last solid food", "Screening (ketamine
+/// allergy)") rather than the question put to the client; the pack's
+/// prompt for an id that is not words (`q17`); the id, marked, for one the
+/// pack does not have.
+pub(crate) fn item_name<'a>(pack: &'a Pack, id: &str) -> Cow<'a, str> {
+    if pack.checklist.iter().any(|item| item.id == id) {
+        return id_in_words(id).map_or_else(|| item_label(pack, id), Cow::Owned);
+    }
+    if is_screening(pack, id) {
+        let bare = id.strip_prefix("screen_").unwrap_or(id);
+        if let Some(words) = id_in_words(bare) {
+            return Cow::Owned(format!("Screening ({})", words.to_lowercase()));
+        }
+    }
+    item_label(pack, id)
+}
+
+/// Whether `id` is one of the pack's screening questions.
+pub(crate) fn is_screening(pack: &Pack, id: &str) -> bool {
+    pack.screening.iter().any(|question| question.id == id)
+}
+
+/// `last_solid_food` as "Last solid food"; `None` for an id that is not
+/// lower-case words joined by `_`.
+fn id_in_words(id: &str) -> Option<String> {
+    let words: Vec<&str> = id.split('_').filter(|word| !word.is_empty()).collect();
+    let worded = words.iter().all(|word| word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && words.iter().any(|word| word.len() >= 3 && word.bytes().all(|b| b.is_ascii_lowercase()));
+    if !worded {
+        return None;
+    }
+    let spaced = words.join(" ");
+    let mut chars = spaced.chars();
+    chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+}
+
 /// The name of a side effect the pack lists, or its id marked as not in the pack.
 pub(crate) fn side_effect_label<'a>(pack: &'a Pack, id: &str) -> Cow<'a, str> {
     let locale = pack.default_locale.as_str();
@@ -76,5 +113,22 @@ pub(crate) fn alert_kind_label(kind: UrgentKind) -> &'static str {
         UrgentKind::ChecklistBlocked => "Checklist blocked",
         UrgentKind::SevereScore => "Severe check-in score",
         UrgentKind::ScoreWorsened => "Check-in score worse than baseline",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explanations_name_items_for_a_clinician_not_with_the_clients_question() {
+        let pack = Pack::default_pack();
+        assert_eq!(item_name(&pack, "last_solid_food"), "Last solid food");
+        assert_eq!(item_name(&pack, "intention_set"), "Intention set");
+        assert_eq!(item_name(&pack, "screen_psychosis_or_mania"), "Screening (psychosis or mania)");
+        assert!(is_screening(&pack, "screen_pregnancy") && !is_screening(&pack, "blood_pressure"));
+        assert_eq!(item_name(&pack, "made_up_item"), format!("made_up_item ({NOT_IN_PACK})"));
+        assert_eq!(id_in_words("q17"), None, "an id that is not words keeps the pack's prompt");
+        assert_eq!(id_in_words("Q_1"), None);
     }
 }

@@ -246,8 +246,17 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
   const plot = page.getByRole('img', { name: /Blood pressure over time/ });
   await plot.waitFor();
   const svg = await plot.evaluate((el) => el.outerHTML);
-  assert.match(svg, /Limit 140\/90/);
-  assert.match(svg, /Urgent 180\/120/);
+  for (const line of ['Limit 140', 'Limit 90', 'Urgent 180', 'Urgent 120']) {
+    assert.equal(await plot.locator('text', { hasText: line }).count(), 1, `${line}: labelled once`);
+  }
+  // Legible at a phone's width: every text of the plot at least 10 px tall on the screen.
+  const phoneView = await newPage(390);
+  await signIn(phoneView, 'rivera', password);
+  await phoneView.goto(clientUrl);
+  const smallest = await phoneView.locator('#bp-plot svg').evaluate((svg) =>
+    Math.min(...[...svg.querySelectorAll('text')].map((t) => t.getBoundingClientRect().height).filter((h) => h > 0)));
+  assert.ok(smallest >= 10, `the smallest plot text is ${smallest} px tall at 390 px`);
+  await phoneView.context().close();
   assert.ok((svg.match(/<circle/g) || []).length >= 5, 'every reading is drawn');
   await page.getByRole('img', { name: /PHQ-9 totals/ }).waitFor();
   await page.getByRole('img', { name: /Side effects over time/ }).waitFor();

@@ -75,8 +75,27 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
                     pack.thresholds.bp_urgent.diastolic
                 );
             }
-            checklist_reading(view, pack, key)
-                .unwrap_or_else(|| "A reading at or above the urgent limit, in the pre-session checklist".into())
+            let reading = checklist_reading(view, pack, key)
+                .unwrap_or_else(|| "A reading at or above the urgent limit, in the pre-session checklist".into());
+            // A decision's other items not met (failed screening among them) come with it.
+            let others = key
+                .strip_prefix("r:")
+                .and_then(|id| view.sessions.iter().flat_map(|s| &s.readiness).find(|r| r.id == id))
+                .map(|decision| {
+                    let blood_pressure = |id: &str| {
+                        pack.checklist
+                            .iter()
+                            .any(|i| i.id == id && matches!(i.rule, katcore::pack::Rule::BloodPressure))
+                    };
+                    let rest: Vec<(String, ItemState)> =
+                        decision.items.iter().filter(|(id, _)| !blood_pressure(id)).cloned().collect();
+                    explain(pack, &rest)
+                })
+                .filter(|rest| rest != EVERY_ITEM_MET);
+            match others {
+                Some(others) => format!("{reading}. Also: {others}"),
+                None => reading,
+            }
         }
         UrgentKind::CrisisCheckIn => key
             .strip_prefix("c:")
@@ -207,29 +226,50 @@ fn severity_label(severity: Severity) -> &'static str {
     }
 }
 
-/// The items of a decision that were not met, in the pack's words.
+/// The items of a decision that were not met, named for a clinician
+/// ([`crate::wording::item_name`]).
 pub(super) fn explain(pack: &Pack, items: &[(String, ItemState)]) -> String {
-    let parts: Vec<String> = items
+    // What stands in the way first, by name; then the unanswered, by name
+    // when few, else counted.
+    let mut parts: Vec<String> = items
         .iter()
-        .filter(|(_, state)| *state != ItemState::Pass)
+        .filter(|(_, state)| !matches!(state, ItemState::Pass | ItemState::Unanswered))
         .map(|(id, state)| {
-            let label = crate::wording::item_label(pack, id);
+            let label = crate::wording::item_name(pack, id);
             let state = match state {
-                ItemState::Pass => "met",
+                ItemState::Fail if crate::wording::is_screening(pack, id) => "answered yes",
                 ItemState::Fail => "not met",
                 ItemState::Warn => "met, with a warning",
                 ItemState::Wait => "window still open",
-                ItemState::Unanswered => "not answered",
+                ItemState::Pass | ItemState::Unanswered => "",
             };
             format!("{label}: {state}")
         })
         .collect();
+    // An id the pack does not know is always named, so it shows as such.
+    let known = |id: &str| pack.checklist.iter().any(|i| i.id == id) || crate::wording::is_screening(pack, id);
+    let (unanswered, unknown): (Vec<&str>, Vec<&str>) = items
+        .iter()
+        .filter(|(_, state)| *state == ItemState::Unanswered)
+        .map(|(id, _)| id.as_str())
+        .partition(|id| known(id));
+    parts.extend(unknown.iter().map(|id| format!("{}: not answered", crate::wording::item_name(pack, id))));
+    match unanswered.len() {
+        0 => {}
+        1 | 2 => {
+            parts.extend(unanswered.iter().map(|id| format!("{}: not answered", crate::wording::item_name(pack, id))))
+        }
+        n => parts.push(format!("{n} items not answered")),
+    }
     if parts.is_empty() {
-        "Every item met".into()
+        EVERY_ITEM_MET.into()
     } else {
         parts.join("; ")
     }
 }
+
+/// [`explain`] of a decision with nothing unmet.
+const EVERY_ITEM_MET: &str = "Every item met";
 
 /// Open alerts first (most urgent kind, then the newest by the clinic's
 /// receipt: when the server raised them), then acknowledged ones, latest
@@ -382,5 +422,27 @@ mod tests {
         assert_eq!(text, "PHQ-9 total 9 (mild), baseline 4 on 2026-05-01");
         let text = describe(&view, &pack, &format!("c:{}", first.id), UrgentKind::SevereScore);
         assert_eq!(text, "PHQ-9 total 4 (minimal)", "the first check-in is its own baseline");
+    }
+
+    #[test]
+    fn a_decision_is_explained_by_what_stands_in_the_way_then_what_is_unanswered() {
+        let pack = Pack::default_pack();
+        let item = |id: &str, state| (id.to_owned(), state);
+        let items = [
+            item("blood_pressure", ItemState::Pass),
+            item("screen_pregnancy", ItemState::Fail),
+            item("last_solid_food", ItemState::Wait),
+            item("intention_set", ItemState::Unanswered),
+            item("safe_setting", ItemState::Unanswered),
+            item("monitor_present", ItemState::Unanswered),
+            item("made_up_item", ItemState::Unanswered),
+        ];
+        assert_eq!(
+            explain(&pack, &items),
+            "Screening (pregnancy): answered yes; Last solid food: window still open; \
+             made_up_item (not in the clinic's pack): not answered; 3 items not answered"
+        );
+        assert_eq!(explain(&pack, &items[3..5]), "Intention set: not answered; Safe setting: not answered");
+        assert_eq!(explain(&pack, &items[..1]), EVERY_ITEM_MET);
     }
 }

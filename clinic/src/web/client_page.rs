@@ -38,6 +38,23 @@ fn trail_line(state: &AppState, line: &AlertAction) -> String {
     format!("{what} {} by {}{outcome}", shown(state, line.at), line.by)
 }
 
+/// The note under the plots' heading when they leave entries off:
+/// (dated ahead of the clinic's clock, older than the plotted year).
+fn not_plotted((ahead, older): (usize, usize)) -> Option<String> {
+    let entries = |n: usize| if n == 1 { "1 entry".to_owned() } else { format!("{n} entries") };
+    let mut parts = Vec::new();
+    if ahead > 0 {
+        parts.push(format!(
+            "{} dated ahead of the clinic's clock (listed in the tables below at the time the clinic received it, marked)",
+            entries(ahead)
+        ));
+    }
+    if older > 0 {
+        parts.push(format!("{} older than the plotted year (listed in the tables below)", entries(older)));
+    }
+    (!parts.is_empty()).then(|| format!("Not plotted: {}.", parts.join("; ")))
+}
+
 /// What an evaluation still lacks, item by item, in the pack's words.
 fn explain_now(pack: &Pack, evaluation: &Evaluation) -> String {
     // What stands in the way first, then how much is still unanswered.
@@ -45,7 +62,7 @@ fn explain_now(pack: &Pack, evaluation: &Evaluation) -> String {
         .items
         .iter()
         .filter(|item| !matches!(item.state, ItemState::Pass | ItemState::Unanswered))
-        .map(|item| format!("{}: {}", crate::wording::item_label(pack, &item.id), item.message))
+        .map(|item| format!("{}: {}", crate::wording::item_name(pack, &item.id), item.message))
         .collect();
     match evaluation.items.iter().filter(|item| item.state == ItemState::Unanswered).count() {
         0 => {}
@@ -142,6 +159,8 @@ pub(crate) struct ClientPage {
     gad7_plot: Option<String>,
     scores: Listed,
     side_effect_plot: Option<String>,
+    /// What the plots leave off, and where it is listed instead.
+    not_plotted: Option<String>,
     side_effects: Listed,
     journal: Listed,
     notes: Listed,
@@ -365,6 +384,7 @@ pub(crate) async fn client(
                 .collect(),
         ),
         side_effect_plot,
+        not_plotted: not_plotted(axis.left_out()),
         side_effects: lines_newest_first(
             view.side_effects
                 .iter()

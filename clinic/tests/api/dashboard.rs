@@ -233,7 +233,9 @@ async fn the_landing_page_lists_the_most_urgent_open_alert_first_and_acknowledge
     // The client page draws the reading with both limit lines.
     let (client, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
     assert!(client.contains("id=\"bp-plot\""));
-    assert!(client.contains("Limit 140/90") && client.contains("Urgent 180/120"));
+    for line in ["Limit 140", "Limit 90", "Urgent 180", "Urgent 120"] {
+        assert!(client.contains(&format!(">\n{line}\n<")), "every line labelled: {line}");
+    }
     assert!(client.contains("186/104 mmHg (urgent)"));
     assert!(client.contains("id=\"phq9-plot\""));
 }
@@ -407,6 +409,8 @@ async fn a_blocked_starts_alert_shows_the_reading_even_after_the_client_measured
         phone.record.schedule_session((now + Duration::hours(2)).fixed_offset(), "UTC", Party::Client).unwrap();
     let high = serde_json::json!({"systolic": 182, "diastolic": 124});
     phone.record.record_answer(&pack, &session, "blood_pressure", &high, now - Duration::minutes(30)).unwrap();
+    let yes = serde_json::json!(true);
+    phone.record.record_answer(&pack, &session, "screen_ketamine_allergy", &yes, now - Duration::minutes(30)).unwrap();
     let evaluation =
         phone.record.try_start_session(&pack, &session, "en", (now - Duration::minutes(29)).fixed_offset()).unwrap();
     assert_eq!(evaluation.status, katcore::checklist::ReadinessStatus::Blocked);
@@ -427,6 +431,13 @@ async fn a_blocked_starts_alert_shows_the_reading_even_after_the_client_measured
     );
     assert!(html.contains("190/100 mmHg in the pre-session checklist"), "the replaced reading no decision covered");
     assert!(!html.contains("A reading at or above the urgent limit"), "no alert without its number");
+    // The decision's alert names the rest of what was not met, failed
+    // screening included, as a clinician would name it (not with the client's questions).
+    let decision = html.split("182/124 mmHg in the pre-session checklist").nth(1).unwrap();
+    let detail = decision.split("</div>").next().unwrap();
+    assert!(detail.starts_with(" (urgent limit 180/120). Also: "), "{detail}");
+    assert!(detail.contains("Screening (ketamine allergy): answered yes"), "{detail}");
+    assert!(!detail.contains('?'), "no question put to the client: {detail}");
 }
 
 #[tokio::test]
@@ -620,6 +631,9 @@ async fn a_reading_dated_years_ahead_is_placed_at_receipt_and_marked() {
         ahead.format("%Y-%m-%d %H:%M UTC")
     )));
     assert!(page.contains("128/82 mmHg</td>"), "the real readings are listed as written");
+    // The plots say what they leave off, and where it is instead.
+    let note = page.split("id=\"not-plotted\">").nth(1).expect("a note on what is not plotted");
+    assert!(note.starts_with("Not plotted: 1 entry dated ahead of the clinic&#39;s clock"), "{note}");
 }
 
 #[tokio::test]
