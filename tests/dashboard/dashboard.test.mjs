@@ -346,6 +346,50 @@ test("a clinician of another clinic cannot open the client's page", async () => 
   await other.context().close();
 });
 
+test('long and hostile text a phone writes cannot bury or break the client page', async () => {
+  const page = await newPage(1366);
+  await signIn(page, 'rivera', password);
+  await page.getByRole('link', { name: 'Clients' }).click();
+  await page.getByRole('link', { name: 'client-0427' }).click();
+  const clientUrl = page.url().split('?')[0];
+  await page.getByRole('button', { name: 'Create an enrollment code' }).click();
+  const code = (await page.locator('#enrollment-code').textContent()).trim();
+  await page.context().close();
+
+  // A second device, labelled with a right-to-left override, writes two
+  // 100,000-character entries and one unbroken 100,000-character string.
+  const tablet = (...args) => katctl(['device', '--data-dir', join(work, 'tablet'), ...args]);
+  tablet('init');
+  tablet('enroll', '--server', url, '--code', code, '--label', '\u202Eexe.live');
+  const words = 'a long entry that goes on and on '.repeat(4000).slice(0, 100_000);
+  tablet('journal', '--text', words);
+  tablet('journal', '--text', words);
+  tablet('journal', '--text', 'x'.repeat(100_000));
+  tablet('sync');
+
+  for (const width of [1366, 390]) {
+    const view = await newPage(width);
+    await signIn(view, 'rivera', password);
+    await view.goto(clientUrl);
+    const { wide, tall } = await view.evaluate(() =>
+      ({ wide: document.documentElement.scrollWidth, tall: document.documentElement.scrollHeight }));
+    assert.ok(wide <= width, `${width} px: the page is ${wide} px wide`);
+    assert.ok(tall < 20_000, `${width} px: the page is ${tall} px tall`);
+    // The label reads as written, its override stripped.
+    const label = await view.locator('#devices-h ~ table td', { hasText: 'exe.live' }).first().textContent();
+    assert.ok(!label.includes('\u202E') && label.includes('exe.live'), JSON.stringify(label));
+    // Devices and Revoke are one link from the top.
+    await view.getByRole('navigation', { name: 'On this page' }).getByRole('link', { name: 'Devices and revoking' })
+      .click();
+    const revoke = view.getByRole('button', { name: /Revoke/ }).first();
+    await revoke.waitFor();
+    assert.ok(await revoke.isVisible());
+    const box = await revoke.boundingBox();
+    assert.ok(box && box.y >= 0 && box.y < 900, `the Revoke button is in view: ${JSON.stringify(box)}`);
+    await view.context().close();
+  }
+});
+
 test('axe-core finds no serious or critical violation on any page, at desktop and phone widths', async () => {
   // An open alert, so the alerts page has its buttons and details.
   phone('vitals', '--systolic', '181', '--diastolic', '95', '--at', new Date(Date.now() - 30_000).toISOString());
