@@ -55,7 +55,7 @@
 //! | the clinician API over clients, devices, records, notes | `clinician`, `client` | [`ClinicianClient`] |
 //! | the care team's dashboard: sign-in, pages, forms, plots, one time rule | `web` (`session`, `pages`, `alerts_page`, `alert_rows`, `client_page`, `actions`, `plots`, `words`) | `docs/dashboard.md` |
 //! | FHIR R4 export | `fhir` | [`fhir_bundle`], `docs/fhir.md` |
-//! | what the server keeps: SQLite or PostgreSQL, sealed record blobs, migrations | `storage` (`sqlite`, `postgres`, each with its `records` and `alerts`; `schema`, `sealing`, `upgrade`) | [`ClinicStorage`] |
+//! | what the server keeps: SQLite or PostgreSQL, sealed record blobs, migrations | `storage` (`sqlite`, `postgres`, each with its `records`, `alerts`, `people`, `enrollment`, `packs`; `schema`, `sealing`, `upgrade`) | [`ClinicStorage`] |
 //! | the in-memory replica cache, bounded by memory | `replica`, `state` | [`AppState`] |
 //! | `/metrics`, `/healthz`, `/readyz`, `/openapi.json` | `metrics`, `server`, `openapi` | [`Metrics`], [`openapi()`] |
 //! | configuration, creating a clinic | `config`, `bootstrap` | [`Config`] |

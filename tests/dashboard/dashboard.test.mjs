@@ -103,7 +103,7 @@ after(async () => {
 });
 
 /** A fresh browser context (its own cookies) with a page, 15 s per step at most. */
-async function newPage(width = 1280) {
+async function newPage(width = 1366) {
   const context = await browser.newContext({ viewport: { width, height: 900 }, timezoneId: zone });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
@@ -220,6 +220,23 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
   assert.match(await first.textContent(), /186\/112 mmHg/);
   assert.match(await first.textContent(), / E[SD]T/, 'its time, labelled with the zone');
   await page.screenshot({ path: join(shots, 'alerts.png') });
+  // Filtered by kind: the reading's group stays; by another kind, nothing of theirs.
+  await page.getByLabel('Kind').selectOption('urgent_blood_pressure');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.getByText(/\(filtered\)/).waitFor();
+  assert.match(page.url(), /kind=urgent_blood_pressure/);
+  assert.equal(await page.locator('ol.alerts > li', { hasText: '186/112' }).count(), 1);
+  await page.goto(`${url}/dashboard?kind=crisis_check_in`);
+  await page.getByText('No open alerts match these filters.').waitFor();
+  // At phone width the alerts read top to bottom, nothing sideways.
+  const narrow = await newPage(390);
+  await signIn(narrow, 'rivera', password);
+  await narrow.locator('section.group').first().waitFor();
+  assert.ok(await narrow.evaluate(() => document.documentElement.scrollWidth) <= 390);
+  await narrow.screenshot({ path: join(shots, 'alerts-390.png'), fullPage: true });
+  await narrow.context().close();
+  await page.goto(`${url}/dashboard`);
+  await group.waitFor();
 
   // Acknowledging asks what was done; it leaves the open list with who, when and the outcome.
   await first.getByRole('button', { name: /Acknowledge/ }).click();
@@ -303,6 +320,7 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
     const page = await phoneWidth.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(page <= 390, `${path}: the page is ${page} px wide at 390 px`);
   }
+  await phoneWidth.screenshot({ path: join(shots, 'client-390.png'), fullPage: true });
   await phoneWidth.context().close();
   await page.context().close();
 });

@@ -33,10 +33,12 @@
 //! in time (`CALL_TIMEOUT`), so a database that stops answering costs a
 //! `503`, never a request held forever.
 //!
-//! Where each part lives: this file, the storage's queries (the
-//! [`ClinicStorage`] implementation) and the SQL they share; `records`, the
-//! care records (load, the append with all it implies, compaction,
-//! receipts), beside SQLite's `sqlite/records.rs`;
+//! Where each part lives: this file, the [`ClinicStorage`] implementation
+//! that calls the queries, the SQL they share and the failure counts; the
+//! queries by concern, each beside its SQLite twin in `sqlite/`: `records`,
+//! the care records (load, the append with all it implies, compaction,
+//! receipts); `alerts`; `people` (clinics, clinicians, sign-in sessions);
+//! `enrollment` (clients, codes, devices); `packs`;
 //! `connection`, TLS, the pool and its runtime, migrations, the bounded
 //! blocking bridge and what driver errors mean; `maintenance`, the
 //! operators' tools (resealing record blobs, copying a SQLite database in);
@@ -50,8 +52,7 @@ use deadpool_postgres::Pool;
 use super::sealing::Sealer;
 use super::{
     ActorOwner, Alert, AlertAction, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device,
-    NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument, StoredPack,
-    WebSession,
+    NewDevice, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument, StoredPack, WebSession,
 };
 
 /// Connections the pool opens by default.
@@ -87,12 +88,15 @@ pub struct PgStorage {
 
 mod alerts;
 mod connection;
+mod enrollment;
 mod maintenance;
+mod packs;
+mod people;
 mod records;
 mod rows;
 
 pub use maintenance::CopyReport;
-use rows::{clinician_row, device_row, ms, optional_time, pack_row, time, version, DEVICE_COLUMNS};
+use rows::ms;
 
 /// The highest seq assigned to a client's record (`$1`): its last change,
 /// or the snapshot's `through_seq` once every change was compacted away.
@@ -121,22 +125,11 @@ impl ClinicStorage for PgStorage {
     }
 
     fn insert_clinic(&self, clinic: &Clinic, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.execute(
-            "INSERT INTO clinics (id, name, pack_public_key, created_at) VALUES ($1, $2, $3, $4)",
-            &[&clinic.id, &clinic.name, &clinic.pack_public_key.as_slice(), &ms(at)],
-        )
-        .map(|_| ())
+        people::insert_clinic(self, clinic, at)
     }
 
     fn clinic(&self, id: &str) -> Result<Option<Clinic>, StorageError> {
-        self.query_opt("SELECT id, name, pack_public_key FROM clinics WHERE id = $1", &[&id])?
-            .map(|row| {
-                let key: Vec<u8> = row.get(2);
-                let pack_public_key = <[u8; 32]>::try_from(key.as_slice())
-                    .map_err(|_| StorageError::Corrupt("the public key is not 32 bytes"))?;
-                Ok(Clinic { id: row.get(0), name: row.get(1), pack_public_key })
-            })
-            .transpose()
+        people::clinic(self, id)
     }
 
     fn insert_clinician(
@@ -145,28 +138,11 @@ impl ClinicStorage for PgStorage {
         token_hash: &SecretHash,
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        self.execute(
-            "INSERT INTO clinicians (id, clinic_id, display_name, token_hash, revoked, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &clinician.id,
-                &clinician.clinic_id,
-                &clinician.display_name,
-                &token_hash.as_slice(),
-                &clinician.revoked,
-                &ms(at),
-            ],
-        )
-        .map(|_| ())
+        people::insert_clinician(self, clinician, token_hash, at)
     }
 
     fn clinician_by_token(&self, token_hash: &SecretHash) -> Result<Option<Clinician>, StorageError> {
-        Ok(self
-            .query_opt(
-                "SELECT id, clinic_id, display_name, revoked FROM clinicians WHERE token_hash = $1",
-                &[&token_hash.as_slice()],
-            )?
-            .map(|row| clinician_row(&row)))
+        people::clinician_by_token(self, token_hash)
     }
 
     fn set_clinician_password(
@@ -175,53 +151,15 @@ impl ClinicStorage for PgStorage {
         login: &str,
         password_hash: &str,
     ) -> Result<bool, StorageError> {
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let changed = tx
-                .execute(
-                    "UPDATE clinicians SET login = $2, password_hash = $3 WHERE id = $1",
-                    &[&clinician_id, &login, &password_hash],
-                )
-                .await?;
-            // A new password ends the sessions signed in with the old one.
-            tx.execute("DELETE FROM web_sessions WHERE clinician_id = $1", &[&clinician_id]).await?;
-            tx.commit().await?;
-            Ok(changed == 1)
-        })
+        people::set_clinician_password(self, clinician_id, login, password_hash)
     }
 
     fn clinician_by_login(&self, login: &str) -> Result<Option<ClinicianLogin>, StorageError> {
-        Ok(self
-            .query_opt(
-                "SELECT id, clinic_id, display_name, revoked, password_hash FROM clinicians
-                 WHERE login = $1 AND password_hash IS NOT NULL",
-                &[&login],
-            )?
-            .map(|row| ClinicianLogin { clinician: clinician_row(&row), password_hash: row.get(4) }))
+        people::clinician_by_login(self, login)
     }
 
     fn insert_web_session(&self, session: &WebSession) -> Result<(), StorageError> {
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            tx.execute("DELETE FROM web_sessions WHERE expires_at <= $1", &[&ms(session.created_at)]).await?;
-            tx.execute(
-                "INSERT INTO web_sessions (id_hash, clinician_id, csrf_token, created_at, last_seen_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &session.id_hash.as_slice(),
-                    &session.clinician_id,
-                    &session.csrf_token,
-                    &ms(session.created_at),
-                    &ms(session.last_seen_at),
-                    &ms(session.expires_at),
-                ],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        people::insert_web_session(self, session)
     }
 
     fn web_session(
@@ -230,80 +168,23 @@ impl ClinicStorage for PgStorage {
         now: DateTime<Utc>,
         idle: chrono::Duration,
     ) -> Result<Option<(WebSession, Clinician)>, StorageError> {
-        let Some(row) = self.query_opt(
-            "SELECT s.clinician_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
-                    c.clinic_id, c.display_name, c.revoked
-             FROM web_sessions s JOIN clinicians c ON c.id = s.clinician_id
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND NOT c.revoked",
-            &[&id_hash.as_slice(), &ms(now), &ms(now - idle)],
-        )?
-        else {
-            return Ok(None);
-        };
-        let session = WebSession {
-            id_hash: *id_hash,
-            clinician_id: row.get(0),
-            csrf_token: row.get(1),
-            created_at: time(row.get(2))?,
-            last_seen_at: time(row.get(3))?,
-            expires_at: time(row.get(4))?,
-        };
-        let clinician = Clinician {
-            id: session.clinician_id.clone(),
-            clinic_id: row.get(5),
-            display_name: row.get(6),
-            revoked: row.get(7),
-        };
-        if now - session.last_seen_at >= chrono::Duration::minutes(1) {
-            self.execute(
-                "UPDATE web_sessions SET last_seen_at = greatest(last_seen_at, $2) WHERE id_hash = $1",
-                &[&id_hash.as_slice(), &ms(now)],
-            )?;
-        }
-        Ok(Some((session, clinician)))
+        people::web_session(self, id_hash, now, idle)
     }
 
     fn delete_web_session(&self, id_hash: &SecretHash) -> Result<(), StorageError> {
-        self.execute("DELETE FROM web_sessions WHERE id_hash = $1", &[&id_hash.as_slice()]).map(|_| ())
+        people::delete_web_session(self, id_hash)
     }
 
     fn insert_client(&self, client: &Client, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.execute(
-            "INSERT INTO clients (id, clinic_id, label, created_at) VALUES ($1, $2, $3, $4)",
-            &[&client.id, &client.clinic_id, &client.label, &ms(at)],
-        )
-        .map(|_| ())
+        enrollment::insert_client(self, client, at)
     }
 
     fn client(&self, id: &str) -> Result<Option<Client>, StorageError> {
-        Ok(self.query_opt("SELECT id, clinic_id, label FROM clients WHERE id = $1", &[&id])?.map(|row| Client {
-            id: row.get(0),
-            clinic_id: row.get(1),
-            label: row.get(2),
-        }))
+        enrollment::client(self, id)
     }
 
     fn client_summaries(&self, clinic_id: &str) -> Result<Vec<ClientSummary>, StorageError> {
-        self.query(
-            "SELECT c.id, c.label, c.planned_sessions,
-                    (SELECT max(d.last_sync_at) FROM devices d WHERE d.client_id = c.id),
-                    (SELECT count(*) FROM alerts a WHERE a.client_id = c.id AND a.acknowledged_at IS NULL)
-             FROM clients c WHERE c.clinic_id = $1 ORDER BY c.created_at, c.id",
-            &[&clinic_id],
-        )?
-        .iter()
-        .map(|row| {
-            let planned: String = row.get(2);
-            Ok(ClientSummary {
-                id: row.get(0),
-                label: row.get(1),
-                planned_sessions: serde_json::from_str::<Vec<PlannedSession>>(&planned)
-                    .map_err(|_| StorageError::Corrupt("planned sessions are not valid JSON"))?,
-                last_sync: optional_time(row.get(3))?,
-                open_alerts: u32::try_from(row.get::<_, i64>(4)).unwrap_or(u32::MAX),
-            })
-        })
-        .collect()
+        enrollment::client_summaries(self, clinic_id)
     }
 
     fn insert_enrollment_code(
@@ -313,11 +194,7 @@ impl ClinicStorage for PgStorage {
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        self.execute(
-            "INSERT INTO enrollment_codes (code_hash, client_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-            &[&code_hash.as_slice(), &client_id, &ms(created_at), &ms(expires_at)],
-        )
-        .map(|_| ())
+        enrollment::insert_enrollment_code(self, code_hash, client_id, created_at, expires_at)
     }
 
     fn redeem_enrollment_code(
@@ -326,68 +203,23 @@ impl ClinicStorage for PgStorage {
         device: &NewDevice,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StorageError> {
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            // The row lock this takes makes a concurrent redeemer (on any
-            // instance) wait, then see the code used.
-            let Some(row) = tx
-                .query_opt(
-                    "UPDATE enrollment_codes SET used_at = $2
-                     WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
-                     RETURNING client_id",
-                    &[&code_hash.as_slice(), &ms(now)],
-                )
-                .await?
-            else {
-                return Ok(None);
-            };
-            let client_id: String = row.get(0);
-            tx.execute(
-                "INSERT INTO devices (id, client_id, label, token_hash, enrolled_at) VALUES ($1, $2, $3, $4, $5)",
-                &[&device.id, &client_id, &device.label, &device.token_hash.as_slice(), &ms(now)],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(Some(client_id))
-        })
+        enrollment::redeem_enrollment_code(self, code_hash, device, now)
     }
 
     fn device_by_token(&self, token_hash: &SecretHash) -> Result<Option<Device>, StorageError> {
-        self.query_opt(
-            &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = $1"),
-            &[&token_hash.as_slice()],
-        )?
-        .map(|row| device_row(&row))
-        .transpose()
+        enrollment::device_by_token(self, token_hash)
     }
 
     fn devices(&self, client_id: &str) -> Result<Vec<Device>, StorageError> {
-        self.query(
-            &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE client_id = $1 ORDER BY enrolled_at, id"),
-            &[&client_id],
-        )?
-        .iter()
-        .map(device_row)
-        .collect()
+        enrollment::devices(self, client_id)
     }
 
     fn revoke_device(&self, clinic_id: &str, device_id: &str, at: DateTime<Utc>) -> Result<bool, StorageError> {
-        let found = self.query_opt(
-            "UPDATE devices d SET revoked_at = COALESCE(d.revoked_at, $3)
-             FROM clients c WHERE c.id = d.client_id AND d.id = $1 AND c.clinic_id = $2
-             RETURNING d.id",
-            &[&device_id, &clinic_id, &ms(at)],
-        )?;
-        Ok(found.is_some())
+        enrollment::revoke_device(self, clinic_id, device_id, at)
     }
 
     fn record_device_pack(&self, device_id: &str, version: u32) -> Result<(), StorageError> {
-        self.execute(
-            "UPDATE devices SET pack_version = $2 WHERE id = $1 AND pack_version IS DISTINCT FROM $2",
-            &[&device_id, &i64::from(version)],
-        )
-        .map(|_| ())
+        enrollment::record_device_pack(self, device_id, version)
     }
 
     fn record_device_sync(
@@ -396,7 +228,7 @@ impl ClinicStorage for PgStorage {
         at: DateTime<Utc>,
         clock_offset_ms: Option<i64>,
     ) -> Result<(), StorageError> {
-        self.execute(records::SET_LAST_SYNC, &[&device_id, &ms(at), &clock_offset_ms]).map(|_| ())
+        enrollment::record_device_sync(self, device_id, at, clock_offset_ms)
     }
 
     fn load_record(&self, client_id: &str) -> Result<StoredDocument, StorageError> {
@@ -421,18 +253,11 @@ impl ClinicStorage for PgStorage {
     }
 
     fn client_pack(&self, client_id: &str, version: Option<u32>) -> Result<Option<StoredPack>, StorageError> {
-        let version = version.map(i64::from);
-        self.query_opt(
-            &format!("SELECT p.pack_id, p.version, p.signed_json, p.etag {CLIENT_PACK}"),
-            &[&client_id, &version],
-        )?
-        .map(|row| pack_row(&row))
-        .transpose()
+        packs::client_pack(self, client_id, version)
     }
 
     fn client_pack_etag(&self, client_id: &str, version: Option<u32>) -> Result<Option<String>, StorageError> {
-        let version = version.map(i64::from);
-        Ok(self.query_opt(&format!("SELECT p.etag {CLIENT_PACK}"), &[&client_id, &version])?.map(|row| row.get(0)))
+        packs::client_pack_etag(self, client_id, version)
     }
 
     fn compact_record(&self, client_id: &str, snapshot: &[u8], through_seq: i64) -> Result<(), StorageError> {
@@ -469,22 +294,11 @@ impl ClinicStorage for PgStorage {
     }
 
     fn current_pack(&self, clinic_id: &str) -> Result<Option<StoredPack>, StorageError> {
-        self.query_opt(
-            "SELECT pack_id, version, signed_json, etag FROM packs WHERE clinic_id = $1 ORDER BY version DESC LIMIT 1",
-            &[&clinic_id],
-        )?
-        .map(|row| pack_row(&row))
-        .transpose()
+        packs::current_pack(self, clinic_id)
     }
 
     fn current_pack_etag_for_client(&self, client_id: &str) -> Result<Option<String>, StorageError> {
-        Ok(self
-            .query_opt(
-                "SELECT p.etag FROM packs p JOIN clients c ON c.clinic_id = p.clinic_id
-                 WHERE c.id = $1 ORDER BY p.version DESC LIMIT 1",
-                &[&client_id],
-            )?
-            .map(|row| row.get(0)))
+        packs::current_pack_etag_for_client(self, client_id)
     }
 
     fn publish_pack(
@@ -493,25 +307,7 @@ impl ClinicStorage for PgStorage {
         pack: &StoredPack,
         at: DateTime<Utc>,
     ) -> Result<PublishOutcome, StorageError> {
-        self.block(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            // The clinic's row lock orders concurrent publishes.
-            tx.execute("SELECT 1 FROM clinics WHERE id = $1 FOR UPDATE", &[&clinic_id]).await?;
-            let current: Option<i64> =
-                tx.query_one("SELECT max(version) FROM packs WHERE clinic_id = $1", &[&clinic_id]).await?.get(0);
-            if let Some(current) = current.filter(|current| *current >= i64::from(pack.version)) {
-                return Ok(PublishOutcome::NotNewer { current: version(current)? });
-            }
-            tx.execute(
-                "INSERT INTO packs (clinic_id, version, pack_id, signed_json, etag, published_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&clinic_id, &i64::from(pack.version), &pack.pack_id, &pack.signed_json, &pack.etag, &ms(at)],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(PublishOutcome::Published)
-        })
+        packs::publish_pack(self, clinic_id, pack, at)
     }
 
     fn count_failure(&self, address: &[u8; 8], at: DateTime<Utc>) -> Result<Option<u32>, StorageError> {

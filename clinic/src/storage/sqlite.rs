@@ -6,8 +6,12 @@
 //! through one read-only connection, each behind its own mutex; callers run
 //! on blocking threads.
 //!
-//! The care records' queries live in `records` (beside PostgreSQL's
-//! `postgres/records.rs`); the rest of the storage's queries here.
+//! The queries live by concern, each file beside its PostgreSQL twin in
+//! `postgres/`: `records` (the care records), `alerts`, `people` (clinics,
+//! clinicians, sign-in sessions), `enrollment` (clients, codes, devices) and
+//! `packs`; this file holds the connections, the [`ClinicStorage`]
+//! implementation that calls them and the row decoders they share (failed
+//! attempts are counted in the server's memory on SQLite: one instance).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,11 +26,13 @@ use super::schema;
 use super::sealing::{rewrite_record_blobs, RecordKey, Sealer};
 use super::{
     ActorOwner, Alert, AlertAction, Client, ClientSummary, Clinic, ClinicStorage, Clinician, ClinicianLogin, Device,
-    NewDevice, PlannedSession, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument, StoredPack,
-    WebSession,
+    NewDevice, PublishOutcome, RecordUpdate, SecretHash, StorageError, StoredDocument, StoredPack, WebSession,
 };
 
 mod alerts;
+mod enrollment;
+mod packs;
+mod people;
 mod records;
 
 /// The pack a client's record is read with (`?1` the client, `?2` the
@@ -254,22 +260,11 @@ impl ClinicStorage for SqliteStorage {
     }
 
     fn insert_clinic(&self, clinic: &Clinic, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO clinics (id, name, pack_public_key, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![clinic.id, clinic.name, clinic.pack_public_key.as_slice(), ms(at)],
-            )?;
-            Ok(())
-        })
+        people::insert_clinic(self, clinic, at)
     }
 
     fn clinic(&self, id: &str) -> Result<Option<Clinic>, StorageError> {
-        self.read(|tx| {
-            Ok(tx
-                .prepare_cached("SELECT id, name, pack_public_key FROM clinics WHERE id = ?1")?
-                .query_row([id], clinic_row)
-                .optional()?)
-        })
+        people::clinic(self, id)
     }
 
     fn insert_clinician(
@@ -278,37 +273,11 @@ impl ClinicStorage for SqliteStorage {
         token_hash: &SecretHash,
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO clinicians (id, clinic_id, display_name, token_hash, revoked, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    clinician.id,
-                    clinician.clinic_id,
-                    clinician.display_name,
-                    token_hash.as_slice(),
-                    clinician.revoked,
-                    ms(at)
-                ],
-            )?;
-            Ok(())
-        })
+        people::insert_clinician(self, clinician, token_hash, at)
     }
 
     fn clinician_by_token(&self, token_hash: &SecretHash) -> Result<Option<Clinician>, StorageError> {
-        self.read(|tx| {
-            Ok(tx
-                .prepare_cached("SELECT id, clinic_id, display_name, revoked FROM clinicians WHERE token_hash = ?1")?
-                .query_row([token_hash.as_slice()], |row| {
-                    Ok(Clinician {
-                        id: row.get(0)?,
-                        clinic_id: row.get(1)?,
-                        display_name: row.get(2)?,
-                        revoked: row.get(3)?,
-                    })
-                })
-                .optional()?)
-        })
+        people::clinician_by_token(self, token_hash)
     }
 
     fn set_clinician_password(
@@ -317,56 +286,15 @@ impl ClinicStorage for SqliteStorage {
         login: &str,
         password_hash: &str,
     ) -> Result<bool, StorageError> {
-        self.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE clinicians SET login = ?2, password_hash = ?3 WHERE id = ?1",
-                params![clinician_id, login, password_hash],
-            )?;
-            // A new password ends the sessions signed in with the old one.
-            tx.execute("DELETE FROM web_sessions WHERE clinician_id = ?1", [clinician_id])?;
-            Ok(changed == 1)
-        })
+        people::set_clinician_password(self, clinician_id, login, password_hash)
     }
 
     fn clinician_by_login(&self, login: &str) -> Result<Option<ClinicianLogin>, StorageError> {
-        self.read(|tx| {
-            Ok(tx
-                .prepare_cached(
-                    "SELECT id, clinic_id, display_name, revoked, password_hash FROM clinicians
-                     WHERE login = ?1 AND password_hash IS NOT NULL",
-                )?
-                .query_row([login], |row| {
-                    Ok(ClinicianLogin {
-                        clinician: Clinician {
-                            id: row.get(0)?,
-                            clinic_id: row.get(1)?,
-                            display_name: row.get(2)?,
-                            revoked: row.get(3)?,
-                        },
-                        password_hash: row.get(4)?,
-                    })
-                })
-                .optional()?)
-        })
+        people::clinician_by_login(self, login)
     }
 
     fn insert_web_session(&self, session: &WebSession) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute("DELETE FROM web_sessions WHERE expires_at <= ?1", [ms(session.created_at)])?;
-            tx.execute(
-                "INSERT INTO web_sessions (id_hash, clinician_id, csrf_token, created_at, last_seen_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    session.id_hash.as_slice(),
-                    session.clinician_id,
-                    session.csrf_token,
-                    ms(session.created_at),
-                    ms(session.last_seen_at),
-                    ms(session.expires_at)
-                ],
-            )?;
-            Ok(())
-        })
+        people::insert_web_session(self, session)
     }
 
     fn web_session(
@@ -375,94 +303,23 @@ impl ClinicStorage for SqliteStorage {
         now: DateTime<Utc>,
         idle: chrono::Duration,
     ) -> Result<Option<(WebSession, Clinician)>, StorageError> {
-        let found = self.read(|tx| {
-            Ok(tx
-                .prepare_cached(
-                    "SELECT s.clinician_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
-                            c.clinic_id, c.display_name, c.revoked
-                     FROM web_sessions s JOIN clinicians c ON c.id = s.clinician_id
-                     WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND s.last_seen_at > ?3 AND c.revoked = 0",
-                )?
-                .query_row(params![id_hash.as_slice(), ms(now), ms(now - idle)], |row| {
-                    let session = WebSession {
-                        id_hash: *id_hash,
-                        clinician_id: row.get(0)?,
-                        csrf_token: row.get(1)?,
-                        created_at: time(row, 2)?,
-                        last_seen_at: time(row, 3)?,
-                        expires_at: time(row, 4)?,
-                    };
-                    let clinician = Clinician {
-                        id: session.clinician_id.clone(),
-                        clinic_id: row.get(5)?,
-                        display_name: row.get(6)?,
-                        revoked: row.get(7)?,
-                    };
-                    Ok((session, clinician))
-                })
-                .optional()?)
-        })?;
-        if let Some((session, _)) = &found {
-            if now - session.last_seen_at >= chrono::Duration::minutes(1) {
-                self.write(|tx| {
-                    tx.execute(
-                        "UPDATE web_sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
-                        params![id_hash.as_slice(), ms(now)],
-                    )?;
-                    Ok(())
-                })?;
-            }
-        }
-        Ok(found)
+        people::web_session(self, id_hash, now, idle)
     }
 
     fn delete_web_session(&self, id_hash: &SecretHash) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute("DELETE FROM web_sessions WHERE id_hash = ?1", [id_hash.as_slice()])?;
-            Ok(())
-        })
+        people::delete_web_session(self, id_hash)
     }
 
     fn insert_client(&self, client: &Client, at: DateTime<Utc>) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO clients (id, clinic_id, label, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![client.id, client.clinic_id, client.label, ms(at)],
-            )?;
-            Ok(())
-        })
+        enrollment::insert_client(self, client, at)
     }
 
     fn client(&self, id: &str) -> Result<Option<Client>, StorageError> {
-        self.read(|tx| {
-            Ok(tx
-                .prepare_cached("SELECT id, clinic_id, label FROM clients WHERE id = ?1")?
-                .query_row([id], |row| Ok(Client { id: row.get(0)?, clinic_id: row.get(1)?, label: row.get(2)? }))
-                .optional()?)
-        })
+        enrollment::client(self, id)
     }
 
     fn client_summaries(&self, clinic_id: &str) -> Result<Vec<ClientSummary>, StorageError> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT c.id, c.label, c.planned_sessions,
-                        (SELECT max(d.last_sync_at) FROM devices d WHERE d.client_id = c.id),
-                        (SELECT count(*) FROM alerts a WHERE a.client_id = c.id AND a.acknowledged_at IS NULL)
-                 FROM clients c WHERE c.clinic_id = ?1 ORDER BY c.created_at, c.id",
-            )?;
-            let rows = stmt.query_map([clinic_id], |row| {
-                let planned: String = row.get(2)?;
-                Ok(ClientSummary {
-                    id: row.get(0)?,
-                    label: row.get(1)?,
-                    planned_sessions: serde_json::from_str::<Vec<PlannedSession>>(&planned)
-                        .map_err(|_| bad_column(2, "planned sessions are not valid JSON"))?,
-                    last_sync: optional_time(row, 3)?,
-                    open_alerts: row.get(4)?,
-                })
-            })?;
-            collect(rows)
-        })
+        enrollment::client_summaries(self, clinic_id)
     }
 
     fn insert_enrollment_code(
@@ -472,13 +329,7 @@ impl ClinicStorage for SqliteStorage {
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO enrollment_codes (code_hash, client_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![code_hash.as_slice(), client_id, ms(created_at), ms(expires_at)],
-            )?;
-            Ok(())
-        })
+        enrollment::insert_enrollment_code(self, code_hash, client_id, created_at, expires_at)
     }
 
     fn redeem_enrollment_code(
@@ -487,69 +338,23 @@ impl ClinicStorage for SqliteStorage {
         device: &NewDevice,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StorageError> {
-        self.write(|tx| {
-            let client_id: Option<String> = tx
-                .prepare_cached(
-                    "UPDATE enrollment_codes SET used_at = ?2
-                     WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2
-                     RETURNING client_id",
-                )?
-                .query_row(params![code_hash.as_slice(), ms(now)], |row| row.get(0))
-                .optional()?;
-            let Some(client_id) = client_id else { return Ok(None) };
-            tx.execute(
-                "INSERT INTO devices (id, client_id, label, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![device.id, client_id, device.label, device.token_hash.as_slice(), ms(now)],
-            )?;
-            Ok(Some(client_id))
-        })
+        enrollment::redeem_enrollment_code(self, code_hash, device, now)
     }
 
     fn device_by_token(&self, token_hash: &SecretHash) -> Result<Option<Device>, StorageError> {
-        self.read(|tx| {
-            Ok(tx
-                .prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1"))?
-                .query_row([token_hash.as_slice()], device_row)
-                .optional()?)
-        })
+        enrollment::device_by_token(self, token_hash)
     }
 
     fn devices(&self, client_id: &str) -> Result<Vec<Device>, StorageError> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {DEVICE_COLUMNS} FROM devices WHERE client_id = ?1 ORDER BY enrolled_at, id"
-            ))?;
-            let rows = stmt.query_map([client_id], device_row)?;
-            collect(rows)
-        })
+        enrollment::devices(self, client_id)
     }
 
     fn revoke_device(&self, clinic_id: &str, device_id: &str, at: DateTime<Utc>) -> Result<bool, StorageError> {
-        self.write(|tx| {
-            let found: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM devices d JOIN clients c ON c.id = d.client_id
-                                WHERE d.id = ?1 AND c.clinic_id = ?2)",
-                [device_id, clinic_id],
-                |row| row.get(0),
-            )?;
-            if found {
-                tx.execute(
-                    "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                    params![device_id, ms(at)],
-                )?;
-            }
-            Ok(found)
-        })
+        enrollment::revoke_device(self, clinic_id, device_id, at)
     }
 
     fn record_device_pack(&self, device_id: &str, version: u32) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE devices SET pack_version = ?2 WHERE id = ?1 AND pack_version IS NOT ?2",
-                params![device_id, version],
-            )?;
-            Ok(())
-        })
+        enrollment::record_device_pack(self, device_id, version)
     }
 
     fn record_device_sync(
@@ -558,7 +363,7 @@ impl ClinicStorage for SqliteStorage {
         at: DateTime<Utc>,
         clock_offset_ms: Option<i64>,
     ) -> Result<(), StorageError> {
-        self.write(|tx| set_last_sync(tx, device_id, at, clock_offset_ms))
+        enrollment::record_device_sync(self, device_id, at, clock_offset_ms)
     }
 
     fn load_record(&self, client_id: &str) -> Result<StoredDocument, StorageError> {
@@ -617,44 +422,19 @@ impl ClinicStorage for SqliteStorage {
     }
 
     fn client_pack(&self, client_id: &str, version: Option<u32>) -> Result<Option<StoredPack>, StorageError> {
-        self.read(|tx| {
-            let sql = format!("SELECT p.pack_id, p.version, p.signed_json, p.etag {CLIENT_PACK}");
-            Ok(tx.prepare_cached(&sql)?.query_row(params![client_id, version.map(i64::from)], pack_row).optional()?)
-        })
+        packs::client_pack(self, client_id, version)
     }
 
     fn client_pack_etag(&self, client_id: &str, version: Option<u32>) -> Result<Option<String>, StorageError> {
-        self.read(|tx| {
-            let sql = format!("SELECT p.etag {CLIENT_PACK}");
-            Ok(tx
-                .prepare_cached(&sql)?
-                .query_row(params![client_id, version.map(i64::from)], |row| row.get(0))
-                .optional()?)
-        })
+        packs::client_pack_etag(self, client_id, version)
     }
 
     fn current_pack(&self, clinic_id: &str) -> Result<Option<StoredPack>, StorageError> {
-        self.read(|tx| {
-            Ok(tx
-                .prepare_cached(
-                    "SELECT pack_id, version, signed_json, etag FROM packs WHERE clinic_id = ?1
-                     ORDER BY version DESC LIMIT 1",
-                )?
-                .query_row([clinic_id], pack_row)
-                .optional()?)
-        })
+        packs::current_pack(self, clinic_id)
     }
 
     fn current_pack_etag_for_client(&self, client_id: &str) -> Result<Option<String>, StorageError> {
-        self.read(|tx| {
-            Ok(tx
-                .prepare_cached(
-                    "SELECT p.etag FROM packs p JOIN clients c ON c.clinic_id = p.clinic_id
-                     WHERE c.id = ?1 ORDER BY p.version DESC LIMIT 1",
-                )?
-                .query_row([client_id], |row| row.get(0))
-                .optional()?)
-        })
+        packs::current_pack_etag_for_client(self, client_id)
     }
 
     fn publish_pack(
@@ -663,18 +443,6 @@ impl ClinicStorage for SqliteStorage {
         pack: &StoredPack,
         at: DateTime<Utc>,
     ) -> Result<PublishOutcome, StorageError> {
-        self.write(|tx| {
-            let current: Option<u32> =
-                tx.query_row("SELECT max(version) FROM packs WHERE clinic_id = ?1", [clinic_id], |row| row.get(0))?;
-            if let Some(current) = current.filter(|current| *current >= pack.version) {
-                return Ok(PublishOutcome::NotNewer { current });
-            }
-            tx.execute(
-                "INSERT INTO packs (clinic_id, version, pack_id, signed_json, etag, published_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![clinic_id, pack.version, pack.pack_id, pack.signed_json, pack.etag, ms(at)],
-            )?;
-            Ok(PublishOutcome::Published)
-        })
+        packs::publish_pack(self, clinic_id, pack, at)
     }
 }
