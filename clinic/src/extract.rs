@@ -41,8 +41,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// An optional JSON body: none when the request has no body and no
-/// `Content-Type`; otherwise exactly as [`ApiJson`].
+/// An optional JSON body: none when the request has no body (no
+/// `Content-Length` but 0, no `Transfer-Encoding`) and no `Content-Type`;
+/// otherwise exactly as [`ApiJson`] (a body without its type is `415`).
 #[derive(Debug)]
 pub(crate) struct OptionalApiJson<T>(pub Option<T>);
 
@@ -50,8 +51,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> 
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let declared = req.headers().contains_key(CONTENT_TYPE);
-        let empty = req.headers().get(axum::http::header::CONTENT_LENGTH).is_none_or(|length| length == "0");
+        let headers = req.headers();
+        let declared = headers.contains_key(CONTENT_TYPE);
+        let empty = headers.get(axum::http::header::CONTENT_LENGTH).is_none_or(|length| length == "0")
+            && !headers.contains_key(axum::http::header::TRANSFER_ENCODING);
         if !declared && empty {
             return Ok(OptionalApiJson(None));
         }

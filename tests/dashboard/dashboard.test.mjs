@@ -287,7 +287,7 @@ test('a clinician signs in, sees the urgent reading first, acknowledges it, plot
   // Schedule a session; the phone has it after its next sync.
   const date = inTwoDays();
   await page.locator('#schedule').getByLabel('Date').fill(date);
-  await page.locator('#schedule').getByLabel('Time', { exact: true }).fill('10:00');
+  await page.locator('#schedule').getByLabel("Time, the client's", { exact: true }).fill('10:00');
   await page.locator('#schedule').getByRole('button', { name: 'Schedule' }).click();
   await page.getByText('Session scheduled.').waitFor();
   await page.screenshot({ path: join(shots, 'client.png'), fullPage: true });

@@ -95,6 +95,8 @@ pub(crate) struct SessionRow {
     /// For a session still to come: its checklist's status from the answers
     /// synced so far, and what is not met yet.
     checklist: Option<(&'static str, String)>,
+    /// The session's zone (the client's), in which the move form's date and time are.
+    zone: String,
     /// The start's local date and time, to prefill the move form.
     date: String,
     time: String,
@@ -305,6 +307,7 @@ pub(crate) async fn client(
                     evaluation.ready_at.map(|t| format!(" It may start from {}.", shown(&state, t.to_utc())));
                 (readiness_label(evaluation.status), explain_now(&pack, &evaluation) + &ready_at.unwrap_or_default())
             }),
+            zone: session.time_zone.clone(),
             date: session.scheduled_start.format("%Y-%m-%d").to_string(),
             time: session.scheduled_start.format("%H:%M").to_string(),
         };

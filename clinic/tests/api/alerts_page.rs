@@ -127,6 +127,8 @@ async fn an_acknowledgement_records_its_outcome_and_note_and_can_be_reopened() {
     let too_long = server.clinician(Method::POST, &ack).json(&json!({"note": long})).send().await.unwrap();
     assert_eq!(too_long.status(), StatusCode::BAD_REQUEST);
     assert!(too_long.text().await.unwrap().contains("2,000 characters"));
+    let untyped = server.clinician(Method::POST, &ack).body(r#"{"outcome": "no_answer"}"#).send().await.unwrap();
+    assert_eq!(untyped.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "a body must say it is JSON");
     let mut browser = Browser::new(&server);
     browser.sign_in("rivera", PASSWORD).await;
     let (_, token) = browser.page("/dashboard").await;
