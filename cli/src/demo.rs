@@ -120,8 +120,11 @@ async fn demo(args: DemoArgs, tz: Zone) -> Result<()> {
     let titles: Vec<&str> = pack.guidelines.iter().map(|s| pack.text(&s.title, "en")).collect();
     ui.say(&format!("Guidelines from the clinic's pack: {}.", titles.join(" · ")));
     let plan = katcore::checklist::evaluate(&pack, start, &katcore::checklist::Answers::new(), "en");
-    let rows: Vec<Vec<String>> = plan.reminders.iter().map(|r| vec![when(&r.at), r.message.clone()]).collect();
-    ui.say("Reminders the phone schedules as local notifications:");
+    // In the order they will fire (the evaluation lists them in pack order).
+    let mut reminders: Vec<&katcore::checklist::Reminder> = plan.reminders.iter().collect();
+    reminders.sort_by_key(|r| r.at);
+    let rows: Vec<Vec<String>> = reminders.iter().map(|r| vec![when(&r.at), r.message.clone()]).collect();
+    ui.say("Reminders the phone schedules as local notifications, in the order they fire:");
     ui.table(&["at", "reminder"], &rows);
 
     // 3. Offline checklist.

@@ -14,6 +14,11 @@ fn the_demo_walks_a_whole_session_and_converges() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "demo failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
     let position = |needle: &str| stdout.find(needle).unwrap_or_else(|| panic!("missing {needle:?} in:\n{stdout}"));
+    // Step 2: reminders in the order they fire: the day-before ones, then food, then drink.
+    let alcohol = position("No more alcohol or drugs before your session");
+    let food = position("Time to stop eating solid food");
+    let drink = position("Time to stop drinking liquids");
+    assert!(alcohol < food && food < drink, "reminders out of time order:\n{stdout}");
     // Step 3: wait, then blocked and urgent, then ready — in that order.
     let wait = position("Readiness: WAIT — the earliest start is");
     let blocked = position("Readiness: BLOCKED — URGENT");
