@@ -37,10 +37,11 @@ pub(crate) const FUTURE_TOLERANCE: Duration = Duration::minutes(10);
 /// How the dashboard marks an entry dated ahead of the clinic's clock.
 const DATED_AHEAD: &str = "dated ahead of the clinic's clock by the client's device";
 
-/// `text` marked as dated ahead by its device, at `dated`, and shown where
-/// the clinic received it: the one mark of the alerts and the lists.
-pub(crate) fn marked_ahead(text: &str, dated: DateTime<Utc>) -> String {
-    format!("{text} ({DATED_AHEAD}: {}; shown when received)", dated.format("%Y-%m-%d %H:%M UTC"))
+/// `text` marked as dated ahead by its device, at `dated` (as the page
+/// shows instants), and shown where the clinic received it: the one mark
+/// of the alerts and the lists.
+pub(crate) fn marked_ahead(text: &str, dated: &str) -> String {
+    format!("{text} ({DATED_AHEAD}: {dated}; shown when received)")
 }
 
 /// Whether `at` is more than the tolerance ahead of `now`.

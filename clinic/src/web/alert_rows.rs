@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use katcore::checklist::ItemState;
 use katcore::pack::{InstrumentKind, Pack};
 use katcore::record::{score_baseline_among, CheckInKind, RecordView, Severity, SideEffectReport, UrgentKind};
+use katcore::zone::Zone;
 
-use super::words::{readiness_label, shown};
+use super::words::{readiness_label, shown, shown_in};
 use crate::alerts::outcome_words;
 use crate::state::AppState;
 use crate::storage::Alert;
@@ -63,7 +64,7 @@ pub(crate) struct AlertRow {
 /// The urgent item behind an alert, in words, from the record (the keys
 /// are those of docs/record-format.md); empty when the record does not
 /// hold it (any more).
-fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> String {
+fn describe(view: &RecordView, pack: &Pack, zone: &Zone, key: &str, kind: UrgentKind) -> String {
     match kind {
         UrgentKind::UrgentBloodPressure => {
             if let Some(v) = key.strip_prefix("v:").and_then(|id| view.vitals.iter().find(|v| v.id == id)) {
@@ -127,7 +128,7 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
                     "{} total {total} ({}){}",
                     crate::wording::instrument_name(*instrument),
                     crate::wording::band_name(*band),
-                    baseline_text(view, *instrument, &c.id)
+                    baseline_text(view, zone, *instrument, &c.id)
                 )),
                 CheckInKind::Mood { .. } => None,
             })
@@ -152,10 +153,11 @@ fn describe(view: &RecordView, pack: &Pack, key: &str, kind: UrgentKind) -> Stri
 /// ", baseline 6 on 2026-05-01" for a check-in that is not the client's
 /// first with `instrument` (the baseline the alert was derived from);
 /// empty for the first.
-fn baseline_text(view: &RecordView, instrument: InstrumentKind, id: &str) -> String {
+fn baseline_text(view: &RecordView, zone: &Zone, instrument: InstrumentKind, id: &str) -> String {
     match score_baseline_among(&view.check_ins, instrument) {
         Some(baseline) if baseline.id != id => {
-            format!(", baseline {} on {}", baseline.total, baseline.completed_at.format("%Y-%m-%d"))
+            let day = baseline.completed_at.with_timezone(zone).format("%-d %b %Y");
+            format!(", baseline {} on {day}", baseline.total)
         }
         _ => String::new(),
     }
@@ -295,15 +297,16 @@ pub(super) fn sort_alerts(alerts: &mut [Alert]) {
 pub(super) fn describe_open(
     view: &RecordView,
     pack: &Pack,
+    zone: &Zone,
     wanted: impl IntoIterator<Item = (String, String, UrgentKind, DateTime<Utc>)>,
 ) -> HashMap<String, String> {
     wanted
         .into_iter()
         .map(|(id, key, kind, at)| {
-            let mut detail = describe(view, pack, &key, kind);
+            let mut detail = describe(view, pack, zone, &key, kind);
             // The alert was dated when it was raised: its item's own time was not credible.
             if let Some(dated) = entry_time(view, &key).filter(|dated| crate::clock::ahead(*dated, at)) {
-                detail = crate::clock::marked_ahead(&detail, dated);
+                detail = crate::clock::marked_ahead(&detail, &shown_in(zone, dated));
             }
             (id, detail)
         })
@@ -418,9 +421,10 @@ mod tests {
         let worse = record.add_check_in(phq9(vec![2, 2, 2, 2, 1, 0, 0, 0, 0]), at(8)).unwrap();
         let pack = Pack::default_pack();
         let view = record.view(&pack);
-        let text = describe(&view, &pack, &format!("c:{}", worse.id), UrgentKind::ScoreWorsened);
-        assert_eq!(text, "PHQ-9 total 9 (mild), baseline 4 on 2026-05-01");
-        let text = describe(&view, &pack, &format!("c:{}", first.id), UrgentKind::SevereScore);
+        let zone = Zone::named("America/New_York").unwrap();
+        let text = describe(&view, &pack, &zone, &format!("c:{}", worse.id), UrgentKind::ScoreWorsened);
+        assert_eq!(text, "PHQ-9 total 9 (mild), baseline 4 on 1 May 2026");
+        let text = describe(&view, &pack, &zone, &format!("c:{}", first.id), UrgentKind::SevereScore);
         assert_eq!(text, "PHQ-9 total 4 (minimal)", "the first check-in is its own baseline");
     }
 

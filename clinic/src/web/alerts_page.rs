@@ -182,11 +182,12 @@ pub(crate) async fn alerts(
     for (client_id, alerts) in groups.into_iter().skip((page - 1) * CLIENTS_PER_PAGE).take(CLIENTS_PER_PAGE) {
         let wanted: Vec<(String, String, UrgentKind, DateTime<Utc>)> =
             alerts.iter().map(|a| (a.id.clone(), a.key.clone(), a.kind, a.at)).collect();
+        let zone = state.time_zone().clone();
         let details = state
             .with_replica(&client_id, move |replica, storage| {
                 let pack = replica.pack(storage)?;
                 let view = replica.record().view(&pack);
-                Ok(describe_open(&view, &pack, wanted.iter().cloned()))
+                Ok(describe_open(&view, &pack, &zone, wanted.iter().cloned()))
             })
             .await?;
         on_page.push(Group {

@@ -209,7 +209,7 @@ pub(crate) async fn client(
         .await?;
     // The alerts are described from the same view the page shows.
     let open = mine.iter().filter(|a| a.acknowledged_at.is_none()).map(|a| (a.id.clone(), a.key.clone(), a.kind, a.at));
-    let details = describe_open(&view, &pack, open.collect::<Vec<_>>());
+    let details = describe_open(&view, &pack, state.time_zone(), open.collect::<Vec<_>>());
     let labels = HashMap::from([(client_id.clone(), client.label.clone())]);
     let acknowledged: HashMap<String, (String, Option<i64>)> =
         mine.iter().map(|a| (a.id.clone(), (a.key.clone(), a.acknowledged_at.map(|t| t.timestamp_millis())))).collect();
@@ -336,7 +336,7 @@ pub(crate) async fn client(
             .map(|(key, at, text, by)| {
                 let received = receipts.get(&key).copied().unwrap_or(now);
                 if crate::clock::ahead(at, received) {
-                    (received, crate::clock::marked_ahead(&text, at), by)
+                    (received, crate::clock::marked_ahead(&text, &shown(&state, at)), by)
                 } else {
                     (at, text, by)
                 }

@@ -15,7 +15,7 @@ pub(crate) fn shown(state: &AppState, at: DateTime<Utc>) -> String {
 }
 
 /// `at` in `zone`, labelled with the zone's abbreviation then.
-fn shown_in(zone: &Zone, at: DateTime<Utc>) -> String {
+pub(super) fn shown_in(zone: &Zone, at: DateTime<Utc>) -> String {
     format!("{} {}", at.with_timezone(zone).format("%a %-d %b %Y %H:%M"), zone.abbreviation_at(at))
 }
 

@@ -620,7 +620,7 @@ async fn a_reading_dated_years_ahead_is_placed_at_receipt_and_marked() {
     assert!(html.contains("190/100 mmHg"));
     assert!(html.contains(&format!(
         "dated ahead of the clinic&#39;s clock by the client&#39;s device: {}",
-        ahead.format("%Y-%m-%d")
+        ahead.format("%a %-d %b %Y")
     )));
     let (page, _) = browser.page(&format!("/dashboard/clients/{}", phone.client_id)).await;
     // Listed at its receipt (today), with the time its device gave.
@@ -628,7 +628,7 @@ async fn a_reading_dated_years_ahead_is_placed_at_receipt_and_marked() {
     assert!(line.contains(&now.format("%-d %b %Y").to_string()), "placed at its receipt: {line}");
     assert!(page.contains(&format!(
         "190/100 mmHg (urgent) (dated ahead of the clinic&#39;s clock by the client&#39;s device: {}; shown when received)",
-        ahead.format("%Y-%m-%d %H:%M UTC")
+        ahead.format("%a %-d %b %Y %H:%M UTC")
     )));
     assert!(page.contains("128/82 mmHg</td>"), "the real readings are listed as written");
     // The plots say what they leave off, and where it is instead.
