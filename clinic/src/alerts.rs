@@ -221,8 +221,8 @@ pub(crate) async fn acknowledge(
 }
 
 /// Opens an acknowledged alert again (an acknowledgement made in error, or
-/// one that needs more), in the alerts table (and its audit trail) and in
-/// the client's record.
+/// one that needs more), in the alerts table and its audit trail; the
+/// record keeps its acknowledgement, written once.
 #[utoipa::path(
     post, path = "/v1/alerts/{alert_id}/reopen", tag = "clinician", security(("clinician_token" = [])),
     params(("alert_id" = String, Path, description = "The alert")),
