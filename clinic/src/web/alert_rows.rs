@@ -83,13 +83,9 @@ fn describe(view: &RecordView, pack: &Pack, zone: &Zone, key: &str, kind: Urgent
                 .strip_prefix("r:")
                 .and_then(|id| view.sessions.iter().flat_map(|s| &s.readiness).find(|r| r.id == id))
                 .map(|decision| {
-                    let blood_pressure = |id: &str| {
-                        pack.checklist
-                            .iter()
-                            .any(|i| i.id == id && matches!(i.rule, katcore::pack::Rule::BloodPressure))
-                    };
+                    let readings = blood_pressure_items(pack);
                     let rest: Vec<(String, ItemState)> =
-                        decision.items.iter().filter(|(id, _)| !blood_pressure(id)).cloned().collect();
+                        decision.items.iter().filter(|(id, _)| !readings.contains(&id.as_str())).cloned().collect();
                     explain(pack, &rest)
                 })
                 .filter(|rest| rest != EVERY_ITEM_MET);
@@ -169,12 +165,7 @@ fn baseline_text(view: &RecordView, zone: &Zone, instrument: InstrumentKind, id:
 /// (`s:<session>/a:<item>@<at>`), the answer given at that instant. Every
 /// answer is kept, so a reading the client later replaced still shows.
 fn checklist_reading(view: &RecordView, pack: &Pack, key: &str) -> Option<String> {
-    let bp_items: Vec<&str> = pack
-        .checklist
-        .iter()
-        .filter(|item| matches!(item.rule, katcore::pack::Rule::BloodPressure))
-        .map(|item| item.id.as_str())
-        .collect();
+    let bp_items = blood_pressure_items(pack);
     let answer =
         if let Some(id) = key.strip_prefix("r:") {
             let (session, decision) =
@@ -211,6 +202,15 @@ fn checklist_reading(view: &RecordView, pack: &Pack, key: &str) -> Option<String
         pack.thresholds.bp_urgent.systolic,
         pack.thresholds.bp_urgent.diastolic
     ))
+}
+
+/// The ids of the pack's blood-pressure checklist items.
+fn blood_pressure_items(pack: &Pack) -> Vec<&str> {
+    pack.checklist
+        .iter()
+        .filter(|item| matches!(item.rule, katcore::pack::Rule::BloodPressure))
+        .map(|item| item.id.as_str())
+        .collect()
 }
 
 /// A side-effect report in words: the pack's name for it and its severity.
