@@ -10,6 +10,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone as _};
 use katcore::zone::Zone;
 use serde::Deserialize;
 
+use super::alerts_page::landing_link;
 use super::pages::{chrome, EnrollmentPage};
 use super::session::{see_other, NoFields, Posted};
 use super::words::shown;
@@ -28,6 +29,19 @@ pub(crate) struct AckForm {
     note: String,
     #[serde(default)]
     client: String,
+    #[serde(flatten)]
+    list: ListPlace,
+}
+
+/// Where on the landing page a form was sent from: its filters and page.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListPlace {
+    #[serde(default)]
+    list_kind: String,
+    #[serde(default)]
+    list_client: String,
+    #[serde(default)]
+    list_page: String,
 }
 
 /// Acknowledges an alert with its outcome.
@@ -40,7 +54,7 @@ pub(crate) async fn acknowledge(
         .ok_or_else(|| bad_field("Outcome: choose what was done about the alert."))?;
     let note = Some(posted.form.note.clone());
     crate::alerts::acknowledge_alert(&state, &posted.signed_in.clinician, &alert_id, Some(outcome), note).await?;
-    Ok(back(&posted.form.client, "acknowledged"))
+    Ok(back(&posted.form.client, &posted.form.list, "acknowledged"))
 }
 
 /// `POST /dashboard/alerts/{alert_id}/reopen`; `client` as for [`AckForm`].
@@ -48,6 +62,8 @@ pub(crate) async fn acknowledge(
 pub(crate) struct ReopenForm {
     #[serde(default)]
     client: String,
+    #[serde(flatten)]
+    list: ListPlace,
 }
 
 /// Opens an acknowledged alert again.
@@ -57,13 +73,14 @@ pub(crate) async fn reopen(
     posted: Posted<ReopenForm>,
 ) -> Result<Response, WebError> {
     crate::alerts::reopen_alert(&state, &posted.signed_in.clinician, &alert_id).await?;
-    Ok(back(&posted.form.client, "reopened"))
+    Ok(back(&posted.form.client, &posted.form.list, "reopened"))
 }
 
-/// `303` to the client's page (when `client` names one) or the landing page, saying `done`.
-fn back(client: &str, done: &str) -> Response {
+/// `303` to the client's page (when `client` names one) or the landing
+/// page at the filters and page the form came from, saying `done`.
+fn back(client: &str, list: &ListPlace, done: &str) -> Response {
     if client.is_empty() {
-        see_other(&format!("/dashboard?done={done}"))
+        see_other(&landing_link(&list.list_kind, &list.list_client, &list.list_page, done))
     } else {
         see_other(&format!("/dashboard/clients/{}?done={done}", client_path(client)))
     }

@@ -90,6 +90,17 @@ impl Filter {
     }
 }
 
+/// Where a form of the landing page returns to: the same filters and page
+/// (each read again through [`Filter`], so nothing else goes into the
+/// address), with the `done` word.
+pub(super) fn landing_link(kind: &str, client: &str, page: &str, done: &str) -> String {
+    let query = AlertsQuery { kind: Some(kind.to_owned()), client: Some(client.to_owned()), page: None };
+    let page = page.trim().parse::<usize>().unwrap_or(1).max(1);
+    let link = Filter::of(&query).link(page);
+    let joint = if link.contains('?') { '&' } else { '?' };
+    format!("{link}{joint}done={done}")
+}
+
 /// An option of a filter's list: its value, words, open count and whether chosen.
 pub(crate) struct Choice {
     value: String,
@@ -116,6 +127,9 @@ pub(crate) struct AlertsPage {
     kinds: Vec<Choice>,
     clients: Vec<Choice>,
     filtered: bool,
+    /// The filters in force, for the forms to return to (empty: none).
+    list_kind: String,
+    list_client: String,
     /// Open alerts and clients the filters keep.
     shown_alerts: usize,
     shown_clients: usize,
@@ -203,6 +217,8 @@ pub(crate) async fn alerts(
         kinds,
         clients: client_choices,
         filtered: filter != Filter::default(),
+        list_kind: filter.kind.map(urgent_kind_name).unwrap_or_default().to_owned(),
+        list_client: filter.client.clone().unwrap_or_default(),
         shown_alerts,
         shown_clients,
         groups: on_page,
@@ -268,5 +284,12 @@ mod tests {
         let garbage = Filter::of(&query("everything", "x\"><script>"));
         assert_eq!(garbage, Filter::default());
         assert_eq!(garbage.link(1), "/dashboard");
+        // A form returns to its list, and to nothing a form could smuggle in.
+        assert_eq!(
+            landing_link("side_effect", "3f2a", "2", "acknowledged"),
+            "/dashboard?kind=side_effect&client=3f2a&page=2&done=acknowledged"
+        );
+        assert_eq!(landing_link("", "", "", "reopened"), "/dashboard?done=reopened");
+        assert_eq!(landing_link("x", "//evil.example", "-3", "acknowledged"), "/dashboard?done=acknowledged");
     }
 }

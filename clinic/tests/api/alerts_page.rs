@@ -140,8 +140,21 @@ async fn an_acknowledgement_records_its_outcome_and_note_and_can_be_reopened() {
 
     // Acknowledged from the dashboard with an outcome and a note.
     let note = "Rang twice; voicemail full. Will try at 18:00.";
-    let acked = browser.post(&dashboard_ack, &[("csrf", &token), ("outcome", "no_answer"), ("note", note)]).await;
+    let form = [
+        ("csrf", token.as_str()),
+        ("outcome", "no_answer"),
+        ("note", note),
+        ("list_kind", "urgent_blood_pressure"),
+        ("list_client", ""),
+        ("list_page", "2"),
+    ];
+    let acked = browser.post(&dashboard_ack, &form).await;
     assert_eq!(acked.status(), StatusCode::SEE_OTHER);
+    let location = acked.headers()[reqwest::header::LOCATION].to_str().unwrap();
+    assert_eq!(
+        location, "/dashboard?kind=urgent_blood_pressure&page=2&done=acknowledged",
+        "back to the list it came from"
+    );
     let all: Value = server.clinician(Method::GET, "/v1/alerts?status=all").send().await.unwrap().json().await.unwrap();
     assert_eq!(all[0]["acknowledged_outcome"], "no_answer");
     assert_eq!(all[0]["acknowledged_by"], "Dr. Rivera");
