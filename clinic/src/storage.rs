@@ -716,17 +716,18 @@ pub(crate) fn urgent_kind_name(kind: UrgentKind) -> &'static str {
     }
 }
 
+/// Every urgent kind, most urgent first (the order the dashboard lists them in).
+pub(crate) const URGENT_KINDS: [UrgentKind; 7] = [
+    UrgentKind::CrisisCheckIn,
+    UrgentKind::UrgentBloodPressure,
+    UrgentKind::StartedNotReady,
+    UrgentKind::SevereScore,
+    UrgentKind::SideEffect,
+    UrgentKind::ScoreWorsened,
+    UrgentKind::ChecklistBlocked,
+];
+
 /// The urgent kind with this stored name.
 pub(crate) fn urgent_kind_from_name(name: &str) -> Option<UrgentKind> {
-    [
-        UrgentKind::ChecklistBlocked,
-        UrgentKind::UrgentBloodPressure,
-        UrgentKind::SideEffect,
-        UrgentKind::CrisisCheckIn,
-        UrgentKind::StartedNotReady,
-        UrgentKind::SevereScore,
-        UrgentKind::ScoreWorsened,
-    ]
-    .into_iter()
-    .find(|kind| urgent_kind_name(*kind) == name)
+    URGENT_KINDS.into_iter().find(|kind| urgent_kind_name(*kind) == name)
 }

@@ -14,23 +14,12 @@ use katcore::zone::Zone;
 use super::words::{readiness_label, shown, shown_in};
 use crate::alerts::outcome_words;
 use crate::state::AppState;
-use crate::storage::Alert;
+use crate::storage::{Alert, URGENT_KINDS};
 use crate::wording::alert_kind_label;
 
-/// Every kind of alert, most urgent first.
-pub(super) const KINDS: [UrgentKind; 7] = [
-    UrgentKind::CrisisCheckIn,
-    UrgentKind::UrgentBloodPressure,
-    UrgentKind::StartedNotReady,
-    UrgentKind::SevereScore,
-    UrgentKind::SideEffect,
-    UrgentKind::ScoreWorsened,
-    UrgentKind::ChecklistBlocked,
-];
-
-/// How urgent a kind of alert is: lower first (its place in [`KINDS`]).
+/// How urgent a kind of alert is: lower first (its place in [`URGENT_KINDS`]).
 pub(crate) fn priority(kind: UrgentKind) -> u8 {
-    KINDS.iter().position(|k| *k == kind).and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX)
+    URGENT_KINDS.iter().position(|k| *k == kind).and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX)
 }
 
 /// The CSS class of a kind's badge.

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use katcore::record::UrgentKind;
 use serde::Deserialize;
 
-use super::alert_rows::{describe_open, rows_of, sort_alerts, AlertRow, KINDS};
+use super::alert_rows::{describe_open, rows_of, sort_alerts, AlertRow};
 use super::pages::{Chrome, Done};
 use super::session::SignedIn;
 use super::words::{shown, sync_age};
@@ -21,7 +21,7 @@ use super::{render, WebError};
 // The acknowledgement form (ack_form.html) lists its outcomes.
 use crate::alerts::Outcome;
 use crate::state::AppState;
-use crate::storage::{urgent_kind_from_name, urgent_kind_name, Alert};
+use crate::storage::{urgent_kind_from_name, urgent_kind_name, Alert, URGENT_KINDS};
 use crate::wording::alert_kind_label;
 
 /// Clients (groups of alerts) per page: each is one record read to
@@ -234,7 +234,7 @@ pub(crate) async fn alerts(
 /// The filters' options: every kind, and every client with an open alert
 /// (by label), each with its count of open alerts.
 fn choices(open: &[Alert], labels: &HashMap<String, String>, filter: &Filter) -> (Vec<Choice>, Vec<Choice>) {
-    let kinds = KINDS
+    let kinds = URGENT_KINDS
         .iter()
         .map(|&kind| Choice {
             value: urgent_kind_name(kind).to_owned(),
