@@ -280,18 +280,24 @@ pub(crate) async fn acknowledge_alert(
             let pack = replica.pack(storage)?;
             let keys = std::collections::BTreeSet::from([alert.key.clone()]);
             let item = replica.record().urgent_items_among(&pack, &keys).into_iter().next();
-            let reopened = storage
-                .alert_actions(&alert.client_id)?
-                .into_iter()
-                .filter(|line| line.alert_id == alert.id && line.action == AlertActionKind::Reopened)
-                .map(|line| line.at)
-                .max();
+            let recorded = item.and_then(|item| item.acknowledged);
+            // When the alert was last reopened: read only when the record holds an
+            // acknowledgement, the one case where it decides anything.
+            let reopened = match &recorded {
+                Some(_) => storage
+                    .alert_actions(&alert.client_id)?
+                    .into_iter()
+                    .filter(|line| line.alert_id == alert.id && line.action == AlertActionKind::Reopened)
+                    .map(|line| line.at)
+                    .max(),
+                None => None,
+            };
             let mine = Acknowledgement {
                 outcome: outcome.map(|o| o.code().to_owned()),
                 note: note.clone(),
                 ..Acknowledgement::new(&by, Utc::now())
             };
-            let written = match item.and_then(|item| item.acknowledged) {
+            let written = match recorded {
                 // Another instance's, a moment ago: the record decides who
                 // acknowledged, and the alerts table takes its name, time and
                 // outcome, so the two never disagree whichever instance wins.
