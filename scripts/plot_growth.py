@@ -17,6 +17,8 @@ years = [float(r["years"]) for r in rows]
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
 left.plot(years, [float(r["open_ms"]) for r in rows], "o-", label="CareStore::open (decrypt + load)")
 left.plot(years, [float(r["bare_load_ms"]) for r in rows], "s--", label="bare AutoCommit::load")
+if "first_view_ms" in rows[0]:
+    left.plot(years, [float(r["first_view_ms"]) for r in rows], "^-", label="Device::first_view (what the app shows first)")
 left.set_xlabel("years of record")
 left.set_ylabel("median time, ms")
 left.set_title("Open time")

@@ -15,6 +15,7 @@
 //!
 //! | façade | what |
 //! |---|---|
+//! | [`first_view()`] | what the app shows first, read without loading the history (then open `CareStore`) |
 //! | [`CareStore`] | `open(path, key, transport)`, listeners |
 //! | [`Content`] | the clinic's pack: guidelines, checklist questions, side effects, questionnaires, crisis contacts |
 //! | [`Sessions`] | schedule, checklist answers and evaluation, start, end, aftercare |
@@ -50,6 +51,7 @@
 
 mod content;
 mod error;
+mod first_view;
 mod journal;
 mod listeners;
 mod sessions;
@@ -64,6 +66,7 @@ pub use content::{
     Questionnaire, SideEffectOption,
 };
 pub use error::KatcoreError;
+pub use first_view::{first_view, FirstView};
 pub use journal::Journal;
 pub use katcore::aftercare::{Aftercare, ScheduledPrompt};
 pub use katcore::checklist::{Evaluation, ItemResult, ItemState, ReadinessStatus, Reminder};

@@ -2,9 +2,12 @@
 //! years of synthetic history (the two-year generator, scaled).
 //!
 //! For each size it builds the record through the public API, compacts it,
-//! closes it, then measures the median of repeated cold-cache-free opens
-//! (`CareStore::open`, which decrypts and loads snapshot + changes) and of a
-//! bare `AutoCommit::load` of the same saved bytes, and the file's size. It
+//! closes it, then measures the median of repeated cold-cache-free opens to
+//! the first view (`Device::first_view`: the next session, its checklist
+//! evaluated, the due prompts and sync state, read from the stored current
+//! state), of full opens (`CareStore::open`, which decrypts and loads
+//! snapshot + changes) and of a bare `AutoCommit::load` of the same saved
+//! bytes, and the file's size. It
 //! prints one `[growth]` line per size, a least-squares linear fit with its
 //! R², and writes `target/growth.csv` for `scripts/plot_growth.py`.
 //!
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use katcore::care_store::CareStore;
 use katcore::store::StoreKey;
+use katcore::Device;
 
 const OPENS: usize = 15;
 
@@ -40,34 +44,54 @@ fn main() {
         let built = two_year::build_record(&store, y);
         store.compact_now().expect("compact");
         let saved = store.read(|r| r.save());
+        // The day before the last session: the first view has a session and a checklist to show.
+        let last_start = store.read(|r| r.sessions().iter().map(|s| s.scheduled_start).max()).expect("sessions");
+        let now = last_start.to_utc() - chrono::Duration::days(1);
         drop(store);
         wait_closed(&path);
         let file_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let first = Device::first_view(&path, &key, "en", now).expect("first view").expect("a stored current state");
+        assert!(first.checklist.is_some(), "the first view evaluates the next session's checklist");
+        let first_view = median(
+            (0..OPENS)
+                .map(|_| time(|| drop(Device::first_view(&path, &key, "en", now).expect("first view"))))
+                .collect(),
+        );
         let open = median((0..OPENS).map(|_| time(|| drop(CareStore::open(&path, &key).expect("open")))).collect());
         let bare = median(
             (0..OPENS).map(|_| time(|| drop(automerge::AutoCommit::load(&saved).expect("bare load")))).collect(),
         );
         println!(
-            "[growth] years={y} journal_entries={} writes={} file_bytes={file_bytes} saved_bytes={} open_ms={:.2} bare_load_ms={:.2} build_s={:.1}",
+            "[growth] years={y} journal_entries={} writes={} file_bytes={file_bytes} saved_bytes={} first_view_ms={:.2} open_ms={:.2} bare_load_ms={:.2} build_s={:.1}",
             built.journal_entries,
             built.writes,
             saved.len(),
+            ms(first_view),
             ms(open),
             ms(bare),
             built.seconds
         );
-        rows.push((y, file_bytes as f64, ms(open), ms(bare)));
+        rows.push((y, file_bytes as f64, ms(open), ms(bare), ms(first_view)));
         let _ = std::fs::remove_dir_all(&dir);
     }
     if rows.len() >= 2 {
-        for (name, column) in [("file_bytes", 1usize), ("open_ms", 2), ("bare_load_ms", 3)] {
-            let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.0, [r.0, r.1, r.2, r.3][column])).collect();
+        for (name, column) in [("file_bytes", 1usize), ("open_ms", 2), ("bare_load_ms", 3), ("first_view_ms", 4)] {
+            let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.0, [r.0, r.1, r.2, r.3, r.4][column])).collect();
             let (slope, intercept, r2) = linear_fit(&points);
             println!("[growth] fit {name} = {slope:.3} per year + {intercept:.3}; R² = {r2:.4}");
         }
     }
-    let csv: String = std::iter::once("years,file_bytes,open_ms,bare_load_ms\n".to_owned())
-        .chain(rows.iter().map(|(y, f, o, b)| format!("{y},{f},{o:.3},{b:.3}\n")))
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        println!(
+            "[growth] first view at {} years: {:.3}× the bare load, {:.2}× the first view at {} years",
+            last.0,
+            last.4 / last.3,
+            last.4 / first.4,
+            first.0
+        );
+    }
+    let csv: String = std::iter::once("years,file_bytes,open_ms,bare_load_ms,first_view_ms\n".to_owned())
+        .chain(rows.iter().map(|(y, f, o, b, v)| format!("{y},{f},{o:.3},{b:.3},{v:.3}\n")))
         .collect();
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/growth.csv");
     if std::fs::write(&out, csv).is_ok() {

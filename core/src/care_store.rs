@@ -20,6 +20,8 @@
 //! SQLite connection is used by one call at a time. Compaction reads the
 //! record under the read lock, then writes the snapshot without holding it.
 
+mod current;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,9 +34,11 @@ use crate::checklist::{evaluate_in, Answers, Evaluation};
 use crate::pack::Pack;
 use crate::persist::{PersistedRecord, DEVICE_COMPACTION_BYTES};
 use crate::record::{
-    check_changes, sort_journal, CareRecord, DuePrompt, JournalEntry, JournalLinks, RecordError, Writer,
+    check_changes, sort_journal, touched_entries, CareRecord, DuePrompt, JournalEntry, JournalLinks, RecordError,
+    Writer,
 };
 use crate::store::{Store, StoreError, StoreKey};
+pub(crate) use current::{Current, META_KEY as CURRENT_META_KEY};
 
 /// Why a care-store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +84,8 @@ struct State {
     /// The record and what of it is stored (`crate::persist`).
     persisted: PersistedRecord,
     private: BTreeMap<String, JournalEntry>,
+    /// What a first screen is made from, as stored ([`current`]).
+    current: Current,
 }
 
 impl CareStore {
@@ -240,9 +246,7 @@ impl CareStore {
     pub fn delete_journal_entry(&self, id: &str, at: DateTime<Utc>) -> Result<(), CareStoreError> {
         let mut state = self.inner.write();
         if state.private.contains_key(id) {
-            self.inner.store.delete_private(id)?;
-            state.private.remove(id);
-            return Ok(());
+            return self.inner.delete_private(&mut state, id);
         }
         drop(state);
         self.update(|record| record.delete_journal_entry(id, crate::record::Party::Client, at))
@@ -278,6 +282,11 @@ impl CareStore {
         &self.inner.store
     }
 
+    /// The seq of the last change stored.
+    pub fn last_seq(&self) -> i64 {
+        self.inner.read().persisted.last_seq()
+    }
+
     /// Bytes of the snapshot and of the changes appended after it.
     pub fn stored_bytes(&self) -> (u64, u64) {
         self.inner.read().persisted.sizes()
@@ -294,9 +303,24 @@ impl Inner {
         self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends everything after the stored heads as one change blob.
+    /// Appends everything after the stored heads as one change blob, and
+    /// the current state it leads to in the same transaction.
     fn persist(&self, state: &mut State) -> Result<(), CareStoreError> {
-        match state.persisted.persist(|_, unsaved| self.store.append_change(&unsaved.bytes)) {
+        let current = &state.current;
+        let mut next = None;
+        let appended = state.persisted.persist(|record, unsaved| {
+            let touched = touched_entries(record.document(), &unsaved.changes);
+            self.store.append_change_with_meta(&unsaved.bytes, CURRENT_META_KEY, |seq| {
+                let after = current.after_change(record, &touched, seq, Utc::now());
+                let bytes = after.encode();
+                next = Some(after);
+                bytes
+            })
+        });
+        if let Some(next) = next.filter(|_| appended.is_ok()) {
+            state.current = next;
+        }
+        match appended {
             Ok(_) => Ok(()),
             Err(error) => {
                 // Memory must not run ahead of the file: go back to what is stored.
@@ -310,10 +334,20 @@ impl Inner {
     fn put_private(&self, entry: JournalEntry) -> Result<String, CareStoreError> {
         let bytes = serde_json::to_vec(&entry).map_err(|e| StoreError::Storage { reason: e.to_string() })?;
         let mut state = self.write();
-        self.store.put_private(&entry.id, &bytes)?;
+        let current = state.current.after_private(&entry.id, Some(&entry));
+        self.store.write_private_with_meta(&entry.id, Some(&bytes), CURRENT_META_KEY, &current.encode())?;
+        state.current = current;
         let id = entry.id.clone();
         state.private.insert(id.clone(), entry);
         Ok(id)
+    }
+
+    fn delete_private(&self, state: &mut State, id: &str) -> Result<(), CareStoreError> {
+        let current = state.current.after_private(id, None);
+        self.store.write_private_with_meta(id, None, CURRENT_META_KEY, &current.encode())?;
+        state.current = current;
+        state.private.remove(id);
+        Ok(())
     }
 
     fn compaction_due(&self) -> bool {
@@ -356,5 +390,17 @@ fn load_state(store: &Store, actor: ActorId) -> Result<State, CareStoreError> {
             serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt { what: "a private journal entry" })?;
         private.insert(id, entry);
     }
-    Ok(State { persisted, private })
+    let seq = persisted.last_seq();
+    let stored = store.get_meta(CURRENT_META_KEY).ok().flatten().and_then(|bytes| Current::decode(&bytes, seq));
+    let current = match stored {
+        Some(current) => current,
+        None => {
+            let current = Current::build(persisted.record(), private.values(), seq, Utc::now());
+            // Best effort: without it the next open shows no first view
+            // (`Device::first_view` says so) and builds it again.
+            let _ = store.put_meta(CURRENT_META_KEY, &current.encode());
+            current
+        }
+    };
+    Ok(State { persisted, private, current })
 }

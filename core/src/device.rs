@@ -19,6 +19,7 @@
 //! Every write is durable when its call returns, and observers hear of it
 //! afterwards ([`observers`]).
 
+pub mod first_view;
 pub mod observers;
 
 use std::path::Path;
@@ -41,6 +42,7 @@ use crate::sync::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, Tr
 use crate::sync::{restore_saved_pack, SyncClient, SyncError, SyncReport, SyncStatus, SyncTrigger};
 use crate::zone::Zone;
 use observers::Observers;
+pub use first_view::{FirstView, FirstViewSync};
 pub use observers::{CareChange, Observer, Subscription};
 
 /// Why a device call failed. Messages name fields and ids, never values.
@@ -143,7 +145,7 @@ impl Device {
     pub fn open(path: &Path, key: &StoreKey, transport: Option<Arc<dyn Transport>>) -> Result<Device, DeviceError> {
         let store = CareStore::open(path, key)?;
         let packs = Arc::new(RwLock::new(PackRegistry::new(TrustedKeys::default())));
-        restore_saved_pack(&store, &packs)?;
+        restore_saved_pack(store.store(), &packs)?;
         let has_transport = transport.is_some();
         let http: Arc<dyn Transport> = transport.unwrap_or_else(|| Arc::new(NoTransport));
         let sync = SyncClient::new(store.clone(), http, Arc::clone(&packs));

@@ -18,6 +18,7 @@ mod signing;
 mod validate;
 
 pub use validate::parse_local_time;
+pub(crate) use validate::MAX_INTEGRATION_DAY;
 
 use std::sync::{Arc, OnceLock};
 

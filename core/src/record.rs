@@ -85,6 +85,7 @@ use layout::*;
 pub use model::*;
 pub use place::bucket_of;
 pub use reads::{score_baseline_among, ScoreBaseline};
+pub(crate) use reads::{due_prompts_among, is_upcoming};
 pub use schema::{json_schema, view_json_schema, RECORD_FORMAT_VERSION};
 pub use unreadable::UnreadableEntry;
 #[cfg(feature = "clinic")]

@@ -322,14 +322,38 @@ impl Store {
     /// # Errors
     /// [`StoreError::Storage`] when SQLite fails (nothing is written then).
     pub fn append_change(&self, bytes: &[u8]) -> Result<i64, StoreError> {
+        self.write(|tx| self.append_in(tx, bytes))
+    }
+
+    /// Appends one change, as [`Store::append_change`], and in the same
+    /// transaction stores `meta(seq)` (given the change's seq) under the meta
+    /// key `key`: a value derived from the document that must never be
+    /// older or newer than the changes on disk.
+    ///
+    /// # Errors
+    /// As [`Store::append_change`] and [`Store::put_meta`]; nothing is
+    /// written then.
+    pub fn append_change_with_meta(
+        &self,
+        bytes: &[u8],
+        key: &str,
+        meta: impl FnOnce(i64) -> Vec<u8>,
+    ) -> Result<i64, StoreError> {
+        check_meta_key(key)?;
         self.write(|tx| {
-            let seq = last_seq(tx)?
-                .checked_add(1)
-                .ok_or(StoreError::Storage { reason: "change numbers are exhausted".into() })?;
-            let blob = self.cipher.seal(Table::Changes, &seq.to_string(), bytes)?;
-            tx.prepare_cached("INSERT INTO changes (seq, blob) VALUES (?1, ?2)")?.execute((seq, blob))?;
+            let seq = self.append_in(tx, bytes)?;
+            self.put_keyed_in(tx, &META, key, &meta(seq))?;
             Ok(seq)
         })
+    }
+
+    /// The highest change number ever assigned (0 for a new store): that of
+    /// the last change appended, even once a snapshot absorbed it.
+    ///
+    /// # Errors
+    /// [`StoreError::Storage`] when SQLite fails.
+    pub fn last_seq(&self) -> Result<i64, StoreError> {
+        self.read(last_seq)
     }
 
     /// Replaces the snapshot with one that includes every change up to
@@ -415,6 +439,30 @@ impl Store {
         })
     }
 
+    /// Stores (`Some`) or deletes (`None`) the private entry `id` and, in the
+    /// same transaction, the meta value `meta` under `key`.
+    ///
+    /// # Errors
+    /// As [`Store::put_private`] and [`Store::put_meta`]; nothing is written then.
+    pub fn write_private_with_meta(
+        &self,
+        id: &str,
+        entry: Option<&[u8]>,
+        key: &str,
+        meta: &[u8],
+    ) -> Result<(), StoreError> {
+        check_meta_key(key)?;
+        self.write(|tx| {
+            match entry {
+                Some(bytes) => self.put_keyed_in(tx, &PRIVATE_ENTRIES, id, bytes)?,
+                None => {
+                    tx.execute("DELETE FROM private_entries WHERE id = ?1", [self.cipher.blind(Table::PrivateEntries, id)])?;
+                }
+            }
+            self.put_keyed_in(tx, &META, key, meta)
+        })
+    }
+
     /// All private entries, by id.
     ///
     /// # Errors
@@ -478,13 +526,24 @@ impl Store {
         self.get_keyed(&SYNC_STATE, peer)
     }
 
+    fn append_in(&self, tx: &Transaction<'_>, bytes: &[u8]) -> Result<i64, StoreError> {
+        let seq = last_seq(tx)?
+            .checked_add(1)
+            .ok_or(StoreError::Storage { reason: "change numbers are exhausted".into() })?;
+        let blob = self.cipher.seal(Table::Changes, &seq.to_string(), bytes)?;
+        tx.prepare_cached("INSERT INTO changes (seq, blob) VALUES (?1, ?2)")?.execute((seq, blob))?;
+        Ok(seq)
+    }
+
     fn put_keyed(&self, keyed: &KeyedTable, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.write(|tx| self.put_keyed_in(tx, keyed, key, value))
+    }
+
+    fn put_keyed_in(&self, tx: &Transaction<'_>, keyed: &KeyedTable, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let row_key = self.cipher.blind(keyed.table, key);
         let blob = self.cipher.seal(keyed.table, &row_key, &frame(key, value))?;
-        self.write(|tx| {
-            tx.prepare_cached(keyed.upsert)?.execute((&row_key, &blob))?;
-            Ok(())
-        })
+        tx.prepare_cached(keyed.upsert)?.execute((&row_key, &blob))?;
+        Ok(())
     }
 
     fn get_keyed(&self, keyed: &KeyedTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

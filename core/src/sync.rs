@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::care_store::{CareStore, CareStoreError};
+use crate::store::Store;
 use crate::pack::{parse_verifying_key, Pack, PackRegistry};
 use crate::record::{touched_entries, RecordError};
 use backoff::{check_status, network};
@@ -260,6 +261,13 @@ struct PeerState {
     /// Keys of the urgent items the server has received.
     #[serde(default)]
     synced_urgent_keys: Vec<String>,
+    /// When the last sync succeeded.
+    #[serde(default)]
+    synced_at: Option<DateTime<Utc>>,
+    /// The store's last change seq that the last successful sync had sent
+    /// or received: later ones are writes the clinic has not had yet.
+    #[serde(default)]
+    synced_seq: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -279,7 +287,12 @@ struct RunState {
 /// # Errors
 /// A store error, or `Corrupt` for unreadable saved credentials.
 pub fn saved_credentials(store: &CareStore) -> Result<Option<Credentials>, SyncError> {
-    let Some(bytes) = store.store().get_meta(CREDENTIALS_META_KEY).map_err(CareStoreError::from)? else {
+    credentials_in(store.store())
+}
+
+/// [`saved_credentials`], read from the store itself.
+fn credentials_in(store: &Store) -> Result<Option<Credentials>, SyncError> {
+    let Some(bytes) = store.get_meta(CREDENTIALS_META_KEY).map_err(CareStoreError::from)? else {
         return Ok(None);
     };
     serde_json::from_slice(&bytes).map(Some).map_err(|_| {
@@ -292,16 +305,42 @@ pub fn saved_credentials(store: &CareStore) -> Result<Option<Credentials>, SyncE
 ///
 /// # Errors
 /// A store error; a saved pack that no longer verifies is ignored.
-pub(crate) fn restore_saved_pack(store: &CareStore, packs: &RwLock<PackRegistry>) -> Result<bool, SyncError> {
-    if let Some(credentials) = saved_credentials(store)? {
+pub(crate) fn restore_saved_pack(store: &Store, packs: &RwLock<PackRegistry>) -> Result<bool, SyncError> {
+    if let Some(credentials) = credentials_in(store)? {
         if let Ok(key) = parse_verifying_key(&credentials.pack_public_key) {
             write_lock(packs).trust(key);
         }
     }
-    let Some(bytes) = store.store().get_meta(PACK_META_KEY).map_err(CareStoreError::from)? else {
+    let Some(bytes) = store.get_meta(PACK_META_KEY).map_err(CareStoreError::from)? else {
         return Ok(false);
     };
     Ok(write_lock(packs).activate_signed(&bytes).is_ok())
+}
+
+/// What the store itself says of sync, read without the record: for a
+/// device's first view.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StoredSync {
+    /// Whether the device is enrolled.
+    pub(crate) enrolled: bool,
+    /// When the last sync succeeded (as this device's clock read then).
+    pub(crate) synced_at: Option<DateTime<Utc>>,
+    /// The last change seq that sync had sent or received (0 before any).
+    pub(crate) synced_seq: i64,
+}
+
+/// [`StoredSync`] of `store`.
+///
+/// # Errors
+/// A store error, or `Corrupt` for unreadable saved credentials.
+pub(crate) fn stored_sync(store: &Store) -> Result<StoredSync, SyncError> {
+    let Some(credentials) = credentials_in(store)? else { return Ok(StoredSync::default()) };
+    let state: PeerState = store
+        .get_sync_state(&credentials.server_url)
+        .map_err(CareStoreError::from)?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    Ok(StoredSync { enrolled: true, synced_at: state.synced_at, synced_seq: state.synced_seq.unwrap_or(0) })
 }
 
 /// Runs syncs for one device against its clinic.
@@ -558,6 +597,9 @@ impl SyncClient {
         let mut report = SyncReport::default();
         let mut state = self.peer_state(&credentials.server_url);
         let since = self.known_server_heads(&state);
+        // Every change through this one goes in the request (later writes
+        // may too, but are counted as not yet sent).
+        let sent_through = self.store.last_seq();
 
         let (response, urgent_keys, pack_etag) = match self.exchange(&credentials, since, &mut report).await {
             Err(SyncError::Rejected { status: 409, .. }) => {
@@ -587,6 +629,11 @@ impl SyncClient {
         }
         state.server_heads = response.heads.iter().map(ToString::to_string).collect();
         state.synced_urgent_keys = urgent_keys;
+        // The server's changes were appended as one more change; unless a
+        // local write came in between, that one is synced too.
+        let last_seq = self.store.last_seq();
+        state.synced_seq = Some(if last_seq == sent_through + 1 && report.received_changes { last_seq } else { sent_through });
+        state.synced_at = Some(Utc::now());
         self.save_peer_state(&credentials.server_url, &state)?;
 
         if pack_etag.is_some() && pack_etag != state.pack_etag {

@@ -1,6 +1,7 @@
 //! The care record in its encrypted store, through the public API: durability
 //! (including a real child process killed with SIGKILL), private entries,
-//! encryption at rest, wrong keys, damage, compaction and threads.
+//! encryption at rest, wrong keys, damage, compaction and threads, and the
+//! first view after a kill.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use katcore::care_store::{CareStore, CareStoreError};
 use katcore::pack::Pack;
+use katcore::Device;
 use katcore::record::{JournalLinks, Party};
 use katcore::store::{StoreError, StoreKey};
 use serde_json::json;
@@ -302,7 +304,16 @@ fn writes_survive_sigkill() {
         child.wait().unwrap();
         let acked_this_round = acked_journal - before;
 
+        // The first view is written in each change's transaction: after a
+        // kill it is there, and it is the record's (read before opening,
+        // which would rebuild one that was missing or stale).
+        let first_view = Device::first_view(&path, &key(9), "en", now())
+            .expect("the first view reads after a kill")
+            .expect("a kill never leaves the first view behind the changes");
         let store = CareStore::open(&path, &key(9)).expect("the store opens after a kill");
+        let session = store.read(|r| r.sessions()[0].id.clone());
+        let evaluation = store.read(|r| r.evaluate_session(&Pack::default_pack(), &session, "en")).unwrap();
+        assert_eq!(first_view.checklist, Some(evaluation), "round {round}: the first view is the record's");
         let journal = store.journal();
         assert!(
             journal.len() >= acked_journal,

@@ -16,7 +16,7 @@ use crate::locale::Text;
 /// Longest time window a checklist item may ask for: one week.
 const MAX_WINDOW_MINUTES: u32 = 7 * 24 * 60;
 /// Latest day an integration prompt may fall on.
-const MAX_INTEGRATION_DAY: u8 = 30;
+pub(crate) const MAX_INTEGRATION_DAY: u8 = 30;
 /// Latest a side-effect check-in may be, in minutes after the session: two days.
 const MAX_CHECK_IN_MINUTES: u32 = 2 * 24 * 60;
 

@@ -210,6 +210,13 @@ pub struct JournalEntry {
     pub private: bool,
 }
 
+impl JournalEntry {
+    /// The (session id, prompt id) of the integration prompt it answers, if it answers one.
+    pub fn prompt_link(&self) -> Option<(String, String)> {
+        Some((self.session_id.clone()?, self.prompt_id.clone()?))
+    }
+}
+
 /// Links from a new journal entry to what it answers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JournalLinks {

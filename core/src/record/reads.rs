@@ -19,11 +19,7 @@ impl CareRecord {
     /// Sessions still ahead at `now` (not cancelled or ended; a started one
     /// counts until it ends), soonest first.
     pub fn upcoming_sessions(&self, now: DateTime<Utc>) -> Vec<Session> {
-        self.sessions()
-            .into_iter()
-            .filter(|s| s.cancelled.is_none() && s.ended_at.is_none())
-            .filter(|s| s.started_at.is_some() || s.scheduled_start.with_timezone(&Utc) + UPCOMING_GRACE >= now)
-            .collect()
+        self.sessions().into_iter().filter(|s| is_upcoming(s, now)).collect()
     }
 
     /// One session.
@@ -148,36 +144,9 @@ impl CareRecord {
         locale: &str,
         private_entries: &[JournalEntry],
     ) -> Vec<DuePrompt> {
-        let answered: HashSet<(String, String)> = self
-            .journal()
-            .iter()
-            .chain(private_entries)
-            .filter_map(|e| Some((e.session_id.clone()?, e.prompt_id.clone()?)))
-            .collect();
-        let mut due = Vec::new();
-        for session in self.sessions().into_iter().filter(|s| s.cancelled.is_none()) {
-            let (Some(ended), Ok(tz)) = (session.ended_at, crate::aftercare::parse_time_zone(&session.time_zone))
-            else {
-                continue;
-            };
-            let plan = crate::aftercare::plan(pack, ended.with_timezone(&Utc), &tz, locale);
-            for prompt in plan.integration {
-                let at = prompt.at.with_timezone(&Utc);
-                if at <= now
-                    && now - at <= DUE_PROMPT_WINDOW
-                    && !answered.contains(&(session.id.clone(), prompt.id.clone()))
-                {
-                    due.push(DuePrompt {
-                        session_id: session.id.clone(),
-                        prompt_id: prompt.id,
-                        due_at: prompt.at,
-                        text: prompt.text,
-                    });
-                }
-            }
-        }
-        due.sort_by_key(|p| p.due_at);
-        due
+        let answered: HashSet<(String, String)> =
+            self.journal().iter().chain(private_entries).filter_map(JournalEntry::prompt_link).collect();
+        due_prompts_among(pack, now, locale, &self.sessions(), &answered)
     }
 
     /// The whole record as the clinic shows it, with urgent items under `pack`.
@@ -246,4 +215,46 @@ pub struct ScoreBaseline {
 /// [`crate::instruments::score_flag`]).
 pub fn score_baseline_among(check_ins: &[CheckIn], instrument: InstrumentKind) -> Option<ScoreBaseline> {
     super::baselines::baseline_by(check_ins, instrument, |_| Default::default())
+}
+
+/// Whether `session` is still ahead at `now`: not cancelled or ended, and
+/// started or scheduled no more than [`UPCOMING_GRACE`] ago.
+pub(crate) fn is_upcoming(session: &Session, now: DateTime<Utc>) -> bool {
+    session.cancelled.is_none()
+        && session.ended_at.is_none()
+        && (session.started_at.is_some() || session.scheduled_start.with_timezone(&Utc) + UPCOMING_GRACE >= now)
+}
+
+/// The integration prompts of `sessions` due at `now` (for ended sessions,
+/// due within the last [`DUE_PROMPT_WINDOW`]) and not among `answered`
+/// (session id, prompt id), soonest first: the one rule behind
+/// [`CareRecord::due_integration_prompts`] and a device's first view.
+pub(crate) fn due_prompts_among(
+    pack: &Pack,
+    now: DateTime<Utc>,
+    locale: &str,
+    sessions: &[Session],
+    answered: &HashSet<(String, String)>,
+) -> Vec<DuePrompt> {
+    let mut due = Vec::new();
+    for session in sessions.iter().filter(|s| s.cancelled.is_none()) {
+        let (Some(ended), Ok(tz)) = (session.ended_at, crate::aftercare::parse_time_zone(&session.time_zone)) else {
+            continue;
+        };
+        let plan = crate::aftercare::plan(pack, ended.with_timezone(&Utc), &tz, locale);
+        for prompt in plan.integration {
+            let at = prompt.at.with_timezone(&Utc);
+            if at <= now && now - at <= DUE_PROMPT_WINDOW && !answered.contains(&(session.id.clone(), prompt.id.clone()))
+            {
+                due.push(DuePrompt {
+                    session_id: session.id.clone(),
+                    prompt_id: prompt.id,
+                    due_at: prompt.at,
+                    text: prompt.text,
+                });
+            }
+        }
+    }
+    due.sort_by_key(|p| p.due_at);
+    due
 }
