@@ -306,20 +306,14 @@ impl Inner {
     /// Appends everything after the stored heads as one change blob, and
     /// the current state it leads to in the same transaction.
     fn persist(&self, state: &mut State) -> Result<(), CareStoreError> {
-        let current = &state.current;
-        let mut next = None;
-        let appended = state.persisted.persist(|record, unsaved| {
+        let State { persisted, current, .. } = state;
+        let appended = persisted.persist(|record, unsaved| {
             let touched = touched_entries(record.document(), &unsaved.changes);
             self.store.append_change_with_meta(&unsaved.bytes, CURRENT_META_KEY, |seq| {
-                let after = current.after_change(record, &touched, seq, Utc::now());
-                let bytes = after.encode();
-                next = Some(after);
-                bytes
+                current.apply_change(record, &touched, seq, Utc::now());
+                current.encode()
             })
         });
-        if let Some(next) = next.filter(|_| appended.is_ok()) {
-            state.current = next;
-        }
         match appended {
             Ok(_) => Ok(()),
             Err(error) => {
@@ -334,20 +328,38 @@ impl Inner {
     fn put_private(&self, entry: JournalEntry) -> Result<String, CareStoreError> {
         let bytes = serde_json::to_vec(&entry).map_err(|e| StoreError::Storage { reason: e.to_string() })?;
         let mut state = self.write();
-        let current = state.current.after_private(&entry.id, Some(&entry));
-        self.store.write_private_with_meta(&entry.id, Some(&bytes), CURRENT_META_KEY, &current.encode())?;
-        state.current = current;
+        self.write_private(&mut state, &entry.id, Some((&entry, &bytes)))?;
         let id = entry.id.clone();
         state.private.insert(id.clone(), entry);
         Ok(id)
     }
 
     fn delete_private(&self, state: &mut State, id: &str) -> Result<(), CareStoreError> {
-        let current = state.current.after_private(id, None);
-        self.store.write_private_with_meta(id, None, CURRENT_META_KEY, &current.encode())?;
-        state.current = current;
+        self.write_private(state, id, None)?;
         state.private.remove(id);
         Ok(())
+    }
+
+    /// Stores (`Some`, with its bytes) or erases (`None`) the private entry
+    /// `id`, and the current state that follows, in one transaction.
+    fn write_private(
+        &self,
+        state: &mut State,
+        id: &str,
+        entry: Option<(&JournalEntry, &[u8])>,
+    ) -> Result<(), CareStoreError> {
+        state.current.note_entry(id, entry.map(|(entry, _)| entry));
+        let written = self.store.write_private_with_meta(
+            id,
+            entry.map(|(_, bytes)| bytes),
+            CURRENT_META_KEY,
+            &state.current.encode(),
+        );
+        if written.is_err() {
+            // Nothing was written: the state follows the entry as it was.
+            state.current.note_entry(id, state.private.get(id));
+        }
+        Ok(written?)
     }
 
     fn compaction_due(&self) -> bool {

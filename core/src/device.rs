@@ -41,8 +41,8 @@ use crate::store::{StoreError, StoreKey};
 use crate::sync::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 use crate::sync::{restore_saved_pack, SyncClient, SyncError, SyncReport, SyncStatus, SyncTrigger};
 use crate::zone::Zone;
-use observers::Observers;
 pub use first_view::{FirstView, FirstViewSync};
+use observers::Observers;
 pub use observers::{CareChange, Observer, Subscription};
 
 /// Why a device call failed. Messages name fields and ids, never values.

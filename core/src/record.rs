@@ -82,10 +82,11 @@ pub use chunks::{split_chunks, Chunk, ChunkKind, MAX_INFLATED_BYTES};
 pub use layout::new_id;
 pub(crate) use layout::sort_journal;
 use layout::*;
+pub(crate) use layout::{read_session, Fields};
 pub use model::*;
 pub use place::bucket_of;
+pub(crate) use reads::{checklist_inputs_of, due_prompts_among, is_upcoming};
 pub use reads::{score_baseline_among, ScoreBaseline};
-pub(crate) use reads::{due_prompts_among, is_upcoming};
 pub use schema::{json_schema, view_json_schema, RECORD_FORMAT_VERSION};
 pub use unreadable::UnreadableEntry;
 #[cfg(feature = "clinic")]

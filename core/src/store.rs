@@ -456,7 +456,10 @@ impl Store {
             match entry {
                 Some(bytes) => self.put_keyed_in(tx, &PRIVATE_ENTRIES, id, bytes)?,
                 None => {
-                    tx.execute("DELETE FROM private_entries WHERE id = ?1", [self.cipher.blind(Table::PrivateEntries, id)])?;
+                    tx.execute(
+                        "DELETE FROM private_entries WHERE id = ?1",
+                        [self.cipher.blind(Table::PrivateEntries, id)],
+                    )?;
                 }
             }
             self.put_keyed_in(tx, &META, key, meta)
@@ -539,7 +542,13 @@ impl Store {
         self.write(|tx| self.put_keyed_in(tx, keyed, key, value))
     }
 
-    fn put_keyed_in(&self, tx: &Transaction<'_>, keyed: &KeyedTable, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    fn put_keyed_in(
+        &self,
+        tx: &Transaction<'_>,
+        keyed: &KeyedTable,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
         let row_key = self.cipher.blind(keyed.table, key);
         let blob = self.cipher.seal(keyed.table, &row_key, &frame(key, value))?;
         tx.prepare_cached(keyed.upsert)?.execute((&row_key, &blob))?;
@@ -574,11 +583,24 @@ impl Store {
     /// Runs `f` in an `IMMEDIATE` write transaction, committed (durably)
     /// when `f` succeeds and rolled back when it fails.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        // The transaction's code is compiled once ([`Store::write_once`]),
+        // not once per caller: it weighs in the mobile library.
+        let (mut f, mut value) = (Some(f), None);
+        self.write_once(&mut |tx| {
+            if let Some(f) = f.take() {
+                value = Some(f(tx)?);
+            }
+            Ok(())
+        })?;
+        value.ok_or(StoreError::InvalidArgument { what: "the write did not run" })
+    }
+
+    fn write_once(&self, f: &mut dyn FnMut(&Transaction<'_>) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
+        f(&tx)?;
         tx.commit()?;
-        Ok(value)
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {

@@ -28,9 +28,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::care_store::{CareStore, CareStoreError};
-use crate::store::Store;
 use crate::pack::{parse_verifying_key, Pack, PackRegistry};
 use crate::record::{touched_entries, RecordError};
+use crate::store::Store;
 use backoff::{check_status, network};
 pub use backoff::{next_attempt, parse_retry_after, INITIAL_BACKOFF, MAX_BACKOFF};
 use transport::{HttpRequest, Method, Transport};
@@ -632,7 +632,8 @@ impl SyncClient {
         // The server's changes were appended as one more change; unless a
         // local write came in between, that one is synced too.
         let last_seq = self.store.last_seq();
-        state.synced_seq = Some(if last_seq == sent_through + 1 && report.received_changes { last_seq } else { sent_through });
+        state.synced_seq =
+            Some(if last_seq == sent_through + 1 && report.received_changes { last_seq } else { sent_through });
         state.synced_at = Some(Utc::now());
         self.save_peer_state(&credentials.server_url, &state)?;
 

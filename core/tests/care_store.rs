@@ -12,9 +12,9 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use katcore::care_store::{CareStore, CareStoreError};
 use katcore::pack::Pack;
-use katcore::Device;
 use katcore::record::{JournalLinks, Party};
 use katcore::store::{StoreError, StoreKey};
+use katcore::Device;
 use serde_json::json;
 
 fn key(byte: u8) -> StoreKey {

@@ -32,6 +32,7 @@ import org.katcore.Sessions
 import org.katcore.Severity
 import org.katcore.SyncStatus
 import org.katcore.UrlConnectionTransport
+import org.katcore.firstView
 
 class JourneyTest {
     private lateinit var dir: File
@@ -59,6 +60,30 @@ class JourneyTest {
         assertThrows<KatcoreException.WrongKey> { open(key = ByteArray(32) { 9 }) }
         assertThrows<KatcoreException.InvalidKey> { open(key = ByteArray(16)) }
         open().use { store -> assertEquals(listOf("First entry"), store.journal().entries().map { it.text }) }
+    }
+
+    @Test
+    fun `the first view shows the next session and its checklist without opening the store`() {
+        val path = File(dir, "client.db").path
+        assertNull(firstView(path, key, "en", null), "no store: no first view")
+        assertFalse(File(path).exists(), "asking for a first view creates no store")
+
+        val (session, evaluation) = open().use { store ->
+            val session = tomorrow(store.sessions())
+            answerAllPassing(store, session.id)
+            session to store.sessions().evaluate(session.id, "en")
+        }
+        val view = firstView(path, key, "en", null)
+        assertNotNull(view, "the store keeps what the first view needs")
+        view!!
+        assertEquals(session.id, view.nextSession?.id)
+        assertEquals(evaluation, view.checklist)
+        assertEquals(ReadinessStatus.READY, view.checklist?.status)
+        assertTrue(view.duePrompts.isEmpty())
+        assertFalse(view.enrolled)
+        assertNull(view.lastSyncedAt)
+        assertTrue(view.unsyncedWrites > 1uL, "the session and its answers were never synced")
+        assertThrows<KatcoreException.WrongKey> { firstView(path, ByteArray(32) { 9 }, "en", null) }
     }
 
     @Test

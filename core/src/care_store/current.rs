@@ -17,25 +17,24 @@
 //! [`touched_entries`]: crate::record::touched_entries
 //! [`Store::append_change_with_meta`]: crate::store::Store::append_change_with_meta
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Value};
 
-use crate::checklist::{evaluate_in, Answers, Evaluation};
+use crate::checklist::{evaluate_in, Evaluation};
 use crate::pack::{Pack, MAX_INTEGRATION_DAY};
 use crate::record::{
-    due_prompts_among, is_upcoming, CareRecord, DuePrompt, JournalEntry, Session, DUE_PROMPT_WINDOW, SESSION_PREFIX,
+    checklist_inputs_of, due_prompts_among, is_upcoming, read_session, CareRecord, DuePrompt, Fields, JournalEntry,
+    Session, DUE_PROMPT_WINDOW, SESSION_PREFIX,
 };
-use crate::zone::Zone;
 
 /// The meta key the current state is sealed under.
 pub(crate) const META_KEY: &str = "current_state";
 
 /// The layout of the stored value; another one is not read (the device
 /// rebuilds it when it next opens the whole record).
-const FORMAT: u32 = 1;
+const FORMAT: u64 = 1;
 
 /// How long after its end a session is kept: its last integration prompt
 /// falls at most [`MAX_INTEGRATION_DAY`] days (plus the rest of that day)
@@ -47,25 +46,34 @@ pub(crate) fn prompt_horizon() -> Duration {
 /// The journal kind's key prefix (`record.rs`).
 const JOURNAL_PREFIX: &str = "j:";
 
-/// What a first screen is made from (module documentation).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// What a first screen is made from (module documentation). Kept in
+/// vectors, not maps: they hold a handful of items, and every generic
+/// collection weighs in the mobile library.
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Current {
-    /// [`FORMAT`].
-    format: u32,
     /// The seq of the last change this state reflects.
     seq: i64,
-    /// The sessions a first screen can show, by id.
-    sessions: BTreeMap<String, Live>,
-    /// Journal entries answering a prompt of one of those sessions: entry
-    /// id → (session id, prompt id).
-    answered: BTreeMap<String, (String, String)>,
+    /// The sessions a first screen can show.
+    sessions: Vec<Live>,
+    /// Journal entries answering a prompt of one of those sessions.
+    answered: Vec<Answered>,
 }
 
-/// One session kept, with its current checklist answers (item id → value).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One session kept: its fields as the record holds them (its answer
+/// entries left out), from which the session and its checklist are read
+/// as the opened record reads them.
+#[derive(Debug, PartialEq)]
 struct Live {
     session: Session,
-    answers: Map<String, Value>,
+    fields: Fields,
+}
+
+/// A journal entry, shared or private, that answers an integration prompt.
+#[derive(Debug, PartialEq)]
+struct Answered {
+    entry: String,
+    session: String,
+    prompt: String,
 }
 
 /// What a first screen shows, worked out from a [`Current`] at an instant.
@@ -88,9 +96,9 @@ impl Current {
         seq: i64,
         now: DateTime<Utc>,
     ) -> Current {
-        let mut current = Current { format: FORMAT, seq, ..Current::default() };
+        let mut current = Current { seq, ..Current::default() };
         for session in record.sessions() {
-            current.put_session(record, session);
+            current.put_session(record, &session.id);
         }
         for entry in &record.journal() {
             current.note_entry(&entry.id, Some(entry));
@@ -102,50 +110,67 @@ impl Current {
         current
     }
 
-    /// The state after a change that touched the entries `keys` (logical
-    /// keys) and was stored as `seq`.
-    pub(crate) fn after_change(
-        &self,
-        record: &CareRecord,
-        keys: &BTreeSet<String>,
-        seq: i64,
-        now: DateTime<Utc>,
-    ) -> Current {
-        let mut next = self.clone();
-        next.seq = seq;
+    /// Follows a change that touched the entries `keys` (logical keys) and
+    /// is stored as `seq`. (Changed in place: when the change is not
+    /// stored after all, the care store reloads the state from disk.)
+    pub(crate) fn apply_change(&mut self, record: &CareRecord, keys: &BTreeSet<String>, seq: i64, now: DateTime<Utc>) {
+        self.seq = seq;
         // Sessions first: a journal entry is kept only for a session kept.
         for id in keys.iter().filter_map(|key| key.strip_prefix(SESSION_PREFIX)) {
-            match record.session(id) {
-                Some(session) => next.put_session(record, session),
-                None => {
-                    next.sessions.remove(id);
-                }
-            }
+            self.put_session(record, id);
         }
         for id in keys.iter().filter_map(|key| key.strip_prefix(JOURNAL_PREFIX)) {
-            next.note_entry(id, record.journal_entry(id).as_ref());
+            self.note_entry(id, record.journal_entry(id).as_ref());
         }
-        next.prune(now);
-        next
+        self.prune(now);
     }
 
-    /// The state after a private journal entry was written (`Some`) or erased (`None`).
-    pub(crate) fn after_private(&self, id: &str, entry: Option<&JournalEntry>) -> Current {
-        let mut next = self.clone();
-        next.note_entry(id, entry);
-        next
+    /// Follows the journal entry `id` (shared or private) as it now is:
+    /// `None` when it is gone. Noting its earlier self undoes this.
+    pub(crate) fn note_entry(&mut self, id: &str, entry: Option<&JournalEntry>) {
+        if let Some(i) = self.answered.iter().position(|a| a.entry == id) {
+            self.answered.swap_remove(i);
+        }
+        if let Some((session, prompt)) = entry.and_then(JournalEntry::prompt_link) {
+            if self.sessions.iter().any(|live| live.session.id == session) {
+                self.answered.push(Answered { entry: id.to_owned(), session, prompt });
+            }
+        }
     }
 
-    /// The stored form.
+    /// The stored form: JSON, `{"format": 1, "seq": n, "sessions": [[id,
+    /// fields], …], "answered": [[entry, session, prompt], …]}`.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        // A map of strings and plain values always serialises.
-        serde_json::to_vec(self).unwrap_or_default()
+        // Loops rather than iterator chains: smaller in the mobile library.
+        let mut sessions = Vec::with_capacity(self.sessions.len());
+        for live in &self.sessions {
+            sessions.push(json!([live.session.id, live.fields.to_json()]));
+        }
+        let mut answered = Vec::with_capacity(self.answered.len());
+        for a in &self.answered {
+            answered.push(json!([a.entry, a.session, a.prompt]));
+        }
+        json!({"format": FORMAT, "seq": self.seq, "sessions": sessions, "answered": answered}).to_string().into_bytes()
     }
 
     /// The state stored as `bytes`, if it is in this version's layout and
     /// reflects the change `seq` (the last one on disk).
     pub(crate) fn decode(bytes: &[u8], seq: i64) -> Option<Current> {
-        serde_json::from_slice::<Current>(bytes).ok().filter(|current| current.format == FORMAT && current.seq == seq)
+        let json: Value = serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()?;
+        if json.get("format")?.as_u64()? != FORMAT || json.get("seq")?.as_i64()? != seq {
+            return None;
+        }
+        let mut current = Current { seq, ..Current::default() };
+        for pair in json.get("sessions")?.as_array()? {
+            let fields = Fields::from_json(pair.get(1)?)?;
+            let session = read_session(pair.get(0)?.as_str()?, &fields)?;
+            current.sessions.push(Live { session, fields });
+        }
+        for triple in json.get("answered")?.as_array()? {
+            let text = |i: usize| triple.get(i).and_then(Value::as_str).map(str::to_owned);
+            current.answered.push(Answered { entry: text(0)?, session: text(1)?, prompt: text(2)? });
+        }
+        Some(current)
     }
 
     /// The seq of the last change it reflects.
@@ -155,51 +180,38 @@ impl Current {
 
     /// The first screen at `now` under `pack`, in `locale`.
     pub(crate) fn shown(&self, pack: &Pack, locale: &str, now: DateTime<Utc>) -> Shown {
-        let mut sessions: Vec<&Live> = self.sessions.values().collect();
-        sessions.sort_unstable_by(|a, b| {
-            (a.session.scheduled_start, &a.session.id).cmp(&(b.session.scheduled_start, &b.session.id))
-        });
-        let next = sessions.iter().find(|live| is_upcoming(&live.session, now));
+        let next =
+            self.sessions.iter().filter(|live| is_upcoming(&live.session, now)).min_by(|a, b| {
+                (a.session.scheduled_start, &a.session.id).cmp(&(b.session.scheduled_start, &b.session.id))
+            });
         let checklist = next.map(|live| {
-            let mut answers = Answers::new();
-            for (item, value) in &live.answers {
-                // An answer that does not fit the pack counts as unanswered,
-                // as in `CareRecord::checklist_inputs`.
-                let _ = answers.set(pack, item, value);
-            }
-            let zone = Zone::named(&live.session.time_zone);
-            evaluate_in(pack, live.session.scheduled_start, zone.as_ref(), &answers, locale)
+            let (start, zone, answers) = checklist_inputs_of(pack, &live.session, &live.fields);
+            evaluate_in(pack, start, zone.as_ref(), &answers, locale)
         });
-        let answered: HashSet<(String, String)> = self.answered.values().cloned().collect();
-        let ended: Vec<Session> = sessions.iter().map(|live| live.session.clone()).collect();
+        let mut answered = HashSet::with_capacity(self.answered.len());
+        for a in &self.answered {
+            answered.insert((a.session.clone(), a.prompt.clone()));
+        }
+        let mut sessions = Vec::with_capacity(self.sessions.len());
+        for live in &self.sessions {
+            sessions.push(live.session.clone());
+        }
         Shown {
             next_session: next.map(|live| live.session.clone()),
             checklist,
-            due_prompts: due_prompts_among(pack, now, locale, &ended, &answered),
+            due_prompts: due_prompts_among(pack, now, locale, &sessions, &answered),
         }
     }
 
-    fn put_session(&mut self, record: &CareRecord, session: Session) {
-        if session.cancelled.is_some() {
-            self.sessions.remove(&session.id);
-            return;
+    /// Reads the session `id` again from the record: kept unless it is gone or cancelled.
+    fn put_session(&mut self, record: &CareRecord, id: &str) {
+        if let Some(i) = self.sessions.iter().position(|live| live.session.id == id) {
+            self.sessions.swap_remove(i);
         }
-        // An ended session's checklist is never shown again.
-        let answers = match record.session_answers(&session.id) {
-            Some(Value::Object(answers)) if session.ended_at.is_none() => answers,
-            _ => Map::new(),
-        };
-        self.sessions.insert(session.id.clone(), Live { session, answers });
-    }
-
-    fn note_entry(&mut self, id: &str, entry: Option<&JournalEntry>) {
-        match entry.and_then(JournalEntry::prompt_link) {
-            Some(link) if self.sessions.contains_key(&link.0) => {
-                self.answered.insert(id.to_owned(), link);
-            }
-            _ => {
-                self.answered.remove(id);
-            }
+        let Some(fields) = record.session_state(id) else { return };
+        match read_session(id, &fields) {
+            Some(session) if session.cancelled.is_none() => self.sessions.push(Live { session, fields }),
+            _ => {}
         }
     }
 
@@ -211,13 +223,13 @@ impl Current {
     /// was wrong) keeps what they need, and what is dropped is what a
     /// session that has already begun made irrelevant.
     fn prune(&mut self, now: DateTime<Utc>) {
-        let Some(latest) = self.sessions.values().filter_map(|live| latest_event(&live.session)).max() else {
+        let Some(latest) = self.sessions.iter().filter_map(|live| latest_event(&live.session)).max() else {
             return;
         };
         let reference = latest.min(now);
-        self.sessions.retain(|_, live| kept(&live.session, reference));
+        self.sessions.retain(|live| kept(&live.session, reference));
         let sessions = &self.sessions;
-        self.answered.retain(|_, (session, _)| sessions.contains_key(session));
+        self.answered.retain(|a| sessions.iter().any(|live| live.session.id == a.session));
     }
 }
 

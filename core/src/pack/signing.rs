@@ -9,6 +9,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+#[cfg(feature = "pem")]
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -80,33 +81,49 @@ pub fn key_id(key: &VerifyingKey) -> String {
 }
 
 /// Reads a signing key from PKCS#8 PEM (as written by `katctl pack keygen`
-/// or `openssl genpkey -algorithm ed25519`) or from base64 of its 32-byte seed.
+/// or `openssl genpkey -algorithm ed25519`; with the `pem` feature) or from
+/// base64 of its 32-byte seed.
 ///
 /// # Errors
 /// [`PackError::Key`] when the text is neither.
 pub fn parse_signing_key(text: &str) -> Result<SigningKey, PackError> {
     let text = text.trim();
     if text.starts_with("-----BEGIN") {
+        #[cfg(feature = "pem")]
         return SigningKey::from_pkcs8_pem(text)
             .map_err(|_| PackError::Key { reason: "not an Ed25519 PKCS#8 private key".into() });
+        #[cfg(not(feature = "pem"))]
+        return Err(no_pem());
     }
     let seed: [u8; 32] = decode_32(text, "private key")?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// Reads a public key from SPKI PEM or from base64 of its 32 bytes.
+/// Reads a public key from SPKI PEM (with the `pem` feature) or from base64
+/// of its 32 bytes.
 ///
 /// # Errors
 /// [`PackError::Key`] when the text is neither, or is not a valid curve point.
 pub fn parse_verifying_key(text: &str) -> Result<VerifyingKey, PackError> {
     let text = text.trim();
     if text.starts_with("-----BEGIN") {
+        #[cfg(feature = "pem")]
         return VerifyingKey::from_public_key_pem(text)
             .map_err(|_| PackError::Key { reason: "not an Ed25519 public key".into() });
+        #[cfg(not(feature = "pem"))]
+        return Err(no_pem());
     }
     let bytes = decode_32(text, "public key")?;
     VerifyingKey::from_bytes(&bytes)
         .map_err(|_| PackError::Key { reason: "public key is not a valid Ed25519 point".into() })
+}
+
+/// A PEM key where this build reads base64 only (without the `pem` feature).
+#[cfg(not(feature = "pem"))]
+fn no_pem() -> PackError {
+    PackError::Key {
+        reason: "PEM keys are read with the `pem` feature (katctl, the clinic); give the key as base64".into(),
+    }
 }
 
 fn decode_32(text: &str, what: &str) -> Result<[u8; 32], PackError> {
@@ -172,6 +189,7 @@ fn signed_message(pack: &serde_json::Value) -> Result<Vec<u8>, PackError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "pem")]
     use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePrivateKey, EncodePublicKey};
 
     fn key(seed: u8) -> SigningKey {
@@ -263,6 +281,14 @@ mod tests {
         assert!(verify_pack(envelope.to_json_pretty().as_bytes(), &trusted).is_ok());
     }
 
+    #[cfg(not(feature = "pem"))]
+    #[test]
+    fn a_device_build_refuses_a_pem_key_by_name() {
+        let pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----";
+        let Err(PackError::Key { reason }) = parse_verifying_key(pem) else { panic!("a PEM key must be refused") };
+        assert!(reason.contains("base64"), "{reason}");
+    }
+
     #[test]
     fn a_bare_pack_is_reported_unsigned() {
         let trusted = TrustedKeys::new([key(1).verifying_key()]);
@@ -270,6 +296,7 @@ mod tests {
         assert_eq!(err, PackError::Unsigned);
     }
 
+    #[cfg(feature = "pem")]
     #[test]
     fn keys_round_trip_through_pem_and_base64() {
         let k = key(7);

@@ -169,9 +169,36 @@ impl CareRecord {
 
 /// The string fields of one map object, as [`CareRecord::fields`] read them:
 /// sorted by key, each with the winning value first.
-pub(super) struct Fields(Vec<(String, Vec<String>)>);
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Fields(Vec<(String, Vec<String>)>);
 
 impl Fields {
+    /// The fields as JSON, `[[key, [values…]], …]`: how a device's stored
+    /// current state keeps a session (`crate::care_store`).
+    pub(crate) fn to_json(&self) -> Value {
+        // Loops rather than iterator chains here and below: smaller in the mobile library.
+        let mut pairs = Vec::with_capacity(self.0.len());
+        for (key, values) in &self.0 {
+            pairs.push(serde_json::json!([key, values]));
+        }
+        Value::Array(pairs)
+    }
+
+    /// Fields from [`Fields::to_json`]'s form; `None` for anything else.
+    pub(crate) fn from_json(json: &Value) -> Option<Fields> {
+        let mut fields = Vec::new();
+        for pair in json.as_array()? {
+            let (key, json_values) = (pair.get(0)?.as_str()?, pair.get(1)?.as_array()?);
+            let mut values = Vec::with_capacity(json_values.len());
+            for value in json_values {
+                values.push(value.as_str()?.to_owned());
+            }
+            fields.push((key.to_owned(), values));
+        }
+        // `get` searches: keys must be sorted and unique, as `to_json` writes them.
+        fields.windows(2).all(|pair| pair[0].0 < pair[1].0).then_some(Fields(fields))
+    }
+
     /// The winning value of `key`.
     pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.all(key).first().map(String::as_str)
@@ -192,7 +219,8 @@ impl Fields {
     }
 }
 
-pub(super) fn read_session(id: &str, fields: &Fields) -> Option<Session> {
+/// A session from its fields; `None` when they do not make one.
+pub(crate) fn read_session(id: &str, fields: &Fields) -> Option<Session> {
     let time = |key| fields.get(key).and_then(|s| DateTime::parse_from_rfc3339(s).ok());
     let mut starts = fields.all("start").iter().filter_map(|s| DateTime::parse_from_rfc3339(s).ok());
     Some(Session {

@@ -75,12 +75,13 @@ impl CareRecord {
         // One pass over the session object serves both the start and the answers.
         let fields = self.session_fields(&self.session_obj(session_id)?);
         let session = read_session(session_id, &fields).ok_or_else(|| not_found("session", session_id))?;
-        let mut answers = Answers::new();
-        for (id, value) in answers::current_answers(&fields) {
-            // An answer that does not fit this pack is skipped: unanswered.
-            let _ = answers.set(pack, id, &value);
-        }
-        Ok((session.scheduled_start, Zone::named(&session.time_zone), answers))
+        Ok(checklist_inputs_of(pack, &session, &fields))
+    }
+
+    /// A session's fields (its answer entries left out): what its checklist
+    /// and the session itself are read from ([`checklist_inputs_of`]).
+    pub(crate) fn session_state(&self, session_id: &str) -> Option<Fields> {
+        Some(self.session_fields(&self.session_obj(session_id).ok()?))
     }
 
     /// A session's readiness decisions, oldest first.
@@ -244,7 +245,9 @@ pub(crate) fn due_prompts_among(
         let plan = crate::aftercare::plan(pack, ended.with_timezone(&Utc), &tz, locale);
         for prompt in plan.integration {
             let at = prompt.at.with_timezone(&Utc);
-            if at <= now && now - at <= DUE_PROMPT_WINDOW && !answered.contains(&(session.id.clone(), prompt.id.clone()))
+            if at <= now
+                && now - at <= DUE_PROMPT_WINDOW
+                && !answered.contains(&(session.id.clone(), prompt.id.clone()))
             {
                 due.push(DuePrompt {
                     session_id: session.id.clone(),
@@ -257,4 +260,20 @@ pub(crate) fn due_prompts_among(
     }
     due.sort_by_key(|p| p.due_at);
     due
+}
+
+/// What `session`'s checklist is evaluated from, read from its `fields`
+/// ([`CareRecord::checklist_inputs`]): answers that do not fit `pack` are
+/// left out (unanswered).
+pub(crate) fn checklist_inputs_of(
+    pack: &Pack,
+    session: &Session,
+    fields: &Fields,
+) -> (DateTime<FixedOffset>, Option<Zone>, Answers) {
+    let mut answers = Answers::new();
+    for (id, value) in answers::current_answers(fields) {
+        // An answer that does not fit this pack is skipped: unanswered.
+        let _ = answers.set(pack, id, &value);
+    }
+    (session.scheduled_start, Zone::named(&session.time_zone), answers)
 }

@@ -29,6 +29,16 @@ extension CareStore {
     }
 }
 
+/// What the app shows first (the next session, its checklist, the prompts due, where sync
+/// stands), read from the store at a file URL without loading the record's history. Show it
+/// at once and open `CareStore` off the main actor. `nil` when the store alone cannot tell
+/// (no store at `url`, none is created; or one last written by an earlier app version).
+///
+/// - Throws: as `CareStore.open(at:key:transport:)`.
+public func firstView(at url: URL, key: Data, locale: String, now: Date? = nil) throws -> FirstView? {
+    try firstView(path: url.path, key: key, locale: locale, now: now)
+}
+
 /// A `CareListener` made of two closures.
 final class ClosureListener: CareListener {
     private let recordChanged: @Sendable (CareChange) -> Void

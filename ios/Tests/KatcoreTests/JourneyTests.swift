@@ -48,6 +48,29 @@ struct JourneyTests {
         #expect(sessions.all().map(\.id) == [session.id])
     }
 
+    @Test func theFirstViewShowsTheNextSessionAndItsChecklistWithoutOpeningTheStore() throws {
+        let url = scratch.url.appendingPathComponent("client.db")
+        #expect(try firstView(at: url, key: testKey, locale: "en") == nil)
+        #expect(!FileManager.default.fileExists(atPath: url.path), "asking for a first view creates no store")
+
+        let store = try scratch.open()
+        let session = try mayDay(store)
+        try answerAllPassing(store, sessionId: session.id)
+        let evaluation = try store.sessions().evaluate(sessionId: session.id, locale: "en")
+        let now = session.scheduledStart.addingTimeInterval(-3600)
+        let view = try #require(try firstView(at: url, key: testKey, locale: "en", now: now))
+        #expect(view.nextSession?.id == session.id)
+        #expect(view.checklist == evaluation)
+        #expect(view.checklist?.status == .ready)
+        #expect(view.duePrompts.isEmpty)
+        #expect(!view.enrolled)
+        #expect(view.lastSyncedAt == nil)
+        #expect(view.unsyncedWrites > 1, "the session and its answers were never synced")
+        #expect(throws: KatcoreError.WrongKey) {
+            try firstView(at: url, key: Data(repeating: 9, count: 32), locale: "en")
+        }
+    }
+
     @Test func guidelinesAndContentComeLocalizedFromThePackInForce() throws {
         let content = try scratch.open().content()
         #expect(!content.guidelines(locale: "es").isEmpty)

@@ -31,11 +31,7 @@ fn assert_first_view_matches(device: &Device, path: &Path, now: DateTime<Utc>) -
     let view = Device::first_view(path, &key(), "en", now).unwrap().expect("the store holds a current state");
     let upcoming = device.upcoming(now);
     assert_eq!(view.next_session, upcoming.first().cloned(), "next session at {now}");
-    assert_eq!(
-        view.checklist,
-        upcoming.first().map(|s| device.evaluate(&s.id, "en").unwrap()),
-        "checklist at {now}"
-    );
+    assert_eq!(view.checklist, upcoming.first().map(|s| device.evaluate(&s.id, "en").unwrap()), "checklist at {now}");
     assert_eq!(view.due_prompts, device.due_prompts("en", now), "due prompts at {now}");
     view
 }
