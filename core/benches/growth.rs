@@ -42,11 +42,19 @@ fn main() {
         let path = dir.join("client.db");
         let store = CareStore::open(&path, &key).expect("create");
         let built = two_year::build_record(&store, y);
+        // The next session, a week after the last, half answered: the
+        // first view shows it, its checklist and the last one's prompts.
+        let last_start = store.read(|r| r.sessions().iter().map(|s| s.scheduled_start).max()).expect("sessions");
+        let next_start = last_start + chrono::Duration::days(7);
+        let pack = katcore::Pack::default_pack();
+        let next = store
+            .update(|r| r.schedule_session(next_start, "America/New_York", katcore::record::Party::Clinic))
+            .expect("schedule");
+        let now = next_start.to_utc() - chrono::Duration::days(1);
+        let reading = serde_json::json!({"systolic": 124, "diastolic": 78});
+        store.update(|r| r.record_answer(&pack, &next, "blood_pressure", &reading, now)).expect("answer");
         store.compact_now().expect("compact");
         let saved = store.read(|r| r.save());
-        // The day before the last session: the first view has a session and a checklist to show.
-        let last_start = store.read(|r| r.sessions().iter().map(|s| s.scheduled_start).max()).expect("sessions");
-        let now = last_start.to_utc() - chrono::Duration::days(1);
         drop(store);
         wait_closed(&path);
         let file_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

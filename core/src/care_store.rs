@@ -8,6 +8,10 @@
 //! snapshot and drops the changes it covers. Opening loads the snapshot and
 //! then the later changes.
 //!
+//! Beside the changes, each of those transactions also stores the record's
+//! current state as a first screen needs it (`current`): what
+//! [`crate::Device::first_view`] reads without loading the history.
+//!
 //! Private journal entries never enter the record (so they never sync); they
 //! are kept as separate encrypted blobs in the same file, and listings merge
 //! them in.

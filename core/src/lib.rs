@@ -16,6 +16,7 @@
 //! | the CRDT care record (Automerge): layout, write rules, urgency | [`record`] | [`CareRecord`], [`record::check_changes`] |
 //! | snapshot + change log + compaction, for device and clinic replicas | [`persist`] | [`PersistedRecord`] |
 //! | the encrypted SQLite store on the phone | [`store`], [`care_store`] | [`StoreKey`], [`CareStore`] |
+//! | the first view: what the app shows on opening, without loading the history | [`device::first_view`], `care_store`'s `current` | [`Device::first_view`] |
 //! | SQLite conventions shared with the clinic's database | [`sqlite`] | [`sqlite::PRAGMAS`] |
 //! | sync with the clinic server: client, wire format, transport | [`sync`] | [`SyncClient`], [`sync::wire`] |
 //! | IANA time zones | [`zone`] | [`zone::Zone`] |

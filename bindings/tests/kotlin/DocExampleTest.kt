@@ -4,6 +4,7 @@
 package org.katcore.test
 
 import com.example.care.checklistStatus
+import com.example.care.firstScreen
 import com.example.care.observe
 import com.example.care.onConnectivityChanged
 import com.example.care.openRecord
@@ -25,12 +26,15 @@ class DocExampleTest {
         val dir = Files.createTempDirectory("katcore-doc").toFile()
         try {
             val key = ByteArray(32) { 42 }
+            assertNull(firstScreen(dir, key), "no store yet: nothing to show before opening")
             val store = openRecord(dir, key)!!
             val changes = mutableListOf<CareChange>()
             val handle = observe(store, { changes.add(it) }, {})
             val notifications = mutableListOf<Pair<Instant, String>>()
             assertTrue(checklistStatus(store) { at, text -> notifications.add(at to text) }.endsWith("questions left"))
             assertTrue(notifications.isNotEmpty())
+            val screen = firstScreen(dir, key)
+            assertTrue(screen!!.startsWith("Next session") && screen.contains("INCOMPLETE"), screen)
             assertTrue(phq9(store, byteArrayOf(0, 0, 0, 0, 0, 0, 0, 0, 2)).isNotEmpty())
             assertEquals(emptyList<String>(), phq9(store, ByteArray(9)))
             runBlocking { onConnectivityChanged(store, online = true) }

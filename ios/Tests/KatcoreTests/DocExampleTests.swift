@@ -11,12 +11,15 @@ struct DocExampleTests {
     @Test func theMobileGuidesSwiftExampleWorks() async throws {
         let scratch = try Scratch()
         let key = Data(repeating: 42, count: 32)
+        #expect(try firstScreen(in: scratch.url, key: key) == nil, "no store yet: nothing to show before opening")
         let store = try #require(try openRecord(in: scratch.url, key: key))
         let heard = Heard()
         let handle = observe(store, refresh: { heard.add($0) })
         var notifications: [(Date, String)] = []
         #expect(try checklistStatus(store) { notifications.append(($0, $1)) }.hasSuffix("questions left"))
         #expect(!notifications.isEmpty)
+        let screen = try #require(try firstScreen(in: scratch.url, key: key))
+        #expect(screen.hasPrefix("Next session") && screen.contains("incomplete"), "\(screen)")
         #expect(!(try phq9(store, answers: [0, 0, 0, 0, 0, 0, 0, 0, 2])).isEmpty)
         #expect(try phq9(store, answers: Array(repeating: 0, count: 9)).isEmpty)
         await onConnectivityChanged(store, online: true)
