@@ -45,11 +45,9 @@ impl CareStore {
     /// `InvalidKey` for a key that is not 32 bytes, `Corrupt`, `StoreTooNew` or `Storage`.
     #[uniffi::constructor(default(transport = None))]
     pub fn open(path: String, key: Vec<u8>, transport: Option<Arc<dyn HttpTransport>>) -> Result<Arc<Self>> {
-        let mut key = key;
-        let store_key = StoreKey::from_bytes(&key);
-        key.zeroize();
+        let store_key = store_key(key)?;
         let transport = transport.map(|t| Arc::new(ForeignTransport(t)) as Arc<dyn Transport>);
-        let device = Device::open(Path::new(&path), &store_key?, transport)?;
+        let device = Device::open(Path::new(&path), &store_key, transport)?;
         Ok(Arc::new(CareStore { device }))
     }
 
@@ -83,4 +81,11 @@ impl CareStore {
     pub fn add_listener(&self, listener: Arc<dyn CareListener>) -> Arc<ListenerHandle> {
         Arc::new(crate::listeners::register(&self.device, listener))
     }
+}
+
+/// The app's key bytes as a store key; the bytes are wiped either way.
+pub(crate) fn store_key(mut key: Vec<u8>) -> Result<StoreKey> {
+    let store_key = StoreKey::from_bytes(&key);
+    key.zeroize();
+    Ok(store_key?)
 }

@@ -42,7 +42,8 @@ use crate::record::{
     Writer,
 };
 use crate::store::{Store, StoreError, StoreKey};
-pub(crate) use current::{Current, META_KEY as CURRENT_META_KEY};
+pub(crate) use current::Current;
+use current::{META_KEY as CURRENT_META_KEY, SEQ_KEY as CURRENT_SEQ_KEY};
 
 /// Why a care-store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -313,9 +314,12 @@ impl Inner {
         let State { persisted, current, .. } = state;
         let appended = persisted.persist(|record, unsaved| {
             let touched = touched_entries(record.document(), &unsaved.changes);
-            self.store.append_change_with_meta(&unsaved.bytes, CURRENT_META_KEY, |seq| {
-                current.apply_change(record, &touched, seq, Utc::now());
-                current.encode()
+            self.store.append_change_with_meta(&unsaved.bytes, &mut |seq| {
+                let mut meta = vec![(CURRENT_SEQ_KEY, Current::encode_seq(seq))];
+                if current.apply_change(record, &touched, Utc::now()) {
+                    meta.push((CURRENT_META_KEY, current.encode()));
+                }
+                meta
             })
         });
         match appended {
@@ -352,12 +356,12 @@ impl Inner {
         id: &str,
         entry: Option<(&JournalEntry, &[u8])>,
     ) -> Result<(), CareStoreError> {
-        state.current.note_entry(id, entry.map(|(entry, _)| entry));
+        let moved = state.current.note_entry(id, entry.map(|(entry, _)| entry));
+        let current = moved.then(|| state.current.encode());
         let written = self.store.write_private_with_meta(
             id,
             entry.map(|(_, bytes)| bytes),
-            CURRENT_META_KEY,
-            &state.current.encode(),
+            current.as_deref().map(|bytes| (CURRENT_META_KEY, bytes)),
         );
         if written.is_err() {
             // Nothing was written: the state follows the entry as it was.
@@ -407,14 +411,16 @@ fn load_state(store: &Store, actor: ActorId) -> Result<State, CareStoreError> {
         private.insert(id, entry);
     }
     let seq = persisted.last_seq();
-    let stored = store.get_meta(CURRENT_META_KEY).ok().flatten().and_then(|bytes| Current::decode(&bytes, seq));
-    let current = match stored {
+    let current = match Current::stored(store, seq).ok().flatten() {
         Some(current) => current,
         None => {
-            let current = Current::build(persisted.record(), private.values(), seq, Utc::now());
-            // Best effort: without it the next open shows no first view
+            let current = Current::build(persisted.record(), private.values(), Utc::now());
+            // Best effort, the state before the seq that vouches for it:
+            // without both the next open shows no first view
             // (`Device::first_view` says so) and builds it again.
-            let _ = store.put_meta(CURRENT_META_KEY, &current.encode());
+            if store.put_meta(CURRENT_META_KEY, &current.encode()).is_ok() {
+                let _ = store.put_meta(CURRENT_SEQ_KEY, &Current::encode_seq(seq));
+            }
             current
         }
     };

@@ -322,13 +322,13 @@ impl Store {
     /// # Errors
     /// [`StoreError::Storage`] when SQLite fails (nothing is written then).
     pub fn append_change(&self, bytes: &[u8]) -> Result<i64, StoreError> {
-        self.write(|tx| self.append_in(tx, bytes))
+        self.append_change_with_meta(bytes, &mut |_| Vec::new())
     }
 
     /// Appends one change, as [`Store::append_change`], and in the same
-    /// transaction stores `meta(seq)` (given the change's seq) under the meta
-    /// key `key`: a value derived from the document that must never be
-    /// older or newer than the changes on disk.
+    /// transaction stores the meta values `meta(seq)` returns (given the
+    /// change's seq), each under its key: values derived from the document
+    /// that must never be older or newer than the changes on disk.
     ///
     /// # Errors
     /// As [`Store::append_change`] and [`Store::put_meta`]; nothing is
@@ -336,13 +336,13 @@ impl Store {
     pub fn append_change_with_meta(
         &self,
         bytes: &[u8],
-        key: &str,
-        meta: impl FnOnce(i64) -> Vec<u8>,
+        meta: &mut dyn FnMut(i64) -> Vec<(&'static str, Vec<u8>)>,
     ) -> Result<i64, StoreError> {
-        check_meta_key(key)?;
         self.write(|tx| {
             let seq = self.append_in(tx, bytes)?;
-            self.put_keyed_in(tx, &META, key, &meta(seq))?;
+            for (key, value) in meta(seq) {
+                self.put_keyed_in(tx, &META, check_meta_key(key)?, &value)?;
+            }
             Ok(seq)
         })
     }
@@ -425,7 +425,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Storage`] when SQLite fails.
     pub fn put_private(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.put_keyed(&PRIVATE_ENTRIES, id, bytes)
+        self.write_private_with_meta(id, Some(bytes), None)
     }
 
     /// Deletes the private entry `id`, if there is one.
@@ -433,14 +433,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Storage`] when SQLite fails.
     pub fn delete_private(&self, id: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.execute("DELETE FROM private_entries WHERE id = ?1", [self.cipher.blind(Table::PrivateEntries, id)])?;
-            Ok(())
-        })
+        self.write_private_with_meta(id, None, None)
     }
 
     /// Stores (`Some`) or deletes (`None`) the private entry `id` and, in the
-    /// same transaction, the meta value `meta` under `key`.
+    /// same transaction, the meta value `meta` (a key and its value), if any.
     ///
     /// # Errors
     /// As [`Store::put_private`] and [`Store::put_meta`]; nothing is written then.
@@ -448,10 +445,11 @@ impl Store {
         &self,
         id: &str,
         entry: Option<&[u8]>,
-        key: &str,
-        meta: &[u8],
+        meta: Option<(&str, &[u8])>,
     ) -> Result<(), StoreError> {
-        check_meta_key(key)?;
+        if let Some((key, _)) = meta {
+            check_meta_key(key)?;
+        }
         self.write(|tx| {
             match entry {
                 Some(bytes) => self.put_keyed_in(tx, &PRIVATE_ENTRIES, id, bytes)?,
@@ -462,7 +460,10 @@ impl Store {
                     )?;
                 }
             }
-            self.put_keyed_in(tx, &META, key, meta)
+            match meta {
+                Some((key, value)) => self.put_keyed_in(tx, &META, key, value),
+                None => Ok(()),
+            }
         })
     }
 
@@ -573,31 +574,40 @@ impl Store {
 
     /// Runs `f` in a read transaction: it sees one consistent state.
     fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        self.transaction(TransactionBehavior::Deferred, f)
     }
 
     /// Runs `f` in an `IMMEDIATE` write transaction, committed (durably)
     /// when `f` succeeds and rolled back when it fails.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        // The transaction's code is compiled once ([`Store::write_once`]),
-        // not once per caller: it weighs in the mobile library.
+        self.transaction(TransactionBehavior::Immediate, f)
+    }
+
+    /// Runs `f` in a transaction of `behavior`, committed when `f` succeeds.
+    /// The transaction's code is compiled once ([`Store::run_once`]), not once
+    /// per caller: it weighs in the mobile library.
+    fn transaction<T>(
+        &self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let (mut f, mut value) = (Some(f), None);
-        self.write_once(&mut |tx| {
+        self.run_once(behavior, &mut |tx| {
             if let Some(f) = f.take() {
                 value = Some(f(tx)?);
             }
             Ok(())
         })?;
-        value.ok_or(StoreError::InvalidArgument { what: "the write did not run" })
+        value.ok_or(StoreError::InvalidArgument { what: "the transaction did not run" })
     }
 
-    fn write_once(&self, f: &mut dyn FnMut(&Transaction<'_>) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn run_once(
+        &self,
+        behavior: TransactionBehavior,
+        f: &mut dyn FnMut(&Transaction<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = conn.transaction_with_behavior(behavior)?;
         f(&tx)?;
         tx.commit()?;
         Ok(())
@@ -610,11 +620,12 @@ impl Store {
     }
 }
 
-fn check_meta_key(key: &str) -> Result<(), StoreError> {
+/// `key`, unless it is the reserved key check's.
+fn check_meta_key(key: &str) -> Result<&str, StoreError> {
     if key == KEY_CHECK_ROW {
         return Err(StoreError::InvalidArgument { what: "the meta key `key_check` is reserved" });
     }
-    Ok(())
+    Ok(key)
 }
 
 /// The `through_seq` of the stored snapshot; 0 without one.

@@ -261,9 +261,6 @@ struct PeerState {
     /// Keys of the urgent items the server has received.
     #[serde(default)]
     synced_urgent_keys: Vec<String>,
-    /// When the last sync succeeded.
-    #[serde(default)]
-    synced_at: Option<DateTime<Utc>>,
     /// The store's last change seq that the last successful sync had sent
     /// or received: later ones are writes the clinic has not had yet.
     #[serde(default)]
@@ -323,8 +320,6 @@ pub(crate) fn restore_saved_pack(store: &Store, packs: &RwLock<PackRegistry>) ->
 pub(crate) struct StoredSync {
     /// Whether the device is enrolled.
     pub(crate) enrolled: bool,
-    /// When the last sync succeeded (as this device's clock read then).
-    pub(crate) synced_at: Option<DateTime<Utc>>,
     /// The last change seq that sync had sent or received (0 before any).
     pub(crate) synced_seq: i64,
 }
@@ -340,7 +335,7 @@ pub(crate) fn stored_sync(store: &Store) -> Result<StoredSync, SyncError> {
         .map_err(CareStoreError::from)?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
-    Ok(StoredSync { enrolled: true, synced_at: state.synced_at, synced_seq: state.synced_seq.unwrap_or(0) })
+    Ok(StoredSync { enrolled: true, synced_seq: state.synced_seq.unwrap_or(0) })
 }
 
 /// Runs syncs for one device against its clinic.
@@ -634,7 +629,6 @@ impl SyncClient {
         let last_seq = self.store.last_seq();
         state.synced_seq =
             Some(if last_seq == sent_through + 1 && report.received_changes { last_seq } else { sent_through });
-        state.synced_at = Some(Utc::now());
         self.save_peer_state(&credentials.server_url, &state)?;
 
         if pack_etag.is_some() && pack_etag != state.pack_etag {

@@ -81,7 +81,6 @@ class JourneyTest {
         assertEquals(ReadinessStatus.READY, view.checklist?.status)
         assertTrue(view.duePrompts.isEmpty())
         assertFalse(view.enrolled)
-        assertNull(view.lastSyncedAt)
         assertTrue(view.unsyncedWrites > 1uL, "the session and its answers were never synced")
         assertThrows<KatcoreException.WrongKey> { firstView(path, ByteArray(32) { 9 }, "en", null) }
     }

@@ -10,9 +10,10 @@
 //! what the change touched, never the history, and it is sealed into the
 //! store's `meta` in the same transaction as the change
 //! ([`Store::append_change_with_meta`]): it is never older or newer than
-//! the changes on disk. It names the last change it reflects, so a copy
-//! left behind by a version of the app that did not keep it is recognised
-//! as stale and never shown.
+//! the changes on disk. Beside it, a small value names the last change it
+//! reflects ([`SEQ_KEY`]), rewritten with every change; the state itself is
+//! rewritten only when a change moved it. A copy left behind by a version of
+//! the app that did not keep it is recognised as stale and never shown.
 //!
 //! [`touched_entries`]: crate::record::touched_entries
 //! [`Store::append_change_with_meta`]: crate::store::Store::append_change_with_meta
@@ -20,7 +21,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
 use crate::checklist::{evaluate_in, Evaluation};
 use crate::pack::{Pack, MAX_INTEGRATION_DAY};
@@ -28,9 +29,14 @@ use crate::record::{
     checklist_inputs_of, due_prompts_among, is_upcoming, read_session, CareRecord, DuePrompt, Fields, JournalEntry,
     Session, DUE_PROMPT_WINDOW, SESSION_PREFIX,
 };
+use crate::store::{Store, StoreError};
 
 /// The meta key the current state is sealed under.
 pub(crate) const META_KEY: &str = "current_state";
+
+/// The meta key of the seq of the last change the current state reflects
+/// (in decimal), written in every change's transaction.
+pub(crate) const SEQ_KEY: &str = "current_seq";
 
 /// The layout of the stored value; another one is not read (the device
 /// rebuilds it when it next opens the whole record).
@@ -49,10 +55,8 @@ const JOURNAL_PREFIX: &str = "j:";
 /// What a first screen is made from (module documentation). Kept in
 /// vectors, not maps: they hold a handful of items, and every generic
 /// collection weighs in the mobile library.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub(crate) struct Current {
-    /// The seq of the last change this state reflects.
-    seq: i64,
     /// The sessions a first screen can show.
     sessions: Vec<Live>,
     /// Journal entries answering a prompt of one of those sessions.
@@ -62,14 +66,14 @@ pub(crate) struct Current {
 /// One session kept: its fields as the record holds them (its answer
 /// entries left out), from which the session and its checklist are read
 /// as the opened record reads them.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Live {
     session: Session,
     fields: Fields,
 }
 
 /// A journal entry, shared or private, that answers an integration prompt.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Answered {
     entry: String,
     session: String,
@@ -93,10 +97,9 @@ impl Current {
     pub(crate) fn build<'a>(
         record: &CareRecord,
         private: impl Iterator<Item = &'a JournalEntry>,
-        seq: i64,
         now: DateTime<Utc>,
     ) -> Current {
-        let mut current = Current { seq, ..Current::default() };
+        let mut current = Current::default();
         for session in record.sessions() {
             current.put_session(record, &session.id);
         }
@@ -110,57 +113,97 @@ impl Current {
         current
     }
 
-    /// Follows a change that touched the entries `keys` (logical keys) and
-    /// is stored as `seq`. (Changed in place: when the change is not
-    /// stored after all, the care store reloads the state from disk.)
-    pub(crate) fn apply_change(&mut self, record: &CareRecord, keys: &BTreeSet<String>, seq: i64, now: DateTime<Utc>) {
-        self.seq = seq;
+    /// Follows a change that touched the entries `keys` (logical keys);
+    /// returns whether the state moved. (Changed in place: when the change
+    /// is not stored after all, the care store reloads the state from disk.)
+    pub(crate) fn apply_change(&mut self, record: &CareRecord, keys: &BTreeSet<String>, now: DateTime<Utc>) -> bool {
+        let mut moved = false;
         // Sessions first: a journal entry is kept only for a session kept.
         for id in keys.iter().filter_map(|key| key.strip_prefix(SESSION_PREFIX)) {
-            self.put_session(record, id);
+            moved |= self.put_session(record, id);
         }
         for id in keys.iter().filter_map(|key| key.strip_prefix(JOURNAL_PREFIX)) {
-            self.note_entry(id, record.journal_entry(id).as_ref());
+            moved |= self.note_entry(id, record.journal_entry(id).as_ref());
         }
-        self.prune(now);
+        self.prune(now) || moved
     }
 
-    /// Follows the journal entry `id` (shared or private) as it now is:
-    /// `None` when it is gone. Noting its earlier self undoes this.
-    pub(crate) fn note_entry(&mut self, id: &str, entry: Option<&JournalEntry>) {
-        if let Some(i) = self.answered.iter().position(|a| a.entry == id) {
-            self.answered.swap_remove(i);
-        }
-        if let Some((session, prompt)) = entry.and_then(JournalEntry::prompt_link) {
-            if self.sessions.iter().any(|live| live.session.id == session) {
-                self.answered.push(Answered { entry: id.to_owned(), session, prompt });
+    /// Follows the journal entry `id` (shared or private) as it now is
+    /// (`None`: gone); returns whether the state moved. Noting its earlier
+    /// self undoes this.
+    pub(crate) fn note_entry(&mut self, id: &str, entry: Option<&JournalEntry>) -> bool {
+        let fresh = entry.and_then(JournalEntry::prompt_link).and_then(|(session, prompt)| {
+            let kept = self.sessions.iter().any(|live| live.session.id == session);
+            kept.then(|| Answered { entry: id.to_owned(), session, prompt })
+        });
+        match (self.answered.iter().position(|a| a.entry == id), fresh) {
+            (Some(i), Some(fresh))
+                if self.answered[i].session == fresh.session && self.answered[i].prompt == fresh.prompt =>
+            {
+                false
             }
+            (Some(i), fresh) => {
+                self.answered.swap_remove(i);
+                self.answered.extend(fresh);
+                true
+            }
+            (None, Some(fresh)) => {
+                self.answered.push(fresh);
+                true
+            }
+            (None, None) => false,
         }
     }
 
-    /// The stored form: JSON, `{"format": 1, "seq": n, "sessions": [[id,
-    /// fields], …], "answered": [[entry, session, prompt], …]}`.
+    /// The stored form: JSON, `{"format": 1, "sessions": [[id, fields], …],
+    /// "answered": [[entry, session, prompt], …]}`.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        // Loops rather than iterator chains: smaller in the mobile library.
+        // Values built directly, in loops: `json!` and iterator chains
+        // instantiate generic code that weighs in the mobile library.
         let mut sessions = Vec::with_capacity(self.sessions.len());
         for live in &self.sessions {
-            sessions.push(json!([live.session.id, live.fields.to_json()]));
+            sessions.push(Value::Array(vec![Value::String(live.session.id.clone()), live.fields.to_json()]));
         }
         let mut answered = Vec::with_capacity(self.answered.len());
         for a in &self.answered {
-            answered.push(json!([a.entry, a.session, a.prompt]));
+            answered.push(Value::Array(vec![
+                Value::String(a.entry.clone()),
+                Value::String(a.session.clone()),
+                Value::String(a.prompt.clone()),
+            ]));
         }
-        json!({"format": FORMAT, "seq": self.seq, "sessions": sessions, "answered": answered}).to_string().into_bytes()
+        let mut object = Map::new();
+        object.insert("format".to_owned(), Value::from(FORMAT));
+        object.insert("sessions".to_owned(), Value::Array(sessions));
+        object.insert("answered".to_owned(), Value::Array(answered));
+        Value::Object(object).to_string().into_bytes()
     }
 
-    /// The state stored as `bytes`, if it is in this version's layout and
-    /// reflects the change `seq` (the last one on disk).
-    pub(crate) fn decode(bytes: &[u8], seq: i64) -> Option<Current> {
+    /// The stored value of [`SEQ_KEY`] for the change `seq`.
+    pub(crate) fn encode_seq(seq: i64) -> Vec<u8> {
+        // `format!`, not `to_string`: smaller in the mobile library (sync.rs says why).
+        format!("{seq}").into_bytes()
+    }
+
+    /// The state `store` holds, if it reflects the change `seq` (the last
+    /// one on disk) and is in this version's layout.
+    ///
+    /// # Errors
+    /// A stored value that does not authenticate (`Corrupt`), or SQLite's error.
+    pub(crate) fn stored(store: &Store, seq: i64) -> Result<Option<Current>, StoreError> {
+        if store.get_meta(SEQ_KEY)? != Some(Current::encode_seq(seq)) {
+            return Ok(None);
+        }
+        Ok(store.get_meta(META_KEY)?.and_then(|bytes| Current::decode(&bytes)))
+    }
+
+    /// The state stored as `bytes`, if it is in this version's layout.
+    fn decode(bytes: &[u8]) -> Option<Current> {
         let json: Value = serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()?;
-        if json.get("format")?.as_u64()? != FORMAT || json.get("seq")?.as_i64()? != seq {
+        if json.get("format")?.as_u64()? != FORMAT {
             return None;
         }
-        let mut current = Current { seq, ..Current::default() };
+        let mut current = Current::default();
         for pair in json.get("sessions")?.as_array()? {
             let fields = Fields::from_json(pair.get(1)?)?;
             let session = read_session(pair.get(0)?.as_str()?, &fields)?;
@@ -171,11 +214,6 @@ impl Current {
             current.answered.push(Answered { entry: text(0)?, session: text(1)?, prompt: text(2)? });
         }
         Some(current)
-    }
-
-    /// The seq of the last change it reflects.
-    pub(crate) fn seq(&self) -> i64 {
-        self.seq
     }
 
     /// The first screen at `now` under `pack`, in `locale`.
@@ -203,33 +241,50 @@ impl Current {
         }
     }
 
-    /// Reads the session `id` again from the record: kept unless it is gone or cancelled.
-    fn put_session(&mut self, record: &CareRecord, id: &str) {
-        if let Some(i) = self.sessions.iter().position(|live| live.session.id == id) {
-            self.sessions.swap_remove(i);
-        }
-        let Some(fields) = record.session_state(id) else { return };
-        match read_session(id, &fields) {
-            Some(session) if session.cancelled.is_none() => self.sessions.push(Live { session, fields }),
-            _ => {}
+    /// Reads the session `id` again from the record (kept unless it is gone
+    /// or cancelled); returns whether the state moved.
+    fn put_session(&mut self, record: &CareRecord, id: &str) -> bool {
+        let fresh = record.session_state(id).and_then(|fields| {
+            let session = read_session(id, &fields).filter(|session| session.cancelled.is_none())?;
+            Some(Live { session, fields })
+        });
+        match (self.sessions.iter().position(|live| live.session.id == id), fresh) {
+            // The session is read from its fields: equal fields, equal session.
+            (Some(i), Some(fresh)) if self.sessions[i].fields == fresh.fields => false,
+            (Some(i), Some(fresh)) => {
+                self.sessions[i] = fresh;
+                true
+            }
+            (Some(i), None) => {
+                self.sessions.swap_remove(i);
+                true
+            }
+            (None, Some(fresh)) => {
+                self.sessions.push(fresh);
+                true
+            }
+            (None, None) => false,
         }
     }
 
     /// Drops what time has made irrelevant: sessions no first screen can
-    /// show at `now` or later, and the answers to their prompts. `now` is
-    /// the clock at the write, but never later than the latest start or
-    /// end the record holds (nothing is dropped before one): a record
-    /// written with instants of its own (a test's, or a phone whose clock
-    /// was wrong) keeps what they need, and what is dropped is what a
-    /// session that has already begun made irrelevant.
-    fn prune(&mut self, now: DateTime<Utc>) {
+    /// show at `now` or later, and the answers to their prompts; returns
+    /// whether anything was dropped. `now` is the clock at the write, but
+    /// never later than the latest start or end the record holds (nothing
+    /// is dropped before one): a record written with instants of its own (a
+    /// test's, or a phone whose clock was wrong) keeps what they need, and
+    /// what is dropped is what a session that has already begun made
+    /// irrelevant.
+    fn prune(&mut self, now: DateTime<Utc>) -> bool {
         let Some(latest) = self.sessions.iter().filter_map(|live| latest_event(&live.session)).max() else {
-            return;
+            return false;
         };
         let reference = latest.min(now);
+        let before = (self.sessions.len(), self.answered.len());
         self.sessions.retain(|live| kept(&live.session, reference));
         let sessions = &self.sessions;
         self.answered.retain(|a| sessions.iter().any(|live| live.session.id == a.session));
+        before != (self.sessions.len(), self.answered.len())
     }
 }
 

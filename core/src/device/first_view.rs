@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Device, DeviceError};
-use crate::care_store::{Current, CURRENT_META_KEY};
+use crate::care_store::Current;
 use crate::checklist::Evaluation;
 use crate::pack::{PackRegistry, TrustedKeys};
 use crate::record::{DuePrompt, Session};
@@ -48,8 +48,6 @@ pub struct FirstView {
 pub struct FirstViewSync {
     /// Whether the device is enrolled with a clinic.
     pub enrolled: bool,
-    /// When the last sync succeeded, by this device's clock (none yet: `None`).
-    pub last_synced_at: Option<DateTime<Utc>>,
     /// Changes saved on this device since the last successful sync began
     /// (every change when it never synced): what the clinic may not have
     /// yet. [`Device::sync_status`] counts them exactly once the device is open.
@@ -77,7 +75,7 @@ impl Device {
         }
         let store = Store::open(path, key)?;
         let seq = store.last_seq()?;
-        let Some(current) = store.get_meta(CURRENT_META_KEY)?.and_then(|bytes| Current::decode(&bytes, seq)) else {
+        let Some(current) = Current::stored(&store, seq)? else {
             return Ok(None);
         };
         let packs = RwLock::new(PackRegistry::new(TrustedKeys::default()));
@@ -91,8 +89,7 @@ impl Device {
             due_prompts: shown.due_prompts,
             sync: FirstViewSync {
                 enrolled: sync.enrolled,
-                last_synced_at: sync.synced_at,
-                unsynced_writes: u64::try_from(current.seq() - sync.synced_seq).unwrap_or(0),
+                unsynced_writes: u64::try_from(seq - sync.synced_seq).unwrap_or(0),
             },
         }))
     }

@@ -179,7 +179,11 @@ impl Fields {
         // Loops rather than iterator chains here and below: smaller in the mobile library.
         let mut pairs = Vec::with_capacity(self.0.len());
         for (key, values) in &self.0 {
-            pairs.push(serde_json::json!([key, values]));
+            let mut texts = Vec::with_capacity(values.len());
+            for value in values {
+                texts.push(Value::String(value.clone()));
+            }
+            pairs.push(Value::Array(vec![Value::String(key.clone()), Value::Array(texts)]));
         }
         Value::Array(pairs)
     }

@@ -66,7 +66,7 @@ fn the_first_view_follows_every_step_of_a_journey_and_survives_reopening() {
     let day0 = t("2026-05-01T09:00:00-04:00");
     let empty = assert_first_view_matches(&device, &path, day0);
     assert_eq!(empty.next_session, None);
-    assert_eq!(empty.sync, FirstViewSync { enrolled: false, last_synced_at: None, unsynced_writes: 0 });
+    assert_eq!(empty.sync, FirstViewSync { enrolled: false, unsynced_writes: 0 });
 
     let first = device.schedule(t("2026-05-02T15:00:00-04:00"), "America/New_York").unwrap();
     let second = device.schedule(t("2026-05-09T15:00:00-04:00"), "America/New_York").unwrap();
@@ -105,6 +105,10 @@ fn the_first_view_follows_every_step_of_a_journey_and_survives_reopening() {
     assert_first_view_matches(&device, &path, later);
     device.delete_journal(&private, later).unwrap();
     assert_eq!(assert_first_view_matches(&device, &path, later).due_prompts, due);
+
+    // Writes that do not move the state (an entry answering nothing) keep it current.
+    device.write_journal("a quiet day", &JournalLinks::default(), false, later).unwrap();
+    assert_first_view_matches(&device, &path, later);
 
     device.cancel(&second.id, later).unwrap();
     for now in [day0, started, later, later + Duration::days(10), later + Duration::days(45)] {
