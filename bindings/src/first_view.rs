@@ -18,7 +18,7 @@ use crate::{DuePrompt, Evaluation};
 /// What the app shows first.
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct FirstView {
-    /// The next session (a started one first).
+    /// The first of `upcoming`.
     pub next_session: Option<Session>,
     /// Its checklist, evaluated.
     pub checklist: Option<Evaluation>,

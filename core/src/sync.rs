@@ -625,7 +625,8 @@ impl SyncClient {
         state.server_heads = response.heads.iter().map(ToString::to_string).collect();
         state.synced_urgent_keys = urgent_keys;
         // The server's changes were appended as one more change; unless a
-        // local write came in between, that one is synced too.
+        // local write came in between, that one is synced too (the first
+        // view counts what is after `synced_seq` as not yet sent).
         let last_seq = self.store.last_seq();
         state.synced_seq =
             Some(if last_seq == sent_through + 1 && report.received_changes { last_seq } else { sent_through });

@@ -94,6 +94,30 @@ async fn converges_when_the_tablet_syncs_first() {
     scenario([1, 0]).await;
 }
 
+/// The first view counts the changes the last sync did not send: none right
+/// after a sync (the clinic's changes it brought are synced too), one more
+/// per write until the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_view_counts_the_writes_no_sync_has_sent() {
+    let clinic = Clinic::start("first-view").await;
+    let client = clinic.api.create_client("client-fv").await;
+    let session = clinic.api.schedule_session(&client, "2026-12-02T15:00:00-05:00", "America/New_York").await;
+    let phone = Device::enroll(&clinic.url(), &clinic.api.enrollment_code(&client).await, "first-view").await;
+    let key = katcore::store::StoreKey::from_bytes(&[7; 32]).unwrap();
+    let view =
+        || katcore::device::Device::first_view(&phone.path, &key, "en", now()).unwrap().expect("a current state").sync;
+    assert!(view().enrolled);
+
+    sync(&phone).await;
+    assert!(phone.store().read(|r| r.session(&session).is_some()), "the sync brought the clinic's session");
+    assert_eq!(view().unsynced_writes, 0, "what the sync received is not the phone's to send");
+    phone.write_journal("One.", &JournalLinks::default(), false, now()).unwrap();
+    phone.write_journal("Two.", &JournalLinks::default(), false, now()).unwrap();
+    assert_eq!(view().unsynced_writes, 2);
+    sync(&phone).await;
+    assert_eq!(view().unsynced_writes, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_device_restores_the_record_in_one_round_trip() {
     let clinic = Clinic::start("restore").await;

@@ -83,7 +83,7 @@ struct Answered {
 /// What a first screen shows, worked out from a [`Current`] at an instant.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Shown {
-    /// The next session (an unfinished one first), as `upcoming_sessions` orders them.
+    /// The first of `upcoming_sessions`: the soonest scheduled still ahead.
     pub(crate) next_session: Option<Session>,
     /// Its checklist, evaluated.
     pub(crate) checklist: Option<Evaluation>,

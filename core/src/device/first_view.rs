@@ -31,8 +31,8 @@ mod tests;
 /// What the app shows first, read without loading the record's history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FirstView {
-    /// The next session: one started and not ended, else the soonest
-    /// scheduled (as [`Device::upcoming`] orders them).
+    /// The first of [`Device::upcoming`]: the soonest scheduled session
+    /// still ahead (a started one counts until it ends).
     pub next_session: Option<Session>,
     /// That session's checklist, evaluated as [`Device::evaluate`] would,
     /// with its reminders.

@@ -21,8 +21,9 @@ fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()
 }
 
-/// Answers every item of the default pack so that the session is ready.
-fn answer_ready(device: &Device, session: &str, now: DateTime<Utc>) {
+/// Answers every item of the default pack so that the session is ready
+/// (the first view's tests use it too).
+pub(in crate::device) fn answer_ready(device: &Device, session: &str, now: DateTime<Utc>) {
     let pack = device.pack();
     for item in &pack.checklist {
         let answer = match &item.rule {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use chrono::Duration;
 
 use super::*;
-use crate::checklist::{Answer, BloodPressureReading, LastTaken, ReadinessStatus};
+use crate::checklist::{Answer, BloodPressureReading, ReadinessStatus};
+use crate::device::tests::answer_ready;
 use crate::record::{CareRecord, JournalLinks};
 use crate::store::StoreError;
 
@@ -34,29 +35,6 @@ fn assert_first_view_matches(device: &Device, path: &Path, now: DateTime<Utc>) -
     assert_eq!(view.checklist, upcoming.first().map(|s| device.evaluate(&s.id, "en").unwrap()), "checklist at {now}");
     assert_eq!(view.due_prompts, device.due_prompts("en", now), "due prompts at {now}");
     view
-}
-
-/// Answers every item of the default pack so that the session is ready.
-fn answer_ready(device: &Device, session: &str, at: DateTime<Utc>) {
-    let pack = device.pack();
-    for item in &pack.checklist {
-        let answer = match &item.rule {
-            crate::pack::Rule::TimeWindow { .. } => Answer::Time(LastTaken::NotRecently),
-            crate::pack::Rule::BloodPressure => {
-                Answer::BloodPressure(BloodPressureReading { systolic: 118, diastolic: 76 })
-            }
-            crate::pack::Rule::Attestation => Answer::YesNo(true),
-            crate::pack::Rule::Choice { options } => {
-                let pass = options.iter().find(|o| o.outcome == crate::pack::Outcome::Pass).unwrap();
-                Answer::Choice(pass.value.clone())
-            }
-            crate::pack::Rule::FreeText => Answer::Text("ok".into()),
-        };
-        device.answer(session, &item.id, Some(&answer), at).unwrap();
-    }
-    for question in &pack.screening {
-        device.answer(session, &question.id, Some(&Answer::YesNo(false)), at).unwrap();
-    }
 }
 
 #[test]
