@@ -27,6 +27,8 @@ echo "==> rooms (files under 800 lines, no two modules importing each other)"
 python3 scripts/check-rooms.py
 echo "==> tests"
 cargo nextest run --workspace --locked --profile ci
+echo "==> the core and bindings as a phone builds them (no clinic or pem features: the run above unifies them on)"
+cargo nextest run -p katcore -p katcore-bindings --locked --profile ci
 echo "==> doc tests"
 cargo test --workspace --doc --locked
 echo "==> benchmarks build (they run with scripts/bench.sh, never in CI)"
