@@ -105,6 +105,9 @@ const SESSION: &str = "s:";
 /// [`touched_entries`].
 pub const SESSION_PREFIX: &str = SESSION;
 const JOURNAL: &str = "j:";
+/// The prefix of a journal entry's logical key (`j:<id>`), for readers of
+/// [`touched_entries`].
+pub(crate) const JOURNAL_PREFIX: &str = JOURNAL;
 const VITALS: &str = "v:";
 const SIDE_EFFECT: &str = "e:";
 const CHECK_IN: &str = "c:";

@@ -27,7 +27,7 @@ use crate::checklist::{evaluate_in, Evaluation};
 use crate::pack::{Pack, MAX_INTEGRATION_DAY};
 use crate::record::{
     checklist_inputs_of, due_prompts_among, is_upcoming, read_session, CareRecord, DuePrompt, Fields, JournalEntry,
-    Session, DUE_PROMPT_WINDOW, SESSION_PREFIX,
+    Session, DUE_PROMPT_WINDOW, JOURNAL_PREFIX, SESSION_PREFIX,
 };
 use crate::store::{Store, StoreError};
 
@@ -48,9 +48,6 @@ const FORMAT: u64 = 1;
 pub(crate) fn prompt_horizon() -> Duration {
     Duration::days(i64::from(MAX_INTEGRATION_DAY) + 2) + DUE_PROMPT_WINDOW
 }
-
-/// The journal kind's key prefix (`record.rs`).
-const JOURNAL_PREFIX: &str = "j:";
 
 /// What a first screen is made from (module documentation). Kept in
 /// vectors, not maps: they hold a handful of items, and every generic
@@ -136,23 +133,8 @@ impl Current {
             let kept = self.sessions.iter().any(|live| live.session.id == session);
             kept.then(|| Answered { entry: id.to_owned(), session, prompt })
         });
-        match (self.answered.iter().position(|a| a.entry == id), fresh) {
-            (Some(i), Some(fresh))
-                if self.answered[i].session == fresh.session && self.answered[i].prompt == fresh.prompt =>
-            {
-                false
-            }
-            (Some(i), fresh) => {
-                self.answered.swap_remove(i);
-                self.answered.extend(fresh);
-                true
-            }
-            (None, Some(fresh)) => {
-                self.answered.push(fresh);
-                true
-            }
-            (None, None) => false,
-        }
+        let at = self.answered.iter().position(|a| a.entry == id);
+        replace(&mut self.answered, at, fresh, |old, new| old.session == new.session && old.prompt == new.prompt)
     }
 
     /// The stored form: JSON, `{"format": 1, "sessions": [[id, fields], …],
@@ -248,23 +230,9 @@ impl Current {
             let session = read_session(id, &fields).filter(|session| session.cancelled.is_none())?;
             Some(Live { session, fields })
         });
-        match (self.sessions.iter().position(|live| live.session.id == id), fresh) {
-            // The session is read from its fields: equal fields, equal session.
-            (Some(i), Some(fresh)) if self.sessions[i].fields == fresh.fields => false,
-            (Some(i), Some(fresh)) => {
-                self.sessions[i] = fresh;
-                true
-            }
-            (Some(i), None) => {
-                self.sessions.swap_remove(i);
-                true
-            }
-            (None, Some(fresh)) => {
-                self.sessions.push(fresh);
-                true
-            }
-            (None, None) => false,
-        }
+        let at = self.sessions.iter().position(|live| live.session.id == id);
+        // The session is read from its fields: equal fields, equal session.
+        replace(&mut self.sessions, at, fresh, |old, new| old.fields == new.fields)
     }
 
     /// Drops what time has made irrelevant: sessions no first screen can
@@ -285,6 +253,28 @@ impl Current {
         let sessions = &self.sessions;
         self.answered.retain(|a| sessions.iter().any(|live| live.session.id == a.session));
         before != (self.sessions.len(), self.answered.len())
+    }
+}
+
+/// Puts `fresh` where the item at `at` was (`None` for either: adds it, or
+/// removes that item); returns whether anything changed. `same` tells an
+/// item that `fresh` leaves as it was. Order does not matter in these lists.
+fn replace<T>(items: &mut Vec<T>, at: Option<usize>, fresh: Option<T>, same: impl Fn(&T, &T) -> bool) -> bool {
+    match (at, fresh) {
+        (Some(i), Some(fresh)) if same(&items[i], &fresh) => false,
+        (Some(i), Some(fresh)) => {
+            items[i] = fresh;
+            true
+        }
+        (Some(i), None) => {
+            items.swap_remove(i);
+            true
+        }
+        (None, Some(fresh)) => {
+            items.push(fresh);
+            true
+        }
+        (None, None) => false,
     }
 }
 
