@@ -330,12 +330,14 @@ pub(crate) struct StoredSync {
 /// A store error, or `Corrupt` for unreadable saved credentials.
 pub(crate) fn stored_sync(store: &Store) -> Result<StoredSync, SyncError> {
     let Some(credentials) = credentials_in(store)? else { return Ok(StoredSync::default()) };
-    let state: PeerState = store
-        .get_sync_state(&credentials.server_url)
-        .map_err(CareStoreError::from)?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let state = saved_peer_state(store, &credentials.server_url).map_err(CareStoreError::from)?;
     Ok(StoredSync { enrolled: true, synced_seq: state.synced_seq.unwrap_or(0) })
+}
+
+/// The sync state saved for the server `server_url`; the default when there
+/// is none or it does not read (the next sync rebuilds it).
+fn saved_peer_state(store: &Store, server_url: &str) -> Result<PeerState, crate::store::StoreError> {
+    Ok(store.get_sync_state(server_url)?.and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default())
 }
 
 /// Runs syncs for one device against its clinic.
@@ -566,18 +568,7 @@ impl SyncClient {
 
     fn peer_state(&self, server_url: &str) -> PeerState {
         let mut saved = lock(&self.saved);
-        saved
-            .peer
-            .get_or_insert_with(|| {
-                self.store
-                    .store()
-                    .get_sync_state(server_url)
-                    .ok()
-                    .flatten()
-                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                    .unwrap_or_default()
-            })
-            .clone()
+        saved.peer.get_or_insert_with(|| saved_peer_state(self.store.store(), server_url).unwrap_or_default()).clone()
     }
 
     fn save_peer_state(&self, server_url: &str, state: &PeerState) -> Result<(), SyncError> {
