@@ -59,29 +59,40 @@ fn a_bucket_is_an_empty_map_made_by_a_writer_of_its_kind_and_never_replaced() {
 fn buckets_made_concurrently_are_both_accepted_and_both_read() {
     let f = fixture();
     let mut server = f.clinic.clone();
-    // Two devices, offline, each start bucket `c/ab` with a check-in of their own.
+    // A bucket the fixture's check-in (its id is random) has not made: one
+    // made already would make the devices' buckets replacements, refused.
+    let digits = ["ab", "cd"]
+        .into_iter()
+        .find(|digits| server.document().get(ROOT, format!("c/{digits}").as_str()).unwrap().is_none())
+        .unwrap();
+    let (bucket, first, second) = (
+        format!("c/{digits}"),
+        format!("{digits}000000000000000000000000000001"),
+        format!("{digits}000000000000000000000000000002"),
+    );
+    // Two devices, offline, each start that bucket with a check-in of their own.
     let phone = raw(&server, "phone", |tx| {
-        let obj = tx.put_object(ROOT, "c/ab", ObjType::Map)?;
-        tx.put(&obj, "ab000000000000000000000000000001", check_in_json(1))
+        let obj = tx.put_object(ROOT, bucket.as_str(), ObjType::Map)?;
+        tx.put(&obj, first.as_str(), check_in_json(1))
     });
     let tablet = raw(&server, "tablet", |tx| {
-        let obj = tx.put_object(ROOT, "c/ab", ObjType::Map)?;
-        tx.put(&obj, "ab000000000000000000000000000002", check_in_json(3))
+        let obj = tx.put_object(ROOT, bucket.as_str(), ObjType::Map)?;
+        tx.put(&obj, second.as_str(), check_in_json(3))
     });
     device_check(&server, &phone).unwrap();
     server.apply_changes(phone.clone()).unwrap();
     // The second bucket replaces nothing the tablet saw: it is accepted.
     device_check(&server, &tablet).unwrap();
     server.apply_changes(tablet.clone()).unwrap();
-    assert_eq!(server.document().get_all(ROOT, "c/ab").unwrap().len(), 2, "two maps at one key");
-    let ids: Vec<String> = server.check_ins().into_iter().map(|c| c.id).filter(|id| id.starts_with("ab")).collect();
-    assert_eq!(ids, ["ab000000000000000000000000000001", "ab000000000000000000000000000002"]);
+    assert_eq!(server.document().get_all(ROOT, bucket.as_str()).unwrap().len(), 2, "two maps at one key");
+    let ids: Vec<String> = server.check_ins().into_iter().map(|c| c.id).filter(|id| id.starts_with(digits)).collect();
+    assert_eq!(ids, [first.clone(), second.clone()]);
     for id in &ids {
         assert!(place::find(server.document(), &format!("c:{id}")).is_some(), "{id} is found by its key");
     }
     assert!(server.unreadable_entries().is_empty());
     let touched = crate::record::touched_entries(server.document(), &tablet);
-    assert_eq!(touched.into_iter().collect::<Vec<_>>(), ["c:ab000000000000000000000000000002"]);
+    assert_eq!(touched.into_iter().collect::<Vec<_>>(), [format!("c:{second}")]);
     // A later write goes into the winning bucket, and is read with the rest.
     let before = server.heads();
     let added = server.add_check_in(CheckInInput::Mood(5), now()).unwrap();
